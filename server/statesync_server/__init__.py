@@ -1,0 +1,1 @@
+"""statesync server."""
