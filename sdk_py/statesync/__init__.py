@@ -1,1 +1,29 @@
-"""statesync: statechart core."""
+"""statesync: XState-v5-compatible statecharts in pure Python.
+
+The core is standard-library only and runs unchanged on CPython 3.11+ and in the browser under
+Pyodide. See `docs/core.md` for the API.
+"""
+
+from .actions import Action, assign, cancel, raise_
+from .errors import DefinitionError, InfiniteLoopError, StatesyncError
+from .guards import and_, not_, or_, state_in
+from .machine import Machine
+from .snapshot import Snapshot, matches_state
+
+__all__ = [
+    "Action",
+    "DefinitionError",
+    "InfiniteLoopError",
+    "Machine",
+    "Snapshot",
+    "StatesyncError",
+    "and_",
+    "assign",
+    "cancel",
+    "matches_state",
+    "not_",
+    "or_",
+    "raise_",
+    "state_in",
+]
+__version__ = "0.1.0"

@@ -1,0 +1,255 @@
+"""Built-in action creators and the `Action` descriptions returned to the runtime.
+
+An action in a config is a name, `{"type": name, "params": {...}}`, a callable, or one of the
+objects made by `assign`, `raise_` and `cancel`. Inside a macrostep, `assign` and immediate
+`raise_` are applied; everything the outside world must do (delayed raises, cancels, starting and
+stopping invoked services, and *effects*: named actions with no implementation) comes back as
+`Action` descriptions, in execution order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ._callables import name_of, takes_params
+
+if TYPE_CHECKING:
+    from .algorithm import Step
+
+RAISE = "xstate.raise"
+CANCEL = "xstate.cancel"
+SPAWN_CHILD = "xstate.spawnChild"
+STOP_CHILD = "xstate.stopChild"
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """Something the runtime must carry out after a transition.
+
+    `type` is `xstate.raise` (delayed event), `xstate.cancel`, `xstate.spawnChild`,
+    `xstate.stopChild`, or the name of an effect. `event` and `context` are the event being
+    processed and the context at the moment the action ran.
+    """
+
+    type: str
+    params: Any = None
+    event: Mapping[str, Any] | None = None
+    context: Any = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form: `{"type", "params", "event", "context"}`."""
+        return {"type": self.type, "params": self.params, "event": self.event, "context": self.context}
+
+
+def _call(fn: Callable[..., Any], with_params: bool, context: Any, event: Any, params: Any) -> Any:
+    return fn(context, event, params) if with_params else fn(context, event)
+
+
+class ActionImplementation:
+    """Base of everything that can run inside a macrostep."""
+
+    type = "(action)"
+
+    def run(self, step: Step, event: Mapping[str, Any], params: Any) -> None:
+        raise NotImplementedError
+
+    def to_config(self) -> Any:
+        """How `Machine.to_config()` names this implementation when it is inline."""
+        return {"type": self.type}
+
+
+class Assign(ActionImplementation):
+    """Merge new values into the context (see `assign`)."""
+
+    type = "xstate.assign"
+
+    def __init__(self, assignment: Callable[..., Mapping[str, Any]] | Mapping[str, Any]) -> None:
+        if callable(assignment):
+            self._fn: Callable[..., Mapping[str, Any]] | None = assignment
+            self._fn_params = takes_params(assignment)
+            self._fields: tuple[tuple[str, Any, bool], ...] = ()
+        elif isinstance(assignment, Mapping):
+            self._fn = None
+            self._fn_params = False
+            self._fields = tuple(
+                (key, value, callable(value) and takes_params(value)) for key, value in assignment.items()
+            )
+        else:
+            raise TypeError("assign() takes a function (context, event) -> dict or a dict of values/functions")
+
+    def run(self, step: Step, event: Mapping[str, Any], params: Any) -> None:
+        context = step.context
+        if self._fn is not None:
+            update = _call(self._fn, self._fn_params, context, event, params)
+            if not isinstance(update, Mapping):
+                raise TypeError(f"assign function must return a dict, got {type(update).__name__}")
+        else:
+            update = {
+                key: _call(value, with_params, context, event, params) if callable(value) else value
+                for key, value, with_params in self._fields
+            }
+        step.context = {**context, **update}
+        step.mutations += 1
+
+
+class Raise(ActionImplementation):
+    """Send an event to this machine: now (internal queue) or after a delay (see `raise_`)."""
+
+    type = RAISE
+
+    def __init__(self, event: Mapping[str, Any] | Callable[..., Mapping[str, Any]], id: str | None, delay: Any) -> None:
+        if isinstance(event, str):
+            raise TypeError(f'raise_() takes an event dict, e.g. raise_({{"type": "{event}"}})')
+        if not callable(event) and not (isinstance(event, Mapping) and isinstance(event.get("type"), str)):
+            raise TypeError('raise_() takes an event dict with a "type", or a function returning one')
+        self.event = event
+        self.id = id
+        self.delay = delay
+        self._event_params = callable(event) and takes_params(event)
+        self._delay_params = callable(delay) and takes_params(delay)
+
+    def run(self, step: Step, event: Mapping[str, Any], params: Any) -> None:
+        context = step.context
+        if callable(self.event):
+            raised = dict(_call(self.event, self._event_params, context, event, params))
+        else:
+            raised = dict(self.event)
+        delay = self.delay
+        if isinstance(delay, str):
+            delay = step.machine.resolve_delay(delay, context, event, params)
+        elif callable(delay):
+            delay = _call(delay, self._delay_params, context, event, params)
+        if delay is None:
+            step.queue.append(raised)
+        else:
+            step.actions.append(Action(RAISE, {"event": raised, "id": self.id, "delay": delay}, event, context))
+
+    def to_config(self) -> Any:
+        out: dict[str, Any] = {"type": self.type}
+        if not callable(self.event):
+            out["event"] = dict(self.event)
+        if self.id is not None:
+            out["id"] = self.id
+        if self.delay is not None and not callable(self.delay):
+            out["delay"] = self.delay
+        return out
+
+
+class Cancel(ActionImplementation):
+    """Cancel a delayed raise by its id (see `cancel`)."""
+
+    type = CANCEL
+
+    def __init__(self, send_id: str | Callable[..., str]) -> None:
+        self.send_id = send_id
+        self._params = callable(send_id) and takes_params(send_id)
+
+    def run(self, step: Step, event: Mapping[str, Any], params: Any) -> None:
+        send_id = _call(self.send_id, self._params, step.context, event, params) if callable(self.send_id) else self.send_id
+        step.actions.append(Action(CANCEL, {"id": send_id}, event, step.context))
+
+    def to_config(self) -> Any:
+        return {"type": self.type} if callable(self.send_id) else {"type": self.type, "id": self.send_id}
+
+
+class Effect(ActionImplementation):
+    """A named action with no implementation: carried out by the runtime."""
+
+    def __init__(self, name: str) -> None:
+        self.type = name
+
+    def run(self, step: Step, event: Mapping[str, Any], params: Any) -> None:
+        step.actions.append(Action(self.type, {} if params is None else params, event, step.context))
+
+
+class Call(ActionImplementation):
+    """A pure Python action `fn(context, event[, params])`; its return value is ignored."""
+
+    def __init__(self, fn: Callable[..., Any], name: str | None = None) -> None:
+        self.fn = fn
+        self.type = name or name_of(fn)
+        self._params = takes_params(fn)
+
+    def run(self, step: Step, event: Mapping[str, Any], params: Any) -> None:
+        _call(self.fn, self._params, step.context, event, params)
+
+
+class SpawnChild(ActionImplementation):
+    """Start an invoked service (emitted on entry to a state with `invoke`)."""
+
+    type = SPAWN_CHILD
+
+    def __init__(self, child_id: str, src: str, input: Any) -> None:
+        self.child_id = child_id
+        self.src = src
+        self.input = input
+        self._params = callable(input) and takes_params(input)
+
+    def run(self, step: Step, event: Mapping[str, Any], params: Any) -> None:
+        context = step.context
+        value = _call(self.input, self._params, context, event, params) if callable(self.input) else self.input
+        step.children = {**step.children, self.child_id: self.src}
+        step.mutations += 1
+        step.actions.append(Action(SPAWN_CHILD, {"id": self.child_id, "src": self.src, "input": value}, event, context))
+
+
+class StopChild(ActionImplementation):
+    """Stop an invoked service (emitted on exit from its state)."""
+
+    type = STOP_CHILD
+
+    def __init__(self, child_id: str) -> None:
+        self.child_id = child_id
+
+    def run(self, step: Step, event: Mapping[str, Any], params: Any) -> None:
+        step.mutations += 1
+        if self.child_id in step.children:
+            step.children = {k: v for k, v in step.children.items() if k != self.child_id}
+            step.actions.append(Action(STOP_CHILD, {"id": self.child_id}, event, step.context))
+
+
+class BoundAction:
+    """One action of a config, resolved to its implementation, with its params."""
+
+    __slots__ = ("implementation", "params", "_params_fn")
+
+    def __init__(self, implementation: ActionImplementation, params: Any = None) -> None:
+        self.implementation = implementation
+        self.params = params
+        self._params_fn = params if callable(params) else None
+
+    def run(self, step: Step, event: Mapping[str, Any]) -> None:
+        params = self._params_fn(step.context, event) if self._params_fn is not None else self.params
+        self.implementation.run(step, event, params)
+
+
+def assign(assignment: Callable[..., Mapping[str, Any]] | Mapping[str, Any]) -> Assign:
+    """Update the context.
+
+    `assign(fn)`: `fn(context, event[, params])` returns a dict merged into the context.
+    `assign({"key": value_or_fn, ...})`: sets each key; functions get `(context, event[, params])`.
+    Later actions of the same step see the new context.
+    """
+    return Assign(assignment)
+
+
+def raise_(
+    event: Mapping[str, Any] | Callable[..., Mapping[str, Any]],
+    *,
+    id: str | None = None,
+    delay: int | float | str | Callable[..., Any] | None = None,
+) -> Raise:
+    """Raise an event to this machine.
+
+    Without `delay` the event is processed in the same macrostep, after the current microstep.
+    With a delay (milliseconds, a named delay, or `fn(context, event)`), it is returned as an
+    `xstate.raise` action for the runtime to schedule; `id` lets `cancel(id)` remove it.
+    """
+    return Raise(event, id, delay)
+
+
+def cancel(send_id: str | Callable[..., str]) -> Cancel:
+    """Cancel a delayed `raise_` by its `id` (returned as an `xstate.cancel` action)."""
+    return Cancel(send_id)

@@ -1,0 +1,482 @@
+"""The statechart algorithm: selection, conflicts, exit and entry sets, history, macrosteps.
+
+A faithful port of XState v5's `stateUtils` (which follows SCXML's algorithm with XState's own
+transition domains). Everything here is pure: the only output is the `Step` it mutates.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from .actions import Action, BoundAction, StopChild
+from .definition import UNRESOLVED, StateNode, Transition
+from .errors import InfiniteLoopError
+
+Event = Mapping[str, Any]
+History = dict[str, list[StateNode]]
+
+INIT = "xstate.init"
+
+
+class Step:
+    """The mutable working state of one macrostep.
+
+    `nodes` is the active configuration as an insertion-ordered set (a dict), exactly as XState
+    keeps it: the order decides the order of parallel regions and of eventless transitions.
+    """
+
+    __slots__ = ("machine", "nodes", "context", "status", "output", "error", "history", "children",
+                 "queue", "actions", "mutations", "_kids")
+
+    def __init__(self, machine: Any, nodes: dict[StateNode, None], context: Any, status: str, output: Any,
+                 error: Any, history: History, children: dict[str, str]) -> None:
+        self.machine = machine
+        self.nodes = nodes
+        self.context = context
+        self.status = status
+        self.output = output
+        self.error = error
+        self.history = history
+        self.children = children
+        self.queue: deque[dict[str, Any]] = deque()
+        self.actions: list[Action] = []
+        self.mutations = 0
+        self._kids: dict[StateNode, list[StateNode]] | None = None
+
+    def kids(self) -> dict[StateNode, list[StateNode]]:
+        """Active children of each active node, in configuration order."""
+        kids = self._kids
+        if kids is None:
+            kids = self._kids = children_map(self.nodes)
+        return kids
+
+    def value(self) -> Any:
+        return value_from(self.machine.root, self.kids())
+
+    def run(self, actions: Iterable[BoundAction], event: Event) -> None:
+        for action in actions:
+            action.run(self, event)
+
+
+def children_map(nodes: Iterable[StateNode]) -> dict[StateNode, list[StateNode]]:
+    kids: dict[StateNode, list[StateNode]] = {}
+    for node in nodes:
+        parent = node.parent
+        if parent is not None:
+            siblings = kids.get(parent)
+            if siblings is None:
+                kids[parent] = [node]
+            else:
+                siblings.append(node)
+    return kids
+
+
+def value_from(node: StateNode, kids: Mapping[StateNode, list[StateNode]]) -> Any:
+    """XState's StateValue: a leaf key for a compound state, else a dict per active child."""
+    children = kids.get(node)
+    if not children:
+        return {}
+    if node.type == "compound":
+        child = children[0]
+        if child.is_atomic:
+            return child.key
+    return {child.key: value_from(child, kids) for child in children}
+
+
+# selection ---------------------------------------------------------------------------------
+
+
+def select_transitions(step: Step, event: Event) -> list[Transition]:
+    """Innermost first; a parent is consulted only when no active descendant has a transition."""
+    return _select(step.machine.root, step.kids(), step, event)
+
+
+def _select(node: StateNode, kids: Mapping[StateNode, list[StateNode]], step: Step, event: Event) -> list[Transition]:
+    children = kids.get(node)
+    if children:
+        if len(children) == 1:
+            found = _select(children[0], kids, step, event)
+        else:
+            found = []
+            for child in children:
+                found.extend(_select(child, kids, step, event))
+        if found:
+            return found
+    transition = node.next(step.context, event, step) if node.transitions else None
+    return [transition] if transition is not None else []
+
+
+def select_eventless_transitions(step: Step, event: Event) -> list[Transition]:
+    enabled: dict[Transition, None] = {}
+    context = step.context
+    for leaf in [n for n in step.nodes if n.is_atomic]:
+        for state in (leaf, *leaf.ancestors):
+            found = None
+            for transition in state.always:
+                guard = transition.guard
+                if guard is None or guard.test(context, event, step):
+                    found = transition
+                    break
+            if found is not None:
+                enabled[found] = None
+                break
+    if not enabled:
+        return []
+    return remove_conflicting_transitions(list(enabled), step.nodes, step.history)
+
+
+# domains, exit sets and conflicts ----------------------------------------------------------
+
+
+def is_descendant(child: StateNode, parent: StateNode | None) -> bool:
+    """Strict descendant; every node counts as a descendant of `None` (no domain)."""
+    return parent is None or parent in child.ancestor_set
+
+
+def effective_targets(transition: Transition, history: History) -> list[StateNode]:
+    if not transition.targets:
+        return []
+    targets: dict[StateNode, None] = {}
+    for target in transition.targets:
+        if target.type == "history":
+            recorded = history.get(target.id)
+            if recorded is not None:
+                for node in recorded:
+                    targets[node] = None
+            else:
+                default = target.history_target
+                assert default is not None
+                for node in effective_targets(default, history):
+                    targets[node] = None
+        else:
+            targets[target] = None
+    return list(targets)
+
+
+def _uses_history(transition: Transition) -> bool:
+    return any(t.type == "history" for t in transition.targets or ())
+
+
+def transition_domain(transition: Transition, history: History) -> StateNode | None:
+    """The state whose descendants the transition exits and enters (None: everything)."""
+    cached = transition._domain
+    if cached is not UNRESOLVED:
+        return cached
+    domain = _compute_domain(transition, history)
+    if not _uses_history(transition):
+        transition._domain = domain
+    return domain
+
+
+def _compute_domain(transition: Transition, history: History) -> StateNode | None:
+    source = transition.source
+    targets = effective_targets(transition, history)
+    if not transition.reenter and all(t is source or source in t.ancestor_set for t in targets):
+        return source
+    lca = least_common_ancestor([*targets, source])
+    if lca is not None:
+        return lca
+    if transition.reenter:
+        return None
+    return source.machine.root
+
+
+def least_common_ancestor(nodes: list[StateNode]) -> StateNode | None:
+    head, *tail = nodes
+    for ancestor in head.ancestors:
+        if all(ancestor in node.ancestor_set for node in tail):
+            return ancestor
+    return None
+
+
+def exit_set(transitions: Iterable[Transition], nodes: Iterable[StateNode], history: History) -> dict[StateNode, None]:
+    to_exit: dict[StateNode, None] = {}
+    for transition in transitions:
+        if transition.targets:
+            domain = transition_domain(transition, history)
+            if transition.reenter and transition.source is domain:
+                to_exit[domain] = None
+            if domain is None:
+                for node in nodes:
+                    to_exit[node] = None
+            else:
+                for node in nodes:
+                    if domain in node.ancestor_set:
+                        to_exit[node] = None
+    return to_exit
+
+
+def remove_conflicting_transitions(transitions: list[Transition], nodes: Mapping[StateNode, None], history: History) -> list[Transition]:
+    if len(transitions) < 2:
+        return transitions
+    filtered: list[Transition] = []
+    exits: dict[Transition, dict[StateNode, None]] = {}
+
+    def exits_of(t: Transition) -> dict[StateNode, None]:
+        found = exits.get(t)
+        if found is None:
+            found = exits[t] = exit_set((t,), nodes, history)
+        return found
+
+    for t1 in transitions:
+        preempted = False
+        to_remove: list[Transition] = []
+        for t2 in filtered:
+            e1, e2 = exits_of(t1), exits_of(t2)
+            if any(n in e2 for n in e1):
+                if is_descendant(t1.source, t2.source):
+                    to_remove.append(t2)
+                else:
+                    preempted = True
+                    break
+        if not preempted:
+            for t3 in to_remove:
+                filtered.remove(t3)
+            if t1 not in filtered:
+                filtered.append(t1)
+    return filtered
+
+
+# entry sets --------------------------------------------------------------------------------
+
+
+def compute_entry_set(transitions: list[Transition], history: History, default_entry: dict[StateNode, None],
+                      to_enter: dict[StateNode, None]) -> None:
+    for transition in transitions:
+        domain = transition_domain(transition, history)
+        source = transition.source
+        for target in transition.targets or ():
+            if target.type != "history" and (source is not target or source is not domain or transition.reenter):
+                to_enter[target] = None
+                default_entry[target] = None
+            add_descendants_to_enter(target, history, default_entry, to_enter)
+        reentrancy_domain = None if (source.parent is None and transition.reenter) else domain
+        for target in effective_targets(transition, history):
+            ancestors = list(_proper_ancestors(target, domain))
+            if domain is not None and domain.type == "parallel":
+                ancestors.append(domain)
+            add_ancestors_to_enter(to_enter, history, default_entry, ancestors, reentrancy_domain)
+
+
+def _proper_ancestors(node: StateNode, stop: StateNode | None) -> list[StateNode]:
+    if node is stop:
+        return []
+    found = []
+    for ancestor in node.ancestors:
+        if ancestor is stop:
+            break
+        found.append(ancestor)
+    return found
+
+
+def _has_descendant_in(to_enter: Mapping[StateNode, None], node: StateNode) -> bool:
+    return any(node in s.ancestor_set for s in to_enter)
+
+
+def add_descendants_to_enter(node: StateNode, history: History, default_entry: dict[StateNode, None],
+                             to_enter: dict[StateNode, None]) -> None:
+    if node.type == "history":
+        parent = node.parent
+        recorded = history.get(node.id)
+        if recorded is not None:
+            for state in recorded:
+                to_enter[state] = None
+                add_descendants_to_enter(state, history, default_entry, to_enter)
+            for state in recorded:
+                add_ancestors_to_enter(to_enter, history, default_entry, _proper_ancestors(state, parent), None)
+        else:
+            default = node.history_target
+            assert default is not None and parent is not None
+            for state in default.targets or ():
+                to_enter[state] = None
+                if default is parent.initial:
+                    default_entry[parent] = None
+                add_descendants_to_enter(state, history, default_entry, to_enter)
+            for state in default.targets or ():
+                add_ancestors_to_enter(to_enter, history, default_entry, _proper_ancestors(state, parent), None)
+    elif node.type == "compound":
+        assert node.initial is not None and node.initial.targets
+        initial = node.initial.targets[0]
+        if initial.type != "history":
+            to_enter[initial] = None
+            default_entry[initial] = None
+        add_descendants_to_enter(initial, history, default_entry, to_enter)
+        add_ancestors_to_enter(to_enter, history, default_entry, _proper_ancestors(initial, node), None)
+    elif node.type == "parallel":
+        for child in node.children:
+            if not _has_descendant_in(to_enter, child):
+                to_enter[child] = None
+                default_entry[child] = None
+                add_descendants_to_enter(child, history, default_entry, to_enter)
+
+
+def add_ancestors_to_enter(to_enter: dict[StateNode, None], history: History, default_entry: dict[StateNode, None],
+                           ancestors: Iterable[StateNode], reentrancy_domain: StateNode | None) -> None:
+    for ancestor in ancestors:
+        if reentrancy_domain is None or reentrancy_domain in ancestor.ancestor_set:
+            to_enter[ancestor] = None
+        if ancestor.type == "parallel":
+            for child in ancestor.children:
+                if not _has_descendant_in(to_enter, child):
+                    to_enter[child] = None
+                    add_descendants_to_enter(child, history, default_entry, to_enter)
+
+
+# microstep / macrostep ---------------------------------------------------------------------
+
+
+def is_in_final_state(nodes: Mapping[StateNode, None], node: StateNode) -> bool:
+    if node.type == "compound":
+        return any(child.type == "final" and child in nodes for child in node.children)
+    if node.type == "parallel":
+        return all(is_in_final_state(nodes, child) for child in node.children)
+    return node.type == "final"
+
+
+def _resolve(value: Any, context: Any, event: Event) -> Any:
+    return value(context, event) if callable(value) else value
+
+
+def microstep(step: Step, transitions: list[Transition], event: Event, is_initial: bool = False) -> bool:
+    """Take one set of transitions; return whether the snapshot changed."""
+    if not transitions:
+        return False
+    nodes = step.nodes
+    before = set(nodes) if not is_initial else None
+    mutations = step.mutations
+    history = step.history
+    filtered = remove_conflicting_transitions(transitions, nodes, history)
+    if not is_initial:
+        _exit_states(step, filtered, event)
+    for transition in filtered:
+        if transition.actions:
+            step.run(transition.actions, event)
+    _enter_states(step, filtered, event, history, is_initial)
+    if step.status == "done":
+        for node in sorted(step.nodes, key=_order, reverse=True):
+            if node.exit:
+                step.run(node.exit, event)
+    return step.mutations != mutations or step.history is not history or before != set(step.nodes)
+
+
+def _order(node: StateNode) -> int:
+    return node.order
+
+
+def _exit_states(step: Step, transitions: list[Transition], event: Event) -> None:
+    nodes = step.nodes
+    history = step.history
+    to_exit = sorted(exit_set(transitions, nodes, history), key=_order, reverse=True)
+    if not to_exit:
+        return
+    changed: History | None = None
+    for state in to_exit:
+        for history_node in state.history_children:
+            if changed is None:
+                changed = dict(history)
+            if history_node.history == "deep":
+                changed[history_node.id] = [n for n in nodes if n.is_atomic and state in n.ancestor_set]
+            else:
+                changed[history_node.id] = [n for n in nodes if n.parent is state]
+    for state in to_exit:
+        if state.exit:
+            step.run(state.exit, event)
+        if state.stops:
+            step.run(state.stops, event)
+        del nodes[state]
+    step._kids = None
+    if changed is not None:
+        step.history = changed
+
+
+def _enter_states(step: Step, transitions: list[Transition], event: Event, history: History, is_initial: bool) -> None:
+    to_enter: dict[StateNode, None] = {}
+    default_entry: dict[StateNode, None] = {}
+    compute_entry_set(transitions, step.history, default_entry, to_enter)
+    root = step.machine.root
+    if is_initial:
+        default_entry[root] = None
+    nodes = step.nodes
+    completed: set[StateNode] = set()
+    for state in sorted(to_enter, key=_order):
+        nodes[state] = None
+        step._kids = None
+        if state.entry:
+            step.run(state.entry, event)
+        if state.spawns:
+            step.run(state.spawns, event)
+        if state in default_entry and state.initial is not None and state.initial.actions:
+            step.run(state.initial.actions, event)
+        if state.type != "final":
+            continue
+        parent = state.parent
+        marker = parent if parent is not None and parent.type == "parallel" else (parent.parent if parent else None)
+        completion = marker or state
+        if parent is not None and parent.type == "compound":
+            output = _resolve(state.output, step.context, event) if state.output is not None else None
+            step.queue.append({"type": f"xstate.done.state.{parent.id}", "output": output})
+        while marker is not None and marker.type == "parallel" and marker not in completed and is_in_final_state(nodes, marker):
+            completed.add(marker)
+            step.queue.append({"type": f"xstate.done.state.{marker.id}", "output": None})
+            completion = marker
+            marker = marker.parent
+        if marker is not None:
+            continue
+        step.status = "done"
+        step.mutations += 1
+        step.output = _machine_output(step, event, root, completion)
+
+
+def _machine_output(step: Step, event: Event, root: StateNode, completion: StateNode) -> Any:
+    if root.output is None:
+        return None
+    inner = None
+    if completion.output is not None and completion.parent is not None:
+        inner = _resolve(completion.output, step.context, event)
+    done_event = {"type": f"xstate.done.state.{completion.id}", "output": inner}
+    return _resolve(root.output, step.context, done_event)
+
+
+def macrostep(step: Step, event: Event, max_microsteps: int) -> None:
+    """Process `event`, then eventless transitions and raised events until stable."""
+    if step.status != "active":
+        return
+    event_type = event["type"]
+    if event_type != INIT:
+        transitions = select_transitions(step, event)
+        if not transitions and event_type.startswith("xstate.error.actor"):
+            step.status = "error"
+            step.error = event.get("error")
+            step.mutations += 1
+            _stop_children(step, event)
+            return
+        microstep(step, transitions, event)
+    check_eventless = True
+    iterations = 0
+    next_event = event
+    queue = step.queue
+    while step.status == "active":
+        iterations += 1
+        if iterations > max_microsteps:
+            raise InfiniteLoopError(
+                f"machine {step.machine.id!r} took more than {max_microsteps} microsteps for event "
+                f"{event_type!r} without settling: a cycle of 'always' transitions or raised events"
+            )
+        enabled = select_eventless_transitions(step, next_event) if check_eventless else []
+        if enabled:
+            check_eventless = microstep(step, enabled, next_event)
+            continue
+        if not queue:
+            break
+        next_event = queue.popleft()
+        microstep(step, select_transitions(step, next_event), next_event)
+        check_eventless = True
+    if step.status != "active":
+        _stop_children(step, next_event)
+
+
+def _stop_children(step: Step, event: Event) -> None:
+    if step.children:
+        step.run([BoundAction(StopChild(child_id)) for child_id in list(step.children)], event)

@@ -1,0 +1,247 @@
+"""`Machine`: a validated statechart definition with pure transition functions."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import Any
+
+from ._callables import takes_params
+from .actions import Action
+from .algorithm import INIT, Step, is_in_final_state, macrostep, microstep, select_transitions
+from .definition import Builder, StateNode, Transition
+from .errors import DefinitionError
+from .snapshot import Snapshot, StateValue, to_state_path
+
+Event = Mapping[str, Any]
+
+
+class Machine:
+    """A statechart defined by an XState v5 config of plain dicts, lists and strings.
+
+    `actions`, `guards` and `delays` map the names used in the config to implementations.
+    Action names with no implementation are effects, returned by `transition` for the runtime.
+    """
+
+    def __init__(
+        self,
+        config: Mapping[str, Any],
+        *,
+        actions: Mapping[str, Any] | None = None,
+        guards: Mapping[str, Any] | None = None,
+        delays: Mapping[str, Any] | None = None,
+        max_microsteps: int = 10_000,
+    ) -> None:
+        if not isinstance(config, Mapping):
+            raise DefinitionError(f"a machine config must be a dict, got {type(config).__name__}")
+        machine_id = config.get("id") or "(machine)"
+        if not isinstance(machine_id, str):
+            raise DefinitionError("the machine 'id' must be a string")
+        self.id: str = machine_id
+        self.config = config
+        self.actions: Mapping[str, Any] = dict(actions or {})
+        self.guards: Mapping[str, Any] = dict(guards or {})
+        self.delays: Mapping[str, Any] = dict(delays or {})
+        self.max_microsteps = max_microsteps
+        self.id_map: dict[str, StateNode] = {}
+        self.root = StateNode(self, config, None, machine_id)
+        Builder(self, self.actions, self.guards, self.delays).build(self.root)
+        self._initial = Transition(self.root, None, {"reenter": True})
+        self._initial.reenter = True
+        self._initial.targets = tuple(_initial_nodes(self.root))
+        self._delay_params = {name: callable(d) and takes_params(d) for name, d in self.delays.items()}
+
+    def __repr__(self) -> str:
+        return f"<Machine {self.id!r}: {len(self.id_map)} states>"
+
+    # lookups -------------------------------------------------------------------------------
+
+    def find_by_id(self, ref: str) -> StateNode | None:
+        """The node for `"#id"` or `"#id.child.path"` (None if there is none)."""
+        ref = ref[1:] if ref.startswith("#") else ref
+        node = self.id_map.get(ref)
+        if node is not None:
+            return node
+        head, *rest = to_state_path(ref)
+        node = self.id_map.get(head)
+        for key in rest:
+            if node is None:
+                return None
+            node = node.states.get(key)
+        return node
+
+    def resolve_delay(self, name: str, context: Any, event: Event, params: Any = None) -> int | float:
+        """Milliseconds of the named delay `name` for this context and event."""
+        delay = self.delays[name]
+        if callable(delay):
+            return delay(context, event, params) if self._delay_params[name] else delay(context, event)
+        return delay
+
+    # pure transitions ----------------------------------------------------------------------
+
+    def initial_transition(self, input: Any = None) -> tuple[Snapshot, list[Action]]:
+        """The initial snapshot (entry actions run, eventless transitions taken) and its actions."""
+        raw = self.config.get("context")
+        context = raw(input) if callable(raw) else copy.deepcopy(raw) if raw is not None else {}
+        step = Step(self, {self.root: None}, context, "active", None, None, {}, {})
+        init_event = {"type": INIT, "input": input}
+        microstep(step, [self._initial], init_event, is_initial=True)
+        macrostep(step, init_event, self.max_microsteps)
+        return self._snapshot(step), step.actions
+
+    def transition(self, snapshot: Snapshot, event: Event) -> tuple[Snapshot, list[Action]]:
+        """Apply `event` (a dict with `"type"`): the next snapshot and the actions to carry out.
+
+        Unhandled events give back the same snapshot object and no actions. Exceptions raised
+        by guards or actions propagate; nothing is changed then.
+        """
+        _check_event(event)
+        if snapshot.status != "active":
+            return snapshot, []
+        step = self._step(snapshot)
+        event_type = event["type"]
+        if event_type.startswith(("xstate.done.actor.", "xstate.error.actor.")):
+            finished = event_type.split(".", 3)[3]
+            if finished in step.children:
+                step.children = {k: v for k, v in step.children.items() if k != finished}
+        macrostep(step, event, self.max_microsteps)
+        if (not step.mutations and step.history is snapshot.history and step.children == snapshot.children
+                and tuple(step.nodes) == snapshot._nodes):
+            return snapshot, step.actions
+        return self._snapshot(step), step.actions
+
+    def can(self, snapshot: Snapshot, event: Event) -> bool:
+        """Whether `event` would be taken by some transition (with a target or actions)."""
+        _check_event(event)
+        if snapshot.status != "active":
+            return False
+        transitions = select_transitions(self._step(snapshot), event)
+        return any(t.targets is not None or t.actions for t in transitions)
+
+    # persistence ---------------------------------------------------------------------------
+
+    def restore(self, data: Mapping[str, Any]) -> Snapshot:
+        """A snapshot from `Snapshot.to_dict()` output (or any dict with at least `value`)."""
+        if not isinstance(data, Mapping) or "value" not in data:
+            raise ValueError("restore() needs a dict with a 'value' (from Snapshot.to_dict())")
+        nodes = self._nodes_for_value(data["value"])
+        history = {}
+        for key, ids in (data.get("historyValue") or {}).items():
+            found = [self.id_map.get(i) for i in ids]
+            if key not in self.id_map or None in found:
+                raise ValueError(f"restore(): unknown state in historyValue {key!r}: {ids!r}")
+            history[key] = found
+        status = data.get("status") or "active"
+        if is_in_final_state(dict.fromkeys(nodes), self.root):
+            status = "done"
+        context = data.get("context")
+        return Snapshot(self, tuple(nodes), {} if context is None else context, status, data.get("output"),
+                        data.get("error"), history, dict(data.get("children") or {}))
+
+    def _nodes_for_value(self, value: StateValue) -> list[StateNode]:
+        nodes = dict.fromkeys(self._state_nodes(self.root, value))
+        adjacency: dict[StateNode, list[StateNode]] = {n: [] for n in nodes}
+        for node in nodes:
+            if node.parent is not None:
+                adjacency.setdefault(node.parent, []).append(node)
+        order = list(nodes)
+        index = 0
+        while index < len(order):
+            node = order[index]
+            index += 1
+            if node.type == "compound" and not adjacency.get(node):
+                extra = _initial_nodes_with_ancestors(node)
+            elif node.type == "parallel":
+                extra = [n for child in node.children if child not in nodes for n in _initial_nodes_with_ancestors(child)]
+            else:
+                continue
+            for added in extra:
+                if added not in nodes:
+                    nodes[added] = None
+                    order.append(added)
+        for node in list(nodes):
+            for ancestor in node.ancestors:
+                nodes.setdefault(ancestor, None)
+        return list(nodes)
+
+    def _state_nodes(self, node: StateNode, value: StateValue) -> list[StateNode]:
+        if isinstance(value, str):
+            child = self._child(node, value)
+            return [node, child]
+        if not isinstance(value, Mapping):
+            raise ValueError(f"invalid state value {value!r} for state '{node.id}'")
+        found = [self.root, node]
+        children = [self._child(node, key) for key in value]
+        found.extend(children)
+        for child, sub in zip(children, value.values()):
+            found.extend(self._state_nodes(child, sub))
+        return found
+
+    def _child(self, node: StateNode, key: str) -> StateNode:
+        if key.startswith("#"):
+            found = self.find_by_id(key)
+        else:
+            found = node.states.get(key)
+        if found is None:
+            raise ValueError(f"state '{node.id}' has no child state {key!r}")
+        return found
+
+    # export --------------------------------------------------------------------------------
+
+    def to_config(self) -> dict[str, Any]:
+        """The XState JSON config, with inline implementations replaced by their names."""
+        from .export import to_config
+
+        return to_config(self)
+
+    def to_mermaid(self) -> str:
+        """A Mermaid `stateDiagram-v2` of the machine (nested and parallel states drawn as such)."""
+        from .export import to_mermaid
+
+        return to_mermaid(self)
+
+    # internals -----------------------------------------------------------------------------
+
+    def _step(self, snapshot: Snapshot) -> Step:
+        if snapshot.machine is not self:
+            raise ValueError("this snapshot belongs to another machine; use machine.restore(snapshot.to_dict())")
+        return Step(self, dict.fromkeys(snapshot._nodes), snapshot.context, snapshot.status, snapshot.output,
+                    snapshot.error, snapshot.history, snapshot.children)
+
+    def _snapshot(self, step: Step) -> Snapshot:
+        return Snapshot(self, tuple(step.nodes), step.context, step.status, step.output, step.error,
+                        step.history, step.children)
+
+
+def _check_event(event: Any) -> None:
+    if not isinstance(event, Mapping) or not isinstance(event.get("type"), str):
+        raise TypeError(f'an event must be a dict with a string "type", got {event!r}')
+
+
+def _initial_nodes(node: StateNode) -> list[StateNode]:
+    """The node and, recursively, the initial children of compound and all regions of parallel states."""
+    found: dict[StateNode, None] = {}
+
+    def visit(current: StateNode) -> None:
+        if current in found:
+            return
+        found[current] = None
+        if current.type == "compound":
+            assert current.initial is not None and current.initial.targets
+            visit(current.initial.targets[0])
+        elif current.type == "parallel":
+            for child in current.children:
+                visit(child)
+
+    visit(node)
+    return list(found)
+
+
+def _initial_nodes_with_ancestors(node: StateNode) -> list[StateNode]:
+    found = dict.fromkeys(_initial_nodes(node))
+    for initial in list(found):
+        for ancestor in initial.ancestors:
+            if ancestor is node:
+                break
+            found.setdefault(ancestor, None)
+    return list(found)
