@@ -296,6 +296,8 @@ class Builder:
                 return transition
             if parent.initial is None:
                 parent.initial = self._initial(parent)
+            if parent.initial.targets == (node,):
+                raise DefinitionError(f"{node.where}: a history state that is its parent's initial state needs a 'target'")
             return parent.initial
         transition = Transition(node, None, {"target": raw})
         transition.targets = tuple(self._path(parent, t, node) for t in raw)
