@@ -109,10 +109,12 @@ def _select(node: StateNode, kids: Mapping[StateNode, list[StateNode]], step: St
 
 
 def select_eventless_transitions(step: Step, event: Event) -> list[Transition]:
+    if not step.machine.has_always:
+        return []
     enabled: dict[Transition, None] = {}
     context = step.context
     for leaf in [n for n in step.nodes if n.is_atomic]:
-        for state in (leaf, *leaf.ancestors):
+        for state in leaf.always_chain:
             found = None
             for transition in state.always:
                 guard = transition.guard
@@ -343,34 +345,32 @@ def microstep(step: Step, transitions: list[Transition], event: Event, is_initia
     """Take one set of transitions; return whether the snapshot changed."""
     if not transitions:
         return False
-    nodes = step.nodes
-    before = set(nodes) if not is_initial else None
     mutations = step.mutations
     history = step.history
-    filtered = remove_conflicting_transitions(transitions, nodes, history)
-    if not is_initial:
-        _exit_states(step, filtered, event)
+    filtered = remove_conflicting_transitions(transitions, step.nodes, history)
+    exited = () if is_initial else _exit_states(step, filtered, event)
     for transition in filtered:
         if transition.actions:
             step.run(transition.actions, event)
-    _enter_states(step, filtered, event, history, is_initial)
+    added = _enter_states(step, filtered, event, is_initial)
     if step.status == "done":
         for node in sorted(step.nodes, key=_order, reverse=True):
             if node.exit:
                 step.run(node.exit, event)
-    return step.mutations != mutations or step.history is not history or before != set(step.nodes)
+    return (step.mutations != mutations or step.history is not history
+            or len(exited) != len(added) or set(exited) != set(added))
 
 
 def _order(node: StateNode) -> int:
     return node.order
 
 
-def _exit_states(step: Step, transitions: list[Transition], event: Event) -> None:
+def _exit_states(step: Step, transitions: list[Transition], event: Event) -> list[StateNode]:
     nodes = step.nodes
     history = step.history
     to_exit = sorted(exit_set(transitions, nodes, history), key=_order, reverse=True)
     if not to_exit:
-        return
+        return to_exit
     changed: History | None = None
     for state in to_exit:
         for history_node in state.history_children:
@@ -389,25 +389,46 @@ def _exit_states(step: Step, transitions: list[Transition], event: Event) -> Non
     step._kids = None
     if changed is not None:
         step.history = changed
+    return to_exit
 
 
-def _enter_states(step: Step, transitions: list[Transition], event: Event, history: History, is_initial: bool) -> None:
+def entry_plan(transitions: list[Transition], history: History) -> tuple[list[StateNode], dict[StateNode, None]]:
+    """States to enter (document order) and those entered by default; cached when history plays no part."""
+    single = transitions[0] if len(transitions) == 1 else None
+    if single is not None and single._entry is not None:
+        return single._entry
     to_enter: dict[StateNode, None] = {}
     default_entry: dict[StateNode, None] = {}
-    compute_entry_set(transitions, step.history, default_entry, to_enter)
+    compute_entry_set(transitions, history, default_entry, to_enter)
+    plan = (sorted(to_enter, key=_order), default_entry)
+    if single is not None and not _touches_history(single, to_enter):
+        single._entry = plan
+    return plan
+
+
+def _touches_history(transition: Transition, to_enter: Mapping[StateNode, None]) -> bool:
+    for node in (*(transition.targets or ()), *to_enter):
+        if node.type == "history":
+            return True
+        if node.initial is not None and node.initial.targets and node.initial.targets[0].type == "history":
+            return True
+    return False
+
+
+def _enter_states(step: Step, transitions: list[Transition], event: Event, is_initial: bool) -> list[StateNode]:
+    to_enter, default_entry = entry_plan(transitions, step.history)
     root = step.machine.root
-    if is_initial:
-        default_entry[root] = None
     nodes = step.nodes
+    added = [state for state in to_enter if state not in nodes]
     completed: set[StateNode] = set()
-    for state in sorted(to_enter, key=_order):
+    for state in to_enter:
         nodes[state] = None
         step._kids = None
         if state.entry:
             step.run(state.entry, event)
         if state.spawns:
             step.run(state.spawns, event)
-        if state in default_entry and state.initial is not None and state.initial.actions:
+        if state.initial is not None and state.initial.actions and (state in default_entry or (is_initial and state is root)):
             step.run(state.initial.actions, event)
         if state.type != "final":
             continue
@@ -427,6 +448,7 @@ def _enter_states(step: Step, transitions: list[Transition], event: Event, histo
         step.status = "done"
         step.mutations += 1
         step.output = _machine_output(step, event, root, completion)
+    return added
 
 
 def _machine_output(step: Step, event: Event, root: StateNode, completion: StateNode) -> Any:

@@ -33,7 +33,7 @@ UNRESOLVED: Any = object()  # a transition's domain before it is first computed
 class Transition:
     """One transition of a state node, with resolved target nodes."""
 
-    __slots__ = ("source", "event_type", "targets", "actions", "guard", "reenter", "config", "_raw_targets", "_domain")
+    __slots__ = ("source", "event_type", "targets", "actions", "guard", "reenter", "config", "_domain", "_entry")
 
     def __init__(self, source: StateNode, event_type: str | None, config: Mapping[str, Any]) -> None:
         self.source = source
@@ -43,8 +43,8 @@ class Transition:
         self.actions: list[BoundAction] = []
         self.guard: CompiledGuard | None = None
         self.reenter: bool = bool(config.get("reenter", False))
-        self._raw_targets: list[str] | None = None
         self._domain: Any = UNRESOLVED
+        self._entry: Any = None
 
     def __repr__(self) -> str:
         targets = None if self.targets is None else [t.id for t in self.targets]
@@ -59,7 +59,7 @@ class StateNode:
         "machine", "parent", "key", "id", "path", "order", "type", "history", "states", "children",
         "history_children", "initial", "entry", "exit", "transitions", "always", "invoke", "tags",
         "output", "description", "meta", "config", "ancestors", "ancestor_set", "is_atomic",
-        "history_target", "spawns", "stops", "_candidates",
+        "history_target", "spawns", "stops", "always_chain", "_candidates",
     )
 
     def __init__(self, machine: Any, config: Mapping[str, Any], parent: StateNode | None, key: str) -> None:
@@ -132,6 +132,7 @@ class StateNode:
         self.always: list[Transition] = []
         self.invoke: list[dict[str, Any]] = []
         self.history_target: Transition | None = None
+        self.always_chain: tuple[StateNode, ...] = ()
         self.spawns: list[BoundAction] = []
         self.stops: list[BoundAction] = []
         self._candidates: dict[str, list[Transition]] = {}
@@ -239,7 +240,8 @@ class Builder:
         self._after(node)
         if config.get("always") is not None:
             node.always = self.transitions(node, None, config["always"])
-        if node.type == "compound":
+        node.always_chain = tuple(n for n in (node, *node.ancestors) if n.config.get("always") is not None)
+        if node.type == "compound" and node.initial is None:
             node.initial = self._initial(node)
         elif node.type == "history":
             node.history_target = self._history_default(node)
