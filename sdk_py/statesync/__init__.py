@@ -4,7 +4,7 @@ The core is standard-library only and runs unchanged on CPython 3.11+ and in the
 Pyodide. See `docs/core.md` for the API.
 """
 
-from .actions import Action, assign, cancel, raise_
+from .actions import Action, assign, cancel, create_instance, raise_, send_to
 from .errors import DefinitionError, InfiniteLoopError, StatesyncError
 from .guards import and_, not_, or_, state_in
 from .machine import Machine
@@ -20,10 +20,12 @@ __all__ = [
     "and_",
     "assign",
     "cancel",
+    "create_instance",
     "matches_state",
     "not_",
     "or_",
     "raise_",
+    "send_to",
     "state_in",
 ]
 __version__ = "0.1.0"

@@ -22,6 +22,8 @@ RAISE = "xstate.raise"
 CANCEL = "xstate.cancel"
 SPAWN_CHILD = "xstate.spawnChild"
 STOP_CHILD = "xstate.stopChild"
+SEND_TO = "statesync.sendTo"
+CREATE_INSTANCE = "statesync.createInstance"
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,6 +212,55 @@ class StopChild(ActionImplementation):
             step.actions.append(Action(STOP_CHILD, {"id": self.child_id}, event, step.context))
 
 
+class SendTo(ActionImplementation):
+    """Send an event to another machine instance (see `send_to`)."""
+
+    type = SEND_TO
+
+    def __init__(self, machine: str, instance: str | Callable[..., str], event: Mapping[str, Any] | Callable[..., Mapping[str, Any]]) -> None:
+        if not isinstance(machine, str) or not machine:
+            raise TypeError("send_to() needs the target machine name")
+        self.machine = machine
+        self.instance = instance
+        self.event = event
+        self._instance_params = callable(instance) and takes_params(instance)
+        self._event_params = callable(event) and takes_params(event)
+
+    def run(self, step: Step, event: Mapping[str, Any], params: Any) -> None:
+        context = step.context
+        instance = _call(self.instance, self._instance_params, context, event, params) if callable(self.instance) else self.instance
+        sent = _call(self.event, self._event_params, context, event, params) if callable(self.event) else self.event
+        if not isinstance(sent, Mapping) or not isinstance(sent.get("type"), str):
+            raise TypeError(f'send_to() event must be a dict with a string "type", got {sent!r}')
+        params_out = {"machine": self.machine, "instance": instance, "event": dict(sent)}
+        step.actions.append(Action(SEND_TO, params_out, event, context))
+
+    def to_config(self) -> Any:
+        return {"type": self.type, "machine": self.machine}
+
+
+class CreateInstance(ActionImplementation):
+    """Create another machine instance (see `create_instance`)."""
+
+    type = CREATE_INSTANCE
+
+    def __init__(self, machine: str, instance: str | Callable[..., str], input: Any) -> None:
+        self.machine = machine
+        self.instance = instance
+        self.input = input
+        self._instance_params = callable(instance) and takes_params(instance)
+        self._input_params = callable(input) and takes_params(input)
+
+    def run(self, step: Step, event: Mapping[str, Any], params: Any) -> None:
+        context = step.context
+        instance = _call(self.instance, self._instance_params, context, event, params) if callable(self.instance) else self.instance
+        value = _call(self.input, self._input_params, context, event, params) if callable(self.input) else self.input
+        step.actions.append(Action(CREATE_INSTANCE, {"machine": self.machine, "instance": instance, "input": value}, event, context))
+
+    def to_config(self) -> Any:
+        return {"type": self.type, "machine": self.machine}
+
+
 class BoundAction:
     """One action of a config, resolved to its implementation, with its params."""
 
@@ -253,3 +304,24 @@ def raise_(
 def cancel(send_id: str | Callable[..., str]) -> Cancel:
     """Cancel a delayed `raise_` by its `id` (returned as an `xstate.cancel` action)."""
     return Cancel(send_id)
+
+
+def send_to(
+    machine: str,
+    instance: str | Callable[..., str],
+    event: Mapping[str, Any] | Callable[..., Mapping[str, Any]],
+) -> SendTo:
+    """Send `event` to instance `instance` of `machine` (names or `fn(context, event)`).
+
+    Returned as a `statesync.sendTo` action; the server commits it with this transition and
+    delivers it exactly once, in order per sender and receiver.
+    """
+    return SendTo(machine, instance, event)
+
+
+def create_instance(machine: str, instance: str | Callable[..., str], input: Any = None) -> CreateInstance:
+    """Create instance `instance` of `machine` with `input` (values or `fn(context, event)`).
+
+    Returned as a `statesync.createInstance` action, committed with this transition.
+    """
+    return CreateInstance(machine, instance, input)

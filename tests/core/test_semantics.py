@@ -531,3 +531,35 @@ def test_events_must_be_dicts_with_a_type():
     for bad in ("GO", {"kind": "GO"}, {"type": 3}, None):
         with pytest.raises(TypeError):
             machine.transition(snapshot, bad)
+
+
+def test_send_to_and_create_instance_are_returned_in_order():
+    from statesync import create_instance, send_to
+
+    machine = Machine(
+        {
+            "id": "parent",
+            "initial": "a",
+            "context": {"name": "p1"},
+            "states": {
+                "a": {
+                    "on": {
+                        "SPAWN": {
+                            "actions": [
+                                create_instance("child", lambda c, e: f"{c['name']}-kid", {"owner": "p1"}),
+                                send_to("child", lambda c, e: f"{c['name']}-kid", lambda c, e: {"type": "HELLO", "n": e["n"]}),
+                                "log",
+                            ]
+                        }
+                    }
+                }
+            },
+        }
+    )
+    snapshot, _ = machine.initial_transition()
+    _, actions = machine.transition(snapshot, {"type": "SPAWN", "n": 2})
+    assert [(a.type, a.params) for a in actions] == [
+        ("statesync.createInstance", {"machine": "child", "instance": "p1-kid", "input": {"owner": "p1"}}),
+        ("statesync.sendTo", {"machine": "child", "instance": "p1-kid", "event": {"type": "HELLO", "n": 2}}),
+        ("log", {}),
+    ]
