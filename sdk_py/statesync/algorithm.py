@@ -392,17 +392,27 @@ def _exit_states(step: Step, transitions: list[Transition], event: Event) -> lis
     return to_exit
 
 
-def entry_plan(transitions: list[Transition], history: History) -> tuple[list[StateNode], dict[StateNode, None]]:
+def entry_plan(step: Step, transitions: list[Transition]) -> tuple[list[StateNode], dict[StateNode, None]]:
     """States to enter (document order) and those entered by default; cached when history plays no part."""
     single = transitions[0] if len(transitions) == 1 else None
-    if single is not None and single._entry is not None:
-        return single._entry
+    if single is not None:
+        if single._entry is not None:
+            return single._entry
+        key: Any = None
+    else:
+        key = tuple(transitions)
+        cached = step.machine.entry_plans.get(key)
+        if cached is not None:
+            return cached
     to_enter: dict[StateNode, None] = {}
     default_entry: dict[StateNode, None] = {}
-    compute_entry_set(transitions, history, default_entry, to_enter)
+    compute_entry_set(transitions, step.history, default_entry, to_enter)
     plan = (sorted(to_enter, key=_order), default_entry)
-    if single is not None and not _touches_history(single, to_enter):
-        single._entry = plan
+    if not any(_touches_history(t, to_enter) for t in transitions):
+        if single is not None:
+            single._entry = plan
+        elif len(step.machine.entry_plans) < 4096:
+            step.machine.entry_plans[key] = plan
     return plan
 
 
@@ -416,7 +426,7 @@ def _touches_history(transition: Transition, to_enter: Mapping[StateNode, None])
 
 
 def _enter_states(step: Step, transitions: list[Transition], event: Event, is_initial: bool) -> list[StateNode]:
-    to_enter, default_entry = entry_plan(transitions, step.history)
+    to_enter, default_entry = entry_plan(step, transitions)
     root = step.machine.root
     nodes = step.nodes
     added = [state for state in to_enter if state not in nodes]

@@ -47,6 +47,7 @@ class Machine:
         self.root = StateNode(self, config, None, machine_id)
         Builder(self, self.actions, self.guards, self.delays).build(self.root)
         self.has_always = any(node.always for node in self.id_map.values())
+        self.entry_plans: dict[tuple[Transition, ...], Any] = {}
         self._initial = Transition(self.root, None, {"reenter": True})
         self._initial.reenter = True
         self._initial.targets = tuple(_initial_nodes(self.root))
