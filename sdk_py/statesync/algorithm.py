@@ -446,11 +446,13 @@ def _enter_states(step: Step, transitions: list[Transition], event: Event, is_in
         marker = parent if parent is not None and parent.type == "parallel" else (parent.parent if parent else None)
         completion = marker or state
         if parent is not None and parent.type == "compound":
-            output = _resolve(state.output, step.context, event) if state.output is not None else None
-            step.queue.append({"type": f"xstate.done.state.{parent.id}", "output": output})
+            done: dict[str, Any] = {"type": f"xstate.done.state.{parent.id}"}
+            if state.output is not None:
+                done["output"] = _resolve(state.output, step.context, event)
+            step.queue.append(done)
         while marker is not None and marker.type == "parallel" and marker not in completed and is_in_final_state(nodes, marker):
             completed.add(marker)
-            step.queue.append({"type": f"xstate.done.state.{marker.id}", "output": None})
+            step.queue.append({"type": f"xstate.done.state.{marker.id}"})
             completion = marker
             marker = marker.parent
         if marker is not None:
@@ -464,10 +466,9 @@ def _enter_states(step: Step, transitions: list[Transition], event: Event, is_in
 def _machine_output(step: Step, event: Event, root: StateNode, completion: StateNode) -> Any:
     if root.output is None:
         return None
-    inner = None
+    done_event: dict[str, Any] = {"type": f"xstate.done.state.{completion.id}"}
     if completion.output is not None and completion.parent is not None:
-        inner = _resolve(completion.output, step.context, event)
-    done_event = {"type": f"xstate.done.state.{completion.id}", "output": inner}
+        done_event["output"] = _resolve(completion.output, step.context, event)
     return _resolve(root.output, step.context, done_event)
 
 

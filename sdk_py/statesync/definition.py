@@ -101,7 +101,7 @@ class StateNode:
         if parent is None and kind == "history":
             raise DefinitionError(f"{where}: the root cannot be a history state")
         self.states: dict[str, StateNode] = {}
-        for child_key, child_config in states.items():
+        for child_key, child_config in js_key_order(states):
             if not isinstance(child_key, str) or not child_key or "." in child_key:
                 raise DefinitionError(f"{where}: invalid state key {child_key!r} (non-empty, no dots)")
             self.states[child_key] = StateNode(machine, child_config, self, child_key)
@@ -183,6 +183,23 @@ def matches_descriptor(event_type: str, descriptor: str) -> bool:
     return True
 
 
+def js_key_order(mapping: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """Items in JavaScript's object key order: integer-like keys ascending, then the rest as given.
+
+    XState configs are JS objects, so this is the document order XState sees.
+    """
+    items = list(mapping.items())
+    indices = [(int(k), k, v) for k, v in items if isinstance(k, str) and _is_array_index(k)]
+    if not indices:
+        return items
+    rest = [(k, v) for k, v in items if not (isinstance(k, str) and _is_array_index(k))]
+    return [(k, v) for _, k, v in sorted(indices)] + rest
+
+
+def _is_array_index(key: str) -> bool:
+    return key.isdigit() and key.isascii() and (key == "0" or key[0] != "0") and int(key) < 2**32 - 1
+
+
 def _as_list(value: Any) -> list[Any]:
     if value is None:
         return []
@@ -225,7 +242,7 @@ class Builder:
         on = config.get("on") or {}
         if not isinstance(on, Mapping):
             raise DefinitionError(f"{where}: 'on' must be a dict of event type -> transition(s)")
-        for descriptor, transition_config in on.items():
+        for descriptor, transition_config in js_key_order(on):
             if not isinstance(descriptor, str) or descriptor == "":
                 raise DefinitionError(f"{where}: invalid event type {descriptor!r} in 'on' (use 'always' for eventless)")
             node.transitions[descriptor] = self.transitions(node, descriptor, transition_config)
@@ -267,7 +284,7 @@ class Builder:
             return
         if not isinstance(after, Mapping):
             raise DefinitionError(f"{node.where}: 'after' must be a dict of delay -> transition(s)")
-        for raw_delay, transition_config in after.items():
+        for raw_delay, transition_config in js_key_order(after):
             delay = delay_key(raw_delay)
             if isinstance(delay, str) and delay not in self.delays:
                 raise DefinitionError(f"{node.where}: unknown delay {delay!r} in 'after' (pass it in delays=)")
