@@ -347,7 +347,11 @@ def microstep(step: Step, transitions: list[Transition], event: Event, is_initia
         return False
     mutations = step.mutations
     history = step.history
-    filtered = remove_conflicting_transitions(transitions, step.nodes, history)
+    before = step.nodes
+    filtered = remove_conflicting_transitions(transitions, before, history)
+    if not is_initial:
+        step.nodes = dict(before)  # keep `before` intact: XState keeps its order when the set is unchanged
+        step._kids = None
     exited = () if is_initial else _exit_states(step, filtered, event)
     for transition in filtered:
         if transition.actions:
@@ -357,8 +361,11 @@ def microstep(step: Step, transitions: list[Transition], event: Event, is_initia
         for node in sorted(step.nodes, key=_order, reverse=True):
             if node.exit:
                 step.run(node.exit, event)
-    return (step.mutations != mutations or step.history is not history
-            or len(exited) != len(added) or set(exited) != set(added))
+    same_nodes = len(exited) == len(added) and set(exited) == set(added)
+    if same_nodes and step.history is history and step.nodes is not before:
+        step.nodes = before
+        step._kids = None
+    return step.mutations != mutations or step.history is not history or not same_nodes
 
 
 def _order(node: StateNode) -> int:
