@@ -1,1 +1,30 @@
-"""statesync server."""
+"""statesync server: authoritative statechart instances, synced over WebSocket and HTTP."""
+
+from .app import Access, App, Authorizer, MachineSpec, allow_authenticated, load_app
+from .auth import AuthConfig, Authenticator
+from .engine import CreateResult, Engine, Op, SendResult, Subscriber
+from .errors import ErrorCode, StatesyncError
+from .server import create_asgi_app
+from .settings import Settings
+from .store import Store
+
+__all__ = [
+    "Access",
+    "App",
+    "AuthConfig",
+    "Authenticator",
+    "Authorizer",
+    "CreateResult",
+    "Engine",
+    "ErrorCode",
+    "MachineSpec",
+    "Op",
+    "SendResult",
+    "Settings",
+    "StatesyncError",
+    "Store",
+    "Subscriber",
+    "allow_authenticated",
+    "create_asgi_app",
+    "load_app",
+]

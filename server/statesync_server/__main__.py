@@ -1,0 +1,5 @@
+"""`python -m statesync_server serve app.py`."""
+
+from .cli import main
+
+main()

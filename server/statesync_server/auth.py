@@ -1,0 +1,131 @@
+"""JWT authentication with PyJWT: verification (HS*, RS*/ES* key or JWKS file) and minting."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jwt
+
+from .errors import ErrorCode, StatesyncError
+
+log = logging.getLogger("statesync")
+
+DEV_SECRET_FILE = ".statesync-secret"
+
+
+@dataclass(frozen=True)
+class AuthConfig:
+    """How tokens are checked (and minted for development and anonymous sessions).
+
+    Give one of: `secret` (HS256), `public_key` (PEM text or file; add `private_key` to
+    mint), or `jwks_file`. With none, `$STATESYNC_SECRET` is used, else a development
+    secret kept in `./.statesync-secret`. `audience` / `issuer` are required to match when
+    set; `exp` and `sub` are always required.
+    """
+
+    secret: str | None = None
+    public_key: str | None = None
+    private_key: str | None = None
+    jwks_file: str | None = None
+    algorithms: tuple[str, ...] | None = None
+    audience: str | None = "statesync"
+    issuer: str | None = "statesync"
+    token_ttl: int = 3600
+    leeway: float = 0.0
+
+
+def _pem(value: str) -> str:
+    return value if value.lstrip().startswith("-----BEGIN") else Path(value).read_text()
+
+
+def _dev_secret() -> str:
+    path = Path(DEV_SECRET_FILE)
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(32))
+        path.chmod(0o600)
+    log.warning("using the development JWT secret in %s (set STATESYNC_SECRET)", path.resolve())
+    return path.read_text().strip()
+
+
+class Authenticator:
+    """Verifies tokens into claims and mints tokens from the configured key."""
+
+    def __init__(self, config: AuthConfig) -> None:
+        self.config = config
+        self._jwks: jwt.PyJWKSet | None = None
+        self._signing_key: Any = None
+        if config.jwks_file:
+            self._jwks = jwt.PyJWKSet.from_json(Path(config.jwks_file).read_text())
+            self._verify_key: Any = None
+            self.algorithms = list(config.algorithms or ("RS256", "ES256", "EdDSA"))
+        elif config.public_key:
+            self._verify_key = _pem(config.public_key)
+            self._signing_key = _pem(config.private_key) if config.private_key else None
+            self.algorithms = list(config.algorithms or ("RS256",))
+        else:
+            secret = config.secret or os.environ.get("STATESYNC_SECRET") or _dev_secret()
+            self._verify_key = self._signing_key = secret
+            self.algorithms = list(config.algorithms or ("HS256",))
+        if any(a.lower() == "none" for a in self.algorithms):
+            raise ValueError("the 'none' algorithm is never accepted")
+
+    @property
+    def source(self) -> str:
+        """A short description of the key in use, for the startup log."""
+        if self._jwks is not None:
+            return f"JWKS {self.config.jwks_file}"
+        return f"{'/'.join(self.algorithms)} key"
+
+    def verify(self, token: str) -> dict[str, Any]:
+        """Return the token's claims, or raise `unauthenticated`."""
+        try:
+            key = self._verify_key
+            if self._jwks is not None:
+                kid = jwt.get_unverified_header(token).get("kid")
+                key = self._jwks[kid].key
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=self.algorithms,
+                audience=self.config.audience,
+                issuer=self.config.issuer,
+                leeway=self.config.leeway,
+                options={"require": ["exp", "sub"], "verify_aud": self.config.audience is not None},
+            )
+        except jwt.ExpiredSignatureError:
+            raise StatesyncError(ErrorCode.UNAUTHENTICATED, "token expired") from None
+        except (jwt.PyJWTError, KeyError, ValueError) as exc:
+            raise StatesyncError(ErrorCode.UNAUTHENTICATED, f"invalid token: {exc}") from None
+        if not isinstance(claims.get("sub"), str):
+            raise StatesyncError(ErrorCode.UNAUTHENTICATED, "invalid token: 'sub' is not a string")
+        return claims
+
+    def mint(self, sub: str, claims: dict[str, Any] | None = None, ttl: int | None = None) -> str:
+        """A signed token for `sub` (development tokens and anonymous sessions)."""
+        if self._signing_key is None:
+            raise ValueError("no signing key configured (set private_key or secret)")
+        now = int(time.time())
+        payload: dict[str, Any] = {
+            **(claims or {}),
+            "sub": sub,
+            "iat": now,
+            "exp": now + (ttl if ttl is not None else self.config.token_ttl),
+        }
+        if self.config.audience is not None:
+            payload["aud"] = self.config.audience
+        if self.config.issuer is not None:
+            payload["iss"] = self.config.issuer
+        return jwt.encode(payload, self._signing_key, algorithm=self.algorithms[0])
+
+    def anonymous(self) -> tuple[str, str, int]:
+        """A fresh anonymous session: (token, subject, expiry)."""
+        sub = f"anon:{uuid.uuid4().hex}"
+        token = self.mint(sub, {"anon": True})
+        return token, sub, int(time.time()) + self.config.token_ttl

@@ -1,0 +1,48 @@
+"""The fixed error vocabulary shared by the WebSocket and HTTP transports."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ErrorCode(StrEnum):
+    """Every error the server reports carries one of these codes."""
+
+    UNAUTHENTICATED = "unauthenticated"
+    FORBIDDEN = "forbidden"
+    NOT_FOUND = "not-found"
+    ALREADY_EXISTS = "already-exists"
+    INVALID_EVENT = "invalid-event"
+    EVENT_NOT_ACCEPTED = "event-not-accepted"
+    INVALID_MESSAGE = "invalid-message"
+    TOO_LARGE = "too-large"
+    RATE_LIMITED = "rate-limited"
+    INTERNAL = "internal"
+
+
+HTTP_STATUS: dict[ErrorCode, int] = {
+    ErrorCode.UNAUTHENTICATED: 401,
+    ErrorCode.FORBIDDEN: 403,
+    ErrorCode.NOT_FOUND: 404,
+    ErrorCode.ALREADY_EXISTS: 409,
+    ErrorCode.INVALID_EVENT: 422,
+    ErrorCode.EVENT_NOT_ACCEPTED: 409,
+    ErrorCode.INVALID_MESSAGE: 400,
+    ErrorCode.TOO_LARGE: 413,
+    ErrorCode.RATE_LIMITED: 429,
+    ErrorCode.INTERNAL: 500,
+}
+
+
+class StatesyncError(Exception):
+    """An error that is reported to the client as `{code, message}`."""
+
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+    @property
+    def http_status(self) -> int:
+        """The HTTP status the HTTP API answers with for this error."""
+        return HTTP_STATUS[self.code]

@@ -1,0 +1,75 @@
+"""Group commit: concurrent instances' writes share one transaction (one fsync)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from .store import InstanceWrite, Store, WriteConflict
+
+log = logging.getLogger("statesync")
+
+
+class GroupCommitter:
+    """Collects writes while a transaction is in flight and commits them together.
+
+    No artificial delay: under load the batch is whatever arrived during the previous
+    commit. If a batch fails, its writes are retried one by one so a single bad write
+    fails alone.
+    """
+
+    def __init__(self, store: Store, *, max_batch: int = 2000) -> None:
+        self.store = store
+        self.max_batch = max_batch
+        self._queue: asyncio.Queue[tuple[InstanceWrite, asyncio.Future[None]]] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self.transactions = 0
+        """Transactions committed so far (with `writes`: the average batch size)."""
+        self.writes = 0
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="statesync-group-commit")
+
+    async def stop(self) -> None:
+        """Commit what is queued, then stop."""
+        await self._queue.join()
+        if self._task is not None:
+            self._task.cancel()
+
+    async def commit(self, write: InstanceWrite) -> None:
+        """Return once `write` is durably committed (or raise why it was not)."""
+        future = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((write, future))
+        await future
+
+    async def _run(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < self.max_batch and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            await self._commit(batch)
+            for _ in batch:
+                self._queue.task_done()
+
+    async def _commit(self, batch: list[tuple[InstanceWrite, asyncio.Future[None]]]) -> None:
+        try:
+            await self.store.commit([write for write, _ in batch])
+        except Exception as exc:
+            if len(batch) > 1:
+                for item in batch:
+                    await self._commit([item])
+                return
+            if not isinstance(exc, WriteConflict):
+                write = batch[0][0]
+                log.exception("commit failed for %s/%s", write.machine, write.instance)
+            _settle(batch, exc)
+        else:
+            self.transactions += 1
+            self.writes += len(batch)
+            _settle(batch, None)
+
+
+def _settle(batch: list[tuple[InstanceWrite, asyncio.Future[None]]], exc: Exception | None) -> None:
+    for _, future in batch:
+        if not future.done():
+            future.set_result(None) if exc is None else future.set_exception(exc)

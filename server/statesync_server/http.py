@@ -1,0 +1,149 @@
+"""The HTTP API, mirroring the WebSocket requests for servers, scripts and curl."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, TypeAdapter, ValidationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from . import protocol as p
+from .engine import CreateResult, Op, SendResult
+from .errors import ErrorCode, StatesyncError
+from .ratelimit import KeyedLimiter
+from .runtime import Runtime, require_live
+
+_name = TypeAdapter(p.Name)
+M = TypeVar("M", bound=BaseModel)
+
+
+def _error_response(error: StatesyncError) -> JSONResponse:
+    body = {"error": {"code": error.code.value, "message": error.message}}
+    return JSONResponse(body, status_code=error.http_status)
+
+
+def _json(model: BaseModel, status: int = 200) -> Response:
+    return Response(model.model_dump_json(), status_code=status, media_type="application/json")
+
+
+def _endpoint(handler: Callable[[Request, Runtime], Awaitable[Response]]) -> Callable[..., Any]:
+    async def endpoint(request: Request) -> Response:
+        try:
+            return await handler(request, request.app.state.runtime)
+        except StatesyncError as exc:
+            return _error_response(exc)
+
+    return endpoint
+
+
+def _caller(request: Request, runtime: Runtime) -> dict[str, Any]:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise StatesyncError(ErrorCode.UNAUTHENTICATED, "send 'Authorization: Bearer <token>'")
+    claims = dict(require_live(runtime.auth.verify(token.strip())))
+    limiter: KeyedLimiter = request.app.state.http_limiter
+    if not limiter.take(claims["sub"]):
+        raise StatesyncError(ErrorCode.RATE_LIMITED, "too many requests; slow down")
+    return claims
+
+
+def _target(request: Request) -> tuple[str, str]:
+    try:
+        return (
+            _name.validate_python(request.path_params["machine"]),
+            _name.validate_python(request.path_params["instance"]),
+        )
+    except ValidationError as exc:
+        raise StatesyncError(ErrorCode.INVALID_MESSAGE, f"bad name: {exc.errors()[0]['msg']}") from None
+
+
+async def _body(request: Request, runtime: Runtime, model: type[M]) -> M:
+    limit = runtime.settings.max_message_bytes
+    if int(request.headers.get("content-length") or 0) > limit:
+        raise StatesyncError(ErrorCode.TOO_LARGE, f"bodies are limited to {limit} bytes")
+    raw = await request.body()
+    if len(raw) > limit:
+        raise StatesyncError(ErrorCode.TOO_LARGE, f"bodies are limited to {limit} bytes")
+    try:
+        return model.model_validate_json(raw or b"{}")
+    except ValidationError as exc:
+        detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:5])
+        raise StatesyncError(ErrorCode.INVALID_MESSAGE, detail) from None
+
+
+@_endpoint
+async def create_instance(request: Request, runtime: Runtime) -> Response:
+    claims = _caller(request, runtime)
+    machine, instance = _target(request)
+    body = await _body(request, runtime, p.CreateBody)
+    op = Op("create", machine, instance, claims, input=body.input, if_exists=body.if_exists)
+    result: CreateResult = await runtime.engine.run(op)
+    created = p.Created(existed=result.existed, **result.state.model_dump())
+    return _json(created, 200 if result.existed else 201)
+
+
+@_endpoint
+async def get_instance(request: Request, runtime: Runtime) -> Response:
+    claims = _caller(request, runtime)
+    machine, instance = _target(request)
+    state: p.PublicState = await runtime.engine.run(Op("get", machine, instance, claims))
+    return _json(p.State(**state.model_dump()))
+
+
+@_endpoint
+async def send_event(request: Request, runtime: Runtime) -> Response:
+    claims = _caller(request, runtime)
+    machine, instance = _target(request)
+    body = await _body(request, runtime, p.SendBody)
+    op = Op("send", machine, instance, claims, event=body.event, event_id=body.event_id)
+    result: SendResult = await runtime.engine.run(op)
+    ack = p.Ack(event_id=body.event_id, machine=machine, instance=instance,
+                seq=result.seq, duplicate=result.duplicate)
+    return _json(ack)
+
+
+@_endpoint
+async def event_log(request: Request, runtime: Runtime) -> Response:
+    claims = _caller(request, runtime)
+    machine, instance = _target(request)
+    try:
+        since = int(request.query_params.get("since", -1))
+        limit = min(max(int(request.query_params.get("limit", 100)), 1), 1000)
+    except ValueError:
+        raise StatesyncError(ErrorCode.INVALID_MESSAGE, "since and limit are integers") from None
+    rows = await runtime.engine.log(claims, machine, instance, since, limit)
+    entries = [
+        p.LogEntry(seq=r.seq, event=r.event, value=r.value, tags=r.tags, context=r.public,
+                   status=r.status, done=r.status == "done", at=r.at).model_dump(mode="json")
+        for r in rows
+    ]
+    return JSONResponse({"machine": machine, "instance": instance, "entries": entries})
+
+
+@_endpoint
+async def anonymous_session(request: Request, runtime: Runtime) -> Response:
+    if not runtime.app.anonymous_sessions:
+        raise StatesyncError(ErrorCode.NOT_FOUND, "anonymous sessions are disabled")
+    limiter: KeyedLimiter = request.app.state.http_limiter
+    if not limiter.take(f"ip:{request.client.host if request.client else '?'}"):
+        raise StatesyncError(ErrorCode.RATE_LIMITED, "too many requests; slow down")
+    token, sub, exp = runtime.auth.anonymous()
+    return JSONResponse({"token": token, "sub": sub, "exp": exp})
+
+
+async def health(request: Request) -> Response:
+    return JSONResponse({"ok": True})
+
+
+routes = [
+    Route("/v1/health", health, methods=["GET"]),
+    Route("/v1/session", anonymous_session, methods=["POST"]),
+    Route("/v1/instances/{machine}/{instance}", create_instance, methods=["POST"]),
+    Route("/v1/instances/{machine}/{instance}", get_instance, methods=["GET"]),
+    Route("/v1/instances/{machine}/{instance}/events", send_event, methods=["POST"]),
+    Route("/v1/instances/{machine}/{instance}/events", event_log, methods=["GET"]),
+]

@@ -1,0 +1,217 @@
+"""Wire messages, defined once: what clients send and what the server answers.
+
+Client messages are one discriminated union parsed straight from the JSON text; server
+messages are serialized from these models. `docs/protocol.md` documents the same shapes.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter
+
+Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:@~-]+$")]
+RequestId = str | int | None
+EventId = Annotated[str, Field(min_length=1, max_length=128)]
+
+
+def _check_event(event: dict[str, Any]) -> dict[str, Any]:
+    kind = event.get("type")
+    if not isinstance(kind, str) or not kind:
+        raise ValueError("an event is an object with a non-empty string 'type'")
+    return event
+
+
+Event = Annotated[dict[str, Any], AfterValidator(_check_event)]
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+# --- client -> server -------------------------------------------------------------------
+
+
+class Auth(_Message):
+    """Authenticate (first message), or refresh an expiring token later."""
+
+    type: Literal["auth"]
+    token: str
+    id: RequestId = None
+
+
+class Create(_Message):
+    """Create an instance; `if_exists="get"` makes it get-or-create."""
+
+    type: Literal["create"]
+    machine: Name
+    instance: Name
+    input: Any = None
+    if_exists: Literal["error", "get"] = "error"
+    id: RequestId = None
+
+
+class Get(_Message):
+    """Read the current public state of an instance."""
+
+    type: Literal["get"]
+    machine: Name
+    instance: Name
+    id: RequestId = None
+
+
+class Send(_Message):
+    """Send an event; the client-chosen `event_id` makes resending safe."""
+
+    type: Literal["send"]
+    machine: Name
+    instance: Name
+    event: Event
+    event_id: EventId
+
+
+class Subscribe(_Message):
+    """Receive updates; with `since`, first every update after that seq (gap-free)."""
+
+    type: Literal["subscribe"]
+    machine: Name
+    instance: Name
+    since: Annotated[int, Field(ge=-1)] | None = None
+    id: RequestId = None
+
+
+class Unsubscribe(_Message):
+    """Stop receiving updates for an instance."""
+
+    type: Literal["unsubscribe"]
+    machine: Name
+    instance: Name
+    id: RequestId = None
+
+
+class Ping(_Message):
+    """Keep-alive; answered with `pong`."""
+
+    type: Literal["ping"]
+    id: RequestId = None
+
+
+ClientMessage = Annotated[
+    Auth | Create | Get | Send | Subscribe | Unsubscribe | Ping, Field(discriminator="type")
+]
+client_message = TypeAdapter(ClientMessage)
+
+
+# --- server -> client -------------------------------------------------------------------
+
+
+class PublicState(_Message):
+    """What leaves the server about an instance: never the private context."""
+
+    machine: str
+    instance: str
+    seq: int
+    value: Any
+    tags: list[str]
+    context: Any
+    status: str
+    done: bool
+
+
+class Authed(_Message):
+    type: Literal["authed"] = "authed"
+    id: RequestId = None
+    sub: str
+    exp: int | None = None
+
+
+class Created(PublicState):
+    type: Literal["created"] = "created"
+    id: RequestId = None
+    existed: bool
+
+
+class State(PublicState):
+    type: Literal["state"] = "state"
+    id: RequestId = None
+
+
+class Update(PublicState):
+    type: Literal["update"] = "update"
+
+
+class Ack(_Message):
+    type: Literal["ack"] = "ack"
+    event_id: str
+    machine: str
+    instance: str
+    seq: int
+    duplicate: bool = False
+
+
+class Reject(_Message):
+    type: Literal["reject"] = "reject"
+    event_id: str
+    machine: str
+    instance: str
+    code: str
+    message: str
+
+
+class Subscribed(_Message):
+    type: Literal["subscribed"] = "subscribed"
+    id: RequestId = None
+    machine: str
+    instance: str
+    seq: int
+
+
+class Unsubscribed(_Message):
+    type: Literal["unsubscribed"] = "unsubscribed"
+    id: RequestId = None
+    machine: str
+    instance: str
+
+
+class Pong(_Message):
+    type: Literal["pong"] = "pong"
+    id: RequestId = None
+
+
+class Error(_Message):
+    type: Literal["error"] = "error"
+    id: RequestId = None
+    code: str
+    message: str
+    machine: str | None = None
+    instance: str | None = None
+
+
+# --- HTTP bodies ------------------------------------------------------------------------
+
+
+class CreateBody(_Message):
+    """`POST /v1/instances/{machine}/{instance}`."""
+
+    input: Any = None
+    if_exists: Literal["error", "get"] = "error"
+
+
+class SendBody(_Message):
+    """`POST /v1/instances/{machine}/{instance}/events`."""
+
+    event: Event
+    event_id: EventId
+
+
+class LogEntry(_Message):
+    """One committed transition in an instance's event log."""
+
+    seq: int
+    event: dict[str, Any]
+    value: Any
+    tags: list[str]
+    context: Any
+    status: str
+    done: bool
+    at: float

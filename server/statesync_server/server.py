@@ -1,0 +1,68 @@
+"""The ASGI application: routes, lifespan (engine start/stop) and the startup summary."""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import logging
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.routing import WebSocketRoute
+
+from .app import App
+from .auth import Authenticator
+from .engine import Engine
+from .http import routes as http_routes
+from .ratelimit import KeyedLimiter
+from .runtime import Runtime
+from .settings import Settings
+from .store import Store
+from .ws import websocket_endpoint
+
+log = logging.getLogger("statesync")
+
+
+def create_asgi_app(app: App, settings: Settings | None = None) -> Starlette:
+    """The ASGI app serving `app`: WebSocket at `/v1/ws`, HTTP under `/v1/`."""
+    settings = settings or Settings()
+    store = Store(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
+    engine = Engine(app, store, cache_size=settings.cache_size)
+    runtime = Runtime(app, engine, Authenticator(app.auth), settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_asgi: Starlette) -> AsyncIterator[None]:
+        await engine.start()
+        await _log_summary(runtime)
+        gc.freeze()  # keep the long-lived startup objects out of every full collection
+        try:
+            yield
+        finally:
+            await engine.stop()
+            log.info("statesync stopped")
+
+    asgi = Starlette(
+        routes=[*http_routes, WebSocketRoute("/v1/ws", websocket_endpoint)], lifespan=lifespan
+    )
+    asgi.state.runtime = runtime
+    asgi.state.http_limiter = KeyedLimiter(settings.rate_limit, settings.rate_burst)
+    return asgi
+
+
+async def _log_summary(runtime: Runtime) -> None:
+    settings = runtime.settings
+    counts = await runtime.engine.store.instance_counts()
+    ws_url = settings.url.replace("http", "ws", 1) + "/v1/ws"
+    store = runtime.engine.store
+    database = store.url.render_as_string(hide_password=True)
+    if store.is_sqlite:
+        database += f" (WAL, synchronous={settings.sqlite_synchronous})"
+    log.info("statesync serving %s (WebSocket %s)", settings.url, ws_url)
+    log.info("database: %s", database)
+    machines = ", ".join(
+        f"{name} v{spec.version} ({counts.get(name, 0)} instances)"
+        for name, spec in runtime.app.machines.items()
+    )
+    log.info("machines: %s", machines or "none registered")
+    anonymous = "on" if runtime.app.anonymous_sessions else "off"
+    log.info("auth: %s; anonymous sessions %s", runtime.auth.source, anonymous)
