@@ -59,7 +59,7 @@ class StateNode:
         "machine", "parent", "key", "id", "path", "order", "type", "history", "states", "children",
         "history_children", "initial", "entry", "exit", "transitions", "always", "invoke", "tags",
         "output", "description", "meta", "config", "ancestors", "ancestor_set", "is_atomic",
-        "history_target", "spawns", "stops", "always_chain", "_candidates",
+        "history_target", "spawns", "stops", "timer_starts", "timer_cancels", "always_chain", "_candidates",
     )
 
     def __init__(self, machine: Any, config: Mapping[str, Any], parent: StateNode | None, key: str) -> None:
@@ -133,6 +133,8 @@ class StateNode:
         self.invoke: list[dict[str, Any]] = []
         self.history_target: Transition | None = None
         self.always_chain: tuple[StateNode, ...] = ()
+        self.timer_starts: list[BoundAction] = []
+        self.timer_cancels: list[BoundAction] = []
         self.spawns: list[BoundAction] = []
         self.stops: list[BoundAction] = []
         self._candidates: dict[str, list[Transition]] = {}
@@ -289,8 +291,11 @@ class Builder:
             if isinstance(delay, str) and delay not in self.delays:
                 raise DefinitionError(f"{node.where}: unknown delay {delay!r} in 'after' (pass it in delays=)")
             event_type = f"xstate.after.{delay}.{node.id}"
-            node.entry.append(BoundAction(Raise({"type": event_type}, event_type, delay)))
-            node.exit.append(BoundAction(Cancel(event_type)))
+            start, stop = BoundAction(Raise({"type": event_type}, event_type, delay)), BoundAction(Cancel(event_type))
+            node.entry.append(start)
+            node.exit.append(stop)
+            node.timer_starts.append(start)
+            node.timer_cancels.append(stop)
             node.transitions.setdefault(event_type, []).extend(self.transitions(node, event_type, transition_config))
 
     def _initial(self, node: StateNode) -> Transition:

@@ -120,6 +120,37 @@ class Machine:
         transitions = select_transitions(self._step(snapshot), event)
         return any(t.targets is not None or t.actions for t in transitions)
 
+    # resuming (upgrades) -------------------------------------------------------------------
+
+    def start_at(self, value: StateValue, context: Any, history_value: Mapping[str, list[str]] | None = None,
+                 event: Event | None = None) -> tuple[Snapshot, list[Action]]:
+        """A snapshot in configuration `value`, with its timers and invoked services started.
+
+        For moving a running instance to this machine (a version upgrade): every active state's
+        `after` timers and `invoke`s start as if it had just been entered, in document order;
+        entry actions (effects such as e-mails) do not run again.
+        """
+        snapshot = self.restore({"value": value, "context": context, "historyValue": history_value or {}})
+        step = self._step(snapshot)
+        step.children = {}
+        cause = event or {"type": "statesync.upgrade"}
+        for node in sorted(snapshot._nodes, key=lambda n: n.order):
+            step.run(node.timer_starts, cause)
+            step.run(node.spawns, cause)
+        return self._snapshot(step), step.actions
+
+    def stop_actions(self, snapshot: Snapshot, event: Event | None = None) -> list[Action]:
+        """Cancels for the timers and stops for the invoked services of every active state.
+
+        The counterpart of `start_at` when an instance leaves this machine; exit actions do not run.
+        """
+        step = self._step(snapshot)
+        cause = event or {"type": "statesync.upgrade"}
+        for node in sorted(snapshot._nodes, key=lambda n: n.order, reverse=True):
+            step.run(node.timer_cancels, cause)
+            step.run(node.stops, cause)
+        return step.actions
+
     # persistence ---------------------------------------------------------------------------
 
     def restore(self, data: Mapping[str, Any]) -> Snapshot:

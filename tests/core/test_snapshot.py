@@ -130,3 +130,37 @@ def test_initial_context_is_copied_from_config():
     snapshot, _ = Machine(config).initial_transition()
     snapshot.context["list"].append(1)
     assert config["context"] == {"list": []}
+
+
+def test_start_at_and_stop_actions_for_upgrades():
+    machine = Machine(
+        {
+            "id": "flow",
+            "initial": "welcome",
+            "states": {
+                "welcome": {"entry": "sendWelcome", "on": {"SENT": "wait"}},
+                "wait": {
+                    "type": "parallel",
+                    "states": {
+                        "drip": {"initial": "timer", "states": {"timer": {"after": {"86400000": "#flow.done"}, "entry": "log"}}},
+                        "lookup": {"initial": "run", "states": {"run": {"invoke": {"src": "lookupChannel", "id": "lookup", "input": {"x": 1}}}}},
+                    },
+                },
+                "done": {"type": "final"},
+            },
+        }
+    )
+    snapshot, actions = machine.start_at({"wait": {"drip": "timer", "lookup": "run"}}, {"user": "ada"})
+    assert snapshot.value == {"wait": {"drip": "timer", "lookup": "run"}} and snapshot.context == {"user": "ada"}
+    assert [(a.type, a.params) for a in actions] == [
+        ("xstate.raise", {"event": {"type": "xstate.after.86400000.flow.wait.drip.timer"}, "id": "xstate.after.86400000.flow.wait.drip.timer", "delay": 86400000}),
+        ("xstate.spawnChild", {"id": "lookup", "src": "lookupChannel", "input": {"x": 1}}),
+    ]
+    assert snapshot.children == {"lookup": "lookupChannel"}
+    assert [(a.type, a.params) for a in machine.stop_actions(snapshot)] == [
+        ("xstate.stopChild", {"id": "lookup"}),
+        ("xstate.cancel", {"id": "xstate.after.86400000.flow.wait.drip.timer"}),
+    ]
+    # entry effects never run again when resuming
+    _, actions = machine.start_at("welcome", {})
+    assert actions == []
