@@ -49,7 +49,14 @@ class Step:
         """Active children of each active node, in configuration order."""
         kids = self._kids
         if kids is None:
-            kids = self._kids = children_map(self.nodes)
+            cache = self.machine.kids_cache
+            key = tuple(self.nodes)
+            kids = cache.get(key)
+            if kids is None:
+                kids = children_map(key)
+                if len(cache) < 4096:
+                    cache[key] = kids
+            self._kids = kids
         return kids
 
     def value(self) -> Any:

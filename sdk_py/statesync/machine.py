@@ -48,6 +48,7 @@ class Machine:
         Builder(self, self.actions, self.guards, self.delays).build(self.root)
         self.has_always = any(node.always for node in self.id_map.values())
         self.entry_plans: dict[tuple[Transition, ...], Any] = {}
+        self.kids_cache: dict[tuple[StateNode, ...], dict[StateNode, list[StateNode]]] = {}
         self._initial = Transition(self.root, None, {"reenter": True})
         self._initial.reenter = True
         self._initial.targets = tuple(_initial_nodes(self.root))
@@ -247,6 +248,8 @@ class Machine:
 
 
 def _check_event(event: Any) -> None:
+    if type(event) is dict and type(event.get("type")) is str:
+        return
     if not isinstance(event, Mapping) or not isinstance(event.get("type"), str):
         raise TypeError(f'an event must be a dict with a string "type", got {event!r}')
 
