@@ -1,10 +1,11 @@
 """statesync: XState-v5-compatible statecharts in pure Python.
 
 The core is standard-library only and runs unchanged on CPython 3.11+ and in the browser under
-Pyodide. See `docs/core.md` for the API.
+Pyodide. See `docs/core.md` for the core and `docs/client.md` for the client.
 """
 
 from .actions import Action, assign, cancel, create_instance, raise_, send_to
+from .client import AnonymousSession, Client, ClientError, Instance, Rejected, State, UserSettings
 from .errors import DefinitionError, InfiniteLoopError, StatesyncError
 from .guards import and_, not_, or_, state_in
 from .machine import Machine
@@ -12,11 +13,18 @@ from .snapshot import Snapshot, matches_state
 
 __all__ = [
     "Action",
+    "AnonymousSession",
+    "Client",
+    "ClientError",
     "DefinitionError",
     "InfiniteLoopError",
+    "Instance",
     "Machine",
+    "Rejected",
     "Snapshot",
+    "State",
     "StatesyncError",
+    "UserSettings",
     "and_",
     "assign",
     "cancel",

@@ -2,8 +2,10 @@
 
 from .app import Access, App, Authorizer, MachineSpec, allow_authenticated, load_app
 from .auth import AuthConfig, Authenticator
+from .effects import EffectCall, Retry
 from .engine import CreateResult, Engine, Op, SendResult, Subscriber
 from .errors import ErrorCode, StatesyncError
+from .migrations import Migration
 from .server import create_asgi_app
 from .settings import Settings
 from .store import Store
@@ -15,10 +17,13 @@ __all__ = [
     "Authenticator",
     "Authorizer",
     "CreateResult",
+    "EffectCall",
     "Engine",
     "ErrorCode",
     "MachineSpec",
+    "Migration",
     "Op",
+    "Retry",
     "SendResult",
     "Settings",
     "StatesyncError",

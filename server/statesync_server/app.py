@@ -7,11 +7,13 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from .auth import AuthConfig
+from .effects import Retry
 from .errors import ErrorCode, StatesyncError
 
 
@@ -31,6 +33,11 @@ class Access:
     context: Any
     event: Mapping[str, Any] | None = None
     creating: bool = False
+    origin: str = "client"
+    """`client` (a token's holder), or `instance`: a message (`send_to` / `create_instance`)
+    from another instance, named by `sender`. Only the server sets these."""
+    sender: tuple[str, str] | None = None
+    """(machine, instance) of the sending instance when `origin` is `instance`."""
 
     @property
     def subject(self) -> str | None:
@@ -62,11 +69,19 @@ class MachineSpec:
     public_context: Callable[[Any], Any] = whole_context
     events: Mapping[str, type[BaseModel] | None] | None = None
     version: str = "1"
+    indexes: Mapping[str, str] | None = None
+    """Index name -> dotted path into the context (see `statesync_server.indexes`)."""
+    effects: Mapping[str, Callable[..., Any]] | None = None
+    """Effect name -> async implementation `fn(call: EffectCall)` (see `effects.py`)."""
+    services: Mapping[str, Callable[..., Any]] | None = None
+    """Invoked service `src` -> async implementation `fn(call: EffectCall) -> output`."""
+    retry: Retry = field(default_factory=Retry)
+    """Attempts, backoff and per-run timeout of this machine's effects and services."""
 
     def validate_event(self, event: dict[str, Any]) -> dict[str, Any]:
         """Check an event sent by a client; return it with its payload validated."""
         kind = event["type"]
-        if kind.startswith("xstate."):
+        if kind.startswith(("xstate.", "statesync.")):  # timers, done events, upgrades
             raise StatesyncError(ErrorCode.INVALID_EVENT, f"event type {kind!r} is reserved")
         if self.events is None:
             return event
@@ -94,7 +109,17 @@ class App:
 
     auth: AuthConfig = field(default_factory=AuthConfig)
     anonymous_sessions: bool = False
+    browser_module: ModuleType | str | Path | None = None
+    """The machine module browsers import to apply events optimistically: one `.py` file
+    importing only the standard library and statesync (it is served to every browser)."""
+    static_dir: str | Path | None = None
+    """A directory of pages served at `/` (its `index.html` for `/`)."""
     machines: dict[str, MachineSpec] = field(default_factory=dict)
+    """The current version of each machine (what new instances take)."""
+    versions: dict[str, dict[str, MachineSpec]] = field(default_factory=dict)
+    """Every registered version of each machine: name -> version label -> spec."""
+    migrations: list[Any] = field(default_factory=list)
+    """`statesync_server.Migration`s between versions (see `add_migration`)."""
 
     def register(
         self,
@@ -106,16 +131,51 @@ class App:
         public_context: Callable[[Any], Any] = whole_context,
         events: Mapping[str, type[BaseModel] | None] | None = None,
         version: str = "1",
+        indexes: Mapping[str, str] | None = None,
+        current: bool | None = None,
+        effects: Mapping[str, Callable[..., Any]] | None = None,
+        services: Mapping[str, Callable[..., Any]] | None = None,
+        retry: Retry | None = None,
     ) -> MachineSpec:
         """Register `machine` under `name`; `events` (if given) lists every event clients
-        may send, each with an optional Pydantic model for its payload."""
-        if name in self.machines:
-            raise ValueError(f"machine {name!r} is already registered")
+        may send, each with an optional Pydantic model for its payload.
+
+        Register several versions of one machine by calling this once per `version` label;
+        the last one registered is the current one (new instances take it) unless
+        `current=False`. `indexes` maps index names to dotted paths into the context.
+
+        `effects` / `services` map effect names and invoked-service `src`s to async
+        implementations `fn(call: EffectCall)`, run by the server after the transition that
+        starts them is committed, with `retry` (attempts, backoff, timeout; docs/workflows.md)."""
+        known = self.versions.setdefault(name, {})
+        if str(version) in known or (name in self.machines and not known):
+            raise ValueError(f"machine {name!r} version {version!r} is already registered")
         spec = MachineSpec(
-            name, machine, allow_read, allow_write, public_context, events, str(version)
+            name, machine, allow_read, allow_write, public_context, events, str(version),
+            dict(indexes) if indexes else None,
+            effects=dict(effects or {}), services=dict(services or {}), retry=retry or Retry(),
         )
-        self.machines[name] = spec
+        known[spec.version] = spec
+        if current is not False or name not in self.machines:
+            self.machines[name] = spec
         return spec
+
+    def version_spec(self, name: str, version: str) -> MachineSpec:
+        """The registered `version` of machine `name`, or a `not-found` error."""
+        try:
+            return self.versions[name][version]
+        except KeyError:
+            current = self.spec(name)
+            if version == current.version:  # registered by assigning to `machines` directly
+                return current
+            raise StatesyncError(
+                ErrorCode.NOT_FOUND, f"machine {name!r} has no registered version {version!r}"
+            ) from None
+
+    def add_migration(self, migration: Any) -> Any:
+        """Register a `Migration` from one version of a machine to another."""
+        self.migrations.append(migration)
+        return migration
 
     def spec(self, name: str) -> MachineSpec:
         """The registered machine `name`, or a `not-found` error."""

@@ -124,8 +124,16 @@ class Authenticator:
             payload["iss"] = self.config.issuer
         return jwt.encode(payload, self._signing_key, algorithm=self.algorithms[0])
 
-    def anonymous(self) -> tuple[str, str, int]:
-        """A fresh anonymous session: (token, subject, expiry)."""
+    def anonymous(self, renew: str | None = None) -> tuple[str, str, int]:
+        """A fresh anonymous session, or a renewed one keeping the subject of `renew` (a
+        still-valid anonymous session token): (token, subject, expiry)."""
         sub = f"anon:{uuid.uuid4().hex}"
+        if renew is not None:
+            try:
+                claims = self.verify(renew)
+            except StatesyncError:
+                claims = {}
+            if claims.get("anon") is True:
+                sub = claims["sub"]
         token = self.mint(sub, {"anon": True})
         return token, sub, int(time.time()) + self.config.token_ttl

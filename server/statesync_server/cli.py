@@ -14,6 +14,8 @@ from .app import App, load_app
 from .auth import Authenticator
 from .server import create_asgi_app
 from .settings import DEFAULT_DATABASE_URL, Settings
+from .versions_cli import VERSION_COMMANDS, add_version_commands
+from .workflow_cli import WORKFLOW_COMMANDS, add_workflow_commands
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -42,6 +44,8 @@ def _parser() -> argparse.ArgumentParser:
                        help="extra claim; VALUE is parsed as JSON when it can be")
     token.add_argument("--ttl", type=int, default=None, help="seconds until expiry")
     token.add_argument("--app", help="take the key configuration from this app")
+    add_version_commands(commands)
+    add_workflow_commands(commands)
     return parser
 
 
@@ -101,7 +105,8 @@ def _token(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
-    {"serve": _serve, "token": _token}[args.command](args)
+    {"serve": _serve, "token": _token, **VERSION_COMMANDS,
+     **WORKFLOW_COMMANDS}[args.command](args)
 
 
 if __name__ == "__main__":

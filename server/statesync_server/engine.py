@@ -21,12 +21,17 @@ from typing import Any, Literal, Protocol
 from .app import Access, App, MachineSpec
 from .errors import ErrorCode, StatesyncError
 from .groupcommit import GroupCommitter
+from .history import CHECKPOINT_EVERY
+from .indexes import index_changes
+from .migrations import UPGRADE, plan_upgrade
 from .protocol import PublicState, Update
 from .store import InstanceWrite, LogRow, Store, WriteConflict
+from .versions import prepare
+from .workflow import RESERVED_EVENT_ID, Batch, Workflow
 
 log = logging.getLogger("statesync")
 
-_WRITES = ("create", "send")
+_WRITES = ("create", "send", "upgrade")
 _RECENT_IDS = 1024  # event ids remembered per cached instance, to answer resends cheaply
 _REPLAY_PAGE = 1000  # log rows read at a time when a subscriber catches up
 
@@ -51,7 +56,7 @@ class Subscriber(Protocol):
 class Op:
     """One request for an instance, answered through `reply`."""
 
-    kind: Literal["create", "send", "get", "subscribe", "unsubscribe"]
+    kind: Literal["create", "send", "get", "subscribe", "unsubscribe", "upgrade"]
     machine: str
     instance: str
     claims: Mapping[str, Any]
@@ -62,6 +67,10 @@ class Op:
     if_exists: Literal["error", "get"] = "error"
     since: int | None = None
     subscriber: Subscriber | None = None
+    version: str | None = None  # upgrade: the target version (None: the current one)
+    origin: str = "client"  # the event log's origin: client, timer, service, instance
+    ref: Any = None  # a workflow.Ref for events from timers, services and other instances
+    settle: bool = False  # send: answer once no effect of the instance is pending
     answered: bool = False
 
     def answer(self, result: Any) -> None:
@@ -80,6 +89,16 @@ class CreateResult:
 class SendResult:
     seq: int
     duplicate: bool
+    settled: bool | None = None  # with Op.settle: whether it settled before the timeout
+    state: PublicState | None = None  # with Op.settle: the state then
+
+
+@dataclass(frozen=True, slots=True)
+class UpgradeResult:
+    seq: int
+    from_version: str
+    to_version: str
+    upgraded: bool
 
 
 @dataclass(slots=True)
@@ -100,6 +119,7 @@ class _Slot:
     state: _Committed | None = None
     subscribers: dict[Subscriber, None] = field(default_factory=dict)
     recent: dict[str, int] = field(default_factory=dict)
+    live: Any = None  # workflow.Live: its timers and invoked services still wanted
 
 
 @dataclass(slots=True)
@@ -112,6 +132,8 @@ class _Work:
     applied: dict[str, int] = field(default_factory=dict)
     answers: list[tuple[Op, Any]] = field(default_factory=list)
     updates: list[tuple[Any, PublicState]] = field(default_factory=list)
+    checkpoints: list[tuple[int, str, dict[str, Any]]] = field(default_factory=list)
+    batch: Batch | None = None  # timers, outbox rows (workflow.py)
 
 
 class Engine:
@@ -124,14 +146,22 @@ class Engine:
         self.cache_size = cache_size
         self._slots: OrderedDict[tuple[str, str], _Slot] = OrderedDict()
         self._stopping = False
+        self.workflow = Workflow(self)
+        self.settle_timeout = 30.0
+        self._settling: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         await self.store.open()
+        await prepare(self.app, self.store)  # version check, index back-fill; may refuse
         self.committer.start()
+        await self.workflow.start()
 
     async def stop(self) -> None:
         """Finish queued operations, commit, close the database."""
         self._stopping = True
+        await self.workflow.stop()
+        for task in list(self._settling):
+            task.cancel()
         tasks = [s.task for s in self._slots.values() if s.task is not None]
         await asyncio.gather(*tasks, return_exceptions=True)
         await self.committer.stop()
@@ -145,9 +175,13 @@ class Engine:
             if self._stopping:
                 raise StatesyncError(ErrorCode.INTERNAL, "server is shutting down")
             spec = self.app.spec(op.machine)
-            if op.kind == "send":
+            if op.kind == "send" and op.ref is None:
                 assert op.event is not None
-                op.event = spec.validate_event(op.event)
+                if len(self.app.versions.get(op.machine, ())) <= 1:  # else: by its version
+                    op.event = spec.validate_event(op.event)
+                if op.event_id is not None and op.event_id.startswith(RESERVED_EVENT_ID):
+                    raise StatesyncError(ErrorCode.INVALID_MESSAGE,
+                                         f"event ids starting with {RESERVED_EVENT_ID!r} are reserved")
         except StatesyncError as exc:
             op.answer(exc)
             return
@@ -215,9 +249,29 @@ class Engine:
         if not slot.loaded:
             stored = await self.store.load(slot.machine, slot.instance)
             if stored is not None:
+                slot.spec = self.app.version_spec(slot.machine, stored.version)
                 snapshot = slot.spec.machine.restore(stored.snapshot)
                 slot.state = _Committed(stored.version, snapshot, stored.seq)
+                slot.live = await self.workflow.load_live(slot.machine, slot.instance)
+            else:
+                slot.live = None
             slot.recent.clear()
+            slot.loaded = True
+
+    def warm(self, stored: Mapping[tuple[str, str], Any]) -> None:
+        """Cache instances read in bulk (`StoredInstance`s), so the late timers fired at
+        start-up do not each wait for a load of their own."""
+        for (machine, instance), row in stored.items():
+            spec = self.app.machines.get(machine)
+            if spec is None or (machine, instance) in self._slots:
+                continue
+            try:
+                spec = self.app.version_spec(machine, row.version)
+                snapshot = spec.machine.restore(row.snapshot)
+            except Exception:  # noqa: BLE001, S112 - loaded (and reported) the usual way when used
+                continue
+            slot = self._slot(spec, instance)
+            slot.state = _Committed(row.version, snapshot, row.seq)
             slot.loaded = True
 
     async def _write(self, slot: _Slot, batch: list[Op]) -> None:
@@ -236,10 +290,13 @@ class Engine:
 
     def _apply(self, slot: _Slot, batch: list[Op], seen: dict[str, int]) -> _Work:
         work = _Work(slot.state)
+        slot.spec = self._spec_of(slot.machine, slot.state)
         for op in batch:
             try:
                 if op.kind == "send":
                     self._send(slot, work, op, seen)
+                elif op.kind == "upgrade":
+                    self._upgrade(slot, work, op)
                 else:
                     self._create(slot, work, op)
             except StatesyncError as exc:
@@ -251,6 +308,9 @@ class Engine:
         return work
 
     def _send(self, slot: _Slot, work: _Work, op: Op, seen: dict[str, int]) -> None:
+        if op.ref is not None:
+            self._internal(slot, work, op, seen)
+            return
         assert op.event is not None and op.event_id is not None
         if work.state is None:
             raise StatesyncError(ErrorCode.NOT_FOUND, f"no instance {slot.instance!r}")
@@ -259,6 +319,8 @@ class Engine:
             work.answers.append((op, SendResult(prior, True)))
             return
         spec, snapshot = slot.spec, work.state.snapshot
+        if len(self.app.versions.get(slot.machine, ())) > 1:  # the instance's version's schemas
+            op.event = spec.validate_event(op.event)
         access = Access(op.claims, slot.machine, slot.instance, snapshot.value, snapshot.context, op.event)
         if not spec.allow_write(access):
             raise StatesyncError(ErrorCode.FORBIDDEN, f"not allowed to send {op.event['type']!r}")
@@ -267,29 +329,139 @@ class Engine:
                 ErrorCode.EVENT_NOT_ACCEPTED,
                 f"{op.event['type']!r} is not accepted in state {_show(snapshot.value)}",
             )
-        snapshot, _actions = spec.machine.transition(snapshot, op.event)
+        snapshot, actions = spec.machine.transition(snapshot, op.event)
         seq = work.state.seq + 1
         self._record(slot, work, op, snapshot, seq, op.event)
+        self._plan(slot, work, seq, actions)
         work.state = _Committed(work.state.version, snapshot, seq)
         seen[op.event_id] = work.applied[op.event_id] = seq
         work.answers.append((op, SendResult(seq, False)))
 
+    def _internal(self, slot: _Slot, work: _Work, op: Op, seen: dict[str, int]) -> None:
+        """An event from a timer, an invoked service or another instance (see workflow.py):
+        consumed in the same commit as its transition; dropped if no longer wanted (a
+        cancelled timer, the late result of a stopped service); ignored (not logged) if the
+        machine does not take it."""
+        ref, batch = op.ref, self._batch(slot, work)
+        assert op.event is not None and op.event_id is not None
+        prior = seen.get(op.event_id, slot.recent.get(op.event_id))
+        if prior is not None:
+            work.answers.append((op, SendResult(prior, True)))
+            return
+        if work.state is None:
+            if ref.key is not None:
+                batch.finish(ref.key, "failed", f"not-found: no instance {slot.instance!r}")
+            elif ref.timer_id is not None:
+                batch.write.timer_ops[(slot.machine, slot.instance, ref.timer_id)] = None
+            raise StatesyncError(ErrorCode.NOT_FOUND, f"no instance {slot.instance!r}")
+        if not batch.consume(ref):
+            work.answers.append((op, SendResult(work.state.seq, True)))
+            return
+        spec, snapshot = slot.spec, work.state.snapshot
+        if op.origin == "instance":
+            access = Access(op.claims, slot.machine, slot.instance, snapshot.value,
+                            snapshot.context, op.event, False, "instance", ref.key[:2])
+            if not spec.allow_write(access):
+                batch.finish(ref.key, "failed", f"forbidden: not allowed to send {op.event['type']!r}")
+                raise StatesyncError(ErrorCode.FORBIDDEN, f"not allowed to send {op.event['type']!r}")
+        try:
+            after, actions = spec.machine.transition(snapshot, op.event)
+        except Exception as exc:
+            log.exception("error in application code for %s/%s", op.machine, op.instance)
+            if ref.key is not None:
+                batch.finish(ref.key, "failed", f"error in application code: {exc!r}")
+            raise StatesyncError(ErrorCode.INVALID_EVENT, f"error in application code: {exc!r}") from None
+        if after is snapshot and not actions:
+            if ref.kind == "message":
+                batch.finish(ref.key, "ignored",
+                             f"{op.event['type']!r} not accepted in state {_show(snapshot.value)}")
+            work.answers.append((op, SendResult(work.state.seq, False)))
+            return
+        seq = work.state.seq + 1
+        try:
+            self._record(slot, work, op, after, seq, op.event)
+            self._plan(slot, work, seq, actions)
+        except Exception as exc:  # an application bug: fail this delivery for good
+            log.exception("error in application code for %s/%s", op.machine, op.instance)
+            if ref.key is not None:
+                batch.finish(ref.key, "failed", f"error in application code: {exc!r}")
+            raise StatesyncError(ErrorCode.INVALID_EVENT, f"error in application code: {exc!r}") from None
+        work.state = _Committed(work.state.version, after, seq)
+        seen[op.event_id] = work.applied[op.event_id] = seq
+        work.answers.append((op, SendResult(seq, False)))
+
+    def _batch(self, slot: _Slot, work: _Work) -> Batch:
+        if work.batch is None:
+            work.batch = self.workflow.batch(slot.machine, slot.instance, slot.live)
+        return work.batch
+
+    def _plan(self, slot: _Slot, work: _Work, seq: int, actions: list[Any]) -> None:
+        """Timers, outbox rows and messages for a transition's actions (same commit)."""
+        if not actions:
+            return
+        try:
+            self.workflow.plan(slot.spec, self._batch(slot, work), seq, actions)
+        except Exception:  # cannot be carried out (e.g. a message that is not JSON): undo
+            if work.log and work.log[-1].seq == seq:
+                work.log.pop()
+                work.updates.pop()
+                if work.checkpoints and work.checkpoints[-1][0] == seq:
+                    work.checkpoints.pop()
+            raise
+
+    def _spec_of(self, machine: str, state: _Committed | None) -> MachineSpec:
+        if state is None:
+            return self.app.spec(machine)
+        return self.app.version_spec(machine, state.version)
+
+    def _upgrade(self, slot: _Slot, work: _Work, op: Op) -> None:
+        """Move the instance to another machine version: one logged transition."""
+        if work.state is None:
+            raise StatesyncError(ErrorCode.NOT_FOUND, f"no instance {slot.instance!r}")
+        target = op.version or self.app.spec(slot.machine).version
+        version = work.state.version
+        if version == target:
+            work.answers.append((op, UpgradeResult(work.state.seq, version, target, False)))
+            return
+        plan = plan_upgrade(self.app, slot.machine, version, work.state.snapshot, target)
+        slot.spec = self.app.version_spec(slot.machine, target)
+        seq = work.state.seq + 1
+        self._record(slot, work, op, plan.snapshot, seq, plan.event)
+        work.log[-1].origin = "upgrade"
+        # plan.actions (timer cancels/starts, service stops/starts) are carried out like a
+        # transition's actions.
+        self._plan(slot, work, seq, plan.actions)
+        work.state = _Committed(target, plan.snapshot, seq)
+        work.answers.append((op, UpgradeResult(seq, version, target, True)))
+
     def _create(self, slot: _Slot, work: _Work, op: Op) -> None:
         spec = slot.spec
+        if work.state is not None and op.ref is not None:  # create_instance: it exists
+            self._batch(slot, work).consume(op.ref)
+            state = _public_state(slot, work.state.snapshot, work.state.seq)
+            work.answers.append((op, CreateResult(state, True)))
+            return
         if work.state is not None:
             if op.if_exists == "error":
                 raise StatesyncError(ErrorCode.ALREADY_EXISTS, f"{slot.instance!r} already exists")
             state = self._readable(slot, op.claims, work.state)
             work.answers.append((op, CreateResult(state, True)))
             return
-        snapshot, _actions = spec.machine.initial_transition(op.input)
+        snapshot, actions = spec.machine.initial_transition(op.input)
         event = {"type": "xstate.init", "input": op.input}
+        sender = op.ref.key[:2] if op.ref is not None else None
         access = Access(
-            op.claims, slot.machine, slot.instance, snapshot.value, snapshot.context, event, True
+            op.claims, slot.machine, slot.instance, snapshot.value, snapshot.context, event, True,
+            op.origin, sender,
         )
         if not spec.allow_write(access):
+            if op.ref is not None:
+                self._batch(slot, work).finish(op.ref.key, "failed", "forbidden")
             raise StatesyncError(ErrorCode.FORBIDDEN, f"not allowed to create {slot.instance!r}")
+        if op.ref is not None:
+            self._batch(slot, work).consume(op.ref)
         public = self._record(slot, work, op, snapshot, 0, event)
+        self._plan(slot, work, 0, actions)
         work.state = _Committed(spec.version, snapshot, 0)
         work.insert = True
         work.answers.append((op, CreateResult(public, False)))
@@ -300,15 +472,20 @@ class Engine:
         public = _public_state(slot, snapshot, seq)
         work.log.append(
             LogRow(
-                seq, event, op.event_id, "client", op.claims.get("sub"), public.value, public.tags,
+                seq, event, op.event_id, op.origin, op.claims.get("sub"), public.value, public.tags,
                 public.context, public.status, time.time(),
             )
         )
         work.updates.append((snapshot, public))
+        if seq % CHECKPOINT_EVERY == 0 or event["type"] == UPGRADE:
+            work.checkpoints.append((seq, slot.spec.version, snapshot.to_dict()))
         return public
 
     async def _flush(self, slot: _Slot, work: _Work) -> None:
         """Commit `work`, then answer its operations and broadcast its updates."""
+        side = work.batch.side() if work.batch is not None else None
+        if not work.log and side is not None:  # e.g. a timer whose event was not taken
+            await self.committer.commit(self.workflow.side_only(side))
         if work.log:
             assert work.state is not None
             await self.committer.commit(
@@ -316,16 +493,37 @@ class Engine:
                     slot.machine, slot.instance, work.state.version,
                     work.state.snapshot.to_dict(), work.state.seq, work.state.snapshot.status,
                     work.insert, work.log,
+                    indexes=index_changes(self.app, slot.machine, slot.state, work.state,
+                                          work.insert),
+                    checkpoints=work.checkpoints,
+                    workflow=side,
                 )
             )
             slot.state = work.state
             slot.recent.update(work.applied)
             while len(slot.recent) > _RECENT_IDS:
                 del slot.recent[next(iter(slot.recent))]
+        if work.batch is not None:
+            slot.live = work.batch.live
+            self.workflow.committed(side)
         for op, result in work.answers:
-            op.answer(result)
+            if op.settle and isinstance(result, SendResult):
+                task = asyncio.create_task(self._answer_settled(op, result))
+                self._settling.add(task)
+                task.add_done_callback(self._settling.discard)
+            else:
+                op.answer(result)
         for snapshot, public in work.updates:
             self._broadcast(slot, snapshot, public)
+
+    async def _answer_settled(self, op: Op, result: SendResult) -> None:
+        """Answer a send made with `settle` once the instance's effects are done."""
+        settled = await self.workflow.wait_settled(op.machine, op.instance, self.settle_timeout)
+        try:
+            state = await self.run(Op("get", op.machine, op.instance, op.claims))
+        except StatesyncError:
+            state = None
+        op.answer(SendResult(result.seq, result.duplicate, settled, state))
 
     async def _read(self, slot: _Slot, op: Op) -> None:
         """Operations that read committed state: get, subscribe, unsubscribe."""

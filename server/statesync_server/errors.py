@@ -18,6 +18,7 @@ class ErrorCode(StrEnum):
     TOO_LARGE = "too-large"
     RATE_LIMITED = "rate-limited"
     INTERNAL = "internal"
+    NO_UPGRADE_PATH = "no-upgrade-path"
 
 
 HTTP_STATUS: dict[ErrorCode, int] = {
@@ -31,6 +32,7 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.TOO_LARGE: 413,
     ErrorCode.RATE_LIMITED: 429,
     ErrorCode.INTERNAL: 500,
+    ErrorCode.NO_UPGRADE_PATH: 409,
 }
 
 

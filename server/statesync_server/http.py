@@ -100,7 +100,12 @@ async def send_event(request: Request, runtime: Runtime) -> Response:
     machine, instance = _target(request)
     body = await _body(request, runtime, p.SendBody)
     op = Op("send", machine, instance, claims, event=body.event, event_id=body.event_id)
+    op.settle = body.settle
     result: SendResult = await runtime.engine.run(op)
+    if result.settled is not None:
+        return _json(p.SettledAck(event_id=body.event_id, machine=machine, instance=instance,
+                                  seq=result.seq, duplicate=result.duplicate,
+                                  settled=result.settled, state=result.state))
     ack = p.Ack(event_id=body.event_id, machine=machine, instance=instance,
                 seq=result.seq, duplicate=result.duplicate)
     return _json(ack)
@@ -118,7 +123,8 @@ async def event_log(request: Request, runtime: Runtime) -> Response:
     rows = await runtime.engine.log(claims, machine, instance, since, limit)
     entries = [
         p.LogEntry(seq=r.seq, event=r.event, value=r.value, tags=r.tags, context=r.public,
-                   status=r.status, done=r.status == "done", at=r.at).model_dump(mode="json")
+                   status=r.status, done=r.status == "done", at=r.at, origin=r.origin,
+                   subject=None if r.origin == "client" else r.subject).model_dump(mode="json")
         for r in rows
     ]
     return JSONResponse({"machine": machine, "instance": instance, "entries": entries})
@@ -131,7 +137,9 @@ async def anonymous_session(request: Request, runtime: Runtime) -> Response:
     limiter: KeyedLimiter = request.app.state.http_limiter
     if not limiter.take(f"ip:{request.client.host if request.client else '?'}"):
         raise StatesyncError(ErrorCode.RATE_LIMITED, "too many requests; slow down")
-    token, sub, exp = runtime.auth.anonymous()
+    scheme, _, presented = request.headers.get("authorization", "").partition(" ")
+    renew = presented.strip() if scheme.lower() == "bearer" and presented.strip() else None
+    token, sub, exp = runtime.auth.anonymous(renew)
     return JSONResponse({"token": token, "sub": sub, "exp": exp})
 
 

@@ -61,13 +61,15 @@ class Get(_Message):
 
 
 class Send(_Message):
-    """Send an event; the client-chosen `event_id` makes resending safe."""
+    """Send an event; the client-chosen `event_id` makes resending safe. With `settle`, the
+    ack waits until the instance's effects and services are done and carries the state."""
 
     type: Literal["send"]
     machine: Name
     instance: Name
     event: Event
     event_id: EventId
+    settle: bool = False
 
 
 class Subscribe(_Message):
@@ -96,8 +98,23 @@ class Ping(_Message):
     id: RequestId = None
 
 
+class Query(_Message):
+    """Instances by index (see `statesync_server.indexes`); answered with `results`."""
+
+    type: Literal["query"]
+    machine: Name
+    index: Annotated[str, Field(min_length=1, max_length=200)]
+    op: Literal["eq", "ne", "lt", "lte", "gt", "gte", "prefix"] = "eq"
+    value: str | int | float | bool
+    order: Literal["asc", "desc"] = "asc"
+    limit: Annotated[int, Field(ge=1, le=1000)] = 50
+    cursor: str | None = None
+    id: RequestId = None
+
+
 ClientMessage = Annotated[
-    Auth | Create | Get | Send | Subscribe | Unsubscribe | Ping, Field(discriminator="type")
+    Auth | Create | Get | Send | Subscribe | Unsubscribe | Ping | Query,
+    Field(discriminator="type"),
 ]
 client_message = TypeAdapter(ClientMessage)
 
@@ -149,6 +166,14 @@ class Ack(_Message):
     duplicate: bool = False
 
 
+class SettledAck(Ack):
+    """The ack of a send with `settle`: sent once no effect of the instance is pending
+    (`settled`: false if that took longer than the server's settle timeout)."""
+
+    settled: bool
+    state: PublicState | None = None
+
+
 class Reject(_Message):
     type: Literal["reject"] = "reject"
     event_id: str
@@ -178,6 +203,18 @@ class Pong(_Message):
     id: RequestId = None
 
 
+class Results(_Message):
+    """One page of a `query`: `items` are public states, each with the index `key` it
+    matched; `cursor` asks for the next page (null: no more)."""
+
+    type: Literal["results"] = "results"
+    id: RequestId = None
+    machine: str
+    index: str
+    items: list[dict[str, Any]]
+    cursor: str | None = None
+
+
 class Error(_Message):
     type: Literal["error"] = "error"
     id: RequestId = None
@@ -202,6 +239,7 @@ class SendBody(_Message):
 
     event: Event
     event_id: EventId
+    settle: bool = False
 
 
 class LogEntry(_Message):
@@ -215,3 +253,7 @@ class LogEntry(_Message):
     status: str
     done: bool
     at: float
+    origin: str | None = None
+    """client, timer, service, instance (a message from another instance) or upgrade."""
+    subject: str | None = None
+    """Who, for non-client origins: the timer id, `src#invokeId`, or `machine/instance`."""

@@ -12,20 +12,25 @@ from starlette.routing import WebSocketRoute
 
 from .app import App
 from .auth import Authenticator
+from .builtin import register_builtins
 from .engine import Engine
 from .http import routes as http_routes
+from .http_queries import routes as query_routes
 from .ratelimit import KeyedLimiter
 from .runtime import Runtime
 from .settings import Settings
 from .store import Store
+from .web import web_routes
 from .ws import websocket_endpoint
 
 log = logging.getLogger("statesync")
 
 
 def create_asgi_app(app: App, settings: Settings | None = None) -> Starlette:
-    """The ASGI app serving `app`: WebSocket at `/v1/ws`, HTTP under `/v1/`."""
+    """The ASGI app serving `app`: WebSocket at `/v1/ws`, HTTP under `/v1/`, the browser SDK
+    under `/statesync/` and the app's pages (`App.static_dir`) at `/`."""
     settings = settings or Settings()
+    register_builtins(app)  # e.g. `statesync.settings`: user settings with no server code
     store = Store(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
     engine = Engine(app, store, cache_size=settings.cache_size)
     runtime = Runtime(app, engine, Authenticator(app.auth), settings)
@@ -41,8 +46,11 @@ def create_asgi_app(app: App, settings: Settings | None = None) -> Starlette:
             await engine.stop()
             log.info("statesync stopped")
 
+    browser = web_routes({name: spec.machine for name, spec in app.machines.items()},
+                         app.browser_module, static_dir=app.static_dir)
     asgi = Starlette(
-        routes=[*http_routes, WebSocketRoute("/v1/ws", websocket_endpoint)], lifespan=lifespan
+        routes=[*http_routes, *query_routes, WebSocketRoute("/v1/ws", websocket_endpoint), *browser],
+        lifespan=lifespan,
     )
     asgi.state.runtime = runtime
     asgi.state.http_limiter = KeyedLimiter(settings.rate_limit, settings.rate_burst)

@@ -110,7 +110,7 @@ class Connection:
                 self._send(p.Authed(id=rid, sub=self.claims["sub"], exp=self.claims.get("exp")))
             case p.Send(machine=m, instance=i, event=event, event_id=eid):
                 op = Op("send", m, i, require_live(self.claims), lambda r: self._sent(message, r))
-                op.event, op.event_id = event, eid
+                op.event, op.event_id, op.settle = event, eid, message.settle
                 self.runtime.engine.submit(op)
             case p.Create(machine=m, instance=i, id=rid):
                 op = Op("create", m, i, require_live(self.claims), lambda r: self._created(rid, r))
@@ -124,6 +124,10 @@ class Connection:
                         lambda r: self._subscribed(message, r))
                 op.since, op.subscriber = since, self
                 self.runtime.engine.submit(op)
+            case p.Query():
+                claims = require_live(self.claims)
+                task = asyncio.ensure_future(self._query(message, claims))
+                task.add_done_callback(lambda t: t.cancelled() or t.exception())
             case p.Unsubscribe(machine=m, instance=i, id=rid):
                 self.keys.discard((m, i))
                 op = Op("unsubscribe", m, i, self.claims,
@@ -131,11 +135,34 @@ class Connection:
                 op.subscriber = self
                 self.runtime.engine.submit(op)
 
+    async def _query(self, message: p.Query, claims: Mapping[str, Any]) -> None:
+        from .http_queries import results
+        from .indexes import Query, run_query
+
+        query = Query(message.machine, message.index, message.op, message.value, message.order,
+                      message.limit, message.cursor)
+        try:
+            items, cursor = await run_query(self.runtime.app, self.runtime.engine.store, claims,
+                                            query)
+        except StatesyncError as exc:
+            self._error(exc, message.id, message.machine)
+            return
+        except Exception:
+            log.exception("query failed")
+            self._error(StatesyncError(ErrorCode.INTERNAL, "query failed"), message.id)
+            return
+        self._send(p.Results(id=message.id, **results(query, items, cursor)))
+
     # --- replies (called by the engine, in commit order) ----------------------------------
 
     def _sent(self, message: p.Send, result: SendResult | StatesyncError) -> None:
         if isinstance(result, StatesyncError):
             self._fail(message, result)
+        elif result.settled is not None:
+            self._send(p.SettledAck(event_id=message.event_id, machine=message.machine,
+                                    instance=message.instance, seq=result.seq,
+                                    duplicate=result.duplicate, settled=result.settled,
+                                    state=result.state))
         else:
             self._send(p.Ack(event_id=message.event_id, machine=message.machine,
                              instance=message.instance, seq=result.seq, duplicate=result.duplicate))

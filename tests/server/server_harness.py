@@ -1,21 +1,17 @@
-"""Test harness: a real `statesync serve` process on a free loopback port, and clients."""
+"""Test harness: a real `statesync serve` process (`statesync_server.testing`), and clients."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
-import re
-import signal
-import subprocess
-import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any, Callable
 
 import jwt
 import websockets
+
+from statesync_server import testing
 
 SECRET = "test-secret-not-for-production-use-0123456789"
 APP = str(Path(__file__).parent / "apps" / "testapp.py")
@@ -31,54 +27,11 @@ def mint(sub: str, *, ttl: int = 600, secret: str = SECRET, algorithm: str = "HS
     return jwt.encode(payload, secret, algorithm=algorithm)
 
 
-class ServerProcess:
-    """`python -m statesync_server serve APP` with a given database file."""
+class ServerProcess(testing.ServerProcess):
+    """The test app (or `app`) served from the database file `db`, with the test secret."""
 
     def __init__(self, db: Path, *args: str, app: str = APP) -> None:
-        self.db, self.app, self.args = db, app, args
-        self.proc: subprocess.Popen[str] | None = None
-        self.lines: list[str] = []
-        self.url = ""
-
-    @property
-    def ws_url(self) -> str:
-        return self.url.replace("http", "ws", 1) + "/v1/ws"
-
-    def start(self) -> ServerProcess:
-        command = [sys.executable, "-m", "statesync_server", "serve", self.app, "--port", "0",
-                   "--database-url", f"sqlite+aiosqlite:///{self.db}", *self.args]
-        env = {**os.environ, "STATESYNC_SECRET": SECRET}
-        self.proc = subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                     text=True, env=env, cwd=self.db.parent)
-        ready = threading.Event()
-
-        def pump() -> None:
-            assert self.proc is not None and self.proc.stderr is not None
-            for line in self.proc.stderr:
-                self.lines.append(line)
-                found = re.search(r"statesync serving (http://\S+)", line)
-                if found:
-                    self.url = found.group(1)
-                if "Application startup complete" in line:
-                    ready.set()
-
-        threading.Thread(target=pump, daemon=True).start()
-        if not ready.wait(20):
-            self.stop()
-            raise RuntimeError("server did not start:\n" + "".join(self.lines))
-        return self
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-
-    def log(self) -> str:
-        return "".join(self.lines)
+        super().__init__(app, db, *args, secret=SECRET)
 
 
 class WsClient:

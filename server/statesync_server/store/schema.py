@@ -44,3 +44,101 @@ events = Table(
 )
 
 Index("events_event_id", events.c.machine, events.c.instance, events.c.event_id, unique=True)
+
+# --- versions, indexes, history (statesync_server.versions / indexes / history) ------------
+
+# Instances per machine version (`statesync versions`, the start-up check).
+Index("instances_version", instances.c.machine, instances.c.version)
+
+# Every version label ever served, with the content hash of its config: the same label with
+# a different config is refused at start-up.
+machine_versions = Table(
+    "machine_versions",
+    metadata,
+    Column("machine", String(200), primary_key=True),
+    Column("version", String(64), primary_key=True),
+    Column("config_hash", String(64), nullable=False),
+    Column("first_seen", Float, nullable=False),
+)
+
+# Declared indexes (to notice a new or changed one and back-fill it).
+index_defs = Table(
+    "index_defs",
+    metadata,
+    Column("machine", String(200), primary_key=True),
+    Column("name", String(200), primary_key=True),
+    Column("path", String(500), nullable=False),
+)
+
+# One row per (instance, index, value); a list value gives one row per distinct element.
+# `key` is an order-preserving text encoding of the value (see indexes.encode_key), so one
+# B-tree serves numbers, strings and booleans, and range scans compare bytes.
+index_entries = Table(
+    "index_entries",
+    metadata,
+    Column("machine", String(200), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("key", String(1000), nullable=False),
+    Column("instance", String(200), nullable=False),
+)
+Index(
+    "index_entries_lookup",
+    index_entries.c.machine, index_entries.c.name, index_entries.c.key, index_entries.c.instance,
+    unique=True,
+)
+Index("index_entries_instance", index_entries.c.machine, index_entries.c.instance)
+
+# Full snapshots at some seqs (creation, upgrades, every Nth transition): the state as of any
+# seq is the nearest checkpoint at or before it with the later logged events replayed.
+checkpoints = Table(
+    "checkpoints",
+    metadata,
+    Column("machine", String(200), primary_key=True),
+    Column("instance", String(200), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("version", String(64), nullable=False),
+    Column("snapshot", Text, nullable=False),
+)
+
+# --- durable timers and the outbox (statesync_server.timers / effects / messages) ----------
+
+# A pending delayed event (an `after` timer or a delayed raise) of one instance. Inserted in
+# the transaction of the transition that started it; deleted in the transaction that fires
+# it (with the event's log row) or cancels it. `seq` is the transition that started it.
+timers = Table(
+    "timers",
+    metadata,
+    Column("machine", String(200), primary_key=True),
+    Column("instance", String(200), primary_key=True),
+    Column("timer_id", String(500), primary_key=True),
+    Column("seq", Integer, nullable=False),
+    Column("event", Text, nullable=False),
+    Column("due", Float, nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+Index("timers_due", timers.c.due)
+
+# Work a transition hands to the outside world, committed with it: `kind` is `effect`,
+# `service` (an invoked service: `target` is its invoke id), `message` or `create` (to
+# instance `target` of machine `name`). (machine, instance, seq, idx) is the sending
+# transition and the action's index in it: the stable idempotency key. `status`: pending,
+# done, failed, cancelled (service left) or ignored (message not accepted by the receiver).
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("machine", String(200), primary_key=True),
+    Column("instance", String(200), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("idx", Integer, primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("target", String(200)),
+    Column("payload", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_at", Float, nullable=False),
+    Column("error", Text),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+Index("outbox_status", outbox.c.status, outbox.c.next_at)

@@ -17,13 +17,15 @@ from typing import Any
 
 from pydantic_core import from_json, to_json
 from sqlalchemy import (
-    Connection, Engine, bindparam, create_engine, event, func, insert, select, update,
+    Connection, Engine, bindparam, create_engine, delete, event, func, insert, select, update,
 )
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from .schema import events, instances, metadata
+from .schema import checkpoints, events, index_entries, instances, metadata
+from .workrows import SideWrite
+from .workrows import statements as _workflow_statements
 
 
 def dumps(value: Any) -> str:
@@ -69,6 +71,13 @@ class InstanceWrite:
     status: str
     insert: bool
     log: list[LogRow] = field(default_factory=list)
+    indexes: dict[str, list[str]] | None = None
+    """Index name -> the instance's encoded keys now (replacing its rows of that index)."""
+    checkpoints: list[tuple[int, str, dict[str, Any]]] = field(default_factory=list)
+    """(seq, version, snapshot dict) full snapshots kept for the history (see history.py)."""
+    workflow: SideWrite | None = None
+    """Timers started/cancelled/fired and outbox rows (see workrows.py). A write whose
+    `snapshot` is None carries only these (e.g. an effect that finished)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,12 +197,15 @@ class Store:
         """
         now = time.time()
         new = [_instance_row(w, now) for w in writes if w.insert]
-        changed = [_instance_row(w, now) for w in writes if not w.insert]
+        changed = [_instance_row(w, now) for w in writes if not w.insert and w.snapshot is not None]
         log = [_log_row(w, r) for w in writes for r in w.log]
-        await self._in_writer(self._transaction, new, changed, log)
+        extra = _side_rows(writes) + _workflow_statements(
+            [w.workflow for w in writes if w.workflow], now)
+        await self._in_writer(self._transaction, new, changed, log, extra)
 
     def _transaction(self, new: list[dict[str, Any]], changed: list[dict[str, Any]],
-                     log: list[dict[str, Any]]) -> None:
+                     log: list[dict[str, Any]], extra: list[tuple[Any, list[dict[str, Any]]]] = ()
+                     ) -> None:
         """Runs on the writer thread."""
         conn = self._writer
         assert conn is not None, "Store.open() was not awaited"
@@ -205,6 +217,8 @@ class Store:
                     conn.execute(_UPDATE_INSTANCE, changed)
                 if log:
                     conn.execute(insert(events), log)
+                for statement, rows in extra:  # index rows, checkpoints
+                    conn.execute(statement, rows)
         except IntegrityError as exc:
             raise WriteConflict(str(exc.orig)) from exc
 
@@ -215,6 +229,7 @@ _UPDATE_INSTANCE = (
     .values(
         snapshot=bindparam("v_snapshot"),
         seq=bindparam("v_seq"),
+        version=bindparam("v_version"),
         status=bindparam("v_status"),
         updated_at=bindparam("v_updated_at"),
     )
@@ -230,7 +245,7 @@ def _instance_row(w: InstanceWrite, now: float) -> dict[str, Any]:
         }
     return {
         "k_machine": w.machine, "k_name": w.instance, "v_snapshot": dumps(w.snapshot),
-        "v_seq": w.seq, "v_status": w.status, "v_updated_at": now,
+        "v_seq": w.seq, "v_version": w.version, "v_status": w.status, "v_updated_at": now,
     }
 
 
@@ -241,3 +256,36 @@ def _log_row(w: InstanceWrite, r: LogRow) -> dict[str, Any]:
         "value": dumps(r.value), "tags": dumps(r.tags), "public": dumps(r.public),
         "status": r.status, "at": r.at,
     }
+
+
+_DELETE_INDEX_ROWS = delete(index_entries).where(
+    index_entries.c.machine == bindparam("k_machine"),
+    index_entries.c.instance == bindparam("k_instance"),
+    index_entries.c.name == bindparam("k_name"),
+)
+
+
+def _side_rows(writes: list[InstanceWrite]) -> list[tuple[Any, list[dict[str, Any]]]]:
+    """Index rows (replaced per changed index) and checkpoints of a batch of writes."""
+    deleted, added, kept = [], [], []
+    for w in writes:
+        for name, keys in (w.indexes or {}).items():
+            if not w.insert:
+                deleted.append({"k_machine": w.machine, "k_instance": w.instance, "k_name": name})
+            added.extend(
+                {"machine": w.machine, "name": name, "key": key, "instance": w.instance}
+                for key in keys
+            )
+        kept.extend(
+            {"machine": w.machine, "instance": w.instance, "seq": seq, "version": version,
+             "snapshot": dumps(snapshot)}
+            for seq, version, snapshot in w.checkpoints
+        )
+    out: list[tuple[Any, list[dict[str, Any]]]] = []
+    if deleted:
+        out.append((_DELETE_INDEX_ROWS, deleted))
+    if added:
+        out.append((insert(index_entries), added))
+    if kept:
+        out.append((insert(checkpoints), kept))
+    return out

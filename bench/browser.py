@@ -1,0 +1,186 @@
+"""Browser client benchmark: Pyodide in Debian's Chromium against a real server.
+
+    python bench/browser.py                 # starts the example app on a temp database
+    python bench/browser.py --url URL       # or measure a running server of the example app
+    python bench/browser.py --quick         # fewer runs (the smoke test)
+
+Measures, on examples/settings_page:
+  cold page load -> first live state shown (fresh browser context: empty HTTP cache);
+  warm page load -> first live state shown (reload: HTTP cache, compiled WebAssembly kept);
+  Pyodide start (fetch + loadPyodide) and installing the statesync core + machine module;
+  send() -> optimistic state, i.e. the synchronous call that applies the event in Pyodide
+  and notifies subscribers, one at a time (each acked before the next) and in a burst;
+  send() -> ack from the server (loopback round trip, durable commit included).
+Targets (issue 6): optimistic update < 5 ms; first state < 3 s cold.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from playwright.sync_api import Browser, sync_playwright
+
+REPO = Path(__file__).resolve().parents[1]
+APP = REPO / "examples" / "settings_page" / "app.py"
+CHROMIUM = os.environ.get("STATESYNC_CHROMIUM", "/usr/lib/chromium/chromium")
+READY_MS = 60_000
+
+# Runs in the page: a second client on the page's runtime, timing send() on user settings.
+SENDS_JS = """async ({sends, burst}) => {
+  const { connect } = await import("/statesync/sdk/statesync.js");
+  const client = await connect();
+  const settings = await client.settings("bench", { n: -1 });
+  let notified = 0;
+  settings.instance.subscribe(() => { notified = performance.now(); });
+  const optimistic = [], acked = [];
+  for (let i = 0; i < sends; i++) {
+    const t0 = performance.now();
+    const saved = settings.set("n", i);
+    optimistic.push(notified - t0);
+    if (settings.values.n !== i) throw new Error("the optimistic state is missing");
+    await saved;
+    acked.push(performance.now() - t0);
+  }
+  const bursts = [], promises = [];
+  const t0 = performance.now();
+  for (let i = 0; i < burst; i++) {
+    const t = performance.now();
+    promises.push(settings.set("n", sends + i));
+    bursts.push(notified - t);
+  }
+  await Promise.all(promises);
+  const burstTotal = performance.now() - t0;
+  await client.close();
+  return { optimistic, acked, bursts, burstTotal };
+}"""
+
+MARKS_JS = """() => {
+  const get = (name) => performance.getEntriesByName(name)[0];
+  return { firstState: get("statesync:first-state").startTime,
+           pyodide: get("statesync:pyodide").duration,
+           core: get("statesync:core").duration };
+}"""
+
+
+def page_load(browser: Browser, url: str, runs: int) -> dict[str, list[float]]:
+    """Cold (new context) and warm (reload) page loads, in milliseconds."""
+    result: dict[str, list[float]] = {"cold": [], "warm": [], "pyodide_cold": [],
+                                      "pyodide_warm": [], "core": []}
+    for _ in range(runs):
+        context = browser.new_context()
+        try:
+            page = context.new_page()
+            for kind in ("cold", "warm"):
+                if kind == "cold":
+                    page.goto(url)
+                else:
+                    page.reload()
+                page.wait_for_selector("body[data-ready=true]", timeout=READY_MS)
+                marks = page.evaluate(MARKS_JS)
+                result[kind].append(marks["firstState"])
+                result[f"pyodide_{kind}"].append(marks["pyodide"])
+                result["core"].append(marks["core"])
+        finally:
+            context.close()
+    return result
+
+
+def sends(browser: Browser, url: str, count: int, burst: int) -> dict[str, Any]:
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto(url)
+        page.wait_for_selector("body[data-ready=true]", timeout=READY_MS)
+        return page.evaluate(SENDS_JS, {"sends": count, "burst": burst})
+    finally:
+        context.close()
+
+
+def node_reference() -> float | None:
+    """`loadPyodide()` under Node in ms: how fast this machine runs Pyodide right now."""
+    module = REPO / "sdk_web" / "node_modules" / "pyodide" / "pyodide.mjs"
+    script = (f"import {{ loadPyodide }} from {json.dumps(str(module))};"
+              "const t = performance.now(); await loadPyodide();"
+              "console.log(performance.now() - t);")
+    try:
+        done = subprocess.run(["node", "--input-type=module", "-e", script], capture_output=True,
+                              text=True, timeout=120, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return float(done.stdout.strip())
+
+
+def summary(values: list[float]) -> str:
+    ordered = sorted(values)
+    p = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]  # noqa: E731
+    return (f"median {statistics.median(ordered):8.2f}  p95 {p(0.95):8.2f}  "
+            f"max {ordered[-1]:8.2f}  (n={len(ordered)})")
+
+
+def run(url: str, runs: int, count: int, burst: int) -> dict[str, Any]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM)
+        try:
+            loads = page_load(browser, url, runs)
+            timed = sends(browser, url, count, burst)
+        finally:
+            browser.close()
+    rows = {
+        "page load -> first state, cold": loads["cold"],
+        "page load -> first state, warm (reload)": loads["warm"],
+        "Pyodide start, cold (fetch + loadPyodide)": loads["pyodide_cold"],
+        "Pyodide start, warm": loads["pyodide_warm"],
+        "install core + machine module": loads["core"],
+        "send() -> optimistic state, one at a time": timed["optimistic"],
+        f"send() -> optimistic state, burst of {burst}": timed["bursts"],
+        "send() -> ack (loopback, durable)": timed["acked"],
+    }
+    reference = node_reference()
+    print(f"browser client, Chromium + Pyodide, {os.cpu_count()} CPUs, "
+          f"load average {os.getloadavg()[0]:.1f}; milliseconds")
+    if reference is not None:
+        print(f"  reference: loadPyodide() under Node takes {reference:.0f} ms right now")
+    for name, values in rows.items():
+        print(f"  {name:44s} {summary(values)}")
+    print(f"  burst of {burst} sends, all acked in {timed['burstTotal']:.0f} ms")
+    cold = statistics.median(loads["cold"])
+    optimistic = statistics.median(timed["optimistic"])
+    print(f"Targets: optimistic < 5 ms: {'met' if optimistic < 5 else 'MISSED'} "
+          f"({optimistic:.2f}); first state < 3 s cold: {'met' if cold < 3000 else 'MISSED'} "
+          f"({cold / 1000:.2f} s)")
+    return {**rows, "burst total": timed["burstTotal"], "node loadPyodide": reference}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--url", help="a running server of examples/settings_page/app.py")
+    parser.add_argument("--quick", action="store_true", help="1 page-load run, 20 sends")
+    parser.add_argument("--json", type=Path, help="write the raw numbers here")
+    args = parser.parse_args(argv)
+    runs, count, burst = (1, 20, 10) if args.quick else (5, 200, 50)
+    if args.url:
+        result = run(args.url, runs, count, burst)
+    else:
+        from statesync_server.testing import ServerProcess
+
+        with tempfile.TemporaryDirectory() as tmp:
+            server = ServerProcess(APP, Path(tmp) / "bench.db").start()
+            try:
+                result = run(server.url + "/", runs, count, burst)
+            finally:
+                server.stop()
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

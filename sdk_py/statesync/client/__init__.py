@@ -1,0 +1,28 @@
+"""The statesync client: live, optimistic handles on server instances (stdlib only)."""
+
+from .backoff import Backoff
+from .client import Client, Status
+from .errors import ClientClosed, ClientError, Rejected, TransportClosed
+from .instance import Instance
+from .session import AnonymousSession, TokenSource
+from .state import State
+from .transport import Socket, Transport, default_transport
+from .user_settings import UserSettings
+
+__all__ = [
+    "AnonymousSession",
+    "Backoff",
+    "Client",
+    "ClientClosed",
+    "ClientError",
+    "Instance",
+    "Rejected",
+    "Socket",
+    "State",
+    "Status",
+    "TokenSource",
+    "Transport",
+    "TransportClosed",
+    "UserSettings",
+    "default_transport",
+]

@@ -1,0 +1,43 @@
+"""Errors the client raises: server errors by code, rejected events, lost connections."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..errors import StatesyncError
+
+
+class ClientError(StatesyncError):
+    """The server answered a request with a structured error (`code`, `message`)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+    @classmethod
+    def from_http(cls, status: int, body: bytes | str) -> ClientError:
+        """The `{"error": {"code", "message"}}` body of a failed HTTP request."""
+        try:
+            error = json.loads(body)["error"]
+            return cls(error["code"], error["message"])
+        except (ValueError, KeyError, TypeError):
+            return cls("internal", f"HTTP {status}")
+
+
+class Rejected(ClientError):
+    """The server rejected an event; the optimistic change was rolled back."""
+
+    def __init__(self, code: str, message: str, event: dict[str, Any], event_id: str) -> None:
+        super().__init__(code, message)
+        self.event = event
+        self.event_id = event_id
+
+
+class TransportClosed(StatesyncError, ConnectionError):
+    """The connection to the server closed or could not be opened."""
+
+
+class ClientClosed(StatesyncError):
+    """The client (or the instance handle) was closed."""

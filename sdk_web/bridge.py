@@ -1,0 +1,153 @@
+"""Glue between statesync.js and `statesync.client` inside Pyodide (imported as
+`statesync_bridge`). Data crosses as JSON text; failures come back as `Outcome`s carrying the
+server's error code, so JavaScript never parses Python tracebacks."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from statesync import Machine, StatesyncError
+from statesync.client import (
+    AnonymousSession,
+    Client,
+    ClientClosed,
+    ClientError,
+    Instance,
+    State,
+    UserSettings,
+)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The result of an asynchronous call: `value`, or an `error` code and `message`."""
+
+    value: Any = None
+    code: str | None = None
+    message: str = ""
+
+
+def _failure(exc: BaseException) -> Outcome:
+    if isinstance(exc, ClientError):
+        return Outcome(code=exc.code, message=exc.message)
+    if isinstance(exc, ClientClosed):
+        return Outcome(code="closed", message=str(exc))
+    return Outcome(code="unavailable", message=str(exc))
+
+
+async def _outcome(awaitable: Awaitable[Any]) -> Outcome:
+    try:
+        return Outcome(await awaitable)
+    except (StatesyncError, ConnectionError, TimeoutError) as exc:
+        return _failure(exc)
+
+
+def load_machines(locations_json: str) -> dict[str, Machine]:
+    """`{"name": "module:attribute"}` -> `{"name": Machine}` (the modules are importable)."""
+    machines = {}
+    for name, location in json.loads(locations_json).items():
+        module, _, attr = location.partition(":")
+        machines[name] = getattr(importlib.import_module(module), attr)
+    return machines
+
+
+def _token_source(token: str | None, get_token: Any, session_json: str | None,
+                  save_session: Callable[[str], Any], url: str) -> Any:
+    if token:
+        return token
+    if get_token is not None:
+        async def ask() -> str:
+            result = get_token()
+            return str(await result if inspect.isawaitable(result) else result)
+
+        return ask
+    saved = json.loads(session_json)["token"] if session_json else None
+    return AnonymousSession(url, token=saved, on_token=lambda s: save_session(json.dumps(s)))
+
+
+async def connect(url: str, token: str | None, get_token: Any, session_json: str | None,
+                  save_session: Callable[[str], Any], machines_json: str,
+                  timeout: float) -> Outcome:
+    """A connected `Client` (token, token function, or an anonymous session kept by JS)."""
+    client = Client(url, token=_token_source(token, get_token, session_json, save_session, url),
+                    machines=load_machines(machines_json))
+    outcome = await _outcome(client.connect(timeout))
+    if outcome.code is not None:
+        await client.close()
+        if isinstance(client.last_error, ClientError):  # the reason, e.g. unauthenticated
+            return _failure(client.last_error)
+    return outcome
+
+
+async def instance(client: Client, machine: str, name: str, create_json: str | None) -> Outcome:
+    create = json.loads(create_json) if create_json is not None else None
+    return await _outcome(client.instance(machine, name, create))
+
+
+async def settings(client: Client, namespace: str, defaults_json: str) -> Outcome:
+    return await _outcome(client.settings(namespace, json.loads(defaults_json)))
+
+
+def state_json(handle: Instance) -> str:
+    return json.dumps(handle.state.to_dict())
+
+
+def values_json(settings_: UserSettings) -> str:
+    return json.dumps(settings_.values)
+
+
+def pending_json(handle: Instance) -> str:
+    return json.dumps(handle.pending)
+
+
+def matches(handle: Instance, value_json: str) -> bool:
+    return handle.matches(json.loads(value_json))
+
+
+def subscribe(handle: Instance, callback: Callable[[str], Any]) -> Callable[[], None]:
+    """Call `callback(state JSON)` on every change; returns `unsubscribe`."""
+
+    def notify(state: State) -> None:
+        callback(json.dumps(state.to_dict()))
+
+    return handle.subscribe(notify)
+
+
+def on_status(client: Client, callback: Callable[[str], Any]) -> Callable[[], None]:
+    return client.on_status(lambda info: callback(json.dumps(info)))
+
+
+def status_json(client: Client) -> str:
+    return json.dumps(client.status_info())
+
+
+SENDERS = frozenset({"send", "set", "update", "reset"})
+
+
+def send(target: Instance | UserSettings, method: str, args_json: str) -> Awaitable[Outcome]:
+    """Call a sending method (`Instance.send`, `UserSettings.set` / `update` / `reset`): the
+    change shows locally at once (subscribers are told before this returns); the returned
+    awaitable gives its seq once the server committed it, or the rejection's code."""
+    if method not in SENDERS:
+        raise ValueError(f"not a sending method: {method!r}")
+    try:
+        future = getattr(target, method)(*json.loads(args_json))
+    except StatesyncError as exc:
+        return _ready(_failure(exc))
+    except TypeError as exc:
+        return _ready(Outcome(code="invalid-event", message=str(exc)))
+    return _outcome(future)
+
+
+async def _ready(outcome: Outcome) -> Outcome:
+    return outcome
+
+
+async def close(target: Client | Instance | UserSettings) -> None:
+    await target.close()
+

@@ -1,0 +1,200 @@
+"""Effects and invoked services: server-side async functions run from the outbox.
+
+An effect is a named action with no implementation in the machine (`"actions": "sendEmail"`);
+an invoked service is an `invoke: {"src": "chargeCard"}`. Both are implemented next to the
+machine in the app:
+
+    async def send_email(call: EffectCall) -> None:
+        await mailer.send(to=call.params["to"], idempotency_key=call.idempotency_key)
+
+    app.register("onboarding", machine, effects={"sendEmail": send_email},
+                 services={"chargeCard": charge_card}, retry=Retry(max_attempts=5))
+
+The runner starts a job only after the transition that produced it is committed (its outbox
+row is part of that transaction), runs it at least once (again after a crash) with the same
+`idempotency_key`, retries failures with exponential backoff up to `Retry.max_attempts`, and
+bounds each run by `Retry.timeout`. A service's return value comes back to its instance as
+`xstate.done.actor.<id>` (`output`), its final failure as `xstate.error.actor.<id>` (`error`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .store.store import dumps
+from .store.workrows import OutboxKey, key_text
+
+if TYPE_CHECKING:
+    from .workflow import Workflow
+
+log = logging.getLogger("statesync.effects")
+
+
+@dataclass(frozen=True, slots=True)
+class Retry:
+    """How a machine's effects and services are retried.
+
+    Attempt n (n >= 2) starts `backoff * 2**(n-2)` seconds (capped at `max_backoff`, +-10 %
+    jitter) after attempt n-1 failed; after `max_attempts` failures the job is `failed`.
+    Each attempt is cancelled after `timeout` seconds (a failure).
+    """
+
+    max_attempts: int = 5
+    backoff: float = 1.0
+    max_backoff: float = 300.0
+    timeout: float = 90.0
+
+    def delay(self, failures: int) -> float:
+        """Seconds to wait after the `failures`-th failure."""
+        base = min(self.max_backoff, self.backoff * 2 ** max(failures - 1, 0))
+        return base * random.uniform(0.9, 1.1)
+
+
+@dataclass(frozen=True, slots=True)
+class EffectCall:
+    """What an effect or service implementation receives."""
+
+    kind: str
+    """`effect` or `service`."""
+    name: str
+    """The effect name, or the service's `src`."""
+    machine: str
+    instance: str
+    idempotency_key: str
+    """Stable across retries and restarts: `machine/instance/seq/index`. Pass it on to the
+    outside world (an e-mail provider's Idempotency-Key) to make at-least-once exactly-once."""
+    attempt: int
+    """1 for the first run, 2 for the first retry, ..."""
+    params: Any = None
+    """The effect's params from the config (`{"type": name, "params": ...}`)."""
+    input: Any = None
+    """The service's `input` (services only)."""
+    invoke_id: str | None = None
+    """The service's invoke id (services only)."""
+    event: Any = None
+    """The event whose transition produced the job."""
+    context: Any = None
+    """The instance's (private) context when the action ran."""
+
+
+@dataclass(slots=True)
+class Job:
+    """One pending outbox row of kind effect or service, as the runner holds it."""
+
+    key: OutboxKey
+    kind: str
+    name: str
+    target: str | None
+    payload: dict[str, Any]
+    attempts: int = 0
+    next_at: float = 0.0
+    task: asyncio.Task[None] | None = field(default=None, repr=False)
+
+    @property
+    def machine(self) -> str:
+        return self.key[0]
+
+    @property
+    def instance(self) -> str:
+        return self.key[1]
+
+
+class EffectRunner:
+    """Runs jobs (at most `concurrency` at a time) and reports outcomes to the workflow."""
+
+    def __init__(self, workflow: Workflow, *, concurrency: int = 1000) -> None:
+        self.workflow = workflow
+        self._slots = asyncio.Semaphore(concurrency)
+        self.jobs: dict[OutboxKey, Job] = {}
+
+    @property
+    def running(self) -> int:
+        return len(self.jobs)
+
+    def start(self, job: Job) -> None:
+        if job.key in self.jobs:
+            return
+        self.jobs[job.key] = job
+        job.task = asyncio.create_task(self._run(job), name=f"statesync-{job.kind}-{key_text(job.key)}")
+
+    def cancel(self, key: OutboxKey) -> None:
+        """Stop a service whose state was left (its late result would be dropped anyway)."""
+        job = self.jobs.pop(key, None)
+        if job is not None and job.task is not None:
+            job.task.cancel()
+
+    async def stop(self) -> None:
+        tasks = [job.task for job in self.jobs.values() if job.task is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self.jobs.clear()
+
+    async def _run(self, job: Job) -> None:
+        try:
+            await self._attempts(job)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("effect runner failed on %s", key_text(job.key))
+        finally:
+            if self.jobs.get(job.key) is job:
+                del self.jobs[job.key]
+
+    async def _attempts(self, job: Job) -> None:
+        spec = self.workflow.spec_for(job.machine)
+        retry = spec.retry if spec is not None else Retry()
+        impl = self.workflow.implementation(job.machine, job.kind, job.name)
+        wait = job.next_at - time.time()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        while True:
+            attempt = job.attempts + 1
+            final = impl is None
+            if impl is None:
+                error = f"no {job.kind} implementation registered for {job.name!r}"
+            else:
+                try:
+                    async with self._slots:
+                        result = await asyncio.wait_for(self._call(impl, job, attempt), retry.timeout)
+                    if job.kind == "service":
+                        dumps(result)  # the output must be JSON, or it cannot be delivered
+                except asyncio.CancelledError:
+                    raise
+                except TimeoutError:
+                    error = f"timed out after {retry.timeout:g} s"
+                except Exception as exc:  # noqa: BLE001 - any failure of user code is retried
+                    error = f"{type(exc).__name__}: {exc}"
+                else:
+                    await self.workflow.job_succeeded(job, result)
+                    return
+            job.attempts = attempt
+            log.warning("%s %r (%s) attempt %d failed: %s", job.kind, job.name,
+                        key_text(job.key), attempt, error)
+            if final or attempt >= retry.max_attempts:
+                await self.workflow.job_failed(job, error)
+                return
+            delay = retry.delay(attempt)
+            job.next_at = time.time() + delay
+            await self.workflow.job_retrying(job, error)
+            await asyncio.sleep(max(job.next_at - time.time(), 0))
+
+    @staticmethod
+    async def _call(impl: Any, job: Job, attempt: int) -> Any:
+        payload = job.payload
+        call = EffectCall(
+            kind=job.kind, name=job.name, machine=job.machine, instance=job.instance,
+            idempotency_key=key_text(job.key), attempt=attempt, params=payload.get("params"),
+            input=payload.get("input"), invoke_id=job.target, event=payload.get("event"),
+            context=payload.get("context"),
+        )
+        result = impl(call)
+        if inspect.isawaitable(result):
+            result = await result
+        return result

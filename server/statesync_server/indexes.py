@@ -1,0 +1,338 @@
+"""Secondary indexes over instance contexts, and queries by index.
+
+A machine declares `indexes={"email": "email", "plan": "billing.plan"}`: index name -> dotted
+path into the context. The value there (a string, number or boolean, or a list of them: one
+entry per distinct element) is kept in `index_entries` in the same transaction as the
+transition that produced it. A missing or null value (or another type) has no entry.
+
+One B-tree serves every type: `key` is an order-preserving text encoding, a type letter then
+the value (`b0`/`b1`; `n` + 16 hex digits of the IEEE-754 double with the sign trick; `s` + the
+string), so numbers sort numerically, strings by code point, and each range operator is one
+index range scan. Numbers are doubles (integers beyond 2**53 lose precision).
+
+Queries: `eq ne lt lte gt gte prefix`, ascending or descending by (value, instance name),
+`limit` and an opaque `cursor` (keyset pagination: the next page starts strictly after the
+last entry seen, so pages neither repeat nor skip an entry that did not change meanwhile).
+Results are filtered by the machine's `allow_read` for the caller.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import struct
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic_core import from_json, to_json
+from sqlalchemy import and_, delete, insert, select, tuple_
+
+from .app import Access
+from .errors import ErrorCode, StatesyncError
+from .store.schema import index_defs, index_entries, instances
+
+OPS = ("eq", "ne", "lt", "lte", "gt", "gte", "prefix")
+MAX_LIMIT = 1000
+_SCAN_FACTOR = 10  # rows examined per requested result before a short page is returned
+_BACKFILL_PAGE = 5000
+
+
+# --- keys -------------------------------------------------------------------------------------
+
+
+def encode_key(value: Any) -> str | None:
+    """The sortable text key of a scalar, or None if it cannot be indexed."""
+    if isinstance(value, bool):
+        return "b1" if value else "b0"
+    if isinstance(value, int | float):
+        x = float(value)
+        if math.isnan(x):
+            return None
+        bits = struct.unpack(">Q", struct.pack(">d", x + 0.0))[0]  # + 0.0: -0.0 -> 0.0
+        bits = bits ^ 0xFFFF_FFFF_FFFF_FFFF if bits >> 63 else bits | (1 << 63)
+        return f"n{bits:016x}"
+    if isinstance(value, str):
+        return "s" + value
+    return None
+
+
+def decode_key(key: str) -> Any:
+    kind, rest = key[0], key[1:]
+    if kind == "b":
+        return rest == "1"
+    if kind == "s":
+        return rest
+    bits = int(rest, 16)
+    bits = bits ^ (1 << 63) if bits >> 63 else bits ^ 0xFFFF_FFFF_FFFF_FFFF
+    x = struct.unpack(">d", struct.pack(">Q", bits))[0]
+    return int(x) if x.is_integer() and abs(x) < 2**53 else x
+
+
+def lookup(context: Any, path: str) -> Any:
+    node = context
+    for part in path.split("."):
+        if not isinstance(node, Mapping):
+            return None
+        node = node.get(part)
+    return node
+
+
+def keys_for(value: Any) -> list[str]:
+    """Sorted distinct keys of a context value (a scalar or a list of scalars)."""
+    items = value if isinstance(value, list) else [value]
+    return sorted({k for k in map(encode_key, items) if k is not None})
+
+
+def instance_keys(indexes: Mapping[str, str], context: Any) -> dict[str, list[str]]:
+    return {name: keys_for(lookup(context, path)) for name, path in indexes.items()}
+
+
+def index_changes(app: Any, machine: str, old: Any, new: Any, insert: bool) -> dict[str, list[str]] | None:
+    """The indexes whose keys differ between two committed states (for the write)."""
+    spec = app.machines.get(machine)
+    indexes = spec.indexes if spec is not None else None
+    if not indexes or new is None:
+        return None
+    new_context = new.snapshot.context
+    if insert or old is None:
+        return {n: k for n, k in instance_keys(indexes, new_context).items() if k}
+    old_context = old.snapshot.context
+    if old_context is new_context:
+        return None
+    changed = {}
+    for name, path in indexes.items():
+        keys = keys_for(lookup(new_context, path))
+        if keys != keys_for(lookup(old_context, path)):
+            changed[name] = keys
+    return changed or None
+
+
+# --- back-fill ----------------------------------------------------------------------------------
+
+
+async def backfill(app: Any, store: Any) -> dict[tuple[str, str], int]:
+    """Build entries for indexes that are new or whose path changed; drop removed ones.
+    Returns {(machine, index): entries written}."""
+    async with store.engine.connect() as conn:
+        declared = {(r.machine, r.name): r.path for r in await conn.execute(select(index_defs))}
+    wanted = {
+        (name, index): path
+        for name, spec in app.machines.items()
+        for index, path in (spec.indexes or {}).items()
+    }
+    stale = [key for key, path in declared.items() if wanted.get(key) != path]
+    fresh = [key for key, path in wanted.items() if declared.get(key) != path]
+    if not stale and not fresh:
+        return {}
+    return await store._in_writer(_backfill_sync, store, stale, fresh, wanted)
+
+
+def _backfill_sync(store: Any, stale: list[tuple[str, str]], fresh: list[tuple[str, str]],
+                   wanted: dict[tuple[str, str], str]) -> dict[tuple[str, str], int]:
+    """Runs on the writer thread, in one transaction."""
+    import logging
+
+    log = logging.getLogger("statesync")
+    conn = store._writer
+    written: dict[tuple[str, str], int] = {}
+    started = time.perf_counter()
+    with conn.begin():
+        for machine, name in stale:
+            conn.execute(delete(index_entries).where(
+                index_entries.c.machine == machine, index_entries.c.name == name))
+            conn.execute(delete(index_defs).where(
+                index_defs.c.machine == machine, index_defs.c.name == name))
+        by_machine: dict[str, list[str]] = {}
+        for machine, name in fresh:
+            by_machine.setdefault(machine, []).append(name)
+        for machine, names in by_machine.items():
+            paths = {n: wanted[(machine, n)] for n in names}
+            for n in names:  # entries written before the definition was recorded
+                conn.execute(delete(index_entries).where(
+                    index_entries.c.machine == machine, index_entries.c.name == n))
+            after = ""
+            while True:
+                rows = conn.execute(
+                    select(instances.c.name, instances.c.snapshot)
+                    .where(instances.c.machine == machine, instances.c.name > after)
+                    .order_by(instances.c.name).limit(_BACKFILL_PAGE)
+                ).all()
+                if not rows:
+                    break
+                entries = []
+                for row in rows:
+                    context = from_json(row.snapshot).get("context")
+                    for name, keys in instance_keys(paths, context).items():
+                        entries.extend({"machine": machine, "name": name, "key": k,
+                                        "instance": row.name} for k in keys)
+                        written[(machine, name)] = written.get((machine, name), 0) + len(keys)
+                if entries:
+                    conn.execute(insert(index_entries), entries)
+                after = rows[-1].name
+            conn.execute(insert(index_defs), [
+                {"machine": machine, "name": n, "path": p} for n, p in paths.items()])
+            for n in names:
+                written.setdefault((machine, n), 0)
+    if fresh:
+        log.info("back-filled index(es) %s in %.2f s",
+                 ", ".join(f"{m}.{n} ({c} entries)" for (m, n), c in written.items()),
+                 time.perf_counter() - started)
+    return written
+
+
+# --- queries ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    machine: str
+    index: str
+    op: str
+    value: Any
+    order: str = "asc"
+    limit: int = 50
+    cursor: str | None = None
+
+
+def _bad(message: str) -> StatesyncError:
+    return StatesyncError(ErrorCode.INVALID_MESSAGE, message)
+
+
+def _next_prefix(text: str) -> str:
+    """The smallest string greater than every string starting with `text` (code point order)."""
+    for i in range(len(text) - 1, -1, -1):
+        code = ord(text[i]) + 1
+        if code == 0xD800:
+            code = 0xE000
+        if code <= 0x10FFFF:
+            return text[:i] + chr(code)
+    return "\U0010ffff" * (len(text) + 1)  # unreachable in practice
+
+
+def key_range(op: str, value: Any) -> Any:
+    """The WHERE clause on `index_entries.key` for one operator."""
+    key = index_entries.c.key
+    if op == "prefix":
+        if not isinstance(value, str):
+            raise _bad("prefix takes a string")
+        return and_(key >= "s" + value, key < "s" + _next_prefix(value)) if value else and_(
+            key >= "s", key < "t")
+    encoded = encode_key(value)
+    if encoded is None:
+        raise _bad("an index value is a string, a number or a boolean")
+    low, high = encoded[0], chr(ord(encoded[0]) + 1)  # the range of keys of the same type
+    return {
+        "eq": lambda: key == encoded,
+        "ne": lambda: key != encoded,
+        "lt": lambda: and_(key >= low, key < encoded),
+        "lte": lambda: and_(key >= low, key <= encoded),
+        "gt": lambda: and_(key > encoded, key < high),
+        "gte": lambda: and_(key >= encoded, key < high),
+    }[op]()
+
+
+def encode_cursor(key: str, instance: str) -> str:
+    return base64.urlsafe_b64encode(to_json([key, instance])).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[str, str]:
+    try:
+        key, instance = from_json(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if isinstance(key, str) and isinstance(instance, str):
+            return key, instance
+    except (ValueError, TypeError):
+        pass
+    raise _bad("invalid cursor")
+
+
+def build_select(query: Query, after: tuple[str, str] | None, limit: int) -> Any:
+    """The SELECT for one page (public so tests can EXPLAIN it)."""
+    e = index_entries.c
+    where = [e.machine == query.machine, e.name == query.index, key_range(query.op, query.value)]
+    descending = query.order == "desc"
+    if after is not None and query.op == "eq":  # one key: continue within it (a plain range)
+        where.append(e.instance < after[1] if descending else e.instance > after[1])
+    elif after is not None:
+        position = tuple_(e.key, e.instance)
+        where.append(position < tuple_(*after) if descending else position > tuple_(*after))
+    order = (e.key.desc(), e.instance.desc()) if descending else (e.key, e.instance)
+    return (
+        select(e.key, e.instance, instances.c.version, instances.c.seq, instances.c.snapshot)
+        .select_from(index_entries.join(
+            instances, and_(instances.c.machine == e.machine, instances.c.name == e.instance)))
+        .where(*where)
+        .order_by(*order)
+        .limit(limit)
+    )
+
+
+def validate(app: Any, query: Query) -> None:
+    spec = app.spec(query.machine)
+    if query.index not in (spec.indexes or {}):
+        raise StatesyncError(ErrorCode.NOT_FOUND,
+                             f"machine {query.machine!r} has no index {query.index!r}")
+    if query.op not in OPS:
+        raise _bad(f"unknown operator {query.op!r}; use one of {', '.join(OPS)}")
+    if query.order not in ("asc", "desc"):
+        raise _bad("order is 'asc' or 'desc'")
+    if not 1 <= query.limit <= MAX_LIMIT:
+        raise _bad(f"limit is between 1 and {MAX_LIMIT}")
+
+
+@dataclass(frozen=True, slots=True)
+class QueryItem:
+    key: Any
+    state: Any  # PublicState
+
+
+async def run_query(app: Any, store: Any, claims: Mapping[str, Any] | None,
+                    query: Query) -> tuple[list[QueryItem], str | None]:
+    """One page of results readable by `claims` (None: no authorization, for server code),
+    and the cursor of the next page (None when there is none)."""
+    from .protocol import PublicState
+
+    validate(app, query)
+    after = decode_cursor(query.cursor) if query.cursor else None
+    items: list[QueryItem] = []
+    budget = query.limit * _SCAN_FACTOR
+    exhausted = False
+    async with store.engine.connect() as conn:
+        while len(items) < query.limit and budget > 0:
+            remaining = query.limit - len(items)
+            # With an authorizer some rows are filtered out: ask for more, in one round trip.
+            want = min(remaining if claims is None else max(2 * remaining, 16), budget)
+            rows = (await conn.execute(build_select(query, after, want))).all()
+            budget -= len(rows)
+            consumed_all = True
+            for i, row in enumerate(rows):
+                after = (row.key, row.instance)
+                spec = app.version_spec(query.machine, row.version)
+                snapshot = spec.machine.restore(from_json(row.snapshot))
+                if claims is not None:
+                    access = Access(claims, query.machine, row.instance, snapshot.value,
+                                    snapshot.context)
+                    try:
+                        allowed = spec.allow_read(access)
+                    except Exception:  # noqa: BLE001 - an authorizer bug hides the item
+                        allowed = False
+                    if not allowed:
+                        continue
+                status = snapshot.status
+                state = PublicState(
+                    machine=query.machine, instance=row.instance, seq=row.seq,
+                    value=snapshot.value, tags=sorted(snapshot.tags),
+                    context=spec.public_context(snapshot.context), status=status,
+                    done=status == "done",
+                )
+                items.append(QueryItem(decode_key(row.key), state))
+                if len(items) == query.limit:
+                    consumed_all = i == len(rows) - 1
+                    break
+            if len(rows) < want and consumed_all:  # the range ends here
+                exhausted = True
+                break
+    if exhausted or after is None:
+        return items, None
+    return items, encode_cursor(*after)

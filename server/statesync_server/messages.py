@@ -1,0 +1,74 @@
+"""Messages between instances: `send_to` and `create_instance` actions, delivered from the
+outbox exactly once and in send order per (sender, receiver) pair.
+
+A message row is committed with the sender's transition. The receiver applies it through
+its ordered queue like any event, and the same transaction marks the row delivered (or
+failed / ignored), so a crash either happened before (the row is still pending and is
+delivered after the restart) or after (it is not delivered again). The event id
+`msg:<sender key>` in the receiver's log is a second guard against double application.
+Each pair has one delivery loop that sends the next message only once the previous one is
+settled, which keeps the pair's order even across failures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from typing import TYPE_CHECKING
+
+from .effects import Job
+
+if TYPE_CHECKING:
+    from .workflow import Workflow
+
+log = logging.getLogger("statesync.messages")
+
+Pair = tuple[str, str, str, str]
+"""(sender machine, sender instance, target machine, target instance)."""
+
+
+class Messenger:
+    def __init__(self, workflow: Workflow) -> None:
+        self.workflow = workflow
+        self._queues: dict[Pair, deque[Job]] = {}
+        self._tasks: dict[Pair, asyncio.Task[None]] = {}
+        self._queued: set[tuple[str, str, int, int]] = set()
+
+    @property
+    def pending(self) -> int:
+        return sum(len(q) for q in self._queues.values())
+
+    def enqueue(self, job: Job) -> None:
+        """Deliver `job` after every earlier message of the same pair."""
+        if job.key in self._queued:
+            return
+        self._queued.add(job.key)
+        pair = (job.machine, job.instance, job.name, job.target or "")
+        self._queues.setdefault(pair, deque()).append(job)
+        if pair not in self._tasks:
+            self._tasks[pair] = asyncio.create_task(self._run(pair), name="statesync-messages")
+
+    async def stop(self) -> None:
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _run(self, pair: Pair) -> None:
+        queue = self._queues[pair]
+        failures = 0
+        try:
+            while queue:
+                job = queue[0]
+                if await self.workflow.deliver_message(job):
+                    queue.popleft()
+                    self._queued.discard(job.key)
+                    failures = 0
+                else:
+                    failures += 1
+                    await asyncio.sleep(min(0.05 * 2**failures, 5.0))
+        finally:
+            del self._tasks[pair]
+            if not queue:
+                del self._queues[pair]

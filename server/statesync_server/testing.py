@@ -1,0 +1,337 @@
+"""Testing helpers for statesync apps: a real server per test session, tokens, waits, and a
+TCP proxy to cut the network. Also a pytest plugin (entry point `statesync`):
+
+    # conftest.py
+    @pytest.fixture(scope="session")
+    def statesync_app() -> str:
+        return "app.py"                       # or set `statesync_app = app.py` in pytest's ini
+
+    def test_it(statesync_server, statesync_token):
+        token = statesync_token("alice")
+        ...                                  # point your client / page at statesync_server.url
+        wait_for_state(statesync_server, "todo", "groceries", token=token, value="active")
+
+Only the standard library and pytest are imported here at module level (the server's own
+dependencies load when a server or token is made).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+START_TIMEOUT = 20.0
+
+
+def mint_token(secret: str, sub: str, *, ttl: int = 600, **claims: Any) -> str:
+    """An HS256 token for `sub` like `statesync token` makes (aud and iss `statesync`)."""
+    from .auth import AuthConfig, Authenticator
+
+    return Authenticator(AuthConfig(secret=secret)).mint(sub, claims, ttl)
+
+
+class ServerProcess:
+    """`python -m statesync_server serve APP` on 127.0.0.1 with a SQLite file and a fresh
+    secret; `restart()` brings it back on the same port and database."""
+
+    def __init__(self, app: str | Path, db: Path, *args: str, secret: str | None = None) -> None:
+        self.app, self.db, self.args = str(app), Path(db), args
+        self.secret = secret or secrets.token_urlsafe(32)
+        self.proc: subprocess.Popen[str] | None = None
+        self.lines: list[str] = []
+        self.url = ""
+        self.port = 0
+
+    @property
+    def ws_url(self) -> str:
+        return self.url.replace("http", "ws", 1) + "/v1/ws"
+
+    def start(self) -> ServerProcess:
+        """Start the server and wait until it accepts connections."""
+        command = [sys.executable, "-m", "statesync_server", "serve", self.app,
+                   "--host", "127.0.0.1", "--port", str(self.port),
+                   "--database-url", f"sqlite+aiosqlite:///{self.db}", *self.args]
+        env = {**os.environ, "STATESYNC_SECRET": self.secret}
+        self.proc = subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                     text=True, env=env, cwd=self.db.parent)
+        ready = threading.Event()
+
+        def pump(stream: Any) -> None:
+            for line in stream:
+                self.lines.append(line)
+                found = re.search(r"statesync serving (http://\S+)", line)
+                if found:
+                    self.url = found.group(1)
+                    self.port = int(self.url.rsplit(":", 1)[1])
+                if "Application startup complete" in line:
+                    ready.set()
+            ready.set()  # the process ended
+
+        threading.Thread(target=pump, args=(self.proc.stderr,), daemon=True).start()
+        if not ready.wait(START_TIMEOUT) or self.proc.poll() is not None:
+            self.kill()
+            raise RuntimeError("the statesync server did not start:\n" + self.log())
+        return self
+
+    def stop(self) -> None:
+        """Graceful shutdown (Ctrl-C), killed after 10 s."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def kill(self) -> None:
+        """Crash the server (SIGKILL): nothing gets to shut down cleanly."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def restart(self, *, crash: bool = True) -> ServerProcess:
+        """Kill (or stop) the server and start it again on the same port and database."""
+        if crash:
+            self.kill()
+        else:
+            self.stop()
+        return self.start()
+
+    def mint(self, sub: str, *, ttl: int = 600, **claims: Any) -> str:
+        """A token this server accepts."""
+        return mint_token(self.secret, sub, ttl=ttl, **claims)
+
+    def log(self) -> str:
+        return "".join(self.lines)
+
+
+# --- reading state over HTTP -----------------------------------------------------------------
+
+
+def _base(server: ServerProcess | str) -> str:
+    return server.url if isinstance(server, ServerProcess) else server.rstrip("/")
+
+
+def get_state(server: ServerProcess | str, machine: str, instance: str, *, token: str,
+              timeout: float = 5.0) -> dict[str, Any] | None:
+    """The public state of an instance (`GET /v1/instances/...`), None if it does not exist."""
+    request = urllib.request.Request(f"{_base(server)}/v1/instances/{machine}/{instance}",
+                                     headers={"Authorization": f"Bearer {token}"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            return None
+        raise AssertionError(f"GET {request.full_url}: {exc.code} {exc.read()!r}") from None
+
+
+def _satisfied(state: dict[str, Any] | None, value: Any,
+               where: Callable[[dict[str, Any]], bool] | None) -> bool:
+    from statesync import matches_state
+
+    if state is None:
+        return False
+    if value is not None and not matches_state(value, state["value"]):
+        return False
+    return where is None or bool(where(state))
+
+
+def wait_for_state(server: ServerProcess | str, machine: str, instance: str, *, token: str,
+                   value: Any = None, where: Callable[[dict[str, Any]], bool] | None = None,
+                   timeout: float = 5.0, interval: float = 0.02) -> dict[str, Any]:
+    """Poll until the instance exists, matches state `value` (e.g. `"a.b"`) and `where(state)`
+    holds; the state, or `AssertionError` after `timeout` seconds. For synchronous tests
+    (Playwright's sync API)."""
+    deadline = time.monotonic() + timeout
+    state = None
+    while time.monotonic() < deadline:
+        state = get_state(server, machine, instance, token=token)
+        if _satisfied(state, value, where):
+            return state  # type: ignore[return-value]
+        time.sleep(interval)
+    raise AssertionError(f"{machine}/{instance} did not reach {value!r} in {timeout} s: {state}")
+
+
+async def async_wait_for_state(server: ServerProcess | str, machine: str, instance: str, *,
+                               token: str, value: Any = None,
+                               where: Callable[[dict[str, Any]], bool] | None = None,
+                               timeout: float = 5.0, interval: float = 0.02) -> dict[str, Any]:
+    """`wait_for_state` for async tests (the event loop keeps running while it waits)."""
+    deadline = time.monotonic() + timeout
+    state = None
+    while time.monotonic() < deadline:
+        state = await asyncio.to_thread(get_state, server, machine, instance, token=token)
+        if _satisfied(state, value, where):
+            return state  # type: ignore[return-value]
+        await asyncio.sleep(interval)
+    raise AssertionError(f"{machine}/{instance} did not reach {value!r} in {timeout} s: {state}")
+
+
+# --- a network you can cut ---------------------------------------------------------------------
+
+
+class TcpProxy:
+    """A loopback TCP proxy in a background thread, to simulate network failures.
+
+    Point the client at `proxy.url`; `cut()` drops every open connection at once (both sides
+    see a reset) and, while `down` is true, new connections are closed as soon as they open.
+    """
+
+    def __init__(self, target_port: int, target_host: str = "127.0.0.1") -> None:
+        self.target = (target_host, target_port)
+        self.down = False
+        self.port = 0
+        self.connections = 0
+        self._loop = asyncio.new_event_loop()
+        self._transports: set[asyncio.BaseTransport] = set()
+        self._server: asyncio.Server | None = None
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> TcpProxy:
+        self._thread.start()
+        self._server = self._call(asyncio.start_server(self._handle, "127.0.0.1", 0))
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    def cut(self, *, down: bool = False) -> None:
+        """Reset every open connection; with `down`, keep refusing until `restore()`."""
+        self.down = down
+        self._call(self._abort_all())
+
+    def restore(self) -> None:
+        self.down = False
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._call(self._shutdown())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
+        self._loop.close()
+
+    def _call(self, coroutine: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(5)
+
+    async def _shutdown(self) -> None:
+        assert self._server is not None
+        self._server.close()
+        await self._abort_all()
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _abort_all(self) -> None:
+        for transport in list(self._transports):
+            transport.abort()
+        self._transports.clear()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.down:
+            writer.transport.abort()
+            return
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            writer.transport.abort()
+            return
+        self.connections += 1
+        self._transports.update((writer.transport, up_writer.transport))
+        await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+        self._transports.difference_update((writer.transport, up_writer.transport))
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    except (ConnectionError, OSError):
+        pass
+    finally:
+        writer.transport.abort()
+
+
+# --- the pytest plugin -------------------------------------------------------------------------
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addini("statesync_app", "the app (path/to/app.py[:attr]) the statesync fixtures serve")
+
+
+@pytest.fixture(scope="session")
+def statesync_app(pytestconfig: pytest.Config) -> str:
+    """The app to serve: the `statesync_app` ini option (override this fixture to choose)."""
+    app = pytestconfig.getini("statesync_app")
+    if not app:
+        pytest.fail("set `statesync_app` in pytest's ini options or override the fixture")
+    location, sep, attr = app.partition(":")
+    if location.endswith(".py"):
+        location = str((pytestconfig.rootpath / location).resolve())
+    return location + sep + attr
+
+
+@pytest.fixture(scope="session")
+def statesync_server(statesync_app: str,
+                     tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """One server for the test session, on a fresh SQLite database."""
+    server = ServerProcess(statesync_app, tmp_path_factory.mktemp("statesync") / "test.db")
+    yield server.start()
+    server.stop()
+
+
+@pytest.fixture
+def statesync_server_factory(statesync_app: str,
+                             tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
+    """Start servers of your own (other apps, flags, restarts); stopped after the test.
+
+    `start(*args, app=None, db=None)`; each gets its own database unless `db` is given.
+    """
+    started: list[ServerProcess] = []
+
+    def start(*args: str, app: str | None = None, db: Path | None = None) -> ServerProcess:
+        server = ServerProcess(app or statesync_app, db or tmp_path / f"db{len(started)}.db", *args)
+        started.append(server)
+        return server.start()
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def statesync_token(statesync_server: ServerProcess) -> Callable[..., str]:
+    """`statesync_token("alice", ttl=600, role="admin")`: a token the session server accepts."""
+    return statesync_server.mint
+
+
+@pytest.fixture
+def statesync_proxy() -> Iterator[Callable[[ServerProcess], TcpProxy]]:
+    """`proxy = statesync_proxy(server)`: a `TcpProxy` in front of a server (stopped after)."""
+    proxies: list[TcpProxy] = []
+
+    def make(server: ServerProcess) -> TcpProxy:
+        proxies.append(TcpProxy(server.port).start())
+        return proxies[-1]
+
+    yield make
+    for proxy in proxies:
+        proxy.stop()

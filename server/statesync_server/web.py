@@ -1,0 +1,216 @@
+"""Browser assets: the JS SDK, the Pyodide runtime, the statesync core and the app's machines.
+
+Everything the browser needs comes from this server, never from a CDN:
+
+    /statesync/manifest.json            where the rest is, and which machine is which
+    /statesync/sdk/<file>               sdk_web/*.js, *.py (+ React's UMD builds under vendor/)
+    /statesync/pyodide/...              the npm `pyodide` runtime directory
+    /statesync/core-<hash>.zip          sdk_py/statesync only, zipped in memory at start-up
+    /statesync/app/<module>-<hash>.py   the app's machine module (stdlib + statesync only)
+    /...                                the app's own pages (`static_dir`), if it has any
+
+Hashed URLs are cached forever; the rest revalidate with ETags.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import os
+import sys
+import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
+
+import statesync
+
+log = logging.getLogger("statesync")
+
+PREFIX = "/statesync"
+REPO_SDK_DIR = Path(__file__).resolve().parents[2] / "sdk_web"
+IMMUTABLE = {"cache-control": "public, max-age=31536000, immutable"}
+REVALIDATE = {"cache-control": "no-cache"}
+MEDIA_TYPES = {
+    ".js": "text/javascript; charset=utf-8",
+    ".mjs": "text/javascript; charset=utf-8",
+    ".wasm": "application/wasm",
+    ".json": "application/json",
+    ".zip": "application/zip",
+    ".py": "text/x-python; charset=utf-8",
+}
+# Served under /statesync/sdk/vendor/: React's browser builds (React 18 still ships UMD).
+VENDOR_FILES = {
+    "vendor/react.umd.js": "node_modules/react/umd/react.production.min.js",
+    "vendor/react-dom.umd.js": "node_modules/react-dom/umd/react-dom.production.min.js",
+}
+
+
+def _media_type(path: str | os.PathLike[str]) -> str | None:
+    return MEDIA_TYPES.get(Path(path).suffix)
+
+
+class _TypedStaticFiles(StaticFiles):
+    """StaticFiles with fixed JavaScript and WebAssembly types, whatever the OS tables say."""
+
+    def file_response(self, full_path: Any, stat_result: os.stat_result, scope: Scope,
+                      status_code: int = 200) -> Response:
+        response = super().file_response(full_path, stat_result, scope, status_code)
+        media_type = _media_type(full_path)
+        if media_type:
+            response.headers["content-type"] = media_type
+        response.headers.update(REVALIDATE)
+        return response
+
+
+def core_archive(package_dir: Path | None = None) -> bytes:
+    """A deterministic zip of the `statesync` package's `.py` files (`statesync/...`)."""
+    root = package_dir or Path(statesync.__file__).resolve().parent
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(root.rglob("*.py")):
+            if "__pycache__" in path.parts:
+                continue
+            name = f"statesync/{path.relative_to(root).as_posix()}"
+            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, path.read_bytes())
+    return buffer.getvalue()
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class BrowserModule:
+    """The app's machine module as the browser gets it."""
+
+    name: str
+    source: bytes
+
+    @property
+    def filename(self) -> str:
+        return f"{self.name}-{_digest(self.source)}.py"
+
+    @classmethod
+    def load(cls, module: ModuleType | str | os.PathLike[str]) -> BrowserModule:
+        """From an imported module (a single `.py` file) or a path to one."""
+        path = Path(module.__file__ or "") if isinstance(module, ModuleType) else Path(module)
+        if path.suffix != ".py" or path.name == "__init__.py":
+            raise ValueError(f"the browser machine module must be a single .py file, not {path}")
+        return cls(path.stem, path.read_bytes())
+
+
+def machine_locations(
+    machines: Mapping[str, Any], modules: Mapping[str, ModuleType]
+) -> dict[str, str]:
+    """`{registered name: "module:attribute"}` for every machine found in `modules`.
+
+    Machines are matched by identity, so the names the app registers need not match the
+    module's attribute names. Machines found nowhere are left out (no optimistic updates).
+    """
+    found: dict[str, str] = {}
+    for name, machine in machines.items():
+        for module_name, module in modules.items():
+            attr = next((k for k, v in vars(module).items() if v is machine), None)
+            if attr is not None:
+                found[name] = f"{module_name}:{attr}"
+                break
+    return found
+
+
+def _statesync_modules() -> dict[str, ModuleType]:
+    return {
+        name: module
+        for name, module in sorted(sys.modules.items(), key=lambda kv: (kv[0].count("."), kv[0]))
+        if (name == "statesync" or name.startswith("statesync.")) and module is not None
+    }
+
+
+def web_routes(
+    machines: Mapping[str, Any],
+    module: ModuleType | str | os.PathLike[str] | None = None,
+    *,
+    static_dir: str | os.PathLike[str] | None = None,
+    sdk_dir: Path | None = None,
+    pyodide_dir: Path | None = None,
+) -> list[BaseRoute]:
+    """Routes under `/statesync/` serving everything the browser SDK loads, and the app's
+    own pages from `static_dir` at `/` (last: it catches every other path).
+
+    `machines` maps registered names to `Machine`s; `module` is the app's machine module
+    (a single `.py` file using only the stdlib and statesync; when given as an imported module,
+    the machines registered from it run optimistically in the browser). `sdk_dir` defaults to
+    the repository's `sdk_web/` (or `$STATESYNC_SDK_WEB_DIR`), `pyodide_dir` to
+    `<sdk_dir>/node_modules/pyodide` (or `$STATESYNC_PYODIDE_DIR`).
+    """
+    sdk = Path(sdk_dir or os.environ.get("STATESYNC_SDK_WEB_DIR") or REPO_SDK_DIR)
+    pyodide = Path(pyodide_dir or os.environ.get("STATESYNC_PYODIDE_DIR")
+                   or sdk / "node_modules" / "pyodide")
+    core = core_archive()
+    core_name = f"core-{_digest(core)}.zip"
+    browser_module = BrowserModule.load(module) if module is not None else None
+
+    candidates = dict(_statesync_modules())
+    if isinstance(module, ModuleType) and browser_module is not None:
+        candidates = {browser_module.name: module, **candidates}
+    manifest = {
+        "pyodide": f"{PREFIX}/pyodide/",
+        "core": f"{PREFIX}/{core_name}",
+        "modules": (
+            [{"name": browser_module.name, "url": f"{PREFIX}/app/{browser_module.filename}"}]
+            if browser_module else []
+        ),
+        "machines": machine_locations(machines, candidates),
+    }
+    sdk_files = {p.name: p for pattern in ("*.js", "*.py") for p in sdk.glob(pattern)}
+    sdk_files |= {p.relative_to(sdk).as_posix(): p for p in sdk.glob("vendor/*.js")}
+    sdk_files |= {url: sdk / source for url, source in VENDOR_FILES.items()
+                  if (sdk / source).is_file()}
+
+    async def manifest_endpoint(_request: Request) -> Response:
+        return JSONResponse(manifest, headers=REVALIDATE)
+
+    async def core_endpoint(_request: Request) -> Response:
+        return Response(core, media_type=MEDIA_TYPES[".zip"], headers=IMMUTABLE)
+
+    async def module_endpoint(request: Request) -> Response:
+        if browser_module is None or request.path_params["filename"] != browser_module.filename:
+            return JSONResponse({"error": {"code": "not-found", "message": "no such module"}},
+                                status_code=404)
+        return Response(browser_module.source, media_type=MEDIA_TYPES[".py"], headers=IMMUTABLE)
+
+    async def sdk_endpoint(request: Request) -> Response:
+        path = sdk_files.get(request.path_params["path"])
+        if path is None:
+            return JSONResponse({"error": {"code": "not-found", "message": "no such file"}},
+                                status_code=404)
+        return FileResponse(path, media_type=_media_type(path), headers=REVALIDATE)
+
+    routes: list[BaseRoute] = [
+        Route(f"{PREFIX}/manifest.json", manifest_endpoint),
+        Route(f"{PREFIX}/{core_name}", core_endpoint),
+        Route(f"{PREFIX}/app/{{filename}}", module_endpoint),
+        Route(f"{PREFIX}/sdk/{{path:path}}", sdk_endpoint),
+    ]
+    if pyodide.is_dir():
+        routes.append(Mount(f"{PREFIX}/pyodide", _TypedStaticFiles(directory=pyodide)))
+        log.info("browser SDK at %s/sdk/statesync.js (Pyodide from %s; machine module: %s)",
+                 PREFIX, pyodide, browser_module.name if browser_module else "none")
+    else:
+        log.warning("no Pyodide runtime at %s (run `npm ci` in sdk_web/): browsers cannot "
+                    "load statesync", pyodide)
+    if static_dir is not None:
+        routes.append(Mount("/", _TypedStaticFiles(directory=static_dir, html=True)))
+    return routes
+

@@ -1,0 +1,487 @@
+"""The workflow runtime: what the engine does with the actions a transition returns.
+
+`machine.transition` returns, in order, delayed raises and cancels (timers), spawns and
+stops of invoked services, `send_to` / `create_instance` messages, and effects. The engine
+hands them to `plan`, which turns them into timer and outbox rows of the same commit (a
+`SideWrite`). Once that commit is durable, `committed` schedules the timers, starts the
+effects and services, and queues the messages. What comes back (a timer's event, a
+service's result, a message) is submitted to the receiving instance's ordered queue as an
+operation with a `Ref`, which the engine applies with `consume` (is it still wanted?) and
+records with its origin in the event log.
+
+Settling: an instance is settled when none of its effects or services is pending.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select, tuple_
+from statesync.actions import (
+    CANCEL,
+    CREATE_INSTANCE,
+    RAISE,
+    SEND_TO,
+    SPAWN_CHILD,
+    STOP_CHILD,
+)
+
+from .effects import EffectRunner, Job
+from .errors import ErrorCode, StatesyncError
+from .messages import Messenger
+from .store.schema import instances, outbox, timers
+from .store.store import InstanceWrite, StoredInstance, dumps, loads
+from .store.workrows import OutboxKey, SideWrite, key_text
+from .timers import Timer, TimerScheduler
+
+if TYPE_CHECKING:
+    from .app import MachineSpec
+    from .engine import Engine
+
+log = logging.getLogger("statesync.workflow")
+
+_JOBS = ("effect", "service")
+_TERMINAL = ("done", "failed", "cancelled", "ignored")
+
+
+@dataclass(frozen=True, slots=True)
+class Ref:
+    """Why an internal operation exists: which timer fired, which job or message it carries."""
+
+    kind: str
+    """`timer`, `service`, `message` or `create`."""
+    timer_id: str | None = None
+    seq: int | None = None
+    """For timers: the transition that started it."""
+    key: OutboxKey | None = None
+    """For services and messages: the outbox row."""
+    child: str | None = None
+    """For services: the invoke id."""
+    status: str = "done"
+    """For services: the row's status once the result is applied (done / failed)."""
+    error: str | None = None
+
+
+@dataclass(slots=True)
+class Live:
+    """An instance's timers and invoked services that are still wanted (committed state)."""
+
+    timers: dict[str, int] = field(default_factory=dict)
+    """timer id -> seq of the transition that started it."""
+    services: dict[str, OutboxKey] = field(default_factory=dict)
+    """invoke id -> the outbox row of the current invocation."""
+
+
+@dataclass(slots=True)
+class Batch:
+    """One instance's uncommitted workflow changes (the engine's unit of work)."""
+
+    machine: str
+    instance: str
+    live: Live
+    write: SideWrite = field(default_factory=SideWrite)
+    finished: dict[OutboxKey, dict[str, Any]] = field(default_factory=dict)
+
+    def finish(self, key: OutboxKey, status: str, error: str | None = None) -> None:
+        self.finished[key] = {"key": key, "status": status, "error": error}
+
+    def side(self) -> SideWrite | None:
+        self.write.outbox_set = list(self.finished.values())
+        return self.write if self.write else None
+
+    def consume(self, ref: Ref) -> bool:
+        """Take the thing `ref` carries; False if it is no longer wanted (cancelled timer,
+        stopped service: a late result is dropped)."""
+        if ref.kind == "timer":
+            assert ref.timer_id is not None
+            if self.live.timers.get(ref.timer_id) != ref.seq:
+                return False  # cancelled (its row is gone), or restarted: leave the new one
+            del self.live.timers[ref.timer_id]
+            self.write.timer_ops[(self.machine, self.instance, ref.timer_id)] = None
+            return True
+        assert ref.key is not None
+        if ref.kind == "service":
+            assert ref.child is not None
+            if self.live.services.get(ref.child) != ref.key:
+                return False
+            del self.live.services[ref.child]
+            self.finish(ref.key, ref.status, ref.error)
+            return True
+        self.finish(ref.key, "done")
+        return True
+
+
+RESERVED_EVENT_ID = "~"
+"""Event ids starting with this are the server's (clients may not use them)."""
+
+
+def event_id(prefix: str, text: str) -> str:
+    """A log event id for an internal event (at most 128 characters): `~timer:...`."""
+    full = f"{RESERVED_EVENT_ID}{prefix}:{text}"
+    if len(full) <= 128:
+        return full
+    return f"{RESERVED_EVENT_ID}{prefix}:#{hashlib.sha256(text.encode()).hexdigest()}"
+
+
+class Workflow:
+    """Owned by the engine: plans rows, and runs timers, jobs and messages after commit."""
+
+    def __init__(self, engine: Engine, *, concurrency: int = 1000) -> None:
+        self.engine = engine
+        self.scheduler = TimerScheduler(self._fire)
+        self.runner = EffectRunner(self, concurrency=concurrency)
+        self.messenger = Messenger(self)
+        self._pending: dict[tuple[str, str], set[OutboxKey]] = {}
+        self._settle: dict[tuple[str, str], list[asyncio.Future[None]]] = {}
+        self._warned: set[tuple[str, str]] = set()
+        self._running = False
+        self._live: dict[tuple[str, str], Live] = {}
+        """Committed timers and pending services per instance: all of them are in memory
+        anyway (the scheduler, the runner), so loading an instance costs no query."""
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Load every pending timer and outbox row; late timers fire at once, oldest first."""
+        async with self.engine.store._engine().connect() as conn:
+            timer_rows = (await conn.execute(select(timers).order_by(timers.c.due))).all()
+            job_rows = (await conn.execute(
+                select(outbox).where(outbox.c.status == "pending")
+                .order_by(outbox.c.machine, outbox.c.instance, outbox.c.seq, outbox.c.idx)
+            )).all()
+        for row in timer_rows:
+            self.scheduler.add(row.machine, row.instance, row.timer_id, row.seq, row.due,
+                               loads(row.event))
+            self._live_of(row.machine, row.instance).timers[row.timer_id] = row.seq
+        for row in job_rows:
+            if row.kind == "service":
+                key = (row.machine, row.instance, row.seq, row.idx)
+                self._live_of(row.machine, row.instance).services[row.target] = key
+        self._running = True
+        for row in job_rows:
+            job = Job((row.machine, row.instance, row.seq, row.idx), row.kind, row.name,
+                      row.target, loads(row.payload), row.attempts, row.next_at)
+            self._dispatch(job)
+        late = sum(1 for row in timer_rows if row.due <= time.time())
+        await self._warm([(r.machine, r.instance) for r in timer_rows[:late]])
+        if timer_rows or job_rows:
+            log.info("workflow: %d pending timers (%d due), %d pending jobs and messages",
+                     len(timer_rows), late, len(job_rows))
+        self.scheduler.start()
+        self._check_services()
+
+    def _check_services(self) -> None:
+        """Warn about invoked services with no implementation (they would fail at once)."""
+        for spec in self.engine.app.machines.values():
+            for node in getattr(spec.machine, "id_map", {}).values():
+                for invoke in getattr(node, "invoke", ()):
+                    if self.implementation(spec.name, "service", invoke["src"]) is None:
+                        log.warning("machine %r invokes %r, which has no registered service",
+                                    spec.name, invoke["src"])
+
+    async def _warm(self, keys: list[tuple[str, str]]) -> None:
+        """Read the instances of the late timers in bulk (oldest first, within the cache)."""
+        wanted = list(dict.fromkeys(keys))[: self.engine.cache_size]
+        found: dict[tuple[str, str], StoredInstance] = {}
+        async with self.engine.store._engine().connect() as conn:
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start:start + 500]
+                query = select(instances).where(tuple_(instances.c.machine, instances.c.name).in_(chunk))
+                for row in await conn.execute(query):
+                    found[(row.machine, row.name)] = StoredInstance(
+                        row.version, loads(row.snapshot), row.seq, row.status)
+        self.engine.warm(found)
+
+    async def stop(self) -> None:
+        """Stop firing and running; whatever was not committed runs again on the next start."""
+        self._running = False
+        await self.scheduler.stop()
+        await self.messenger.stop()
+        await self.runner.stop()
+
+    def spec_for(self, machine: str) -> MachineSpec | None:
+        return self.engine.app.machines.get(machine)
+
+    def implementation(self, machine: str, kind: str, name: str) -> Any:
+        """The registered effect or service `name` of `machine` (current version first)."""
+        app = self.engine.app
+        specs = [app.machines.get(machine), *getattr(app, "versions", {}).get(machine, {}).values()]
+        for spec in specs:
+            table = (spec.effects if kind == "effect" else spec.services) if spec else None
+            if table and name in table:
+                return table[name]
+        return None
+
+    # --- the engine's side: load, plan, consume, committed ---------------------------------
+
+    def _live_of(self, machine: str, instance: str) -> Live:
+        live = self._live.get((machine, instance))
+        if live is None:
+            live = self._live[(machine, instance)] = Live()
+        return live
+
+    async def load_live(self, machine: str, instance: str) -> Live:
+        """The instance's committed timers and pending services (a copy)."""
+        live = self._live.get((machine, instance)) or Live()
+        return Live(dict(live.timers), dict(live.services))
+
+    def batch(self, machine: str, instance: str, _live: Live | None = None) -> Batch:
+        """A unit of work starting from the committed timers and services."""
+        live = self._live.get((machine, instance)) or Live()
+        return Batch(machine, instance, Live(dict(live.timers), dict(live.services)))
+
+    def plan(self, spec: MachineSpec, batch: Batch, seq: int, actions: list[Any]) -> None:
+        """Turn a transition's actions into rows of the same commit. All or nothing: on an
+        error (say, a message that is not JSON) the batch is left as it was."""
+        if not actions:
+            return
+        machine, instance = batch.machine, batch.instance
+        timers_live, services_live = dict(batch.live.timers), dict(batch.live.services)
+        timer_ops: dict[tuple[str, str, str], dict[str, Any] | None] = {}
+        new: list[dict[str, Any]] = []
+        stopped: list[OutboxKey] = []
+        now = time.time()
+        for idx, action in enumerate(actions):
+            kind, params = action.type, action.params or {}
+            key = (machine, instance, seq, idx)
+            if kind == RAISE:
+                timer_id = params.get("id") or f"raise.{seq}.{idx}"
+                due = now + max(float(params.get("delay") or 0), 0.0) / 1000
+                timers_live[timer_id] = seq
+                timer_ops[(machine, instance, timer_id)] = {
+                    "machine": machine, "instance": instance, "timer_id": timer_id, "seq": seq,
+                    "event": dumps(params["event"]), "due": due, "created_at": now,
+                }
+            elif kind == CANCEL:
+                timers_live.pop(params["id"], None)
+                timer_ops[(machine, instance, params["id"])] = None
+            elif kind == SPAWN_CHILD:
+                services_live[params["id"]] = key
+                payload = {"input": params.get("input"), "event": action.event,
+                           "context": action.context}
+                new.append(_row(key, "service", params["src"], params["id"], payload, now))
+            elif kind == STOP_CHILD:
+                invocation = services_live.pop(params["id"], None)
+                if invocation is not None:
+                    stopped.append(invocation)
+            elif kind == SEND_TO:
+                new.append(_row(key, "message", params["machine"], str(params["instance"]),
+                                {"event": params["event"]}, now))
+            elif kind == CREATE_INSTANCE:
+                new.append(_row(key, "create", params["machine"], str(params["instance"]),
+                                {"input": params.get("input")}, now))
+            elif kind in (spec.effects or {}) or self.implementation(machine, "effect", kind):
+                payload = {"params": params, "event": action.event, "context": action.context}
+                new.append(_row(key, "effect", kind, None, payload, now))
+            elif (spec.name, kind) not in self._warned:
+                self._warned.add((spec.name, kind))
+                log.warning("machine %r: effect %r has no implementation; it is skipped",
+                            spec.name, kind)
+        batch.live.timers, batch.live.services = timers_live, services_live
+        batch.write.timer_ops.update(timer_ops)
+        batch.write.outbox_new.extend(new)
+        for invocation in stopped:
+            batch.finish(invocation, "cancelled", "the invoking state was left")
+
+    def committed(self, side: SideWrite | None) -> None:
+        """After `side` is durable: schedule, start, queue, cancel, and count what settles."""
+        if side is None:
+            return
+        for (machine, instance, timer_id), row in side.timer_ops.items():
+            if row is None:
+                self.scheduler.remove((machine, instance, timer_id))
+                live = self._live.get((machine, instance))
+                if live is not None:
+                    live.timers.pop(timer_id, None)
+                    self._forget_if_empty(machine, instance, live)
+                continue
+            self._live_of(machine, instance).timers[timer_id] = row["seq"]
+            if self._running:
+                self.scheduler.add(machine, instance, timer_id, row["seq"], row["due"],
+                                   loads(row["event"]))
+        for row in side.outbox_new:
+            key = (row["machine"], row["instance"], row["seq"], row["idx"])
+            if row["kind"] == "service":
+                self._live_of(key[0], key[1]).services[row["target"]] = key
+            job = Job(key, row["kind"], row["name"], row["target"], loads(row["payload"]),
+                      0, row["next_at"])
+            self._dispatch(job)
+        for change in side.outbox_set:
+            if change["status"] not in _TERMINAL:
+                continue
+            key = change["key"]
+            if change["status"] == "cancelled":
+                self.runner.cancel(key)
+            live = self._live.get(key[:2])
+            if live is not None:
+                for child, invocation in list(live.services.items()):
+                    if invocation == key:
+                        del live.services[child]
+                self._forget_if_empty(key[0], key[1], live)
+            pending = self._pending.get(key[:2])
+            if pending is not None and key in pending:
+                pending.discard(key)
+                if not pending:
+                    del self._pending[key[:2]]
+                    for future in self._settle.pop(key[:2], []):
+                        if not future.done():
+                            future.set_result(None)
+
+    def _forget_if_empty(self, machine: str, instance: str, live: Live) -> None:
+        if not live.timers and not live.services:
+            self._live.pop((machine, instance), None)
+
+    def _dispatch(self, job: Job) -> None:
+        if job.kind in _JOBS:
+            self._pending.setdefault((job.machine, job.instance), set()).add(job.key)
+            if self._running:
+                self.runner.start(job)
+        elif self._running:
+            self.messenger.enqueue(job)
+
+    # --- settling -----------------------------------------------------------------------------
+
+    def settled(self, machine: str, instance: str) -> bool:
+        return (machine, instance) not in self._pending
+
+    async def wait_settled(self, machine: str, instance: str, timeout: float) -> bool:
+        """Wait until no effect or service of the instance is pending; False on timeout."""
+        if self.settled(machine, instance):
+            return True
+        future = asyncio.get_running_loop().create_future()
+        self._settle.setdefault((machine, instance), []).append(future)
+        try:
+            await asyncio.wait_for(future, timeout)
+            return True
+        except TimeoutError:
+            return False
+
+    def pending_counts(self) -> dict[str, int]:
+        return {"timers": len(self.scheduler), "jobs": self.runner.running,
+                "messages": self.messenger.pending}
+
+    # --- what comes back --------------------------------------------------------------------
+
+    def _fire(self, timer: Timer) -> None:
+        from .engine import Op
+
+        op = Op("send", timer.machine, timer.instance, {"sub": timer.timer_id},
+                event=timer.event, event_id=event_id("timer", f"{timer.seq}:{timer.timer_id}"))
+        op.origin, op.ref = "timer", Ref("timer", timer_id=timer.timer_id, seq=timer.seq)
+
+        def reply(result: Any) -> None:
+            failed = isinstance(result, StatesyncError) and result.code == ErrorCode.INTERNAL
+            if failed and self._running:  # not applied: try again shortly
+                self.scheduler.add(timer.machine, timer.instance, timer.timer_id, timer.seq,
+                                   time.time() + 1.0, timer.event)
+
+        op.reply = reply
+        self.engine.submit(op)
+
+    async def job_succeeded(self, job: Job, result: Any) -> None:
+        if job.kind == "effect":
+            await self._commit_side(job, "done", None, job.attempts)
+            return
+        event = {"type": f"xstate.done.actor.{job.target}", "output": result}
+        await self._deliver_result(job, event, Ref("service", key=job.key, child=job.target))
+
+    async def job_failed(self, job: Job, error: str) -> None:
+        if job.kind == "effect":
+            await self._commit_side(job, "failed", error, job.attempts)
+            return
+        event = {"type": f"xstate.error.actor.{job.target}", "error": {"message": error}}
+        ref = Ref("service", key=job.key, child=job.target, status="failed", error=error)
+        await self._deliver_result(job, event, ref)
+
+    async def job_retrying(self, job: Job, error: str) -> None:
+        side = SideWrite(outbox_set=[{"key": job.key, "status": "pending", "error": error,
+                                      "attempts": job.attempts, "next_at": job.next_at}])
+        await self._commit(side)
+
+    async def _commit_side(self, job: Job, status: str, error: str | None,
+                           attempts: int | None = None) -> None:
+        await self._commit(SideWrite(outbox_set=[{"key": job.key, "status": status,
+                                                  "error": error, "attempts": attempts}]))
+
+    @staticmethod
+    def side_only(side: SideWrite) -> InstanceWrite:
+        """A write of workflow rows with no transition (the store skips the instance row)."""
+        write = InstanceWrite("", "", "", None, -1, "", False)  # type: ignore[arg-type]
+        write.workflow = side
+        return write
+
+    async def _commit(self, side: SideWrite) -> None:
+        """A write of workflow rows only (no transition), retried until it commits."""
+        delay = 0.05
+        while True:
+            try:
+                await self.engine.committer.commit(self.side_only(side))
+            except Exception:
+                log.exception("could not record an outbox change; retrying")
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            self.committed(side)
+            return
+
+    async def _deliver_result(self, job: Job, event: dict[str, Any], ref: Ref) -> None:
+        from .engine import Op
+
+        claims = {"sub": f"{job.name}#{job.target}"}
+        delay = 0.05
+        while True:
+            op = Op("send", job.machine, job.instance, claims, event=event,
+                    event_id=event_id("service", f"{job.key[2]}/{job.key[3]}"))
+            op.origin, op.ref = "service", ref
+            result = await self._run(op)
+            if not (isinstance(result, StatesyncError) and result.code == ErrorCode.INTERNAL):
+                if isinstance(result, StatesyncError):  # e.g. the machine is gone
+                    await self._commit_side(job, "failed", f"{result.code}: {result.message}")
+                return
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    async def deliver_message(self, job: Job) -> bool:
+        """Apply one message to its receiver; False to retry it later (nothing applied)."""
+        from .engine import Op
+
+        sender = f"{job.machine}/{job.instance}"
+        claims = {"sub": sender, "machine": job.machine, "instance": job.instance}
+        target = job.target or ""
+        ref = Ref(job.kind, key=job.key)
+        if job.kind == "create":
+            op = Op("create", job.name, target, claims, input=job.payload.get("input"),
+                    if_exists="get")
+        else:
+            op = Op("send", job.name, target, claims, event=job.payload["event"],
+                    event_id=event_id("msg", key_text(job.key)))
+        op.origin, op.ref = "instance", ref
+        result = await self._run(op)
+        if isinstance(result, StatesyncError):
+            if result.code == ErrorCode.INTERNAL:
+                return False
+            log.warning("message %s -> %s/%s not delivered: %s", key_text(job.key), job.name,
+                        target, result.message)
+            await self._commit_side(job, "failed", f"{result.code}: {result.message}")
+        return True
+
+    async def _run(self, op: Any) -> Any:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        op.reply = lambda result: future.done() or future.set_result(result)
+        self.engine.submit(op)
+        return await future
+
+
+def _row(key: OutboxKey, kind: str, name: str, target: str | None, payload: Mapping[str, Any],
+         now: float) -> dict[str, Any]:
+    return {
+        "machine": key[0], "instance": key[1], "seq": key[2], "idx": key[3], "kind": kind,
+        "name": name, "target": target, "payload": dumps(payload), "status": "pending",
+        "attempts": 0, "next_at": now, "error": None, "created_at": now, "updated_at": now,
+    }

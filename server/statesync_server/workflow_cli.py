@@ -1,0 +1,114 @@
+"""`statesync timers` and `statesync effects`: the operator's view of pending and failed work.
+
+Both read the database directly (a running server is not needed; SQLite WAL lets them read
+while it writes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from typing import Any
+
+from sqlalchemy import create_engine, func, select
+from sqlalchemy.engine import make_url
+
+from .settings import DEFAULT_DATABASE_URL
+from .store.schema import metadata, outbox, timers
+
+
+def add_workflow_commands(commands: Any) -> None:
+    t = commands.add_parser("timers", help="list pending durable timers, soonest first")
+    e = commands.add_parser("effects",
+                            help="list pending and failed effects, services and messages")
+    for parser in (t, e):
+        parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
+        parser.add_argument("--machine", help="only this machine")
+        parser.add_argument("--instance", help="only this instance")
+        parser.add_argument("--limit", type=int, default=100)
+        parser.add_argument("--json", action="store_true", help="one JSON object per line")
+    e.add_argument("--failed", action="store_true", help="only failed work")
+    e.add_argument("--all", action="store_true", help="also finished work (done, cancelled, ...)")
+
+
+def _connect(url: str) -> Any:
+    parsed = make_url(url)
+    engine = create_engine(parsed.set(drivername=parsed.get_backend_name()))
+    metadata.create_all(engine, tables=[timers, outbox])
+    return engine
+
+
+def _filter(query: Any, table: Any, args: argparse.Namespace) -> Any:
+    if args.machine:
+        query = query.where(table.c.machine == args.machine)
+    if args.instance:
+        query = query.where(table.c.instance == args.instance)
+    return query
+
+
+def _print(rows: list[dict[str, Any]], columns: list[str], as_json: bool, total: int) -> None:
+    if as_json:
+        for row in rows:
+            print(json.dumps(row, default=str))
+        return
+    table = [[str(row.get(c, "")) if row.get(c) is not None else "" for c in columns] for row in rows]
+    widths = [min(max([len(c), *(len(r[i]) for r in table)]), 60) for i, c in enumerate(columns)]
+    print("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths)).rstrip())
+    for r in table:
+        print("  ".join(v[:60].ljust(w) for v, w in zip(r, widths)).rstrip())
+    shown = len(rows)
+    print(f"({shown} of {total} shown)" if total > shown else f"({total} total)")
+
+
+def timers_command(args: argparse.Namespace) -> None:
+    engine = _connect(args.database_url)
+    now = time.time()
+    with engine.connect() as conn:
+        query = _filter(select(timers), timers, args)
+        total = conn.execute(_filter(select(func.count()).select_from(timers), timers, args)).scalar()
+        rows = conn.execute(query.order_by(timers.c.due).limit(args.limit)).all()
+    out = [{
+        "machine": r.machine, "instance": r.instance, "timer": r.timer_id,
+        "event": json.loads(r.event)["type"], "due": _when(r.due),
+        "in": f"{r.due - now:+.1f}s", "started_at_seq": r.seq,
+    } for r in rows]
+    _print(out, ["machine", "instance", "timer", "event", "due", "in", "started_at_seq"],
+           args.json, total or 0)
+
+
+def effects_command(args: argparse.Namespace) -> None:
+    engine = _connect(args.database_url)
+    now = time.time()
+    with engine.connect() as conn:
+        query = _filter(select(outbox), outbox, args)
+        count = _filter(select(func.count()).select_from(outbox), outbox, args)
+        if args.failed:
+            query, count = (q.where(outbox.c.status == "failed") for q in (query, count))
+        elif not args.all:
+            states = ("pending", "failed")
+            query, count = (q.where(outbox.c.status.in_(states)) for q in (query, count))
+        total = conn.execute(count).scalar()
+        rows = conn.execute(query.order_by(outbox.c.created_at, outbox.c.seq, outbox.c.idx)
+                            .limit(args.limit)).all()
+    out = []
+    for r in rows:
+        target = r.target or ""
+        if r.kind in ("message", "create"):
+            target = f"{r.name}/{r.target}"
+        out.append({
+            "key": f"{r.machine}/{r.instance}/{r.seq}/{r.idx}", "kind": r.kind,
+            "name": r.name if r.kind in ("effect", "service") else "", "target": target,
+            "status": r.status, "attempts": r.attempts,
+            "next": f"{r.next_at - now:+.1f}s" if r.status == "pending" else "",
+            "error": r.error,
+        })
+    _print(out, ["key", "kind", "name", "target", "status", "attempts", "next", "error"],
+           args.json, total or 0)
+
+
+def _when(at: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(at))
+
+
+WORKFLOW_COMMANDS = {"timers": timers_command, "effects": effects_command}

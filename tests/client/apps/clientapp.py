@@ -1,0 +1,50 @@
+"""The app the client tests run against: shared machines (also given to the clients)."""
+
+from __future__ import annotations
+
+from statesync import Machine, assign
+
+from statesync_server import Access, App
+
+# A list anyone may append to: order and exactly-once are visible in `items`.
+journal = Machine(
+    {
+        "id": "journal",
+        "initial": "open",
+        "context": {"items": []},
+        "states": {
+            "open": {"on": {"ADD": {"actions": "add"}, "CLOSE": "closed"}},
+            "closed": {"tags": ["read-only"], "on": {"REOPEN": "open"}},
+        },
+    },
+    actions={"add": assign(lambda ctx, ev: {"items": [*ctx["items"], ev["item"]]})},
+)
+
+# A vault: opening needs a pin that never leaves the server.
+vault = Machine(
+    {
+        "id": "vault",
+        "initial": "locked",
+        "context": lambda input: {"pin": (input or {}).get("pin", "0000"), "opens": 0},
+        "states": {
+            "locked": {"on": {"OPEN": {"target": "unlocked", "guard": "pinMatches",
+                                       "actions": "count"}}},
+            "unlocked": {"tags": ["open"], "on": {"LOCK": "locked"}},
+        },
+    },
+    actions={"count": assign(lambda ctx, ev: {"opens": ctx["opens"] + 1})},
+    guards={"pinMatches": lambda ctx, ev: ctx["pin"] == ev.get("pin")},
+)
+
+
+def owner_writes(access: Access) -> bool:
+    """Anyone may create and read a journal named `<sub>-...`; only that owner may write."""
+    return access.creating or access.instance.startswith(f"{access.subject}-")
+
+
+app = App(anonymous_sessions=True)
+app.register("journal", journal)
+app.register("owned", journal, allow_write=owner_writes)
+app.register("vault", vault, public_context=lambda ctx: {"opens": ctx["opens"]})
+
+MACHINES = {"journal": journal, "owned": journal, "vault": vault}

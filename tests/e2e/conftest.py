@@ -1,0 +1,60 @@
+"""Playwright fixtures: Debian's Chromium, the example app on a real server, a delay proxy."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from e2e_harness import CHROMIUM, EXAMPLE_APP, PYODIDE, REPO, SECRET, DelayProxy
+
+from statesync_server.testing import ServerProcess
+
+ARTIFACTS = REPO / "artifacts" / "e2e"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the browser tests last: Playwright's sync API keeps its event loop marked as running
+    on the main thread until the session ends, which would break every later asyncio test."""
+    browser = [item for item in items if _uses_browser(item)]
+    items[:] = [item for item in items if not _uses_browser(item)] + browser
+
+
+def _uses_browser(item: pytest.Item) -> bool:
+    return bool({"page", "context", "browser"} & set(getattr(item, "fixturenames", ())))
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
+    """Use Debian's Chromium; `playwright install` is never needed."""
+    if not CHROMIUM.exists():
+        pytest.skip("Chromium is not installed (apt-get install chromium)")
+    if not PYODIDE.is_dir():
+        pytest.skip("sdk_web/node_modules is missing (cd sdk_web && npm ci)")
+    return {**browser_type_launch_args, "executable_path": str(CHROMIUM)}
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[ServerProcess]:
+    """`statesync serve` of the example app on a fresh SQLite database (`kill()` + `start()`
+    restarts it on the same port and file)."""
+    process = ServerProcess(EXAMPLE_APP, tmp_path / "e2e.db", secret=SECRET).start()
+    yield process
+    process.stop()
+    print(process.log())  # pytest shows it when the test failed
+
+
+@pytest.fixture
+def proxy(server: ServerProcess) -> Iterator[DelayProxy]:
+    """A TCP proxy in front of `server` whose `delay` slows every byte both ways."""
+    relay = DelayProxy(server.port).start()
+    yield relay
+    relay.stop()
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    """Where screenshots go (`artifacts/e2e/`, not versioned)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS

@@ -1,0 +1,94 @@
+"""End-to-end harness: where things are, and a TCP proxy that delays traffic."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE_APP = REPO / "examples" / "settings_page" / "app.py"
+SECRET = "e2e-secret-not-for-production-use-0123456789"
+CHROMIUM = Path("/usr/lib/chromium/chromium")  # Debian's; `playwright install` is never used
+PYODIDE = REPO / "sdk_web" / "node_modules" / "pyodide"
+
+
+class DelayProxy:
+    """A TCP proxy on a loopback port that can hold back traffic by `delay` seconds.
+
+    Bytes keep their order; each chunk is forwarded `delay` seconds after it arrived (both
+    directions). Runs its own event loop in a thread.
+    """
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.port = 0
+        self.delay = 0.0
+        self._loop = asyncio.new_event_loop()
+        self._started = threading.Event()
+        self._server: asyncio.AbstractServer | None = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> DelayProxy:
+        self._thread.start()
+        if not self._started.wait(5):
+            raise RuntimeError("proxy did not start")
+        return self
+
+    def stop(self) -> None:
+        async def close() -> None:
+            if self._server is not None:
+                self._server.close()
+            for task in asyncio.all_tasks():
+                if task is not asyncio.current_task():
+                    task.cancel()
+
+        asyncio.run_coroutine_threadsafe(close(), self._loop).result(5)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._server = self._loop.run_until_complete(
+            asyncio.start_server(self._accept, "127.0.0.1", 0))
+        self.port = self._server.sockets[0].getsockname()[1]
+        self._started.set()
+        self._loop.run_forever()
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        except OSError:
+            writer.close()
+            return
+        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer),
+                             return_exceptions=True)
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
+
+        async def forward() -> None:
+            while True:
+                due, chunk = await queue.get()
+                if not chunk:
+                    break
+                await asyncio.sleep(max(0.0, due - time.monotonic()))
+                writer.write(chunk)
+                await writer.drain()
+
+        sender = asyncio.ensure_future(forward())
+        try:
+            while chunk := await reader.read(65536):
+                queue.put_nowait((time.monotonic() + self.delay, chunk))
+        except OSError:
+            pass
+        finally:
+            queue.put_nowait((0.0, b""))
+            await asyncio.gather(sender, return_exceptions=True)
+            writer.close()
+

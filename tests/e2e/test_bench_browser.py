@@ -1,0 +1,34 @@
+"""Smoke test for bench/browser.py: it runs and reports every figure (no timing assertions)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from e2e_harness import CHROMIUM, PYODIDE, REPO
+
+ROWS = (
+    "page load -> first state, cold",
+    "page load -> first state, warm (reload)",
+    "Pyodide start, cold",
+    "install core + machine module",
+    "send() -> optimistic state, one at a time",
+    "send() -> ack",
+)
+
+
+@pytest.mark.skipif(not CHROMIUM.exists() or not PYODIDE.is_dir(),
+                    reason="needs Chromium and sdk_web/node_modules")
+def test_bench_quick_reports_every_figure(tmp_path: Path) -> None:
+    out = tmp_path / "browser.json"
+    done = subprocess.run([sys.executable, str(REPO / "bench" / "browser.py"), "--quick",
+                           "--json", str(out)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    for row in ROWS:
+        assert row in done.stdout
+    assert "Targets: optimistic < 5 ms" in done.stdout
+    figures = json.loads(out.read_text())
+    assert len(figures["send() -> optimistic state, one at a time"]) == 20

@@ -1,0 +1,134 @@
+"""The JavaScript API of sdk_web/statesync.js, driven from a page of the example server."""
+
+from __future__ import annotations
+
+import time
+
+import jwt
+import pytest
+from e2e_harness import SECRET
+from playwright.sync_api import Page
+
+from statesync_server.testing import ServerProcess
+
+READY = 60_000
+
+
+def token(sub: str, ttl: int = 600) -> str:
+    now = int(time.time())
+    claims = {"sub": sub, "iat": now, "exp": now + ttl, "aud": "statesync", "iss": "statesync"}
+    return jwt.encode(claims, SECRET, algorithm="HS256")
+
+
+@pytest.fixture
+def blank(page: Page, server: ServerProcess) -> Page:
+    """A page of the server's origin that loads nothing by itself."""
+    page.set_default_timeout(READY)
+    page.goto(f"{server.url}/statesync/manifest.json")
+    return page
+
+
+def test_instance_state_send_and_subscribe_with_a_token(blank: Page) -> None:
+    result = blank.evaluate("""async (token) => {
+        const { connect } = await import("/statesync/sdk/statesync.js");
+        const client = await connect({ token });
+        const todo = await client.instance("todo", "alice", { create: {} });
+        const seen = [];
+        todo.subscribe(() => { throw new Error("a broken listener"); });
+        const off = todo.subscribe((state) => seen.push(state.context.items.map((i) => i.text)));
+        const before = todo.state;
+        const saved = todo.send({ type: "ADD", text: "milk" });
+        const optimistic = todo.state;
+        const seq = await saved;
+        off();
+        await todo.send("CLEAR_DONE");  // acked; confirmed once its update arrives too
+        const tick = () => new Promise((resolve) => setTimeout(resolve, 10));
+        for (let i = 0; i < 500 && client.status.unsaved; i++) await tick();
+        const result = { before, optimistic, seq, seen, status: client.status,
+                         matches: todo.matches("active"), tag: todo.hasTag("x"),
+                         same: (await client.instance("todo", "alice")) === todo };
+        await client.close();
+        return result;
+    }""", token("alice"))
+    assert result["before"] == {"value": "active", "tags": [], "status": "active", "done": False,
+                                "context": {"items": [], "next_id": 1}, "seq": 0, "pending": 0}
+    assert result["optimistic"]["context"]["items"] == [{"id": 1, "text": "milk", "done": False}]
+    assert result["optimistic"]["pending"] == 1
+    assert result["seq"] == 1
+    assert result["seen"][:2] == [[], ["milk"]]  # called at once, then on the optimistic change
+    assert result["status"] == {"status": "live", "unsaved": 0, "subject": "alice"}
+    assert result["matches"] is True and result["tag"] is False
+    assert result["same"] is True
+
+
+def test_get_token_is_asked_for_a_token(blank: Page) -> None:
+    subject = blank.evaluate("""async (token) => {
+        const { connect } = await import("/statesync/sdk/statesync.js");
+        let asked = 0;
+        const client = await connect({ getToken: async () => { asked++; return token; } });
+        const subject = client.status.subject;
+        await client.close();
+        return { subject, asked };
+    }""", token("bob"))
+    assert subject == {"subject": "bob", "asked": 1}
+
+
+def test_errors_carry_the_servers_code(blank: Page) -> None:
+    result = blank.evaluate("""async (token) => {
+        const { connect, StatesyncError } = await import("/statesync/sdk/statesync.js");
+        const client = await connect({ token });
+        const codes = {};
+        const code = async (promise) => {
+            try { await promise; return "resolved"; }
+            catch (error) { return error instanceof StatesyncError ? error.code : String(error); }
+        };
+        codes.forbidden = await code(client.instance("todo", "someone-else", { create: {} }));
+        codes.missing = await code(client.instance("no-such-machine", "x"));
+        const todo = await client.instance("todo", "carol", { create: {} });
+        codes.schema = await code(todo.send({ type: "ADD", text: "" }));
+        codes.unknown = await code(todo.send({ type: "NOPE" }));
+        codes.state = todo.state.context.items;
+        await client.close();
+        return codes;
+    }""", token("carol"))
+    assert result == {"forbidden": "forbidden", "missing": "not-found", "schema": "invalid-event",
+                      "unknown": "invalid-event", "state": []}
+
+
+def test_bad_token_fails_to_connect(blank: Page) -> None:
+    code = blank.evaluate("""async (token) => {
+        const { connect } = await import("/statesync/sdk/statesync.js");
+        try { await connect({ token, timeout: 2 }); return "connected"; }
+        catch (error) { return error.code; }
+    }""", jwt.encode({"sub": "eve", "exp": int(time.time()) + 60, "aud": "statesync",
+                      "iss": "statesync"}, "wrong-secret-0123456789-0123456789", algorithm="HS256"))
+    assert code == "unauthenticated"
+
+
+def test_settings_defaults_and_changes(blank: Page) -> None:
+    result = blank.evaluate("""async (token) => {
+        const { connect } = await import("/statesync/sdk/statesync.js");
+        const client = await connect({ token });
+        const prefs = await client.settings("prefs", { theme: "light", size: 14 });
+        const first = prefs.values;
+        const seen = [];
+        prefs.subscribe((values) => seen.push(values.theme));
+        const saved = prefs.set("theme", "dark");
+        const optimistic = { values: prefs.values, saved: prefs.saved };
+        await saved;
+        await prefs.update({ size: 18, extra: true });
+        const updated = prefs.values;
+        await prefs.reset(["size"]);
+        const tick = () => new Promise((resolve) => setTimeout(resolve, 10));
+        for (let i = 0; i < 500 && !prefs.saved; i++) await tick();
+        const result = { first, optimistic, updated, reset: prefs.values, seen,
+                         stable: prefs.values === prefs.values, saved: prefs.saved };
+        await client.close();
+        return result;
+    }""", token("dave"))
+    assert result["first"] == {"theme": "light", "size": 14}
+    assert result["optimistic"] == {"values": {"theme": "dark", "size": 14}, "saved": False}
+    assert result["updated"] == {"theme": "dark", "size": 18, "extra": True}
+    assert result["reset"] == {"theme": "dark", "size": 14, "extra": True}
+    assert result["seen"][:2] == ["light", "dark"]
+    assert result["stable"] is True and result["saved"] is True

@@ -1,0 +1,132 @@
+"""The browser assets the server serves (statesync_server.web), checked over HTTP."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import zipfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from e2e_harness import EXAMPLE_APP, PYODIDE, REPO
+from starlette.applications import Starlette
+
+from statesync.settings import SETTINGS_MACHINE, settings_machine
+from statesync_server.web import core_archive, web_routes
+
+MACHINES = EXAMPLE_APP.with_name("machines.py")
+
+
+@pytest.fixture(scope="module")
+def machines_module():
+    spec = importlib.util.spec_from_file_location("machines", MACHINES)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def http(app: Starlette) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://test")
+
+
+@pytest.fixture
+async def client(machines_module) -> AsyncIterator[httpx.AsyncClient]:
+    machines = {"todo": machines_module.todo, SETTINGS_MACHINE: settings_machine}
+    async with http(Starlette(routes=web_routes(machines, machines_module))) as client:
+        yield client
+
+
+async def test_manifest_locates_each_machine_for_the_browser(client: httpx.AsyncClient) -> None:
+    manifest = (await client.get("/statesync/manifest.json")).json()
+    assert manifest["machines"] == {"todo": "machines:todo",
+                                    SETTINGS_MACHINE: "statesync.settings:settings_machine"}
+    assert manifest["pyodide"] == "/statesync/pyodide/"
+    [module] = manifest["modules"]
+    response = await client.get(module["url"])
+    assert response.status_code == 200
+    assert response.content == MACHINES.read_bytes()
+    assert "immutable" in response.headers["cache-control"]
+
+
+async def test_core_archive_holds_only_the_statesync_package(client: httpx.AsyncClient) -> None:
+    url = (await client.get("/statesync/manifest.json")).json()["core"]
+    response = await client.get(url)
+    assert response.headers["content-type"] == "application/zip"
+    assert "immutable" in response.headers["cache-control"]
+    names = zipfile.ZipFile(io.BytesIO(response.content)).namelist()
+    assert "statesync/__init__.py" in names and "statesync/client/client.py" in names
+    assert all(name.startswith("statesync/") and name.endswith(".py") for name in names)
+    assert not any("__pycache__" in name or "statesync_server" in name for name in names)
+
+
+def test_core_archive_is_deterministic() -> None:
+    assert core_archive() == core_archive()  # same content, same URL: browsers keep their copy
+
+
+async def test_module_url_is_exact(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/statesync/app/machines-0000000000000000.py")).status_code == 404
+    assert (await client.get("/statesync/app/app.py")).status_code == 404
+
+
+@pytest.mark.parametrize("path", ["statesync.js", "react.js", "bridge.py", "vendor/react.js"])
+async def test_sdk_files_are_served_with_their_types(client: httpx.AsyncClient, path: str) -> None:
+    response = await client.get(f"/statesync/sdk/{path}")
+    assert response.status_code == 200
+    expected = "text/x-python" if path.endswith(".py") else "text/javascript"
+    assert response.headers["content-type"].startswith(expected)
+    assert response.content == (REPO / "sdk_web" / path).read_bytes()
+
+
+@pytest.mark.parametrize("path", ["package.json", "package-lock.json", "../pyproject.toml",
+                                  "node_modules/pyodide/package.json", "vendor/../package.json"])
+async def test_nothing_else_in_sdk_web_is_served(client: httpx.AsyncClient, path: str) -> None:
+    assert (await client.get(f"/statesync/sdk/{path}")).status_code == 404
+
+
+@pytest.mark.skipif(not PYODIDE.is_dir(), reason="cd sdk_web && npm ci")
+@pytest.mark.parametrize(("path", "media_type"), [
+    ("pyodide.mjs", "text/javascript"),
+    ("pyodide.asm.mjs", "text/javascript"),
+    ("pyodide.asm.wasm", "application/wasm"),
+    ("python_stdlib.zip", "application/zip"),
+    ("pyodide-lock.json", "application/json"),
+])
+async def test_pyodide_runtime_is_served_with_its_types(client: httpx.AsyncClient, path: str,
+                                                  media_type: str) -> None:
+    response = await client.get(f"/statesync/pyodide/{path}")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith(media_type)
+    assert int(response.headers["content-length"]) == (PYODIDE / path).stat().st_size
+    etag = response.headers["etag"]
+    again = await client.get(f"/statesync/pyodide/{path}", headers={"if-none-match": etag})
+    assert again.status_code == 304
+
+
+@pytest.mark.skipif(not PYODIDE.is_dir(), reason="cd sdk_web && npm ci")
+async def test_react_is_served_from_npm(client: httpx.AsyncClient) -> None:
+    response = await client.get("/statesync/sdk/vendor/react.umd.js")
+    assert response.headers["content-type"].startswith("text/javascript")
+    assert b"React" in response.content[:2000]
+
+
+async def test_pyodide_directory_is_configurable(tmp_path: Path) -> None:
+    (tmp_path / "pyodide.mjs").write_text("export {}")
+    async with http(Starlette(routes=web_routes({}, None, pyodide_dir=tmp_path))) as client:
+        assert (await client.get("/statesync/pyodide/pyodide.mjs")).text == "export {}"
+        assert (await client.get("/statesync/manifest.json")).json()["modules"] == []
+
+
+async def test_app_pages_are_served_after_the_sdk_routes(tmp_path: Path) -> None:
+    (tmp_path / "index.html").write_text("<h1>app</h1>")
+    (tmp_path / "page.js").write_text("export {}")
+    routes = web_routes({}, MACHINES, static_dir=tmp_path)
+    async with http(Starlette(routes=routes)) as client:
+        assert (await client.get("/")).text == "<h1>app</h1>"
+        page = await client.get("/page.js")
+        assert page.headers["content-type"].startswith("text/javascript")
+        manifest = (await client.get("/statesync/manifest.json")).json()
+        assert manifest["modules"][0]["name"] == "machines"  # a module given by its path
+        assert (await client.get("/missing.html")).status_code == 404

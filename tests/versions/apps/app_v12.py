@@ -1,0 +1,5 @@
+"""Onboarding app with versions ("1", "2") (see onboarding.py)."""
+
+from onboarding import build
+
+app = build(("1", "2"))
