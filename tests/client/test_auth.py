@@ -53,3 +53,19 @@ async def test_rejected_token_never_goes_live(statesync_server: ServerProcess,
     with pytest.raises(ConnectionError, match="unauthenticated"):
         await client.connect(timeout=1.0)
     assert client.status != "live"
+
+
+async def test_a_failing_token_provider_is_retried_not_fatal(statesync_server: ServerProcess,
+                                                             make_client, name: str) -> None:
+    calls: list[int] = []
+
+    def flaky_provider() -> str:  # the app's login service fails once
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("login service unavailable")
+        return statesync_server.mint("alice")
+
+    client = make_client(statesync_server.url, token=flaky_provider)
+    journal = await client.instance("journal", name, create={})
+    assert await asyncio.wait_for(journal.send({"type": "ADD", "item": 1}), 5) == 1
+    assert len(calls) == 2 and isinstance(client.last_error, RuntimeError)

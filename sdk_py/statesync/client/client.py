@@ -209,6 +209,9 @@ class Client:
             except (TransportClosed, ClientError, TimeoutError) as exc:
                 self.last_error = exc
                 log.info("statesync connection ended: %s", exc)
+            except Exception as exc:  # e.g. a token provider that raised: keep retrying
+                self.last_error = exc
+                log.warning("statesync connection failed: %r", exc)
             if self.status == "live":
                 attempt, was_live = 0, True
             if self._closed:
