@@ -49,6 +49,11 @@ def _call(fn: Callable[..., Any], with_params: bool, context: Any, event: Any, p
     return fn(context, event, params) if with_params else fn(context, event)
 
 
+def _value(value: Any, with_params: bool, context: Any, event: Any, params: Any) -> Any:
+    """A config value, or the result of calling it when it is a function of (context, event)."""
+    return _call(value, with_params, context, event, params) if callable(value) else value
+
+
 class ActionImplementation:
     """Base of everything that can run inside a macrostep."""
 
@@ -89,7 +94,7 @@ class Assign(ActionImplementation):
                 raise TypeError(f"assign function must return a dict, got {type(update).__name__}")
         else:
             update = {
-                key: _call(value, with_params, context, event, params) if callable(value) else value
+                key: _value(value, with_params, context, event, params)
                 for key, value, with_params in self._fields
             }
         step.context = {**context, **update}
@@ -149,7 +154,7 @@ class Cancel(ActionImplementation):
         self._params = callable(send_id) and takes_params(send_id)
 
     def run(self, step: Step, event: Mapping[str, Any], params: Any) -> None:
-        send_id = _call(self.send_id, self._params, step.context, event, params) if callable(self.send_id) else self.send_id
+        send_id = _value(self.send_id, self._params, step.context, event, params)
         step.actions.append(Action(CANCEL, {"id": send_id}, event, step.context))
 
     def to_config(self) -> Any:
@@ -191,7 +196,7 @@ class SpawnChild(ActionImplementation):
 
     def run(self, step: Step, event: Mapping[str, Any], params: Any) -> None:
         context = step.context
-        value = _call(self.input, self._params, context, event, params) if callable(self.input) else self.input
+        value = _value(self.input, self._params, context, event, params)
         step.children = {**step.children, self.child_id: self.src}
         step.mutations += 1
         step.actions.append(Action(SPAWN_CHILD, {"id": self.child_id, "src": self.src, "input": value}, event, context))
@@ -228,8 +233,8 @@ class SendTo(ActionImplementation):
 
     def run(self, step: Step, event: Mapping[str, Any], params: Any) -> None:
         context = step.context
-        instance = _call(self.instance, self._instance_params, context, event, params) if callable(self.instance) else self.instance
-        sent = _call(self.event, self._event_params, context, event, params) if callable(self.event) else self.event
+        instance = _value(self.instance, self._instance_params, context, event, params)
+        sent = _value(self.event, self._event_params, context, event, params)
         if not isinstance(sent, Mapping) or not isinstance(sent.get("type"), str):
             raise TypeError(f'send_to() event must be a dict with a string "type", got {sent!r}')
         params_out = {"machine": self.machine, "instance": instance, "event": dict(sent)}
@@ -253,8 +258,8 @@ class CreateInstance(ActionImplementation):
 
     def run(self, step: Step, event: Mapping[str, Any], params: Any) -> None:
         context = step.context
-        instance = _call(self.instance, self._instance_params, context, event, params) if callable(self.instance) else self.instance
-        value = _call(self.input, self._input_params, context, event, params) if callable(self.input) else self.input
+        instance = _value(self.instance, self._instance_params, context, event, params)
+        value = _value(self.input, self._input_params, context, event, params)
         step.actions.append(Action(CREATE_INSTANCE, {"machine": self.machine, "instance": instance, "input": value}, event, context))
 
     def to_config(self) -> Any:
