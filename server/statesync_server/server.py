@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import logging
@@ -65,7 +66,8 @@ async def _log_summary(runtime: Runtime) -> None:
     database = store.url.render_as_string(hide_password=True)
     if store.is_sqlite:
         database += f" (WAL, synchronous={settings.sqlite_synchronous})"
-    log.info("statesync serving %s (WebSocket %s)", settings.url, ws_url)
+    loop = type(asyncio.get_running_loop()).__module__.split(".")[0]  # uvloop or asyncio
+    log.info("statesync serving %s (WebSocket %s, %s event loop)", settings.url, ws_url, loop)
     log.info("database: %s", database)
     machines = ", ".join(
         f"{name} v{spec.version} ({counts.get(name, 0)} instances)"
