@@ -39,6 +39,8 @@ class SideWrite:
         return bool(self.timer_ops or self.outbox_new or self.outbox_set)
 
 
+_INSERT_TIMER = insert(timers)
+_INSERT_OUTBOX = insert(outbox)
 _DELETE_TIMER = delete(timers).where(
     timers.c.machine == bindparam("k_machine"),
     timers.c.instance == bindparam("k_instance"),
@@ -86,9 +88,9 @@ def statements(sides: list[SideWrite], now: float) -> list[tuple[Any, list[dict[
     if deletes:
         out.append((_DELETE_TIMER, deletes))
     if inserts:
-        out.append((insert(timers), inserts))
+        out.append((_INSERT_TIMER, inserts))
     if new:
-        out.append((insert(outbox), new))
+        out.append((_INSERT_OUTBOX, new))
     if finish:
         out.append((_FINISH, finish))
     if retry:
