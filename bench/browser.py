@@ -5,8 +5,11 @@
     python bench/browser.py --quick         # fewer runs (the smoke test)
 
 Measures, on examples/settings_page:
-  cold page load -> first live state shown (fresh browser context: empty HTTP cache);
-  warm page load -> first live state shown (reload: HTTP cache, compiled WebAssembly kept);
+  cold page load -> first state shown (fresh browser context: empty HTTP cache), the server's
+  state fetched over HTTP while Pyodide boots;
+  warm page load -> first state shown (reload: HTTP cache, compiled WebAssembly kept);
+  page load -> handover to the Python client (Pyodide booted, connected, every handle
+  switched over: sends are optimistic from then on), cold and warm;
   Pyodide start (fetch + loadPyodide) and installing the statesync core + machine module;
   send() -> optimistic state, i.e. the synchronous call that applies the event in Pyodide
   and notifies subscribers, one at a time (each acked before the next) and in a burst;
@@ -38,6 +41,7 @@ SENDS_JS = """async ({sends, burst}) => {
   const { connect } = await import("/statesync/sdk/statesync.js");
   const client = await connect();
   const settings = await client.settings("bench", { n: -1 });
+  await client.ready;
   let notified = 0;
   settings.instance.subscribe(() => { notified = performance.now(); });
   const optimistic = [], acked = [];
@@ -62,9 +66,12 @@ SENDS_JS = """async ({sends, burst}) => {
   return { optimistic, acked, bursts, burstTotal };
 }"""
 
+HANDOVER = "handover to the Python client (optimistic ready)"  # from page load
+LIVE_JS = "() => performance.getEntriesByName('statesync:live').length > 0"
 MARKS_JS = """() => {
   const get = (name) => performance.getEntriesByName(name)[0];
   return { firstState: get("statesync:first-state").startTime,
+           live: get("statesync:live").startTime,
            pyodide: get("statesync:pyodide").duration,
            core: get("statesync:core").duration };
 }"""
@@ -72,8 +79,8 @@ MARKS_JS = """() => {
 
 def page_load(browser: Browser, url: str, runs: int) -> dict[str, list[float]]:
     """Cold (new context) and warm (reload) page loads, in milliseconds."""
-    result: dict[str, list[float]] = {"cold": [], "warm": [], "pyodide_cold": [],
-                                      "pyodide_warm": [], "core": []}
+    result: dict[str, list[float]] = {"cold": [], "warm": [], "live_cold": [], "live_warm": [],
+                                      "pyodide_cold": [], "pyodide_warm": [], "core": []}
     for _ in range(runs):
         context = browser.new_context()
         try:
@@ -84,8 +91,10 @@ def page_load(browser: Browser, url: str, runs: int) -> dict[str, list[float]]:
                 else:
                     page.reload()
                 page.wait_for_selector("body[data-ready=true]", timeout=READY_MS)
+                page.wait_for_function(LIVE_JS, timeout=READY_MS)
                 marks = page.evaluate(MARKS_JS)
                 result[kind].append(marks["firstState"])
+                result[f"live_{kind}"].append(marks["live"])
                 result[f"pyodide_{kind}"].append(marks["pyodide"])
                 result["core"].append(marks["core"])
         finally:
@@ -136,6 +145,8 @@ def run(url: str, runs: int, count: int, burst: int) -> dict[str, Any]:
     rows = {
         "page load -> first state, cold": loads["cold"],
         "page load -> first state, warm (reload)": loads["warm"],
+        f"{HANDOVER}, cold": loads["live_cold"],
+        f"{HANDOVER}, warm": loads["live_warm"],
         "Pyodide start, cold (fetch + loadPyodide)": loads["pyodide_cold"],
         "Pyodide start, warm": loads["pyodide_warm"],
         "install core + machine module": loads["core"],
@@ -149,7 +160,7 @@ def run(url: str, runs: int, count: int, burst: int) -> dict[str, Any]:
     if reference is not None:
         print(f"  reference: loadPyodide() under Node takes {reference:.0f} ms right now")
     for name, values in rows.items():
-        print(f"  {name:44s} {summary(values)}")
+        print(f"  {name:56s} {summary(values)}")
     print(f"  burst of {burst} sends, all acked in {timed['burstTotal']:.0f} ms")
     cold = statistics.median(loads["cold"])
     optimistic = statistics.median(timed["optimistic"])

@@ -19,7 +19,6 @@ from statesync.client import (
     ClientError,
     Instance,
     State,
-    UserSettings,
 )
 
 
@@ -70,17 +69,23 @@ def _token_source(token: str | None, get_token: Any, session_json: str | None,
     return AnonymousSession(url, token=saved, on_token=lambda s: save_session(json.dumps(s)))
 
 
-async def connect(url: str, token: str | None, get_token: Any, session_json: str | None,
-                  save_session: Callable[[str], Any], machines_json: str,
-                  timeout: float) -> Outcome:
-    """A connected `Client` (token, token function, or an anonymous session kept by JS)."""
-    client = Client(url, token=_token_source(token, get_token, session_json, save_session, url),
-                    machines=load_machines(machines_json))
+def make_client(url: str, token: str | None, get_token: Any, session_json: str | None,
+                save_session: Callable[[str], Any], machines_json: str) -> Client:
+    """A `Client`, not connected yet (token, token function, or an anonymous session kept by
+    JS)."""
+    return Client(url, token=_token_source(token, get_token, session_json, save_session, url),
+                  machines=load_machines(machines_json))
+
+
+async def connect(client: Client, timeout: float) -> Outcome:
+    """Wait until `client` is live; on failure close it and give the reason (e.g.
+    unauthenticated)."""
     outcome = await _outcome(client.connect(timeout))
-    if outcome.code is not None:
-        await client.close()
-        if isinstance(client.last_error, ClientError):  # the reason, e.g. unauthenticated
-            return _failure(client.last_error)
+    if outcome.code is None:
+        return Outcome()
+    await client.close()
+    if isinstance(client.last_error, ClientError):
+        return _failure(client.last_error)
     return outcome
 
 
@@ -89,24 +94,12 @@ async def instance(client: Client, machine: str, name: str, create_json: str | N
     return await _outcome(client.instance(machine, name, create))
 
 
-async def settings(client: Client, namespace: str, defaults_json: str) -> Outcome:
-    return await _outcome(client.settings(namespace, json.loads(defaults_json)))
-
-
 def state_json(handle: Instance) -> str:
     return json.dumps(handle.state.to_dict())
 
 
-def values_json(settings_: UserSettings) -> str:
-    return json.dumps(settings_.values)
-
-
 def pending_json(handle: Instance) -> str:
     return json.dumps(handle.pending)
-
-
-def matches(handle: Instance, value_json: str) -> bool:
-    return handle.matches(json.loads(value_json))
 
 
 def subscribe(handle: Instance, callback: Callable[[str], Any]) -> Callable[[], None]:
@@ -126,17 +119,12 @@ def status_json(client: Client) -> str:
     return json.dumps(client.status_info())
 
 
-SENDERS = frozenset({"send", "set", "update", "reset"})
-
-
-def send(target: Instance | UserSettings, method: str, args_json: str) -> Awaitable[Outcome]:
-    """Call a sending method (`Instance.send`, `UserSettings.set` / `update` / `reset`): the
-    change shows locally at once (subscribers are told before this returns); the returned
-    awaitable gives its seq once the server committed it, or the rejection's code."""
-    if method not in SENDERS:
-        raise ValueError(f"not a sending method: {method!r}")
+def send(handle: Instance, event_json: str) -> Awaitable[Outcome]:
+    """`Instance.send`: the change shows locally at once (subscribers are told before this
+    returns); the returned awaitable gives its seq once the server committed it, or the
+    rejection's code."""
     try:
-        future = getattr(target, method)(*json.loads(args_json))
+        future = handle.send(json.loads(event_json))
     except StatesyncError as exc:
         return _ready(_failure(exc))
     except TypeError as exc:
@@ -148,6 +136,5 @@ async def _ready(outcome: Outcome) -> Outcome:
     return outcome
 
 
-async def close(target: Client | Instance | UserSettings) -> None:
+async def close(target: Client | Instance) -> None:
     await target.close()
-

@@ -143,6 +143,13 @@ async def anonymous_session(request: Request, runtime: Runtime) -> Response:
     return JSONResponse({"token": token, "sub": sub, "exp": exp})
 
 
+@_endpoint
+async def session_info(request: Request, runtime: Runtime) -> Response:
+    """Who the bearer token stands for: `{"sub", "exp"}` (401 when it is not valid)."""
+    claims = _caller(request, runtime)
+    return JSONResponse({"sub": claims["sub"], "exp": claims.get("exp")})
+
+
 async def health(request: Request) -> Response:
     return JSONResponse({"ok": True})
 
@@ -150,6 +157,7 @@ async def health(request: Request) -> Response:
 routes = [
     Route("/v1/health", health, methods=["GET"]),
     Route("/v1/session", anonymous_session, methods=["POST"]),
+    Route("/v1/session", session_info, methods=["GET"]),
     Route("/v1/instances/{machine}/{instance}", create_instance, methods=["POST"]),
     Route("/v1/instances/{machine}/{instance}", get_instance, methods=["GET"]),
     Route("/v1/instances/{machine}/{instance}/events", send_event, methods=["POST"]),

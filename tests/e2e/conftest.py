@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from e2e_harness import CHROMIUM, EXAMPLE_APP, PYODIDE, REPO, SECRET, DelayProxy
+from playwright.sync_api import Page
 
 from statesync_server.testing import ServerProcess
 
@@ -43,6 +44,14 @@ def server(tmp_path: Path) -> Iterator[ServerProcess]:
     yield process
     process.stop()
     print(process.log())  # pytest shows it when the test failed
+
+
+@pytest.fixture
+def blank(page: Page, server: ServerProcess) -> Page:
+    """A page of the server's origin that loads nothing by itself."""
+    page.set_default_timeout(60_000)  # Pyodide's cold start, on a busy CI box
+    page.goto(f"{server.url}/statesync/manifest.json")
+    return page
 
 
 @pytest.fixture

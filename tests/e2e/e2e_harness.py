@@ -1,4 +1,5 @@
-"""End-to-end harness: where things are, and a TCP proxy that delays traffic."""
+"""End-to-end harness: where things are, tokens, a TCP proxy that delays traffic and a hold
+on the Pyodide runtime's files."""
 
 from __future__ import annotations
 
@@ -7,11 +8,21 @@ import threading
 import time
 from pathlib import Path
 
+import jwt
+from playwright.sync_api import Page, Route
+
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_APP = REPO / "examples" / "settings_page" / "app.py"
 SECRET = "e2e-secret-not-for-production-use-0123456789"
 CHROMIUM = Path("/usr/lib/chromium/chromium")  # Debian's; `playwright install` is never used
 PYODIDE = REPO / "sdk_web" / "node_modules" / "pyodide"
+
+
+def token(sub: str, ttl: int = 600) -> str:
+    """A token the e2e server accepts."""
+    now = int(time.time())
+    claims = {"sub": sub, "iat": now, "exp": now + ttl, "aud": "statesync", "iss": "statesync"}
+    return jwt.encode(claims, SECRET, algorithm="HS256")
 
 
 class DelayProxy:
@@ -92,3 +103,25 @@ class DelayProxy:
             await asyncio.gather(sender, return_exceptions=True)
             writer.close()
 
+
+
+class HeldRuntime:
+    """Holds back a page's requests for Pyodide's files until `release()`: the SDK's runtime
+    cannot boot meanwhile, everything else loads."""
+
+    def __init__(self, page: Page) -> None:
+        self.held: list[Route] = []
+        self.released = False
+        page.route("**/statesync/pyodide/**", self._hold)
+
+    def _hold(self, route: Route) -> None:
+        if self.released:
+            route.continue_()
+        else:
+            self.held.append(route)
+
+    def release(self) -> None:
+        self.released = True
+        for route in self.held:
+            route.continue_()
+        self.held.clear()

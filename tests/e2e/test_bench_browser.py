@@ -13,6 +13,7 @@ from e2e_harness import CHROMIUM, PYODIDE, REPO
 ROWS = (
     "page load -> first state, cold",
     "page load -> first state, warm (reload)",
+    "handover to the Python client (optimistic ready), cold",
     "Pyodide start, cold",
     "install core + machine module",
     "send() -> optimistic state, one at a time",

@@ -5,27 +5,8 @@ from __future__ import annotations
 import time
 
 import jwt
-import pytest
-from e2e_harness import SECRET
+from e2e_harness import token
 from playwright.sync_api import Page
-
-from statesync_server.testing import ServerProcess
-
-READY = 60_000
-
-
-def token(sub: str, ttl: int = 600) -> str:
-    now = int(time.time())
-    claims = {"sub": sub, "iat": now, "exp": now + ttl, "aud": "statesync", "iss": "statesync"}
-    return jwt.encode(claims, SECRET, algorithm="HS256")
-
-
-@pytest.fixture
-def blank(page: Page, server: ServerProcess) -> Page:
-    """A page of the server's origin that loads nothing by itself."""
-    page.set_default_timeout(READY)
-    page.goto(f"{server.url}/statesync/manifest.json")
-    return page
 
 
 def test_instance_state_send_and_subscribe_with_a_token(blank: Page) -> None:
@@ -33,6 +14,7 @@ def test_instance_state_send_and_subscribe_with_a_token(blank: Page) -> None:
         const { connect } = await import("/statesync/sdk/statesync.js");
         const client = await connect({ token });
         const todo = await client.instance("todo", "alice", { create: {} });
+        await client.ready;  // the Python client took over: sends are optimistic
         const seen = [];
         todo.subscribe(() => { throw new Error("a broken listener"); });
         const off = todo.subscribe((state) => seen.push(state.context.items.map((i) => i.text)));
@@ -67,10 +49,13 @@ def test_get_token_is_asked_for_a_token(blank: Page) -> None:
         let asked = 0;
         const client = await connect({ getToken: async () => { asked++; return token; } });
         const subject = client.status.subject;
+        await client.ready;  // the Python client's first connection reuses that token
+        const live = client.status;
         await client.close();
-        return { subject, asked };
+        return { subject, asked, live };
     }""", token("bob"))
-    assert subject == {"subject": "bob", "asked": 1}
+    assert subject == {"subject": "bob", "asked": 1,
+                       "live": {"status": "live", "unsaved": 0, "subject": "bob"}}
 
 
 def test_errors_carry_the_servers_code(blank: Page) -> None:

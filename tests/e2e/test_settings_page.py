@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from e2e_harness import DelayProxy
+from e2e_harness import DelayProxy, HeldRuntime
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from statesync.settings import SETTINGS_MACHINE, settings_instance
@@ -58,6 +58,41 @@ def test_form_is_bound_to_the_users_settings(page: Page, server: ServerProcess, 
     page.locator("#items li", has_text="Buy milk").locator("input").check()
     saved(page)
     page.screenshot(path=artifacts / "settings_page_dark.png", full_page=True)
+
+
+def test_page_shows_the_servers_state_while_pyodide_boots(page: Page,
+                                                          server: ServerProcess) -> None:
+    open_page(page, server.url)
+    page.select_option("#theme", "dark")
+    page.fill("#new-item", "Water the plants")
+    page.press("#new-item", "Enter")
+    saved(page)
+
+    held = HeldRuntime(page)  # the reload cannot boot Pyodide until released
+    page.reload(wait_until="commit")
+    expect(page.locator("body")).to_have_attribute("data-ready", "true", timeout=10_000)
+    expect(page.locator("#theme")).to_have_value("dark")
+    expect(page.locator("#items li")).to_have_text(["Water the plants"])
+    expect(page.locator("#status")).to_have_attribute("data-status", "connecting")
+
+    page.fill("#displayName", "Ada")  # a setting: shown at once, sent after the handover
+    expect(page.locator("#greeting")).to_have_text("Ada's")
+    page.fill("#new-item", "Queued")  # a todo event: waits for the machine to run
+    page.press("#new-item", "Enter")
+    expect(page.locator("#status")).to_contain_text("2 change(s) not yet saved")
+    expect(page.locator("#items li")).to_have_text(["Water the plants"])
+    assert held.held
+    assert not page.evaluate("performance.getEntriesByName('statesync:pyodide').length")
+
+    held.release()
+    saved(page, timeout=READY)
+    expect(page.locator("#items li")).to_have_text(["Water the plants", "Queued"])
+    expect(page.locator("#greeting")).to_have_text("Ada's")
+    session = json.loads(page.evaluate(f"localStorage.getItem('statesync.session:{server.url}')"))
+    instance = settings_instance("prefs", session["sub"])
+    stored = wait_for_state(server.url, SETTINGS_MACHINE, instance, token=session["token"])
+    assert stored["context"]["values"] == {"theme": "dark", "displayName": "Ada"}
+    assert stored["seq"] == 2  # each change applied once
 
 
 def test_two_windows_see_each_others_edits_live(

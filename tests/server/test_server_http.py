@@ -104,3 +104,13 @@ async def test_anonymous_session(http: httpx.AsyncClient, server: ServerProcess,
                                     "instance": name})
     assert created["type"] == "created"
     await client.close()
+
+
+async def test_session_tells_who_a_token_stands_for(http: httpx.AsyncClient) -> None:
+    token = mint("alice")
+    info = (await http.get("/v1/session", headers={"Authorization": f"Bearer {token}"})).json()
+    claims = jwt.decode(token, options={"verify_signature": False})
+    assert info == {"sub": "alice", "exp": claims["exp"]}
+    for headers in ({}, {"Authorization": "Bearer " + mint("alice", ttl=-5)}):
+        answer = await http.get("/v1/session", headers=headers)
+        assert answer.status_code == 401 and answer.json()["error"]["code"] == "unauthenticated"

@@ -6,12 +6,15 @@ import { useInstance } from "/statesync/sdk/react.js";
 
 const DEFAULTS = { displayName: "", theme: "light", fontSize: 16, compact: false };
 
-const client = await connect(); // anonymous session, kept in localStorage
+// Anonymous session, kept in localStorage. Resolves without waiting for Pyodide: until it has
+// booted, the page shows the state fetched over HTTP and edits wait in a queue.
+const client = await connect();
 const status = document.getElementById("status");
 client.onStatus(({ status: s, unsaved }) => {
   status.dataset.status = s;
   status.textContent = unsaved ? `${s} · ${unsaved} change(s) not yet saved` : s;
 });
+client.ready.catch((error) => (status.textContent = `offline · ${error.message}`));
 
 // Both instances are fetched at once: the todo list is named after the user.
 const [settings, todo] = await Promise.all([
@@ -81,4 +84,4 @@ function TodoList() {
 const root = createRoot(document.getElementById("todo"));
 flushSync(() => root.render(h(TodoList)));
 document.body.dataset.ready = "true";
-performance.mark("statesync:first-state"); // page load -> live state shown (bench/browser.py)
+performance.mark("statesync:first-state"); // page load -> server state shown (bench/browser.py)
