@@ -50,8 +50,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _serve(args: argparse.Namespace) -> None:
-    # The event loop and the database writer thread hand the GIL back and forth for every
-    # commit; the default 5 ms switch interval showed up directly in commit latency.
+    # The event loop and the database threads (aiosqlite's reads; the writer on databases other
+    # than SQLite) hand the GIL back and forth; the default 5 ms switch interval showed up
+    # directly in their latency.
     sys.setswitchinterval(0.001)
     logging.basicConfig(level=args.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
