@@ -164,8 +164,9 @@ class Connection:
                                     duplicate=result.duplicate, settled=result.settled,
                                     state=result.state))
         else:
-            self._send(p.Ack(event_id=message.event_id, machine=message.machine,
-                             instance=message.instance, seq=result.seq, duplicate=result.duplicate))
+            self._send(p.Ack.model_construct(  # from validated fields: no second validation
+                event_id=message.event_id, machine=message.machine, instance=message.instance,
+                seq=result.seq, duplicate=result.duplicate))
 
     def _created(self, rid: p.RequestId, result: CreateResult | StatesyncError) -> None:
         if isinstance(result, StatesyncError):

@@ -21,6 +21,7 @@ def test_server_bench_quick(tmp_path: Path) -> None:
     assert results["raw_sqlite_commits_per_s"] > 0 and results["raw_ws_echo_msgs_per_s"] > 0
     assert results["saturated"]["events_per_s"] > 0 and results["saturated"]["rejects"] == 0
     assert results["fanout"]["complete_subscribers"] == results["fanout"]["subscribers"]
+    assert results["paced"]["server_cpu_us_per_event"] > 0
     for label in ("raw SQLite", "raw uvicorn WebSocket echo", "statesync durable events",
-                  "paced at", "fan-out"):
+                  "paced at", "server CPU meanwhile", "fan-out"):
         assert label in proc.stdout
