@@ -24,7 +24,7 @@ from .groupcommit import GroupCommitter
 from .history import CHECKPOINT_EVERY
 from .indexes import index_changes
 from .migrations import UPGRADE, plan_upgrade
-from .protocol import PublicState, Update
+from .protocol import Ack, PublicState, SettledAck, Update
 from .store import InstanceWrite, LogRow, Store, WriteConflict
 from .versions import prepare
 from .workflow import RESERVED_EVENT_ID, Batch, Workflow
@@ -91,6 +91,16 @@ class SendResult:
     duplicate: bool
     settled: bool | None = None  # with Op.settle: whether it settled before the timeout
     state: PublicState | None = None  # with Op.settle: the state then
+
+    def ack(self, event_id: str, machine: str, instance: str) -> Ack:
+        """The `ack` (or, for a send with `settle`, the `SettledAck`) the caller gets, built
+        from fields already validated: no second validation per event."""
+        if self.settled is not None:
+            return SettledAck.model_construct(
+                event_id=event_id, machine=machine, instance=instance, seq=self.seq,
+                duplicate=self.duplicate, settled=self.settled, state=self.state)
+        return Ack.model_construct(event_id=event_id, machine=machine, instance=instance,
+                                   seq=self.seq, duplicate=self.duplicate)
 
 
 @dataclass(frozen=True, slots=True)

@@ -102,13 +102,7 @@ async def send_event(request: Request, runtime: Runtime) -> Response:
     op = Op("send", machine, instance, claims, event=body.event, event_id=body.event_id)
     op.settle = body.settle
     result: SendResult = await runtime.engine.run(op)
-    if result.settled is not None:
-        return _json(p.SettledAck(event_id=body.event_id, machine=machine, instance=instance,
-                                  seq=result.seq, duplicate=result.duplicate,
-                                  settled=result.settled, state=result.state))
-    ack = p.Ack(event_id=body.event_id, machine=machine, instance=instance,
-                seq=result.seq, duplicate=result.duplicate)
-    return _json(ack)
+    return _json(result.ack(body.event_id, machine, instance))
 
 
 @_endpoint

@@ -158,15 +158,8 @@ class Connection:
     def _sent(self, message: p.Send, result: SendResult | StatesyncError) -> None:
         if isinstance(result, StatesyncError):
             self._fail(message, result)
-        elif result.settled is not None:
-            self._send(p.SettledAck(event_id=message.event_id, machine=message.machine,
-                                    instance=message.instance, seq=result.seq,
-                                    duplicate=result.duplicate, settled=result.settled,
-                                    state=result.state))
         else:
-            self._send(p.Ack.model_construct(  # from validated fields: no second validation
-                event_id=message.event_id, machine=message.machine, instance=message.instance,
-                seq=result.seq, duplicate=result.duplicate))
+            self._send(result.ack(message.event_id, message.machine, message.instance))
 
     def _created(self, rid: p.RequestId, result: CreateResult | StatesyncError) -> None:
         if isinstance(result, StatesyncError):

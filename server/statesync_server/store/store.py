@@ -100,6 +100,7 @@ class Store:
     def __init__(self, url: str, *, sqlite_synchronous: str = "FULL") -> None:
         self.url = make_url(url)
         self.sqlite_synchronous = sqlite_synchronous
+        self._commit_on_loop = self.is_sqlite  # see the module docstring
         self.engine: AsyncEngine | None = None
         self._sync_engine: Engine | None = None
         self._writer: Connection | None = None
@@ -213,7 +214,7 @@ class Store:
             *_workflow_statements([w.workflow for w in writes if w.workflow], now),
         ]
         statements = [(s, r) for s, r in rows if r]
-        if self.is_sqlite:
+        if self._commit_on_loop:
             self._transaction(statements)
         else:
             await self._in_writer(self._transaction, statements)
@@ -241,10 +242,13 @@ class Store:
         defaults = {name: bind.effective_value for name, bind in compiled.binds.items()}
         keys = compiled.positiontup
 
-        def params(row: dict[str, Any]) -> Any:
-            if keys is None:  # a named paramstyle
-                return {**defaults, **row}
+        def named(row: dict[str, Any]) -> dict[str, Any]:
+            return {**defaults, **row}
+
+        def positional(row: dict[str, Any]) -> tuple[Any, ...]:
             return tuple(row[k] if k in row else defaults[k] for k in keys)
+
+        params = named if keys is None else positional
 
         self._driver_sql[statement] = compiled.string, params
         return compiled.string, params
