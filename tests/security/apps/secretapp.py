@@ -8,7 +8,8 @@
   raises with a private value.
 - `order`: a reader-aware projection: the customer sees the delivery address, the courier
   does not.
-- `feed`: a small counter everyone may read (the replay load test).
+- `feed`: a counter everyone may read, with `pad` (any text) in its context: the replay
+  load test.
 """
 
 from __future__ import annotations
@@ -179,7 +180,8 @@ feed = Machine(
     {
         "id": "feed",
         "initial": "live",
-        "context": lambda input: {"owner": (input or {}).get("owner"), "n": 0},
+        "context": lambda input: {"owner": (input or {}).get("owner"), "n": 0,
+                                  "pad": (input or {}).get("pad", "")},
         "states": {"live": {"on": {"TICK": {"actions": "tick"}}}},
     },
     actions={"tick": assign(lambda ctx, ev: {"n": ctx["n"] + 1})},
