@@ -24,15 +24,17 @@ _SUBJECT = re.compile(r"^[A-Za-z0-9_.:@~-]{1,128}$")
 
 def settings_instance(namespace: str, subject: str) -> str:
     """The instance name holding `subject`'s settings in `namespace`: `namespace~subject`
-    (a subject with characters not allowed in names is replaced by a hash of it)."""
+    (a subject with characters not allowed in names, or starting with `h-`, is replaced by
+    `h-` and its SHA-256)."""
     if not _NAMESPACE.match(namespace):
         raise ValueError(f"a settings namespace is 1-64 of A-Z a-z 0-9 _ . : @ -: {namespace!r}")
     return f"{namespace}~{subject_key(subject)}"
 
 
 def subject_key(subject: str) -> str:
-    """`subject` itself when usable in an instance name, else `h-` and its SHA-256."""
-    if _SUBJECT.match(subject):
+    """`subject` itself when usable in an instance name and not itself of the hashed form
+    (`h-...`), else `h-` and its SHA-256: two subjects never share a key."""
+    if _SUBJECT.match(subject) and not subject.startswith("h-"):
         return subject
     return "h-" + hashlib.sha256(subject.encode()).hexdigest()
 

@@ -1,6 +1,6 @@
 """statesync server: authoritative statechart instances, synced over WebSocket and HTTP."""
 
-from .app import Access, App, Authorizer, MachineSpec, allow_authenticated, load_app
+from .app import Access, App, Authorizer, Index, MachineSpec, allow_authenticated, load_app
 from .auth import AuthConfig, Authenticator
 from .effects import EffectCall, Retry
 from .engine import CreateResult, Engine, Op, SendResult, Subscriber
@@ -20,6 +20,7 @@ __all__ = [
     "EffectCall",
     "Engine",
     "ErrorCode",
+    "Index",
     "MachineSpec",
     "Migration",
     "Op",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -59,6 +60,31 @@ def whole_context(context: Any) -> Any:
 
 
 @dataclass(frozen=True, slots=True)
+class Index:
+    """A secondary index over the context at a dotted `path` (see `statesync_server.indexes`).
+
+    `public=True`: its values accompany query results. `public=None` (the default, and what a
+    plain path means): a value accompanies a result only when the reader's public context shows
+    that value at that path. `public=False`: never shown, and only `eq` queries are answered (a
+    range or prefix sweep would reveal the values of the items one may read)."""
+
+    path: str
+    public: bool | None = None
+
+
+def takes_reader(projection: Callable[..., Any]) -> bool:
+    """Whether a projection is `fn(value, reader)` rather than `fn(value)`."""
+    try:
+        parameters = list(inspect.signature(projection).parameters.values())
+    except (TypeError, ValueError):  # a builtin without a signature
+        return False
+    if any(p.kind == p.VAR_POSITIONAL for p in parameters):
+        return True
+    positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return len(positional) >= 2
+
+
+@dataclass(frozen=True, slots=True)
 class MachineSpec:
     """One registered machine and its policies."""
 
@@ -66,7 +92,9 @@ class MachineSpec:
     machine: Any
     allow_read: Authorizer = allow_authenticated
     allow_write: Authorizer = allow_authenticated
-    public_context: Callable[[Any], Any] = whole_context
+    public_context: Callable[..., Any] = whole_context
+    """`fn(context)` or `fn(context, reader)`: what of the context a reader sees (reader: the
+    caller's claims). Every read path goes through `statesync_server.privacy`."""
     events: Mapping[str, type[BaseModel] | None] | None = None
     version: str = "1"
     indexes: Mapping[str, str] | None = None
@@ -77,6 +105,17 @@ class MachineSpec:
     """Invoked service `src` -> async implementation `fn(call: EffectCall) -> output`."""
     retry: Retry = field(default_factory=Retry)
     """Attempts, backoff and per-run timeout of this machine's effects and services."""
+    public_event: Callable[[dict[str, Any], Mapping[str, Any]], Any] | None = None
+    """`fn(event, reader)`: the fields of a logged event (the creation's `xstate.init` with
+    its `input` included) a reader may see besides its `type`. None: only the type."""
+    allow_read_history: Authorizer | None = None
+    """Who gets the event log and history with events as they were sent (never implicit)."""
+    index_public: Mapping[str, bool | None] = field(default_factory=dict)
+    """Index name -> `Index.public`."""
+    context_takes_reader: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "context_takes_reader", takes_reader(self.public_context))
 
     def validate_event(self, event: dict[str, Any]) -> dict[str, Any]:
         """Check an event sent by a client; return it with its payload validated."""
@@ -128,10 +167,12 @@ class App:
         *,
         allow_read: Authorizer = allow_authenticated,
         allow_write: Authorizer = allow_authenticated,
-        public_context: Callable[[Any], Any] = whole_context,
+        public_context: Callable[..., Any] = whole_context,
+        public_event: Callable[[dict[str, Any], Mapping[str, Any]], Any] | None = None,
+        allow_read_history: Authorizer | None = None,
         events: Mapping[str, type[BaseModel] | None] | None = None,
         version: str = "1",
-        indexes: Mapping[str, str] | None = None,
+        indexes: Mapping[str, str | Index] | None = None,
         current: bool | None = None,
         effects: Mapping[str, Callable[..., Any]] | None = None,
         services: Mapping[str, Callable[..., Any]] | None = None,
@@ -142,7 +183,12 @@ class App:
 
         Register several versions of one machine by calling this once per `version` label;
         the last one registered is the current one (new instances take it) unless
-        `current=False`. `indexes` maps index names to dotted paths into the context.
+        `current=False`. `indexes` maps index names to dotted paths into the context, or to
+        `Index(path, public=...)`.
+
+        What readers see (docs/security.md): `public_context(context[, reader])`, the event
+        fields `public_event(event, reader)` opts in (default: only the type), and events as
+        sent only for callers `allow_read_history` grants.
 
         `effects` / `services` map effect names and invoked-service `src`s to async
         implementations `fn(call: EffectCall)`, run by the server after the transition that
@@ -150,10 +196,13 @@ class App:
         known = self.versions.setdefault(name, {})
         if str(version) in known or (name in self.machines and not known):
             raise ValueError(f"machine {name!r} version {version!r} is already registered")
+        declared = {n: i if isinstance(i, Index) else Index(i) for n, i in (indexes or {}).items()}
         spec = MachineSpec(
             name, machine, allow_read, allow_write, public_context, events, str(version),
-            dict(indexes) if indexes else None,
+            {n: i.path for n, i in declared.items()} or None,
             effects=dict(effects or {}), services=dict(services or {}), retry=retry or Retry(),
+            public_event=public_event, allow_read_history=allow_read_history,
+            index_public={n: i.public for n, i in declared.items()},
         )
         known[spec.version] = spec
         if current is not False or name not in self.machines:

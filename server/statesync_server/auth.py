@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import secrets
 import time
@@ -18,6 +19,7 @@ from .errors import ErrorCode, StatesyncError
 log = logging.getLogger("statesync")
 
 DEV_SECRET_FILE = ".statesync-secret"
+MAX_SUBJECT = 200
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,19 @@ def _dev_secret() -> str:
         path.chmod(0o600)
     log.warning("using the development JWT secret in %s (set STATESYNC_SECRET)", path.resolve())
     return path.read_text().strip()
+
+
+def _check_claims(claims: dict[str, Any]) -> None:
+    """`exp`, `nbf`, `iat` are finite numbers and `sub` a string of 1-200 characters (PyJWT
+    compares times without checking their type, so `"exp": NaN` would never expire)."""
+    for name in ("exp", "nbf", "iat"):
+        value = claims.get(name, 0)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise StatesyncError(ErrorCode.UNAUTHENTICATED, f"invalid token: '{name}' is not a number")
+    sub = claims.get("sub")
+    if not isinstance(sub, str) or not 1 <= len(sub) <= MAX_SUBJECT:
+        raise StatesyncError(ErrorCode.UNAUTHENTICATED,
+                             f"invalid token: 'sub' is not a string of 1-{MAX_SUBJECT} characters")
 
 
 class Authenticator:
@@ -103,9 +118,16 @@ class Authenticator:
             raise StatesyncError(ErrorCode.UNAUTHENTICATED, "token expired") from None
         except (jwt.PyJWTError, KeyError, ValueError) as exc:
             raise StatesyncError(ErrorCode.UNAUTHENTICATED, f"invalid token: {exc}") from None
-        if not isinstance(claims.get("sub"), str):
-            raise StatesyncError(ErrorCode.UNAUTHENTICATED, "invalid token: 'sub' is not a string")
+        _check_claims(claims)
         return claims
+
+    def key_material(self) -> bytes | None:
+        """The secret other server keys are derived from (query cursors): the HS secret or
+        the private key; None when the server only verifies (JWKS, public key)."""
+        if self._signing_key is None:
+            return None
+        key = self._signing_key
+        return key.encode() if isinstance(key, str) else bytes(key)
 
     def mint(self, sub: str, claims: dict[str, Any] | None = None, ttl: int | None = None) -> str:
         """A signed token for `sub` (development tokens and anonymous sessions)."""

@@ -12,6 +12,7 @@ import uvicorn
 
 from .app import App, load_app
 from .auth import Authenticator
+from .limits import BoundedHttpTools
 from .server import create_asgi_app
 from .settings import DEFAULT_DATABASE_URL, Settings
 from .versions_cli import VERSION_COMMANDS, add_version_commands
@@ -33,6 +34,16 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--rate-limit", type=float, default=Settings.rate_limit,
                        help="messages per second per connection or caller (0: unlimited)")
     serve.add_argument("--max-message-bytes", type=int, default=Settings.max_message_bytes)
+    serve.add_argument("--max-header-bytes", type=int, default=Settings.max_header_bytes,
+                       help="request line and headers above this are refused (431)")
+    serve.add_argument("--max-inflight", type=int, default=Settings.max_inflight,
+                       help="unanswered requests per socket before the server stops reading it")
+    serve.add_argument("--auth-timeout", type=float, default=Settings.auth_timeout,
+                       help="seconds a WebSocket may stay open without a successful auth")
+    serve.add_argument("--create-rate", type=float, default=Settings.create_rate,
+                       help="instance creations per minute per subject (0: unlimited)")
+    serve.add_argument("--session-rate", type=float, default=Settings.session_rate,
+                       help="anonymous sessions per minute per client address (0: unlimited)")
     serve.add_argument("--ws-compression", action="store_true",
                        help="negotiate permessage-deflate (off: small JSON frames fan out cheaper)")
     serve.add_argument("--sqlite-synchronous", default=Settings.sqlite_synchronous,
@@ -68,6 +79,11 @@ def _serve(args: argparse.Namespace) -> None:
         database_url=args.database_url,
         url=f"http://{f'[{host}]' if ':' in host else host}:{port}",
         max_message_bytes=args.max_message_bytes,
+        max_header_bytes=args.max_header_bytes,
+        max_inflight=args.max_inflight,
+        auth_timeout=args.auth_timeout,
+        create_rate=args.create_rate,
+        session_rate=args.session_rate,
         rate_limit=args.rate_limit,
         rate_burst=max(2 * args.rate_limit, 1),
         sqlite_synchronous=args.sqlite_synchronous,
@@ -77,6 +93,8 @@ def _serve(args: argparse.Namespace) -> None:
         log_config=None,
         log_level=args.log_level,
         access_log=args.access_log,
+        http=type("BoundedHttpTools", (BoundedHttpTools,),
+                  {"max_head_bytes": settings.max_header_bytes}),
         ws_max_size=max(4 * settings.max_message_bytes, 1 << 20),
         ws_per_message_deflate=args.ws_compression,
         lifespan="on",

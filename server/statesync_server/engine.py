@@ -18,10 +18,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from . import privacy
 from .app import Access, App, MachineSpec
+from .cursors import CursorSealer
 from .errors import ErrorCode, StatesyncError
 from .groupcommit import GroupCommitter
-from .history import CHECKPOINT_EVERY
+from .history import CHECKPOINT_EVERY, Step, public_context_of, readable_steps
+from .replay import HELD_BYTES, REPLAY_PAGE, Catchup
 from .indexes import index_changes
 from .migrations import UPGRADE, plan_upgrade
 from .protocol import Ack, PublicState, SettledAck, Update
@@ -33,7 +36,8 @@ log = logging.getLogger("statesync")
 
 _WRITES = ("create", "send", "upgrade")
 _RECENT_IDS = 1024  # event ids remembered per cached instance, to answer resends cheaply
-_REPLAY_PAGE = 1000  # log rows read at a time when a subscriber catches up
+_MISSING = 100_000  # names remembered as not existing (one database lookup each)
+_LOADS = 8  # instance loads in flight at once, server-wide: the pool keeps room for the rest
 
 Reply = Callable[[Any], None]
 """Receives the operation's result, or a `StatesyncError`."""
@@ -50,6 +54,9 @@ class Subscriber(Protocol):
 
     def lost(self, machine: str, instance: str, error: StatesyncError) -> None:
         """The server ended this subscription (read no longer allowed, token expired)."""
+
+    async def writable(self) -> bool:
+        """Wait until the subscriber has room for more; False once it is closed."""
 
 
 @dataclass(slots=True)
@@ -71,6 +78,7 @@ class Op:
     origin: str = "client"  # the event log's origin: client, timer, service, instance
     ref: Any = None  # a workflow.Ref for events from timers, services and other instances
     settle: bool = False  # send: answer once no effect of the instance is pending
+    grant: bool = False  # get: answer a `ReadGrant` (history reads)
     answered: bool = False
 
     def answer(self, result: Any) -> None:
@@ -104,6 +112,16 @@ class SendResult:
 
 
 @dataclass(frozen=True, slots=True)
+class ReadGrant:
+    """A caller's right to read an instance now: its public state, the instance's machine
+    version, and whether `allow_read_history` grants it events as they were sent."""
+
+    state: PublicState
+    spec: MachineSpec
+    history: bool
+
+
+@dataclass(frozen=True, slots=True)
 class UpgradeResult:
     seq: int
     from_version: str
@@ -127,8 +145,10 @@ class _Slot:
     task: asyncio.Task[None] | None = None
     loaded: bool = False
     state: _Committed | None = None
-    subscribers: dict[Subscriber, None] = field(default_factory=dict)
-    recent: dict[str, int] = field(default_factory=dict)
+    subscribers: dict[Subscriber, Catchup | None] = field(default_factory=dict)
+    """Each subscriber, with its replay while it catches up (`subscribe` with `since`)."""
+    recent: dict[str, tuple[int, str | None]] = field(default_factory=dict)
+    """Event id -> (seq, sender's subject) of recently applied events."""
     live: Any = None  # workflow.Live: its timers and invoked services still wanted
 
 
@@ -139,7 +159,7 @@ class _Work:
     state: _Committed | None
     insert: bool = False
     log: list[LogRow] = field(default_factory=list)
-    applied: dict[str, int] = field(default_factory=dict)
+    applied: dict[str, tuple[int, str | None]] = field(default_factory=dict)
     answers: list[tuple[Op, Any]] = field(default_factory=list)
     updates: list[tuple[Any, PublicState]] = field(default_factory=list)
     checkpoints: list[tuple[int, str, dict[str, Any]]] = field(default_factory=list)
@@ -159,6 +179,11 @@ class Engine:
         self.workflow = Workflow(self)
         self.settle_timeout = 30.0
         self._settling: set[asyncio.Task[None]] = set()
+        self._loads = asyncio.Semaphore(_LOADS)
+        self._missing: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._catchups: set[asyncio.Task[None]] = set()
+        self.cursors = CursorSealer.from_secret(None)
+        """Seals query cursors; `create_asgi_app` keys it from the token key."""
 
     async def start(self) -> None:
         await self.store.open()
@@ -170,7 +195,7 @@ class Engine:
         """Finish queued operations, commit, close the database."""
         self._stopping = True
         await self.workflow.stop()
-        for task in list(self._settling):
+        for task in [*self._settling, *self._catchups]:
             task.cancel()
         tasks = [s.task for s in self._slots.values() if s.task is not None]
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -217,12 +242,9 @@ class Engine:
             if slot is not None:
                 slot.subscribers.pop(subscriber, None)
 
-    async def log(
-        self, claims: Mapping[str, Any], machine: str, instance: str, since: int, limit: int
-    ) -> list[LogRow]:
-        """The event log after `since`, for a caller allowed to read the instance."""
-        await self.run(Op("get", machine, instance, claims))
-        return await self.store.log(machine, instance, since, limit)
+    async def grant(self, claims: Mapping[str, Any], machine: str, instance: str) -> ReadGrant:
+        """The caller's `ReadGrant` on an instance; `forbidden` if it may not read it now."""
+        return await self.run(Op("get", machine, instance, claims, grant=True))
 
     # --- the worker -----------------------------------------------------------------------
 
@@ -253,16 +275,30 @@ class Engine:
                         op.answer(error)
         finally:
             slot.task = None
+            if slot.state is None and not slot.subscribers:  # kept in `_missing` instead
+                if self._slots.get((slot.machine, slot.instance)) is slot and not slot.ops:
+                    del self._slots[(slot.machine, slot.instance)]
             self._evict()
 
     async def _load(self, slot: _Slot) -> None:
         if not slot.loaded:
-            stored = await self.store.load(slot.machine, slot.instance)
+            key = (slot.machine, slot.instance)
+            if key in self._missing:
+                self._missing.move_to_end(key)
+                stored = None
+            else:
+                async with self._loads:
+                    stored = await self.store.load(slot.machine, slot.instance)
+                if stored is None:
+                    self._missing[key] = None
+                    if len(self._missing) > _MISSING:
+                        self._missing.popitem(last=False)
             if stored is not None:
                 slot.spec = self.app.version_spec(slot.machine, stored.version)
                 snapshot = slot.spec.machine.restore(stored.snapshot)
                 slot.state = _Committed(stored.version, snapshot, stored.seq)
-                slot.live = await self.workflow.load_live(slot.machine, slot.instance)
+                async with self._loads:
+                    slot.live = await self.workflow.load_live(slot.machine, slot.instance)
             else:
                 slot.live = None
             slot.recent.clear()
@@ -311,29 +347,34 @@ class Engine:
                     self._create(slot, work, op)
             except StatesyncError as exc:
                 work.answers.append((op, exc))
-            except Exception as exc:
+            except Exception:  # its text may hold private data: logged here, never sent
                 log.exception("error in application code for %s/%s", op.machine, op.instance)
-                error = StatesyncError(ErrorCode.INTERNAL, f"error in application code: {exc!r}")
+                error = StatesyncError(ErrorCode.INTERNAL,
+                                       "error in application code (see the server log)")
                 work.answers.append((op, error))
         return work
 
-    def _send(self, slot: _Slot, work: _Work, op: Op, seen: dict[str, int]) -> None:
+    def _send(self, slot: _Slot, work: _Work, op: Op, seen: dict[str, Any]) -> None:
         if op.ref is not None:
             self._internal(slot, work, op, seen)
             return
         assert op.event is not None and op.event_id is not None
         if work.state is None:
             raise StatesyncError(ErrorCode.NOT_FOUND, f"no instance {slot.instance!r}")
-        prior = seen.get(op.event_id, slot.recent.get(op.event_id))
-        if prior is not None:
-            work.answers.append((op, SendResult(prior, True)))
-            return
         spec, snapshot = slot.spec, work.state.snapshot
+        subject = op.claims.get("sub")
+        prior = seen.get(op.event_id, slot.recent.get(op.event_id))
+        if prior is not None and prior[1] == subject:  # the sender's own resend
+            work.answers.append((op, SendResult(prior[0], True)))
+            return
         if len(self.app.versions.get(slot.machine, ())) > 1:  # the instance's version's schemas
             op.event = spec.validate_event(op.event)
         access = Access(op.claims, slot.machine, slot.instance, snapshot.value, snapshot.context, op.event)
         if not spec.allow_write(access):
             raise StatesyncError(ErrorCode.FORBIDDEN, f"not allowed to send {op.event['type']!r}")
+        if prior is not None:  # another writer's event id: answered only once authorized
+            work.answers.append((op, SendResult(prior[0], True)))
+            return
         if not spec.machine.can(snapshot, op.event):
             raise StatesyncError(
                 ErrorCode.EVENT_NOT_ACCEPTED,
@@ -344,10 +385,10 @@ class Engine:
         self._record(slot, work, op, snapshot, seq, op.event)
         self._plan(slot, work, seq, actions)
         work.state = _Committed(work.state.version, snapshot, seq)
-        seen[op.event_id] = work.applied[op.event_id] = seq
+        seen[op.event_id] = work.applied[op.event_id] = (seq, subject)
         work.answers.append((op, SendResult(seq, False)))
 
-    def _internal(self, slot: _Slot, work: _Work, op: Op, seen: dict[str, int]) -> None:
+    def _internal(self, slot: _Slot, work: _Work, op: Op, seen: dict[str, Any]) -> None:
         """An event from a timer, an invoked service or another instance (see workflow.py):
         consumed in the same commit as its transition; dropped if no longer wanted (a
         cancelled timer, the late result of a stopped service); ignored (not logged) if the
@@ -356,7 +397,7 @@ class Engine:
         assert op.event is not None and op.event_id is not None
         prior = seen.get(op.event_id, slot.recent.get(op.event_id))
         if prior is not None:
-            work.answers.append((op, SendResult(prior, True)))
+            work.answers.append((op, SendResult(prior[0], True)))
             return
         if work.state is None:
             if ref.key is not None:
@@ -397,7 +438,7 @@ class Engine:
                 batch.finish(ref.key, "failed", f"error in application code: {exc!r}")
             raise StatesyncError(ErrorCode.INVALID_EVENT, f"error in application code: {exc!r}") from None
         work.state = _Committed(work.state.version, after, seq)
-        seen[op.event_id] = work.applied[op.event_id] = seq
+        seen[op.event_id] = work.applied[op.event_id] = (seq, op.claims.get("sub"))
         work.answers.append((op, SendResult(seq, False)))
 
     def _batch(self, slot: _Slot, work: _Work) -> Batch:
@@ -452,9 +493,12 @@ class Engine:
             work.answers.append((op, CreateResult(state, True)))
             return
         if work.state is not None:
+            if not privacy.may_read(slot.spec, op.claims, slot.instance, work.state.snapshot):
+                # as if it did not exist and the caller may not create it: nothing revealed
+                raise StatesyncError(ErrorCode.FORBIDDEN, f"not allowed to create {slot.instance!r}")
             if op.if_exists == "error":
                 raise StatesyncError(ErrorCode.ALREADY_EXISTS, f"{slot.instance!r} already exists")
-            state = self._readable(slot, op.claims, work.state)
+            state = _public_state(slot, work.state.snapshot, work.state.seq, op.claims)
             work.answers.append((op, CreateResult(state, True)))
             return
         snapshot, actions = spec.machine.initial_transition(op.input)
@@ -470,15 +514,16 @@ class Engine:
             raise StatesyncError(ErrorCode.FORBIDDEN, f"not allowed to create {slot.instance!r}")
         if op.ref is not None:
             self._batch(slot, work).consume(op.ref)
-        public = self._record(slot, work, op, snapshot, 0, event)
+        self._record(slot, work, op, snapshot, 0, event)
         self._plan(slot, work, 0, actions)
         work.state = _Committed(spec.version, snapshot, 0)
         work.insert = True
+        public = _public_state(slot, snapshot, 0, op.claims)
         work.answers.append((op, CreateResult(public, False)))
 
     def _record(
         self, slot: _Slot, work: _Work, op: Op, snapshot: Any, seq: int, event: dict[str, Any]
-    ) -> PublicState:
+    ) -> None:
         public = _public_state(slot, snapshot, seq)
         work.log.append(
             LogRow(
@@ -489,7 +534,6 @@ class Engine:
         work.updates.append((snapshot, public))
         if seq % CHECKPOINT_EVERY == 0 or event["type"] == UPGRADE:
             work.checkpoints.append((seq, slot.spec.version, snapshot.to_dict()))
-        return public
 
     async def _flush(self, slot: _Slot, work: _Work) -> None:
         """Commit `work`, then answer its operations and broadcast its updates."""
@@ -510,6 +554,8 @@ class Engine:
                 )
             )
             slot.state = work.state
+            if work.insert:
+                self._missing.pop((slot.machine, slot.instance), None)
             slot.recent.update(work.applied)
             while len(slot.recent) > _RECENT_IDS:
                 del slot.recent[next(iter(slot.recent))]
@@ -549,58 +595,94 @@ class Engine:
             op.answer(exc)
             return
         if op.kind == "get":
+            if op.grant:
+                snapshot = slot.state.snapshot
+                history = privacy.may_read_history(slot.spec, op.claims, slot.instance, snapshot)
+                state = ReadGrant(state, slot.spec, history)
             op.answer(state)
             return
         subscriber = op.subscriber
         assert subscriber is not None
         if subscriber.closed:
             return
-        slot.subscribers[subscriber] = None
         op.answer(state.seq)
-        if op.since is None:
-            subscriber.deliver(Update.model_construct(**dict(state)).model_dump_json())
-        else:
-            since = op.since
-            while since < state.seq:  # replay what was missed, a page at a time
-                rows = await self.store.log(slot.machine, slot.instance, since, _REPLAY_PAGE)
-                for row in rows:
-                    subscriber.deliver(_update_from_row(slot, row))
-                since = rows[-1].seq if rows else state.seq
+        if op.since is None or op.since >= state.seq:
+            slot.subscribers[subscriber] = None
+            if op.since is None:
+                subscriber.deliver(Update.model_construct(**dict(state)).model_dump_json())
+            return
+        catchup = slot.subscribers[subscriber] = Catchup(HELD_BYTES)
+        task = asyncio.create_task(self._catch_up(slot, subscriber, catchup, op.since, state.seq))
+        self._catchups.add(task)
+        task.add_done_callback(self._catchups.discard)
+
+    async def _catch_up(self, slot: _Slot, subscriber: Subscriber, catchup: Catchup,
+                        since: int, upto: int) -> None:
+        """Send a subscriber the updates after `since` up to `upto` that it could read at
+        their seq, then what was committed meanwhile (see replay.py)."""
+        reader = subscriber.claims
+
+        def current() -> bool:
+            return slot.subscribers.get(subscriber) is catchup and not subscriber.closed
+
+        try:
+            while since < upto and current():
+                steps, scanned = await readable_steps(
+                    self.app, self.store, reader, slot.machine, slot.instance, since,
+                    min(REPLAY_PAGE, upto - since))
+                for step in steps:
+                    if not await subscriber.writable() or not current():
+                        return
+                    subscriber.deliver(_update_text(slot, step, reader))
+                if scanned == since:
+                    break  # the log ends here
+                since = scanned
+            if current():
+                for text in catchup.held:
+                    subscriber.deliver(text)
+                slot.subscribers[subscriber] = None
+        except Exception:
+            log.exception("replay failed for %s/%s", slot.machine, slot.instance)
+            if current():
+                del slot.subscribers[subscriber]
+                subscriber.lost(slot.machine, slot.instance,
+                                StatesyncError(ErrorCode.INTERNAL, "replay failed; subscribe again"))
 
     def _readable(self, slot: _Slot, claims: Mapping[str, Any], state: _Committed) -> PublicState:
-        snapshot = state.snapshot
-        access = Access(claims, slot.machine, slot.instance, snapshot.value, snapshot.context)
-        if not slot.spec.allow_read(access):
+        if not privacy.may_read(slot.spec, claims, slot.instance, state.snapshot):
             raise StatesyncError(ErrorCode.FORBIDDEN, f"not allowed to read {slot.instance!r}")
-        return _public_state(slot, snapshot, state.seq)
+        return _public_state(slot, state.snapshot, state.seq, claims)
 
     def _broadcast(self, slot: _Slot, snapshot: Any, public: PublicState) -> None:
         if not slot.subscribers:
             return
-        text = Update.model_construct(**dict(public)).model_dump_json()
+        shared = None if slot.spec.context_takes_reader else _update_json(public)
         now = time.time()
-        for subscriber in list(slot.subscribers):
-            error = None
-            claims = subscriber.claims
+        for subscriber, catchup in list(slot.subscribers.items()):
             if subscriber.closed:
                 del slot.subscribers[subscriber]
                 continue
-            if claims.get("exp", now) < now:
+            claims = subscriber.claims
+            error = None
+            text = shared
+            if _expired(claims, now):
                 error = StatesyncError(ErrorCode.UNAUTHENTICATED, "token expired")
-            else:
-                access = Access(claims, slot.machine, slot.instance, snapshot.value, snapshot.context)
+            elif not privacy.may_read(slot.spec, claims, slot.instance, snapshot):
+                error = StatesyncError(ErrorCode.FORBIDDEN, "no longer allowed to read")
+            elif text is None:
                 try:
-                    allowed = slot.spec.allow_read(access)
-                except Exception:
-                    log.exception("allow_read failed for %s/%s", slot.machine, slot.instance)
-                    allowed = False
-                if not allowed:
-                    error = StatesyncError(ErrorCode.FORBIDDEN, "no longer allowed to read")
-            if error is None:
-                subscriber.deliver(text)
-            else:
+                    text = _update_json(_public_state(slot, snapshot, public.seq, claims))
+                except Exception:  # a projection bug: this reader gets nothing more
+                    log.exception("public_context failed for %s/%s", slot.machine, slot.instance)
+                    error = StatesyncError(ErrorCode.INTERNAL, "cannot project this update")
+            if error is None and catchup is not None and not catchup.hold(text):
+                error = StatesyncError(ErrorCode.RATE_LIMITED,
+                                       "fell too far behind while catching up; subscribe again")
+            if error is not None:
                 del slot.subscribers[subscriber]
                 subscriber.lost(slot.machine, slot.instance, error)
+            elif catchup is None:
+                subscriber.deliver(text)
 
     def _evict(self) -> None:
         """Drop idle cached instances beyond `cache_size`, least recently used first."""
@@ -627,7 +709,14 @@ def _take(ops: list[Op]) -> list[Op]:
     return batch
 
 
-def _public_state(slot: _Slot, snapshot: Any, seq: int) -> PublicState:
+def _public_state(slot: _Slot, snapshot: Any, seq: int,
+                  reader: Mapping[str, Any] | None = None) -> PublicState:
+    """What `reader` sees of the instance; without a reader (the log's stored copy and the
+    updates' template), a context that depends on the reader is left out."""
+    if reader is None and slot.spec.context_takes_reader:
+        context = None
+    else:
+        context = privacy.public_context(slot.spec, snapshot.context, reader or privacy.NO_READER)
     status = snapshot.status
     return PublicState.model_construct(  # built here from trusted values: no validation
         machine=slot.machine,
@@ -635,17 +724,29 @@ def _public_state(slot: _Slot, snapshot: Any, seq: int) -> PublicState:
         seq=seq,
         value=snapshot.value,
         tags=sorted(snapshot.tags),
-        context=slot.spec.public_context(snapshot.context),
+        context=context,
         status=status,
         done=status == "done",
     )
 
 
-def _update_from_row(slot: _Slot, row: LogRow) -> str:
+def _update_json(state: PublicState) -> str:
+    return Update.model_construct(**dict(state)).model_dump_json()
+
+
+def _update_text(slot: _Slot, step: Step, reader: Mapping[str, Any]) -> str:
+    row = step.row
     return Update.model_construct(
         machine=slot.machine, instance=slot.instance, seq=row.seq, value=row.value,
-        tags=row.tags, context=row.public, status=row.status, done=row.status == "done",
+        tags=row.tags, context=public_context_of(step, reader), status=row.status,
+        done=row.status == "done",
     ).model_dump_json()
+
+
+def _expired(claims: Mapping[str, Any], now: float) -> bool:
+    """Whether a token's `exp` has passed (one that is not a number counts as expired)."""
+    exp = claims.get("exp", now)
+    return isinstance(exp, bool) or not isinstance(exp, int | float) or exp < now
 
 
 def _show(value: Any) -> str:

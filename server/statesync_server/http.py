@@ -6,13 +6,17 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic_core import to_json
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from . import history
 from . import protocol as p
 from .engine import CreateResult, Op, SendResult
 from .errors import ErrorCode, StatesyncError
+from .limits import INT_MAX, check_value, parse_int, parse_json
 from .ratelimit import KeyedLimiter
 from .runtime import Runtime, require_live
 
@@ -23,6 +27,22 @@ M = TypeVar("M", bound=BaseModel)
 def _error_response(error: StatesyncError) -> JSONResponse:
     body = {"error": {"code": error.code.value, "message": error.message}}
     return JSONResponse(body, status_code=error.http_status)
+
+
+async def starlette_error(request: Request, exc: Exception) -> Response:
+    """Errors raised outside the endpoints (unknown route, wrong method, a bug), answered
+    as structured JSON like every other error instead of Starlette's plain text."""
+    if isinstance(exc, HTTPException):
+        code = ErrorCode.NOT_FOUND if exc.status_code == 404 else ErrorCode.INVALID_MESSAGE
+        body = {"error": {"code": code.value, "message": exc.detail}}
+        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+    return _error_response(StatesyncError(ErrorCode.INTERNAL, "internal error"))
+
+
+def json_response(body: Any) -> Response:
+    """`body` as JSON; numbers that JSON cannot hold (NaN, infinities) become null, as in
+    every other server message."""
+    return Response(to_json(body, inf_nan_mode="null"), media_type="application/json")
 
 
 def _json(model: BaseModel, status: int = 200) -> Response:
@@ -62,14 +82,20 @@ def _target(request: Request) -> tuple[str, str]:
 
 
 async def _body(request: Request, runtime: Runtime, model: type[M]) -> M:
+    """The JSON body as `model`, read up to `max_message_bytes` (chunked bodies too)."""
     limit = runtime.settings.max_message_bytes
-    if int(request.headers.get("content-length") or 0) > limit:
-        raise StatesyncError(ErrorCode.TOO_LARGE, f"bodies are limited to {limit} bytes")
-    raw = await request.body()
-    if len(raw) > limit:
-        raise StatesyncError(ErrorCode.TOO_LARGE, f"bodies are limited to {limit} bytes")
+    too_large = StatesyncError(ErrorCode.TOO_LARGE, f"bodies are limited to {limit} bytes")
+    if parse_int(request.headers.get("content-length"), "content-length", 0, INT_MAX, 0) > limit:
+        raise too_large
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > limit:
+            raise too_large
+    value = parse_json(raw or b"{}")
     try:
-        return model.model_validate_json(raw or b"{}")
+        check_value(value)
+        return model.model_validate(value)
     except ValidationError as exc:
         detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:5])
         raise StatesyncError(ErrorCode.INVALID_MESSAGE, detail) from None
@@ -80,6 +106,7 @@ async def create_instance(request: Request, runtime: Runtime) -> Response:
     claims = _caller(request, runtime)
     machine, instance = _target(request)
     body = await _body(request, runtime, p.CreateBody)
+    runtime.check_create_quota(claims)
     op = Op("create", machine, instance, claims, input=body.input, if_exists=body.if_exists)
     result: CreateResult = await runtime.engine.run(op)
     created = p.Created(existed=result.existed, **result.state.model_dump())
@@ -109,28 +136,21 @@ async def send_event(request: Request, runtime: Runtime) -> Response:
 async def event_log(request: Request, runtime: Runtime) -> Response:
     claims = _caller(request, runtime)
     machine, instance = _target(request)
-    try:
-        since = int(request.query_params.get("since", -1))
-        limit = min(max(int(request.query_params.get("limit", 100)), 1), 1000)
-    except ValueError:
-        raise StatesyncError(ErrorCode.INVALID_MESSAGE, "since and limit are integers") from None
-    rows = await runtime.engine.log(claims, machine, instance, since, limit)
-    entries = [
-        p.LogEntry(seq=r.seq, event=r.event, value=r.value, tags=r.tags, context=r.public,
-                   status=r.status, done=r.status == "done", at=r.at, origin=r.origin,
-                   subject=None if r.origin == "client" else r.subject).model_dump(mode="json")
-        for r in rows
-    ]
-    return JSONResponse({"machine": machine, "instance": instance, "entries": entries})
+    params = request.query_params
+    since = parse_int(params.get("since"), "since", -1, INT_MAX, -1)
+    limit = min(parse_int(params.get("limit"), "limit", 1, INT_MAX, 100), 1000)
+    entries, following = await history.event_log(runtime.engine, claims, machine, instance, since, limit)
+    body = {"machine": machine, "instance": instance, "entries": entries, "next": following}
+    return json_response(body)
 
 
 @_endpoint
 async def anonymous_session(request: Request, runtime: Runtime) -> Response:
     if not runtime.app.anonymous_sessions:
         raise StatesyncError(ErrorCode.NOT_FOUND, "anonymous sessions are disabled")
-    limiter: KeyedLimiter = request.app.state.http_limiter
-    if not limiter.take(f"ip:{request.client.host if request.client else '?'}"):
-        raise StatesyncError(ErrorCode.RATE_LIMITED, "too many requests; slow down")
+    if not runtime.sessions.take(request.client.host if request.client else "?"):
+        rate = runtime.settings.session_rate
+        raise StatesyncError(ErrorCode.RATE_LIMITED, f"at most {rate:g} sessions a minute")
     scheme, _, presented = request.headers.get("authorization", "").partition(" ")
     renew = presented.strip() if scheme.lower() == "bearer" and presented.strip() else None
     token, sub, exp = runtime.auth.anonymous(renew)

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel, Field
-from pydantic_core import to_json
+from pydantic import BaseModel, Field, ValidationError
+from pydantic_core import from_json
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from .errors import ErrorCode, StatesyncError
+from . import protocol as p
 from .history import public_state_at
-from .http import _body, _caller, _endpoint, _name, _target
+from .http import _body, _caller, _endpoint, _target, json_response
 from .indexes import Query, QueryItem, run_query
+from .limits import INT_MAX, check_value, invalid, parse_int
 from .runtime import Runtime
 
 ADMIN_CLAIM = "statesync_admin"
@@ -23,20 +24,26 @@ ADMIN_CLAIM = "statesync_admin"
 
 
 def query_value(text: str | None) -> Any:
-    """`?value=` is JSON when it parses (`42`, `true`, `"42"`), else the text itself."""
+    """`?value=` is JSON when it parses (`42`, `true`, `"42"`), else the text itself; text
+    starting with `[` or `{` must be JSON (and is then refused: values are scalars)."""
     if text is None:
-        raise StatesyncError(ErrorCode.INVALID_MESSAGE, "value is required")
+        raise invalid("value is required")
+    if text.startswith(("[", "{")):
+        raise invalid("value is a string, number or boolean (quote text starting with [ or {)")
     try:
-        return json.loads(text)
+        value = from_json(text, allow_inf_nan=False)
     except ValueError:
         return text
+    check_value(value)
+    return value
 
 
 def results(query: Query, items: list[QueryItem], cursor: str | None) -> dict[str, Any]:
     return {
         "machine": query.machine,
         "index": query.index,
-        "items": [{"key": i.key, **i.state.model_dump(mode="json")} for i in items],
+        "items": [{"key": i.key, **i.state.model_dump()} if i.key_shown else i.state.model_dump()
+                  for i in items],
         "cursor": cursor,
     }
 
@@ -45,28 +52,27 @@ def results(query: Query, items: list[QueryItem], cursor: str | None) -> dict[st
 async def query_index(request: Request, runtime: Runtime) -> Response:
     claims = _caller(request, runtime)
     params = request.query_params
+    fields = {"machine": request.path_params["machine"], "index": request.path_params["index"],
+              "value": query_value(params.get("value")), "cursor": params.get("cursor") or None,
+              "limit": parse_int(params.get("limit"), "limit", 1, 1000, 50),
+              **{k: params[k] for k in ("op", "order") if k in params}}
     try:
-        machine = _name.validate_python(request.path_params["machine"])
-        limit = int(params.get("limit", 50))
-    except (ValueError, Exception) as exc:  # noqa: BLE001 - reported as a bad request
-        raise StatesyncError(ErrorCode.INVALID_MESSAGE, f"bad query: {exc}") from None
-    query = Query(machine, request.path_params["index"], params.get("op", "eq"),
-                  query_value(params.get("value")), params.get("order", "asc"), limit,
-                  params.get("cursor") or None)
-    items, cursor = await run_query(runtime.app, runtime.engine.store, claims, query)
-    return Response(to_json(results(query, items, cursor)), media_type="application/json")
+        q = p.Query(type="query", **fields)
+    except ValidationError as exc:
+        raise invalid(f"bad query: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}") from None
+    query = Query(q.machine, q.index, q.op, q.value, q.order, q.limit, q.cursor)
+    items, cursor = await run_query(runtime.app, runtime.engine.store, claims, query,
+                                    runtime.engine.cursors)
+    return json_response(results(query, items, cursor))
 
 
 @_endpoint
 async def state_at(request: Request, runtime: Runtime) -> Response:
     claims = _caller(request, runtime)
     machine, instance = _target(request)
-    try:
-        seq = int(request.path_params["seq"])
-    except ValueError:
-        raise StatesyncError(ErrorCode.INVALID_MESSAGE, "seq is an integer") from None
+    seq = parse_int(request.path_params["seq"], "seq", 0, INT_MAX)
     state = await public_state_at(runtime.engine, claims, machine, instance, seq)
-    return Response(to_json(state), media_type="application/json")
+    return json_response(state)
 
 
 class UpgradeBody(BaseModel):

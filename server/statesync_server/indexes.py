@@ -13,12 +13,13 @@ index range scan. Numbers are doubles (integers beyond 2**53 lose precision).
 Queries: `eq ne lt lte gt gte prefix`, ascending or descending by (value, instance name),
 `limit` and an opaque `cursor` (keyset pagination: the next page starts strictly after the
 last entry seen, so pages neither repeat nor skip an entry that did not change meanwhile).
-Results are filtered by the machine's `allow_read` for the caller.
+Results are filtered by the machine's `allow_read` for the caller and projected for it
+(`statesync_server.privacy`); an item carries its index `key` only where `key_visible`
+allows, and cursors are sealed (`statesync_server.cursors`).
 """
 
 from __future__ import annotations
 
-import base64
 import math
 import struct
 import time
@@ -26,10 +27,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic_core import from_json, to_json
+from pydantic_core import from_json
 from sqlalchemy import and_, delete, insert, select, tuple_
 
-from .app import Access
+from . import privacy
+from .app import MachineSpec
+from .cursors import CursorSealer
 from .errors import ErrorCode, StatesyncError
 from .store.schema import index_defs, index_entries, instances
 
@@ -233,18 +236,23 @@ def key_range(op: str, value: Any) -> Any:
     }[op]()
 
 
-def encode_cursor(key: str, instance: str) -> str:
-    return base64.urlsafe_b64encode(to_json([key, instance])).decode().rstrip("=")
+def key_visible(spec: MachineSpec, index: str, key: str, public: Any) -> bool:
+    """Whether the index key `key` may accompany a result whose public context (as its
+    reader sees it) is `public`: always for a `public=True` index, never for `public=False`,
+    else when the public context shows that value at the index's path."""
+    declared = spec.index_public.get(index)
+    if declared is not None:
+        return declared
+    return key in keys_for(lookup(public, spec.indexes[index])) if spec.indexes else False
 
 
-def decode_cursor(cursor: str) -> tuple[str, str]:
-    try:
-        key, instance = from_json(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        if isinstance(key, str) and isinstance(instance, str):
-            return key, instance
-    except (ValueError, TypeError):
-        pass
-    raise _bad("invalid cursor")
+def _binding(query: Query, claims: Mapping[str, Any] | None) -> list[Any]:
+    """What a cursor is valid for: this caller and this query."""
+    subject = None if claims is None else claims.get("sub")
+    return [subject, query.machine, query.index, query.op, query.value, query.order]
+
+
+_SERVER_CURSORS = CursorSealer.from_secret(None)  # for server code's own paging (claims None)
 
 
 def build_select(query: Query, after: tuple[str, str] | None, limit: int) -> Any:
@@ -279,22 +287,28 @@ def validate(app: Any, query: Query) -> None:
         raise _bad("order is 'asc' or 'desc'")
     if not 1 <= query.limit <= MAX_LIMIT:
         raise _bad(f"limit is between 1 and {MAX_LIMIT}")
+    if spec.index_public.get(query.index) is False and query.op != "eq":
+        raise _bad(f"index {query.index!r} is private: it answers only 'eq' queries")
 
 
 @dataclass(frozen=True, slots=True)
 class QueryItem:
     key: Any
     state: Any  # PublicState
+    key_shown: bool = True
+    """Whether `key` may leave the server with the item (`key_visible`)."""
 
 
-async def run_query(app: Any, store: Any, claims: Mapping[str, Any] | None,
-                    query: Query) -> tuple[list[QueryItem], str | None]:
+async def run_query(app: Any, store: Any, claims: Mapping[str, Any] | None, query: Query,
+                    cursors: CursorSealer | None = None) -> tuple[list[QueryItem], str | None]:
     """One page of results readable by `claims` (None: no authorization, for server code),
-    and the cursor of the next page (None when there is none)."""
+    and the cursor of the next page (None when there is none), sealed by `cursors`."""
     from .protocol import PublicState
 
     validate(app, query)
-    after = decode_cursor(query.cursor) if query.cursor else None
+    cursors = cursors or _SERVER_CURSORS
+    binding = _binding(query, claims)
+    after = cursors.open(query.cursor, binding) if query.cursor else None
     items: list[QueryItem] = []
     budget = query.limit * _SCAN_FACTOR
     exhausted = False
@@ -310,23 +324,19 @@ async def run_query(app: Any, store: Any, claims: Mapping[str, Any] | None,
                 after = (row.key, row.instance)
                 spec = app.version_spec(query.machine, row.version)
                 snapshot = spec.machine.restore(from_json(row.snapshot))
-                if claims is not None:
-                    access = Access(claims, query.machine, row.instance, snapshot.value,
-                                    snapshot.context)
-                    try:
-                        allowed = spec.allow_read(access)
-                    except Exception:  # noqa: BLE001 - an authorizer bug hides the item
-                        allowed = False
-                    if not allowed:
-                        continue
+                reader = privacy.NO_READER if claims is None else claims
+                if claims is not None and not privacy.may_read(spec, reader, row.instance,
+                                                               snapshot):
+                    continue
+                public = privacy.public_context(spec, snapshot.context, reader)
                 status = snapshot.status
                 state = PublicState(
                     machine=query.machine, instance=row.instance, seq=row.seq,
-                    value=snapshot.value, tags=sorted(snapshot.tags),
-                    context=spec.public_context(snapshot.context), status=status,
-                    done=status == "done",
+                    value=snapshot.value, tags=sorted(snapshot.tags), context=public,
+                    status=status, done=status == "done",
                 )
-                items.append(QueryItem(decode_key(row.key), state))
+                shown = claims is None or key_visible(spec, query.index, row.key, public)
+                items.append(QueryItem(decode_key(row.key), state, shown))
                 if len(items) == query.limit:
                     consumed_all = i == len(rows) - 1
                     break
@@ -335,4 +345,4 @@ async def run_query(app: Any, store: Any, claims: Mapping[str, Any] | None,
                 break
     if exhausted or after is None:
         return items, None
-    return items, encode_cursor(*after)
+    return items, cursors.seal(binding, after)

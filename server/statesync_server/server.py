@@ -9,13 +9,16 @@ import logging
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.routing import WebSocketRoute
 
 from .app import App
 from .auth import Authenticator
 from .builtin import register_builtins
+from .cursors import CursorSealer
 from .engine import Engine
 from .http import routes as http_routes
+from .http import starlette_error
 from .http_queries import routes as query_routes
 from .ratelimit import KeyedLimiter
 from .runtime import Runtime
@@ -35,6 +38,7 @@ def create_asgi_app(app: App, settings: Settings | None = None) -> Starlette:
     store = Store(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
     engine = Engine(app, store, cache_size=settings.cache_size)
     runtime = Runtime(app, engine, Authenticator(app.auth), settings)
+    engine.cursors = CursorSealer.from_secret(runtime.auth.key_material())
 
     @contextlib.asynccontextmanager
     async def lifespan(_asgi: Starlette) -> AsyncIterator[None]:
@@ -52,6 +56,7 @@ def create_asgi_app(app: App, settings: Settings | None = None) -> Starlette:
     asgi = Starlette(
         routes=[*http_routes, *query_routes, WebSocketRoute("/v1/ws", websocket_endpoint), *browser],
         lifespan=lifespan,
+        exception_handlers={HTTPException: starlette_error, Exception: starlette_error},
     )
     asgi.state.runtime = runtime
     asgi.state.http_limiter = KeyedLimiter(settings.rate_limit, settings.rate_burst)

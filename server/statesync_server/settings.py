@@ -17,5 +17,16 @@ class Settings:
     rate_limit: float = 1000.0
     rate_burst: float = 2000.0
     max_outbound: int = 10_000
+    max_outbound_bytes: int = 16 << 20
+    """Characters queued for one socket at most (a client that stops reading is closed)."""
+    max_header_bytes: int = 16 * 1024
+    max_inflight: int = 256
+    """Requests one socket may have unanswered before the server stops reading it."""
+    auth_timeout: float = 10.0
+    """Seconds a WebSocket may stay open without a successful `auth`."""
+    create_rate: float = 600.0
+    """Instance creations per minute per subject (0: unlimited)."""
+    session_rate: float = 60.0
+    """Anonymous sessions per minute per client address (0: unlimited)."""
     sqlite_synchronous: str = "FULL"
     cache_size: int = 10_000

@@ -4,7 +4,7 @@ Everything the browser needs comes from this server, never from a CDN:
 
     /statesync/manifest.json            where the rest is, and which machine is which
     /statesync/sdk/<file>               sdk_web/*.js, *.py (+ React's UMD builds under vendor/)
-    /statesync/pyodide/...              the npm `pyodide` runtime directory
+    /statesync/pyodide-<hash>/...       the npm `pyodide` runtime directory
     /statesync/core-<hash>.zip          sdk_py/statesync only, zipped in memory at start-up
     /statesync/app/<module>-<hash>.py   the app's machine module (stdlib + statesync only)
     /...                                the app's own pages (`static_dir`), if it has any
@@ -60,7 +60,13 @@ def _media_type(path: str | os.PathLike[str]) -> str | None:
 
 
 class _TypedStaticFiles(StaticFiles):
-    """StaticFiles with fixed JavaScript and WebAssembly types, whatever the OS tables say."""
+    """StaticFiles with fixed JavaScript and WebAssembly types, whatever the OS tables say;
+    `immutable` for a directory served under a content-hashed URL."""
+
+    def __init__(self, *, directory: str | os.PathLike[str], html: bool = False,
+                 immutable: bool = False) -> None:
+        super().__init__(directory=directory, html=html)
+        self.cache_headers = IMMUTABLE if immutable else REVALIDATE
 
     def file_response(self, full_path: Any, stat_result: os.stat_result, scope: Scope,
                       status_code: int = 200) -> Response:
@@ -68,7 +74,7 @@ class _TypedStaticFiles(StaticFiles):
         media_type = _media_type(full_path)
         if media_type:
             response.headers["content-type"] = media_type
-        response.headers.update(REVALIDATE)
+        response.headers.update(self.cache_headers)
         return response
 
 
@@ -89,6 +95,20 @@ def core_archive(package_dir: Path | None = None) -> bytes:
 
 def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()[:16]
+
+
+# What a browser loads of the Pyodide runtime (`loadPyodide` with no packages), for progress.
+PYODIDE_BOOT_FILES = ("pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_stdlib.zip",
+                      "pyodide-lock.json")
+
+
+def directory_digest(directory: Path) -> str:
+    """A hash of every file's path and content: the runtime's URL changes when any file does."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+        digest.update(path.relative_to(directory).as_posix().encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -164,14 +184,19 @@ def web_routes(
     candidates = dict(_statesync_modules())
     if isinstance(module, ModuleType) and browser_module is not None:
         candidates = {browser_module.name: module, **candidates}
+    has_pyodide = pyodide.is_dir()
+    pyodide_url = f"{PREFIX}/pyodide-{directory_digest(pyodide)}/" if has_pyodide else ""
+    runtime_bytes = len(core) + (sdk / "bridge.py").stat().st_size + sum(
+        (pyodide / name).stat().st_size for name in PYODIDE_BOOT_FILES if (pyodide / name).is_file())
     manifest = {
-        "pyodide": f"{PREFIX}/pyodide/",
+        "pyodide": pyodide_url,
         "core": f"{PREFIX}/{core_name}",
         "modules": (
             [{"name": browser_module.name, "url": f"{PREFIX}/app/{browser_module.filename}"}]
             if browser_module else []
         ),
         "machines": machine_locations(machines, candidates),
+        "bytes": runtime_bytes + (len(browser_module.source) if browser_module else 0),
     }
     sdk_files = {p.name: p for pattern in ("*.js", "*.py") for p in sdk.glob(pattern)}
     sdk_files |= {p.relative_to(sdk).as_posix(): p for p in sdk.glob("vendor/*.js")}
@@ -203,8 +228,9 @@ def web_routes(
         Route(f"{PREFIX}/app/{{filename}}", module_endpoint),
         Route(f"{PREFIX}/sdk/{{path:path}}", sdk_endpoint),
     ]
-    if pyodide.is_dir():
-        routes.append(Mount(f"{PREFIX}/pyodide", _TypedStaticFiles(directory=pyodide)))
+    if has_pyodide:
+        routes.append(Mount(pyodide_url.rstrip("/"),
+                            _TypedStaticFiles(directory=pyodide, immutable=True)))
         log.info("browser SDK at %s/sdk/statesync.js (Pyodide from %s; machine module: %s)",
                  PREFIX, pyodide, browser_module.name if browser_module else "none")
     else:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import json
+import contextlib
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -14,15 +14,20 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from . import protocol as p
 from .engine import CreateResult, Op, SendResult
 from .errors import ErrorCode, StatesyncError
+from .limits import INT_MAX, INT_MIN, check_value, loads
 from .ratelimit import TokenBucket
 from .runtime import Runtime, require_live
 
 log = logging.getLogger("statesync")
 
+REPLAY_WATERMARK = 1 << 20
+"""Characters queued on a socket above which replays (`subscribe` with `since`) wait."""
+
 
 class Connection:
     """One client socket: parses requests, submits them, and writes replies and updates in
-    order through a bounded outbound queue (a client that stops reading is disconnected)."""
+    order through an outbound queue bounded in messages and bytes (a client that stops
+    reading is disconnected; replays wait in `writable` instead of filling it)."""
 
     def __init__(self, websocket: WebSocket, runtime: Runtime) -> None:
         self.websocket = websocket
@@ -33,20 +38,38 @@ class Connection:
         settings = runtime.settings
         self.bucket = TokenBucket(settings.rate_limit, settings.rate_burst)
         self.outbound: asyncio.Queue[str] = asyncio.Queue()
+        self.outbound_bytes = 0  # characters queued and not yet written
+        self._room = asyncio.Event()  # set while the queue is below the replay watermark
+        self._room.set()
         self._closing: asyncio.Future[None] | None = None
+        self.inflight = 0  # requests submitted and not yet answered
+        self._drained = asyncio.Event()
 
     # --- Subscriber -----------------------------------------------------------------------
 
     def deliver(self, text: str) -> None:
         if self.closed:
             return
-        if self.outbound.qsize() >= self.runtime.settings.max_outbound:
+        settings = self.runtime.settings
+        if (self.outbound.qsize() >= settings.max_outbound
+                or self.outbound_bytes + len(text) > settings.max_outbound_bytes):
             log.warning("closing a connection that does not read its messages")
             self.closed = True
+            self._room.set()  # wake a waiting replay: it sees the connection closed
             reason = "too many unread messages"
             self._closing = asyncio.ensure_future(self.websocket.close(code=1008, reason=reason))
             return
         self.outbound.put_nowait(text)
+        self.outbound_bytes += len(text)
+        if self.outbound_bytes > REPLAY_WATERMARK:
+            self._room.clear()
+
+    async def writable(self) -> bool:
+        """Wait until fewer than `REPLAY_WATERMARK` characters are queued; False once closed."""
+        while not self.closed and self.outbound_bytes > REPLAY_WATERMARK:
+            self._room.clear()
+            await self._room.wait()
+        return not self.closed
 
     def lost(self, machine: str, instance: str, error: StatesyncError) -> None:
         self.keys.discard((machine, instance))
@@ -58,24 +81,58 @@ class Connection:
         await self.websocket.accept()
         writer = asyncio.create_task(self._write())
         try:
-            while not self.closed:
-                message = await self.websocket.receive()
-                if message["type"] == "websocket.disconnect":
-                    break
-                self._receive(message.get("text"))
+            await self._read()
         except WebSocketDisconnect:
             pass
         finally:
             self.closed = True
+            self._room.set()
             self.runtime.engine.detach(self, list(self.keys))
             writer.cancel()
+
+    async def _read(self) -> None:
+        """Receive until the peer leaves. Reading pauses while `max_inflight` requests are
+        unanswered (TCP pushes back on the client); a socket without a successful `auth`
+        within `auth_timeout` seconds gets an `unauthenticated` error and is closed (1008)."""
+        settings = self.runtime.settings
+        deadline = asyncio.get_running_loop().time() + settings.auth_timeout
+        while not self.closed:
+            if self.inflight >= settings.max_inflight:
+                self._drained.clear()
+                await self._drained.wait()
+                continue
+            if self.claims:
+                message = await self.websocket.receive()
+            else:
+                try:
+                    async with asyncio.timeout_at(deadline):
+                        message = await self.websocket.receive()
+                except TimeoutError:
+                    await self._expire(settings.auth_timeout)
+                    return
+            if message["type"] == "websocket.disconnect":
+                return
+            self._receive(message.get("text"))
+
+    async def _expire(self, timeout: float) -> None:
+        self.closed = True
+        error = p.Error(code=ErrorCode.UNAUTHENTICATED,
+                        message=f"no successful auth within {timeout:g} s")
+        with contextlib.suppress(Exception):  # the peer may be gone already
+            await self.websocket.send_text(error.model_dump_json())
+            await self.websocket.close(code=1008, reason="authentication timeout")
 
     async def _write(self) -> None:
         try:
             while True:
-                await self.websocket.send_text(await self.outbound.get())
+                text = await self.outbound.get()
+                await self.websocket.send_text(text)
+                self.outbound_bytes -= len(text)
+                if self.outbound_bytes <= REPLAY_WATERMARK:
+                    self._room.set()
         except Exception:  # the peer went away; the reader notices too
             self.closed = True
+            self._room.set()
 
     # --- requests -------------------------------------------------------------------------
 
@@ -88,9 +145,15 @@ class Connection:
             self._error(StatesyncError(ErrorCode.TOO_LARGE, f"messages are limited to {limit} bytes"))
             return
         try:
-            message = p.client_message.validate_json(text)
-        except ValidationError as exc:
-            self._invalid(text, exc)
+            raw = loads(text)
+        except StatesyncError as exc:
+            self._error(exc)
+            return
+        try:
+            check_value(raw)
+            message = p.client_message.validate_python(raw)
+        except (StatesyncError, ValidationError) as exc:
+            self._invalid(raw, exc)
             return
         if not self.bucket.take():
             error = StatesyncError(ErrorCode.RATE_LIMITED, "too many messages; slow down")
@@ -111,29 +174,56 @@ class Connection:
             case p.Send(machine=m, instance=i, event=event, event_id=eid):
                 op = Op("send", m, i, require_live(self.claims), lambda r: self._sent(message, r))
                 op.event, op.event_id, op.settle = event, eid, message.settle
-                self.runtime.engine.submit(op)
+                self._submit(op)
             case p.Create(machine=m, instance=i, id=rid):
-                op = Op("create", m, i, require_live(self.claims), lambda r: self._created(rid, r))
+                claims = require_live(self.claims)
+                self.runtime.check_create_quota(claims)
+                op = Op("create", m, i, claims, lambda r: self._created(rid, r))
                 op.input, op.if_exists = message.input, message.if_exists
-                self.runtime.engine.submit(op)
+                self._submit(op)
             case p.Get(machine=m, instance=i, id=rid):
-                op = Op("get", m, i, require_live(self.claims), lambda r: self._state(rid, r))
-                self.runtime.engine.submit(op)
+                self._submit(Op("get", m, i, require_live(self.claims),
+                                lambda r: self._state(rid, r)))
             case p.Subscribe(machine=m, instance=i, id=rid, since=since):
                 op = Op("subscribe", m, i, require_live(self.claims),
                         lambda r: self._subscribed(message, r))
                 op.since, op.subscriber = since, self
-                self.runtime.engine.submit(op)
+                self.keys.add((m, i))  # now, so that an unsubscribe sent next reaches the engine
+                self._submit(op)
             case p.Query():
                 claims = require_live(self.claims)
+                self._started()
                 task = asyncio.ensure_future(self._query(message, claims))
-                task.add_done_callback(lambda t: t.cancelled() or t.exception())
+                task.add_done_callback(lambda t: self._answered() or t.cancelled() or t.exception())
             case p.Unsubscribe(machine=m, instance=i, id=rid):
+                claims = require_live(self.claims)
+                unsubscribed = p.Unsubscribed(id=rid, machine=m, instance=i)
+                if (m, i) not in self.keys:  # nothing to undo: answered here, no database read
+                    self._send(unsubscribed)
+                    return
                 self.keys.discard((m, i))
-                op = Op("unsubscribe", m, i, self.claims,
-                        lambda r: self._send(p.Unsubscribed(id=rid, machine=m, instance=i)))
+                op = Op("unsubscribe", m, i, claims, lambda r: self._send(unsubscribed))
                 op.subscriber = self
-                self.runtime.engine.submit(op)
+                self._submit(op)
+
+    def _submit(self, op: Op) -> None:
+        """Hand `op` to the engine, counted in flight until it is answered."""
+        reply = op.reply
+
+        def answered(result: Any) -> None:
+            self._answered()
+            reply(result)
+
+        op.reply = answered
+        self._started()
+        self.runtime.engine.submit(op)
+
+    def _started(self) -> None:
+        self.inflight += 1
+
+    def _answered(self) -> None:
+        self.inflight -= 1
+        self._drained.set()
 
     async def _query(self, message: p.Query, claims: Mapping[str, Any]) -> None:
         from .http_queries import results
@@ -143,7 +233,7 @@ class Connection:
                       message.limit, message.cursor)
         try:
             items, cursor = await run_query(self.runtime.app, self.runtime.engine.store, claims,
-                                            query)
+                                            query, self.runtime.engine.cursors)
         except StatesyncError as exc:
             self._error(exc, message.id, message.machine)
             return
@@ -175,9 +265,9 @@ class Connection:
 
     def _subscribed(self, message: p.Subscribe, result: int | StatesyncError) -> None:
         if isinstance(result, StatesyncError):
+            self.keys.discard((message.machine, message.instance))
             self._error(result, message.id, message.machine, message.instance)
         else:
-            self.keys.add((message.machine, message.instance))
             self._send(p.Subscribed(id=message.id, machine=message.machine,
                                     instance=message.instance, seq=result))
 
@@ -200,21 +290,20 @@ class Connection:
             self._error(error, getattr(message, "id", None), getattr(message, "machine", None),
                         getattr(message, "instance", None))
 
-    def _invalid(self, text: str, exc: ValidationError) -> None:
+    def _invalid(self, raw: Any, exc: ValidationError | StatesyncError) -> None:
         """Report a malformed message, correlated to its request or event id when possible."""
-        detail = "; ".join(
-            f"{'.'.join(map(str, e['loc'][1:] or e['loc'])) or 'message'}: {e['msg']}"
-            for e in exc.errors()[:5]
-        )
-        error = StatesyncError(ErrorCode.INVALID_MESSAGE, detail)
-        try:
-            raw = json.loads(text)
-        except ValueError:
-            raw = None
+        if isinstance(exc, StatesyncError):
+            error = exc
+        else:
+            detail = "; ".join(
+                f"{'.'.join(map(str, e['loc'][1:] or e['loc'])) or 'message'}: {e['msg']}"
+                for e in exc.errors()[:5]
+            )
+            error = StatesyncError(ErrorCode.INVALID_MESSAGE, detail)
         if not isinstance(raw, dict):
             self._error(error)
             return
-        rid = raw.get("id") if isinstance(raw.get("id"), str | int) else None
+        rid = raw.get("id") if _echoable(raw.get("id")) else None
         machine = raw.get("machine") if isinstance(raw.get("machine"), str) else None
         instance = raw.get("instance") if isinstance(raw.get("instance"), str) else None
         event_id = raw.get("event_id")
@@ -223,6 +312,14 @@ class Connection:
                                 code=error.code, message=error.message))
         else:
             self._error(error, rid, machine, instance)
+
+
+def _echoable(rid: Any) -> bool:
+    """Whether an error may echo this request id: a string of at most 200 characters, or an
+    integer (not a bool) within signed 64 bits."""
+    if isinstance(rid, str):
+        return len(rid) <= 200
+    return isinstance(rid, int) and not isinstance(rid, bool) and INT_MIN <= rid <= INT_MAX
 
 
 async def websocket_endpoint(websocket: WebSocket) -> None:

@@ -66,5 +66,5 @@ async def test_rejections_write_nothing(engine: Engine) -> None:
     with pytest.raises(StatesyncError) as raised:
         await engine.run(Op("send", "counter", "x", CLAIMS, event={"type": "NOPE"}, event_id="n"))
     assert raised.value.code == ErrorCode.EVENT_NOT_ACCEPTED
-    rows = await engine.log(CLAIMS, "counter", "x", -1, 10)
+    rows = await engine.store.log("counter", "x", -1, 10)
     assert [r.seq for r in rows] == [0]

@@ -164,15 +164,16 @@ class Store:
             return None
         return StoredInstance(row.version, loads(row.snapshot), row.seq, row.status)
 
-    async def applied(self, machine: str, name: str, event_ids: list[str]) -> dict[str, int]:
-        """The seq each of `event_ids` was applied at, for those already applied."""
-        query = select(events.c.event_id, events.c.seq).where(
+    async def applied(self, machine: str, name: str,
+                      event_ids: list[str]) -> dict[str, tuple[int, str | None]]:
+        """(seq, sender's subject) of each of `event_ids` already applied."""
+        query = select(events.c.event_id, events.c.seq, events.c.subject).where(
             events.c.machine == machine,
             events.c.instance == name,
             events.c.event_id.in_(event_ids),
         )
         async with self._engine().connect() as conn:
-            return {row.event_id: row.seq for row in await conn.execute(query)}
+            return {row.event_id: (row.seq, row.subject) for row in await conn.execute(query)}
 
     async def log(self, machine: str, name: str, since: int, limit: int | None) -> list[LogRow]:
         """Log rows with seq > `since`, oldest first."""

@@ -96,6 +96,7 @@ app.register(
     allow_read=can_read,
     allow_write=can_write,
     public_context=lambda ctx: {"owner": ctx["owner"], "body": ctx["body"]},
+    allow_read_history=lambda access: access.subject == access.context["owner"],
     events={
         "EDIT": Edit,
         "PUBLISH": None,

@@ -135,6 +135,7 @@ def build(versions: tuple[str, ...] = ("1",), migrations: bool = True,
     makers = {"1": v1, "2": v2, "3": v3}
     for label in versions:
         app.register("onboarding", makers[label](), version=label, allow_read=can_read,
+                     allow_read_history=can_read,
                      indexes=INDEXES if indexes is None else indexes,
                      effects=EFFECTS if MAIL_LOG else None)
     if migrations:

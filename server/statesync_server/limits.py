@@ -1,0 +1,102 @@
+"""Checks on what clients send, shared by the WebSocket and HTTP transports: JSON that is not
+too deep, holds only signed 64-bit integers and finite numbers; bounded integer parameters;
+a request-head limit for uvicorn's httptools parser (which has none of its own)."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any
+
+from pydantic_core import from_json
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from .errors import ErrorCode, StatesyncError
+
+MAX_DEPTH = 64
+"""Nesting levels of arrays and objects a message or body may have."""
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1
+_INTEGER = re.compile(r"-?[0-9]{1,19}")
+
+
+def invalid(message: str) -> StatesyncError:
+    return StatesyncError(ErrorCode.INVALID_MESSAGE, message)
+
+
+def loads(data: str | bytes) -> Any:
+    """Parse client JSON (`invalid-message` when malformed); check it with `check_value`.
+    `NaN` and `Infinity` parse here so that `check_value` can refuse them in context."""
+    try:
+        return from_json(data)
+    except ValueError as exc:
+        raise invalid(f"malformed JSON: {exc}") from None
+
+
+def parse_json(data: str | bytes) -> Any:
+    """`loads` and `check_value`."""
+    value = loads(data)
+    check_value(value)
+    return value
+
+
+def check_value(value: Any) -> None:
+    """Refuse nesting deeper than `MAX_DEPTH`, integers outside signed 64 bits and
+    numbers that are not finite (`NaN`, `Infinity`, `1e999`)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > MAX_DEPTH:
+                raise invalid(f"JSON is nested more than {MAX_DEPTH} levels deep")
+            stack.extend((v, depth + 1) for v in (item.values() if isinstance(item, dict) else item))
+        elif isinstance(item, int) and not isinstance(item, bool):
+            if not INT_MIN <= item <= INT_MAX:
+                raise invalid("integers must fit in signed 64 bits")
+        elif isinstance(item, float) and not math.isfinite(item):
+            raise invalid("numbers must be finite")
+
+
+def parse_int(text: str | None, name: str, lo: int, hi: int, default: int | None = None) -> int:
+    """A decimal integer parameter within [lo, hi] (`default` when absent)."""
+    if text is None and default is not None:
+        return default
+    if text is None or not _INTEGER.fullmatch(text):
+        raise invalid(f"{name} must be an integer")
+    value = int(text)
+    if not lo <= value <= hi:
+        raise invalid(f"{name} must be between {lo} and {hi}")
+    return value
+
+
+class BoundedHttpTools(HttpToolsProtocol):
+    """uvicorn's httptools protocol, answering 431 once a request's line and headers exceed
+    `max_head_bytes` (counted per read, so the bound is at most one read above it)."""
+
+    max_head_bytes = 16 * 1024
+    _head = 0  # bytes read of the current request's head; -1 once it is complete
+    _restarted = False  # a request ended within the read being parsed
+
+    def on_headers_complete(self) -> None:
+        self._head = -1
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self._head, self._restarted = 0, True
+        super().on_message_complete()
+
+    def data_received(self, data: bytes) -> None:
+        self._restarted = False
+        super().data_received(data)
+        if self._head >= 0 and not self._restarted and not self.transport.is_closing():
+            self._head += len(data)
+            if self._head > self.max_head_bytes:
+                self._refuse()
+
+    def _refuse(self) -> None:
+        message = f"request headers are limited to {self.max_head_bytes} bytes"
+        body = json.dumps({"error": {"code": ErrorCode.TOO_LARGE.value, "message": message}})
+        self.transport.write(
+            b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\n"
+            b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(body), body.encode()))
+        self.transport.close()
