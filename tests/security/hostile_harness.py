@@ -29,7 +29,8 @@ WAIT = 10.0
 """Generous bound (seconds) on any single reply: the tests never measure tight margins."""
 
 __all__ = ["HOSTILE_APP", "SECRET", "WAIT", "ServerProcess", "WsClient", "assert_serving",
-           "fingerprint", "first_reply", "mint", "rss_mb", "start_hostile", "unchanged"]
+           "fingerprint", "first_reply", "mint", "reset_peak", "rss_mb", "start_hostile",
+           "unchanged"]
 
 
 def start_hostile(db: Path, *args: str) -> ServerProcess:
@@ -50,12 +51,19 @@ def fingerprint(db: Path) -> str:
     return digest.hexdigest()
 
 
-def rss_mb(server: ServerProcess) -> float:
-    """The server process's resident memory (VmRSS from /proc), in MB."""
+def rss_mb(server: ServerProcess, field: str = "VmRSS") -> float:
+    """The server process's resident memory from /proc, in MB: now (`VmRSS`) or the peak
+    since `reset_peak` (`VmHWM`)."""
     assert server.proc is not None
     status = Path(f"/proc/{server.proc.pid}/status").read_text()
-    line = next(line for line in status.splitlines() if line.startswith("VmRSS:"))
+    line = next(line for line in status.splitlines() if line.startswith(f"{field}:"))
     return int(line.split()[1]) / 1024
+
+
+def reset_peak(server: ServerProcess) -> None:
+    """Reset the process's peak resident memory (`VmHWM`) to its current size."""
+    assert server.proc is not None
+    Path(f"/proc/{server.proc.pid}/clear_refs").write_text("5")
 
 
 async def assert_serving(server: ServerProcess) -> None:
