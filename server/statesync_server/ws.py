@@ -93,13 +93,17 @@ class Connection:
     async def _read(self) -> None:
         """Receive until the peer leaves. Reading pauses while `max_inflight` requests are
         unanswered (TCP pushes back on the client); a socket without a successful `auth`
-        within `auth_timeout` seconds gets an `unauthenticated` error and is closed (1008)."""
+        within `auth_timeout` seconds (0: no limit) gets an `unauthenticated` error and is
+        closed (1008)."""
         settings = self.runtime.settings
-        deadline = asyncio.get_running_loop().time() + settings.auth_timeout
+        timeout = settings.auth_timeout
+        deadline = asyncio.get_running_loop().time() + timeout if timeout > 0 else None
         while not self.closed:
             if self.inflight >= settings.max_inflight:
                 self._drained.clear()
-                await self._drained.wait()
+                # at most 1 s at a time: the subscribes of a closed socket are never answered
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._drained.wait(), 1.0)
                 continue
             if self.claims:
                 message = await self.websocket.receive()
@@ -108,7 +112,7 @@ class Connection:
                     async with asyncio.timeout_at(deadline):
                         message = await self.websocket.receive()
                 except TimeoutError:
-                    await self._expire(settings.auth_timeout)
+                    await self._expire(timeout)
                     return
             if message["type"] == "websocket.disconnect":
                 return
@@ -163,6 +167,9 @@ class Connection:
             self._dispatch(message)
         except StatesyncError as exc:
             self._fail(message, exc)
+        except Exception:  # a bug must not drop the socket
+            log.exception("failed to handle a %s message", message.type)
+            self._fail(message, StatesyncError(ErrorCode.INTERNAL, "internal error"))
 
     def _dispatch(self, message: Any) -> None:
         match message:
@@ -170,7 +177,7 @@ class Connection:
                 self._send(p.Pong(id=rid))
             case p.Auth(token=token, id=rid):
                 self.claims = self.runtime.auth.verify(token)
-                self._send(p.Authed(id=rid, sub=self.claims["sub"], exp=self.claims.get("exp")))
+                self._send(p.Authed(id=rid, sub=self.claims["sub"], exp=int(self.claims["exp"])))
             case p.Send(machine=m, instance=i, event=event, event_id=eid):
                 op = Op("send", m, i, require_live(self.claims), lambda r: self._sent(message, r))
                 op.event, op.event_id, op.settle = event, eid, message.settle

@@ -298,6 +298,15 @@ async def test_bad_token_over_http(hostile: ServerProcess, kind: str) -> None:
         assert reply.status_code == 401 and reply.json()["error"]["code"] == "unauthenticated"
 
 
+async def test_fractional_exp_is_a_valid_token(hostile: ServerProcess) -> None:
+    """`exp` may be any finite number (RFC 7519 NumericDate); `authed` carries it whole."""
+    client = await WsClient.connect(hostile)
+    reply = await client.request({"type": "auth", "id": "a", "token": signed(exp=FAR + 0.5)})
+    assert (reply["type"], reply["exp"]) == ("authed", FAR)
+    assert (await client.request(json.loads(get())))["type"] == "state"
+    await client.close()
+
+
 async def test_reauth_with_string_exp_keeps_the_subscription(hostile: ServerProcess,
                                                              alice: WsClient) -> None:
     """Item 13: a subscribed socket re-authenticating with a string `exp` is refused and
