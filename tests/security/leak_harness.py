@@ -26,7 +26,7 @@ from server_harness import ServerProcess, WsClient, mint  # noqa: E402
 SECRET_APP = str(Path(__file__).parent / "apps" / "secretapp.py")
 
 __all__ = ["SECRET_APP", "Haystack", "Http", "RecordingWs", "ServerProcess", "WsClient",
-           "mint", "run_with_log", "secret", "start_secret_server"]
+           "mint", "query_params", "run_with_log", "secret", "start_secret_server"]
 
 
 def secret(label: str) -> str:
@@ -142,7 +142,8 @@ class RecordingWs(WsClient):
                    haystack: Haystack | None = None) -> RecordingWs:
         import websockets
 
-        client = cls(await websockets.connect(server.ws_url, max_size=None), Haystack() if haystack is None else haystack)
+        ws = await websockets.connect(server.ws_url, max_size=None)
+        client = cls(ws, Haystack() if haystack is None else haystack)
         reply = await client.request({"type": "auth", "token": token, "id": "auth"})
         assert reply["type"] == "authed", reply
         return client
