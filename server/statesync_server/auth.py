@@ -146,16 +146,17 @@ class Authenticator:
             payload["iss"] = self.config.issuer
         return jwt.encode(payload, self._signing_key, algorithm=self.algorithms[0])
 
-    def anonymous(self, renew: str | None = None) -> tuple[str, str, int]:
-        """A fresh anonymous session, or a renewed one keeping the subject of `renew` (a
-        still-valid anonymous session token): (token, subject, expiry)."""
-        sub = f"anon:{uuid.uuid4().hex}"
-        if renew is not None:
-            try:
-                claims = self.verify(renew)
-            except StatesyncError:
-                claims = {}
-            if claims.get("anon") is True:
-                sub = claims["sub"]
+    def renewable(self, token: str | None) -> str | None:
+        """The subject of `token` if it is a still-valid anonymous session token."""
+        try:
+            claims = self.verify(token) if token else {}
+        except StatesyncError:
+            return None
+        return claims["sub"] if claims.get("anon") is True else None
+
+    def anonymous(self, sub: str | None = None) -> tuple[str, str, int]:
+        """An anonymous session token for `sub` (a renewal) or a fresh random subject:
+        (token, subject, expiry)."""
+        sub = sub or f"anon:{uuid.uuid4().hex}"
         token = self.mint(sub, {"anon": True})
         return token, sub, int(time.time()) + self.config.token_ttl

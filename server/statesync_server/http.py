@@ -148,12 +148,13 @@ async def event_log(request: Request, runtime: Runtime) -> Response:
 async def anonymous_session(request: Request, runtime: Runtime) -> Response:
     if not runtime.app.anonymous_sessions:
         raise StatesyncError(ErrorCode.NOT_FOUND, "anonymous sessions are disabled")
-    if not runtime.sessions.take(request.client.host if request.client else "?"):
-        rate = runtime.settings.session_rate
-        raise StatesyncError(ErrorCode.RATE_LIMITED, f"at most {rate:g} sessions a minute")
     scheme, _, presented = request.headers.get("authorization", "").partition(" ")
-    renew = presented.strip() if scheme.lower() == "bearer" and presented.strip() else None
-    token, sub, exp = runtime.auth.anonymous(renew)
+    renewed = runtime.auth.renewable(presented.strip() if scheme.lower() == "bearer" else None)
+    address = request.client.host if request.client else "?"
+    if renewed is None and not runtime.sessions.take(address):
+        rate = runtime.settings.session_rate
+        raise StatesyncError(ErrorCode.RATE_LIMITED, f"at most {rate:g} new sessions a minute")
+    token, sub, exp = runtime.auth.anonymous(renewed)
     return JSONResponse({"token": token, "sub": sub, "exp": exp})
 
 

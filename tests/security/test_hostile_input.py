@@ -656,10 +656,16 @@ async def test_anonymous_sessions_are_rate_limited_per_address(tmp_path: Path) -
     server = start_hostile(tmp_path / "sessions.db", "--session-rate", "3")
     try:
         async with httpx.AsyncClient(base_url=server.url) as http:
-            statuses = [(await http.post("/v1/session")).status_code for _ in range(3)]
+            sessions = [await http.post("/v1/session") for _ in range(3)]
             refused = await http.post("/v1/session")
-        assert statuses == [200] * 3
+            forged = await http.post("/v1/session", headers={"Authorization": "Bearer x.y.z"})
+            first = sessions[0].json()
+            renewed = await http.post("/v1/session",
+                                      headers={"Authorization": f"Bearer {first['token']}"})
+        assert [r.status_code for r in sessions] == [200] * 3
         assert (refused.status_code, refused.json()["error"]["code"]) == (429, "rate-limited")
+        assert forged.status_code == 429  # an invalid bearer asks for a new session
+        assert (renewed.status_code, renewed.json()["sub"]) == (200, first["sub"])  # not counted
     finally:
         server.stop()
 
