@@ -26,6 +26,7 @@ from .groupcommit import GroupCommitter
 from .history import CHECKPOINT_EVERY, Step, public_context_of, readable_steps
 from .replay import HELD_BYTES, REPLAY_PAGE, Catchup
 from .indexes import index_changes
+from .live_queries import LiveQueries
 from .migrations import UPGRADE, plan_upgrade
 from .protocol import Ack, PublicState, SettledAck, Update
 from .store import InstanceWrite, LogRow, Store, WriteConflict
@@ -184,6 +185,8 @@ class Engine:
         self._catchups: set[asyncio.Task[None]] = set()
         self.cursors = CursorSealer.from_secret(None)
         """Seals query cursors; `create_asgi_app` keys it from the token key."""
+        self.live = LiveQueries(app)
+        """Live queries (`watch`): told of each commit of a watched machine."""
 
     async def start(self) -> None:
         await self.store.open()
@@ -538,6 +541,7 @@ class Engine:
     async def _flush(self, slot: _Slot, work: _Work) -> None:
         """Commit `work`, then answer its operations and broadcast its updates."""
         side = work.batch.side() if work.batch is not None else None
+        before = slot.state
         if not work.log and side is not None:  # e.g. a timer whose event was not taken
             await self.committer.commit(self.workflow.side_only(side))
         if work.log:
@@ -571,6 +575,8 @@ class Engine:
                 op.answer(result)
         for snapshot, public in work.updates:
             self._broadcast(slot, snapshot, public)
+        if work.log and slot.machine in self.live.watched:
+            self.live.committed(slot.machine, slot.instance, before, slot.state)
 
     async def _answer_settled(self, op: Op, result: SendResult) -> None:
         """Answer a send made with `settle` once the instance's effects are done."""

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, TypeAdapter
 
 Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:@~-]+$")]
 RequestId = str | int | None
 EventId = Annotated[str, Field(min_length=1, max_length=128)]
+WatchId = Annotated[str, Field(min_length=1, max_length=200)] | StrictInt
+"""A watch's id, chosen by the client: every `query-change` of the watch carries it."""
 
 
 def _check_event(event: dict[str, Any]) -> dict[str, Any]:
@@ -112,8 +114,29 @@ class Query(_Message):
     id: RequestId = None
 
 
+class Watch(_Message):
+    """A live query: `results` with the first page, then a `query-change` for every instance
+    entering, leaving or changing in the query's set, until `unwatch`."""
+
+    type: Literal["watch"]
+    machine: Name
+    index: Annotated[str, Field(min_length=1, max_length=200)]
+    op: Literal["eq", "ne", "lt", "lte", "gt", "gte", "prefix"] = "eq"
+    value: str | int | float | bool
+    order: Literal["asc", "desc"] = "asc"
+    limit: Annotated[int, Field(ge=1, le=1000)] = 50
+    id: WatchId
+
+
+class Unwatch(_Message):
+    """End the watch `id`; answered with `unwatched`."""
+
+    type: Literal["unwatch"]
+    id: WatchId
+
+
 ClientMessage = Annotated[
-    Auth | Create | Get | Send | Subscribe | Unsubscribe | Ping | Query,
+    Auth | Create | Get | Send | Subscribe | Unsubscribe | Ping | Query | Watch | Unwatch,
     Field(discriminator="type"),
 ]
 client_message = TypeAdapter(ClientMessage)
@@ -213,6 +236,26 @@ class Results(_Message):
     index: str
     items: list[dict[str, Any]]
     cursor: str | None = None
+
+
+class QueryChange(_Message):
+    """A change in the set of a `watch` (`id`): `instance` entered it, left it, or changed in
+    it. `seq` is the instance's seq after the change (for `leave`, the last seq the watcher
+    was shown); `item` (enter, update) is the public state like a `results` item."""
+
+    type: Literal["query-change"] = "query-change"
+    id: str | int
+    machine: str
+    index: str
+    change: Literal["enter", "leave", "update"]
+    instance: str
+    seq: int
+    item: dict[str, Any] | None = None
+
+
+class Unwatched(_Message):
+    type: Literal["unwatched"] = "unwatched"
+    id: str | int
 
 
 class Error(_Message):

@@ -14,6 +14,8 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from . import protocol as p
 from .engine import CreateResult, Op, SendResult
 from .errors import ErrorCode, StatesyncError
+from .indexes import Query
+from .live_queries import Watch
 from .limits import INT_MAX, INT_MIN, check_value, loads
 from .ratelimit import TokenBucket
 from .runtime import Runtime, require_live
@@ -88,6 +90,7 @@ class Connection:
             self.closed = True
             self._room.set()
             self.runtime.engine.detach(self, list(self.keys))
+            self.runtime.engine.live.drop(self)
             writer.cancel()
 
     async def _read(self) -> None:
@@ -202,6 +205,16 @@ class Connection:
                 self._started()
                 task = asyncio.ensure_future(self._query(message, claims))
                 task.add_done_callback(lambda t: self._answered() or t.cancelled() or t.exception())
+            case p.Watch(id=rid):
+                claims = require_live(self.claims)
+                watch = self.runtime.engine.live.add(self, rid, _watched(message))
+                self._started()
+                task = asyncio.ensure_future(self._query(message, claims, watch))
+                task.add_done_callback(lambda t: self._answered() or t.cancelled() or t.exception())
+            case p.Unwatch(id=rid):
+                require_live(self.claims)
+                self.runtime.engine.live.remove(self, rid)
+                self._send(p.Unwatched(id=rid))
             case p.Unsubscribe(machine=m, instance=i, id=rid):
                 claims = require_live(self.claims)
                 unsubscribed = p.Unsubscribed(id=rid, machine=m, instance=i)
@@ -232,23 +245,32 @@ class Connection:
         self.inflight -= 1
         self._drained.set()
 
-    async def _query(self, message: p.Query, claims: Mapping[str, Any]) -> None:
+    async def _query(self, message: p.Query | p.Watch, claims: Mapping[str, Any],
+                     watch: Watch | None = None) -> None:
+        """Answer a `query`, or the first page of a `watch` (then its held changes)."""
         from .http_queries import results
-        from .indexes import Query, run_query
+        from .indexes import run_query
 
-        query = Query(message.machine, message.index, message.op, message.value, message.order,
-                      message.limit, message.cursor)
+        query = watch.query if watch is not None else Query(
+            message.machine, message.index, message.op, message.value, message.order,
+            message.limit, message.cursor)
         try:
             items, cursor = await run_query(self.runtime.app, self.runtime.engine.store, claims,
                                             query, self.runtime.engine.cursors)
-        except StatesyncError as exc:
+        except Exception as exc:
+            if watch is not None:
+                self.runtime.engine.live.remove(self, watch.id)
+            if not isinstance(exc, StatesyncError):
+                log.exception("query failed")
+                exc = StatesyncError(ErrorCode.INTERNAL, "query failed")
             self._error(exc, message.id, message.machine)
             return
-        except Exception:
-            log.exception("query failed")
-            self._error(StatesyncError(ErrorCode.INTERNAL, "query failed"), message.id)
-            return
-        self._send(p.Results(id=message.id, **results(query, items, cursor)))
+        reply = p.Results(id=message.id, **results(query, items, cursor))
+        if watch is None:
+            self._send(reply)
+        else:
+            seqs = {item.state.instance: item.state.seq for item in items}
+            self.runtime.engine.live.start(watch, reply.model_dump_json(), seqs)
 
     # --- replies (called by the engine, in commit order) ----------------------------------
 
@@ -319,6 +341,12 @@ class Connection:
                                 code=error.code, message=error.message))
         else:
             self._error(error, rid, machine, instance)
+
+
+def _watched(message: p.Watch) -> Query:
+    """The query a `watch` keeps up to date (`limit`: the size of its first page)."""
+    return Query(message.machine, message.index, message.op, message.value, message.order,
+                 message.limit)
 
 
 def _echoable(rid: Any) -> bool:
