@@ -6,17 +6,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
-from pydantic_core import from_json
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .errors import ErrorCode, StatesyncError
 from . import protocol as p
+from .errors import ErrorCode, StatesyncError
 from .history import public_state_at
 from .http import _body, _caller, _endpoint, _target, json_response
 from .indexes import Query, QueryItem, run_query
-from .limits import INT_MAX, check_value, invalid, parse_int
+from .limits import INT_MAX, check_value, invalid, loads, parse_int
 from .runtime import Runtime
 
 ADMIN_CLAIM = "statesync_admin"
@@ -31,8 +30,8 @@ def query_value(text: str | None) -> Any:
     if text.startswith(("[", "{")):
         raise invalid("value is a string, number or boolean (quote text starting with [ or {)")
     try:
-        value = from_json(text, allow_inf_nan=False)
-    except ValueError:
+        value = loads(text)
+    except StatesyncError:
         return text
     check_value(value)
     return value

@@ -429,7 +429,8 @@ HTTP_CASES: list[tuple[str, str, str, dict[str, str], str | None, int, str]] = [
     *[(f"query-{i}", "GET", f"/v1/query/note/{q}", BEARER, None, 400, "invalid-message")
       for i, q in enumerate([
           "score?value=" + "[" * 3000, "score?value=" + nested(3000), f"score?value={HUGE}",
-          f"score?value=-{HUGE}", "score?value=1e999", "score?value=[1]", "score?value={}",
+          f"score?value=-{HUGE}", "score?value=1e999", "score?value=NaN",
+          "score?value=-Infinity", "score?value=[1]", "score?value={}",
           "score?value=1&op=like", "score?value=1&order=up", "score?value=1&limit=abc",
           "score?value=1&limit=0", f"score?value=1&limit={10**30}", "score?value=1&limit=1001",
           "score?value=1&cursor=garbage", "score?value=1&cursor=" + "A" * 10_000,
