@@ -4,10 +4,11 @@ A watch is a query (machine, index, operator, value, order) held by a connection
 commit of an instance of a watched machine, `LiveQueries.committed` decides for each watch on
 that machine whether the instance was in its set before the commit and is after it: one of its
 index keys is in the query's range (the ranges of `indexes.key_range`, compared in Python:
-code-point order) and the watcher may read it (`privacy.may_read`). The watcher is then told
-`enter`, `leave` or `update`, with the item projected for it exactly like a query result
-(`privacy.public_context`; the `key` only where `indexes.key_visible` allows). An instance the
-watcher could read neither before nor after is never mentioned. A commit of a machine nobody
+code-point order) and the watcher may read it (`privacy.may_read`): the set `run_query`
+answers. The watcher is then told `enter`, `leave` or `update`, with the item projected for it
+exactly like a query result (`privacy.public_context`; the `key` only where
+`indexes.key_visible` allows). An instance the watcher could read neither before nor after is
+never mentioned. A commit of a machine nobody
 watches costs the engine one dict lookup.
 
 While the first page is read, changes are held; the page is sent first, then the held changes
@@ -163,7 +164,8 @@ class LiveQueries:
         paths = self.app.machines[machine].indexes or {}
         old_spec = self.app.version_spec(machine, old.version) if old is not None else None
         new_spec = self.app.version_spec(machine, new.version)
-        item = _Item(new_spec, machine, instance, new)
+        old_item = _Item(old_spec, machine, instance, old) if old is not None else None
+        new_item = _Item(new_spec, machine, instance, new)
         now = time.time()
         for index, watches in list(self.watched.get(machine, {}).items()):
             path = paths.get(index)
@@ -180,18 +182,15 @@ class LiveQueries:
                 if _expired(claims, now):
                     self._end(watch, ErrorCode.UNAUTHENTICATED, "token expired; watch again")
                     continue
-                before = [k for k in old_keys if watch.matches(k)]
-                after = [k for k in new_keys if watch.matches(k)]
-                was = bool(before) and privacy.may_read(old_spec, claims, instance, old.snapshot)
-                now_in = bool(after) and privacy.may_read(new_spec, claims, instance, new.snapshot)
-                if now_in:
-                    key = after[-1] if watch.query.order == "desc" else after[0]
-                    try:
-                        shown = item.build(index, key, claims)
-                    except Exception:  # a projection bug: this watcher gets nothing more
-                        log.exception("public_context failed for %s/%s", machine, instance)
-                        self._end(watch, ErrorCode.INTERNAL, "cannot project this item")
-                        continue
+                try:
+                    was = old_item is not None and _member(watch, old_item, old_keys, claims)
+                    key = _member(watch, new_item, new_keys, claims)
+                    shown = new_item.build(index, key, claims) if key is not None else None
+                except Exception:  # a projection bug: this watcher gets nothing more
+                    log.exception("public_context failed for %s/%s", machine, instance)
+                    self._end(watch, ErrorCode.INTERNAL, "cannot project this item")
+                    continue
+                if shown is not None:
                     self._tell(watch, "update" if was else "enter", instance, new.seq, shown)
                 elif was:
                     self._tell(watch, "leave", instance, old.seq, None)
@@ -210,22 +209,35 @@ class LiveQueries:
             self._end(watch, ErrorCode.RATE_LIMITED, "too many changes while loading; watch again")
 
 
+def _member(watch: Watch, item: _Item, keys: list[str], reader: Mapping[str, Any]) -> str | None:
+    """The key by which `item` is in the watch's set for `reader` (the first of its matching
+    keys in the query's order), or None: as `run_query`, only instances it may read."""
+    matching = [k for k in keys if watch.matches(k)]
+    if not matching or not privacy.may_read(item.spec, reader, item.instance, item.state.snapshot):
+        return None
+    return matching[-1] if watch.query.order == "desc" else matching[0]
+
+
 class _Item:
-    """The item of one committed state as each watcher sees it (a reader-independent public
-    context is computed once per commit)."""
+    """One committed state as each watcher sees it (a reader-independent public context is
+    computed once per commit)."""
 
     def __init__(self, spec: MachineSpec, machine: str, instance: str, state: Any) -> None:
         self.spec, self.machine, self.instance, self.state = spec, machine, instance, state
         self._shared: Any = _UNSET
 
-    def build(self, index: str, key: str, reader: Mapping[str, Any]) -> dict[str, Any]:
-        snapshot = self.state.snapshot
+    def public(self, reader: Mapping[str, Any]) -> Any:
+        context = self.state.snapshot.context
         if self.spec.context_takes_reader:
-            public = privacy.public_context(self.spec, snapshot.context, reader)
-        else:
-            if self._shared is _UNSET:
-                self._shared = privacy.public_context(self.spec, snapshot.context)
-            public = self._shared
+            return privacy.public_context(self.spec, context, reader)
+        if self._shared is _UNSET:
+            self._shared = privacy.public_context(self.spec, context)
+        return self._shared
+
+    def build(self, index: str, key: str, reader: Mapping[str, Any]) -> dict[str, Any]:
+        """The `results`-shaped item: the public state, with `key` where it may be shown."""
+        snapshot = self.state.snapshot
+        public = self.public(reader)
         status = snapshot.status
         item = {"machine": self.machine, "instance": self.instance, "seq": self.state.seq,
                 "value": snapshot.value, "tags": sorted(snapshot.tags), "context": public,

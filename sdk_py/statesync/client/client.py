@@ -19,6 +19,7 @@ from .backoff import Backoff
 from .errors import ClientClosed, ClientError, TransportClosed
 from .instance import Instance
 from .pacing import Pacer
+from .queries import Item, LiveQuery, Page
 from .reconcile import Reconciler
 from .session import AnonymousSession, TokenSource
 from .transport import Socket, Transport, default_transport
@@ -71,6 +72,8 @@ class Client:
         self.subject: str | None = None
         self.last_error: BaseException | None = None
         self._instances: dict[tuple[str, str], Instance] = {}
+        self._queries: list[LiveQuery] = []
+        self._watches: dict[int, LiveQuery] = {}  # by the id of the current watch
         self._status_listeners: list[StatusListener] = []
         self._reported: tuple[Status, int] | None = None
         self._requests: dict[int, asyncio.Future[dict[str, Any]]] = {}
@@ -102,6 +105,8 @@ class Client:
         for instance in list(self._instances.values()):
             instance._end(ClientClosed("the client was closed"))
         self._instances.clear()
+        for live in list(self._queries):
+            live._end(None)
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -160,6 +165,49 @@ class Client:
         assert self.subject is not None
         name = settings_instance(namespace, self.subject)
         return UserSettings(await self.instance(SETTINGS_MACHINE, name, create={}), defaults)
+
+    # --- queries ----------------------------------------------------------------------------
+
+    async def query(self, machine: str, index: str, op: str = "eq", value: Any = None, *,
+                    order: str = "asc", limit: int = 50, cursor: str | None = None) -> Page:
+        """One page of instances by index (`op`: eq ne lt lte gt gte prefix), readable by
+        this client, in index order; pass `page.cursor` for the next page."""
+        if value is None:
+            raise TypeError("value is required (a string, number or boolean)")
+        await self.connect()
+        message = {"type": "query", "machine": machine, "index": index, "op": op,
+                   "value": value, "order": order, "limit": limit}
+        if cursor is not None:
+            message["cursor"] = cursor
+        reply = await self._call(message)
+        return Page([Item.from_server(item) for item in reply["items"]], reply["cursor"])
+
+    async def watch(self, machine: str, index: str, op: str = "eq", value: Any = None, *,
+                    order: str = "asc", limit: int = 50) -> LiveQuery:
+        """A live query: every matching instance (read in pages of `limit`), kept up to date
+        by the server and watched again after reconnecting."""
+        if value is None:
+            raise TypeError("value is required (a string, number or boolean)")
+        await self.connect()
+        live = LiveQuery(self, machine, index, op, value, order, limit)
+        self._queries.append(live)
+        if self._sending:  # else the handshake loads it
+            await live._load()
+        try:
+            await asyncio.wait_for(live._ready.wait(), self.request_timeout)
+        except TimeoutError:
+            live._end(None)
+            raise TransportClosed(f"watch not answered: {self.last_error}") from None
+        if live.error is not None:
+            raise live.error
+        if live.closed:
+            raise ClientClosed("the client was closed")
+        return live
+
+    def _forget_query(self, live: LiveQuery) -> None:
+        if live in self._queries:
+            self._queries.remove(live)
+        self._watches = {i: q for i, q in self._watches.items() if q is not live}
 
     # --- status -----------------------------------------------------------------------------
 
@@ -263,6 +311,8 @@ class Client:
                 self._transmit(handle, pending.event_id, pending.event)
         self._set_status("live")
         self._live.set()
+        for live in self._queries:
+            self._spawn(live._load())
 
     async def _authenticate(self) -> None:
         token = self.token
@@ -313,7 +363,7 @@ class Client:
         """Send a request on the current socket and wait for its reply (bounded)."""
         if self._outbox is None:
             raise TransportClosed("not connected")
-        request_id = next(self._ids)
+        request_id = message["id"] if "id" in message else next(self._ids)
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._requests[request_id] = future
         self._outbox.put_nowait(json.dumps({**message, "id": request_id}))
@@ -366,6 +416,9 @@ class Client:
                 self._drop()  # keep the event; it is sent again after reconnecting
             elif handle is not None:
                 handle._reject(message["event_id"], message["code"], message["message"])
+        elif kind == "query-change":
+            if (live := self._watches.get(message.get("id"))) is not None:  # type: ignore[arg-type]
+                live._change(message)
         elif (future := self._requests.get(message.get("id"))) is not None:  # type: ignore[arg-type]
             if future.done():
                 return
@@ -373,6 +426,12 @@ class Client:
                 future.set_exception(ClientError(message["code"], message["message"]))
             else:
                 future.set_result(message)
+        elif kind == "error" and (live := self._watches.get(message.get("id"))) is not None:  # type: ignore[arg-type]
+            # The server ended a watch: an expired token reconnects, any other cause ends it.
+            if message["code"] == "unauthenticated":
+                self._drop()
+            else:
+                live._end(ClientError(message["code"], message["message"]))
         elif kind == "error" and handle is not None:
             # The server ended a subscription: an expired token reconnects, a denial ends it.
             if message["code"] == "unauthenticated":

@@ -1,0 +1,274 @@
+"""Index queries and live queries: `client.query(...)` pages, `client.watch(...)` handles."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from .errors import ClientError, TransportClosed
+from .state import State
+
+if TYPE_CHECKING:
+    from .client import Client
+
+log = logging.getLogger("statesync.client")
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One instance in query results: its public state and, when the reader may see it, the
+    index value it matched (`key`; None when hidden)."""
+
+    machine: str
+    instance: str
+    state: State
+    key: Any = None
+
+    @classmethod
+    def from_server(cls, item: dict[str, Any]) -> Item:
+        return cls(item["machine"], item["instance"], State.from_server(item), item.get("key"))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-safe data (for JavaScript callers and logs)."""
+        return {"machine": self.machine, "instance": self.instance, "key": self.key,
+                **self.state.to_dict()}
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of `client.query`: `cursor` asks for the next one (None: no more)."""
+
+    items: list[Item]
+    cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """What changed in a live query: `instance` entered its set, left it (`item` None) or
+    changed in it."""
+
+    kind: Literal["enter", "leave", "update"]
+    instance: str
+    item: Item | None
+
+
+ChangeListener = Callable[[Change], Any]
+
+
+@dataclass(slots=True)
+class _Loading:
+    """A (re)load in progress: the items so far, and the last seq each instance left at (so
+    that a page read before it left does not bring it back)."""
+
+    items: dict[str, Item] = field(default_factory=dict)
+    gone: dict[str, int] = field(default_factory=dict)
+
+
+class LiveQuery:
+    """The instances matching an index query, kept up to date by the server (`watch`).
+
+    `items` lists them in index order (ties by instance name; items whose `key` the reader
+    may not see come after, by name); `subscribe(fn)` calls `fn(change)` on every change.
+    After a reconnect the query is watched again and listeners hear what changed meanwhile.
+    """
+
+    def __init__(self, client: Client, machine: str, index: str, op: str, value: Any,
+                 order: str, limit: int) -> None:
+        self.client = client
+        self.machine, self.index, self.op, self.value = machine, index, op, value
+        self.order, self.limit = order, limit
+        self.closed = False
+        self.error: ClientError | None = None
+        self._items: dict[str, Item] = {}
+        self._sorted: list[Item] | None = None
+        self._loading: _Loading | None = None
+        self._watch_id: int | None = None
+        self._generation = 0
+        self._listeners: list[ChangeListener] = []
+        self._ready = asyncio.Event()
+
+    def __repr__(self) -> str:
+        return f"<LiveQuery {self.machine}.{self.index} {self.op} {self.value!r}: {self.names}>"
+
+    # --- reading ----------------------------------------------------------------------------
+
+    @property
+    def items(self) -> list[Item]:
+        """The matching instances, in index order."""
+        if self._sorted is None:
+            shown = [i for i in self._items.values() if i.key is not None]
+            hidden = [i for i in self._items.values() if i.key is None]
+            descending = self.order == "desc"
+            shown.sort(key=lambda i: (_rank(i.key), i.key, i.instance), reverse=descending)
+            hidden.sort(key=lambda i: i.instance, reverse=descending)
+            self._sorted = shown + hidden
+        return list(self._sorted)
+
+    @property
+    def names(self) -> list[str]:
+        return [i.instance for i in self.items]
+
+    def get(self, instance: str) -> Item | None:
+        return self._items.get(instance)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __contains__(self, instance: object) -> bool:
+        return instance in self._items
+
+    def __iter__(self) -> Iterator[Item]:
+        return iter(self.items)
+
+    # --- listening --------------------------------------------------------------------------
+
+    def subscribe(self, callback: ChangeListener) -> Callable[[], None]:
+        """Call `callback(change)` on every change; returns `unsubscribe`."""
+        self._listeners.append(callback)
+
+        def unsubscribe() -> None:
+            if callback in self._listeners:
+                self._listeners.remove(callback)
+
+        return unsubscribe
+
+    async def wait_for(self, condition: Callable[[LiveQuery], bool],
+                       timeout: float | None = None) -> LiveQuery:
+        """Return once `condition(self)` holds (checked now and after every change);
+        `TimeoutError` after `timeout` seconds."""
+        if condition(self):
+            return self
+        found: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def check(_change: Change) -> None:
+            if not found.done() and condition(self):
+                found.set_result(None)
+
+        unsubscribe = self.subscribe(check)
+        try:
+            await asyncio.wait_for(found, timeout)
+            return self
+        finally:
+            unsubscribe()
+
+    async def close(self) -> None:
+        """Stop watching."""
+        if self.closed:
+            return
+        watch_id = self._watch_id
+        self._end(None)
+        if watch_id is not None and self.client._sending:
+            with contextlib.suppress(ClientError, TransportClosed, TimeoutError):
+                await self.client._request({"type": "unwatch", "id": watch_id})
+
+    # --- called by the client ---------------------------------------------------------------
+
+    async def _load(self) -> None:
+        """Watch on the current connection: the first page, then the others; then tell the
+        listeners how the items differ from those shown until now."""
+        self._generation += 1
+        generation, client = self._generation, self.client
+        client._watches.pop(self._watch_id, None)  # type: ignore[arg-type]
+        self._watch_id = watch_id = next(client._ids)
+        client._watches[watch_id] = self
+        loading = self._loading = _Loading()
+        query = {"machine": self.machine, "index": self.index, "op": self.op,
+                 "value": self.value, "order": self.order, "limit": self.limit}
+        try:
+            page = await client._request({"type": "watch", **query, "id": watch_id})
+            while generation == self._generation:
+                for raw in page["items"]:
+                    _put(loading.items, loading.gone, Item.from_server(raw))
+                if page["cursor"] is None:
+                    break
+                page = await client._request({"type": "query", **query, "cursor": page["cursor"]})
+        except ClientError as exc:
+            if generation == self._generation:
+                self._end(exc)
+            return
+        except TimeoutError:  # start over on a fresh connection
+            client._drop()
+            return
+        except TransportClosed:  # the next connection loads it again
+            return
+        if generation != self._generation or self.closed:
+            return
+        before, self._items, self._loading, self._sorted = self._items, loading.items, None, None
+        self._ready.set()
+        self._notify(_diff(before, self._items))
+
+    def _change(self, message: dict[str, Any]) -> None:
+        """A `query-change` from the server."""
+        if message["id"] != self._watch_id or self.closed:
+            return
+        loading = self._loading
+        items, gone = (loading.items, loading.gone) if loading is not None else (self._items, None)
+        instance, kind = message["instance"], message["change"]
+        if kind == "leave":
+            applied = _remove(items, gone, instance, message["seq"])
+            change = Change("leave", instance, None)
+        else:
+            item = Item.from_server(message["item"])
+            applied = _put(items, gone, item)
+            change = Change(kind, instance, item)
+        if applied and loading is None:
+            self._sorted = None
+            self._notify([change])
+
+    def _end(self, error: ClientError | None) -> None:
+        """Finished: closed by the user or the client, or refused by the server (`error`)."""
+        self.closed = True
+        self.error = error
+        self.client._forget_query(self)
+        self._ready.set()
+
+    def _notify(self, changes: list[Change]) -> None:
+        for change in changes:
+            for listener in list(self._listeners):
+                try:
+                    listener(change)
+                except Exception:
+                    log.exception("a listener of live query %s.%s raised", self.machine, self.index)
+
+
+def _put(items: dict[str, Item], gone: dict[str, int] | None, item: Item) -> bool:
+    """Keep `item` unless what is known of its instance is as new or newer."""
+    current = items.get(item.instance)
+    seq = item.state.seq
+    if current is not None and current.state.seq >= seq:
+        return False
+    if gone is not None and gone.get(item.instance, -1) >= seq:
+        return False
+    items[item.instance] = item
+    return True
+
+
+def _remove(items: dict[str, Item], gone: dict[str, int] | None, instance: str, seq: int) -> bool:
+    """An instance left the set after its state `seq` (kept if already seen newer)."""
+    if gone is not None:
+        gone[instance] = max(gone.get(instance, -1), seq)
+    current = items.get(instance)
+    if current is None or current.state.seq > seq:
+        return False
+    del items[instance]
+    return True
+
+
+def _diff(before: dict[str, Item], after: dict[str, Item]) -> list[Change]:
+    changes = [Change("leave", name, None) for name in before if name not in after]
+    for name, item in after.items():
+        old = before.get(name)
+        if old is None:
+            changes.append(Change("enter", name, item))
+        elif old != item:
+            changes.append(Change("update", name, item))
+    return changes
+
+
+def _rank(key: Any) -> int:
+    """The server's order of index value types: booleans, numbers, strings."""
+    return 0 if isinstance(key, bool) else 1 if isinstance(key, int | float) else 2
