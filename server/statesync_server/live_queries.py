@@ -8,8 +8,9 @@ code-point order) and the watcher may read it (`privacy.may_read`): the set `run
 answers. The watcher is then told `enter`, `leave` or `update`, with the item projected for it
 exactly like a query result (`privacy.public_context`; the `key` only where
 `indexes.key_visible` allows). An instance the watcher could read neither before nor after is
-never mentioned. A commit of a machine nobody
-watches costs the engine one dict lookup.
+never mentioned. A commit of a machine nobody watches costs the engine one dict lookup; `eq`
+watches are found by their value, so those of other values (other restaurants) cost nothing.
+A watch whose token expired ends (`unauthenticated`) at the first commit that concerns it.
 
 While the first page is read, changes are held; the page is sent first, then the held changes
 it does not already show (by seq).
@@ -53,6 +54,8 @@ class Watch:
     owner: Watcher
     query: Query
     matches: Callable[[str], bool]
+    key: str | None
+    """The encoded value of an `eq` watch (its bucket), None for the other operators."""
     held: list[tuple[str, str, int, str]] | None = field(default_factory=list)
     """(instance, change, seq, message) while the first page is read; None once it is sent."""
 
@@ -84,8 +87,9 @@ class LiveQueries:
 
     def __init__(self, app: Any) -> None:
         self.app = app
-        self.watched: dict[str, dict[str, list[Watch]]] = {}
-        """Machine -> index -> watches; a machine is here only while it has watches."""
+        self.watched: dict[str, dict[str, dict[str | None, list[Watch]]]] = {}
+        """Machine -> index -> `eq` key (None: other operators) -> watches; a machine is here
+        only while it has watches."""
         self._owned: dict[Watcher, dict[str | int, Watch]] = {}
 
     # --- watches ----------------------------------------------------------------------------
@@ -100,9 +104,11 @@ class LiveQueries:
         if len(owned) >= MAX_PER_CONNECTION:
             raise StatesyncError(ErrorCode.RATE_LIMITED,
                                  f"at most {MAX_PER_CONNECTION} watches per connection")
-        watch = Watch(watch_id, owner, query, matches)
+        key = encode_key(query.value) if query.op == "eq" else None
+        watch = Watch(watch_id, owner, query, matches, key)
         self._owned.setdefault(owner, {})[watch_id] = watch
-        self.watched.setdefault(query.machine, {}).setdefault(query.index, []).append(watch)
+        by_key = self.watched.setdefault(query.machine, {}).setdefault(query.index, {})
+        by_key.setdefault(key, []).append(watch)
         return watch
 
     def start(self, watch: Watch, results: str, seqs: Mapping[str, int]) -> None:
@@ -135,13 +141,16 @@ class LiveQueries:
                 del self._owned[watch.owner]
         machine, index = watch.query.machine, watch.query.index
         by_index = self.watched.get(machine, {})
-        watches = by_index.get(index, [])
+        by_key = by_index.get(index, {})
+        watches = by_key.get(watch.key, [])
         if watch in watches:
             watches.remove(watch)
             if not watches:
-                del by_index[index]
-                if not by_index:
-                    del self.watched[machine]
+                del by_key[watch.key]
+                if not by_key:
+                    del by_index[index]
+                    if not by_index:
+                        del self.watched[machine]
 
     def _end(self, watch: Watch, code: ErrorCode, message: str) -> None:
         """End a watch from the server's side: an `error` carrying the watch's id."""
@@ -167,13 +176,14 @@ class LiveQueries:
         old_item = _Item(old_spec, machine, instance, old) if old is not None else None
         new_item = _Item(new_spec, machine, instance, new)
         now = time.time()
-        for index, watches in list(self.watched.get(machine, {}).items()):
+        for index, by_key in list(self.watched.get(machine, {}).items()):
             path = paths.get(index)
             if path is None:
                 continue
             old_keys = keys_for(lookup(old.snapshot.context, path)) if old is not None else []
             new_keys = keys_for(lookup(new.snapshot.context, path))
-            for watch in list(watches):
+            watches = [w for k in (None, *{*old_keys, *new_keys}) for w in by_key.get(k, ())]
+            for watch in watches:
                 owner = watch.owner
                 if owner.closed:
                     self._unlink(watch)
