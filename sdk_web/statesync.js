@@ -33,8 +33,8 @@
  * @property {{name: string, url: string}[]} modules   the app's machine modules
  * @property {Object<string, string>} machines          registered name -> "module:attribute"
  */
+import { Channel } from "./channel.js";
 
-const SITE_MODULES = "/home/pyodide/statesync_app";
 const SETTINGS_MACHINE = "statesync.settings"; // the built-in machine (statesync/settings.py)
 const NAMESPACE = /^[A-Za-z0-9_.:@-]{1,64}$/;
 const SUBJECT = /^[A-Za-z0-9_.:@~-]{1,128}$/;
@@ -50,71 +50,115 @@ export class StatesyncError extends Error {
   }
 }
 
-/** @type {Map<string, Promise<Runtime>>} */
-const runtimes = new Map();
-
 /**
- * @typedef {object} Runtime
- * @property {any} pyodide
- * @property {Manifest} manifest
- * @property {any} bridge           the `bridge` Python module (a PyProxy)
- * @property {{pyodide: number, core: number, total: number}} timings  milliseconds
+ * The worker's answer to `loadRuntime()`.
+ * @typedef {object} RuntimeInfo
+ * @property {"shared"|"dedicated"} worker  a SharedWorker (one runtime for every tab of this
+ *   origin) or a dedicated Worker (where there is no SharedWorker)
+ * @property {number} boots        Pyodide runtimes this worker has booted
+ * @property {number} connections  Python clients (WebSockets) open in this worker
+ * @property {number} downloaded   bytes this worker fetched over the network (HTTP cache
+ *   hits count 0; the runtime is served under content-hashed URLs, cached for good)
+ * @property {{pyodide: number, core: number}} timings  ms: Pyodide's start (fetch +
+ *   `loadPyodide`), then installing the core and the machine modules
  */
 
 /**
- * Boot Pyodide with the statesync core and the app's machine modules (once per server).
- * @param {string} [url] the server's base URL (default: this page's origin)
- * @returns {Promise<Runtime>}
+ * @typedef {object} Progress  where Pyodide's boot is, as `Status` reports it
+ * @property {"http"|"loading-runtime"|"loading-packages"|"connecting"|"live"} phase
+ * @property {number} [loaded]   bytes of the runtime loaded so far
+ * @property {number} [total]    bytes to load (when the server says)
  */
-export function loadRuntime(url = location.origin) {
-  const base = new URL(url, location.href).origin;
-  if (!runtimes.has(base)) {
-    const runtime = boot(base);
-    runtime.catch(() => runtimes.delete(base)); // a later call tries again
-    runtimes.set(base, runtime);
+
+/** @type {Channel|undefined} */
+let worker;
+/** @type {Map<string, Progress>} base -> the runtime's boot, as the worker reports it */
+const progress = new Map();
+/** @type {Map<number, Client>} */
+const clients = new Map();
+/** @type {Map<number, Instance>} handles the worker knows, by id */
+const instances = new Map();
+let ids = 0;
+let measured = false;
+
+/**
+ * The channel to the statesync worker, started on first use: a SharedWorker where the page
+ * has one and Web Locks (the worker learns from a lock that the page is gone), else a
+ * dedicated Worker (also for an SDK loaded from another origin).
+ * @returns {Channel}
+ */
+function channel() {
+  if (worker) return worker;
+  // `new URL("./worker.js", import.meta.url)` inline, as bundlers (Vite, webpack) expect it.
+  const options = { type: "module", name: "statesync" };
+  let port;
+  if (new URL(import.meta.url).origin !== location.origin) {
+    const url = new URL("./worker.js", import.meta.url).href;
+    const script = new Blob([`import ${JSON.stringify(url)};`], { type: "text/javascript" });
+    port = new Worker(URL.createObjectURL(script), options);
+  } else if (typeof SharedWorker === "function" && navigator.locks) {
+    port = new SharedWorker(new URL("./worker.js", import.meta.url), options).port;
+  } else {
+    port = new Worker(new URL("./worker.js", import.meta.url), options);
   }
-  return runtimes.get(base);
+  worker = new Channel(port, fromWorker);
+  if (port instanceof MessagePort) {
+    const lock = `statesync-tab:${Date.now()}:${Math.random()}`;
+    navigator.locks.request(lock, () => {
+      worker.notify("hello", { lock });
+      return new Promise(() => {}); // held until the page is gone
+    });
+  }
+  return worker;
 }
 
-/** @param {string} base @returns {Promise<Runtime>} */
-async function boot(base) {
-  const t0 = performance.now();
-  const manifest = await fetchJson(`${base}/statesync/manifest.json`);
-  const [{ loadPyodide }, core, modules, bridgeSource] = await Promise.all([
-    import(`${base}${manifest.pyodide}pyodide.mjs`),
-    fetchBytes(`${base}${manifest.core}`),
-    Promise.all(manifest.modules.map(async (m) => [m.name, await fetchBytes(`${base}${m.url}`)])),
-    fetchBytes(`${base}/statesync/sdk/bridge.py`),
-  ]);
-  const pyodide = await loadPyodide({ indexURL: `${base}${manifest.pyodide}`, packages: [] });
-  const t1 = performance.now();
-  const sitePackages = pyodide.runPython("import sysconfig; sysconfig.get_paths()['purelib']");
-  pyodide.unpackArchive(core, "zip", { extractDir: sitePackages });
-  pyodide.FS.mkdirTree(SITE_MODULES);
-  for (const [name, source] of modules) pyodide.FS.writeFile(`${SITE_MODULES}/${name}.py`, source);
-  pyodide.FS.writeFile(`${SITE_MODULES}/statesync_bridge.py`, bridgeSource);
-  pyodide.runPython(`import sys; sys.path.insert(0, ${JSON.stringify(SITE_MODULES)})`);
-  const bridge = pyodide.pyimport("statesync_bridge");
-  const t2 = performance.now();
-  // Visible in DevTools' performance panel; bench/browser.py reads them.
-  performance.measure("statesync:pyodide", { start: t0, end: t1 });
-  performance.measure("statesync:core", { start: t1, end: t2 });
-  const timings = { pyodide: t1 - t0, core: t2 - t1, total: t2 - t0 };
-  return { pyodide, manifest, bridge, timings };
+/** What the worker pushes or asks. @param {string} op @param {any} args */
+function fromWorker(op, args) {
+  switch (op) {
+    case "progress":
+      progress.set(args.base, { phase: args.phase, loaded: args.loaded, total: args.total });
+      for (const client of clients.values()) client[CHANGED]();
+      return undefined;
+    case "state":
+      return instances.get(args.hid)?.[RECEIVE](args);
+    case "status":
+      return clients.get(args.cid)?.[RECEIVE](args.status);
+    case "session":
+      return localStorage.setItem(`statesync.session:${args.base}`, args.json);
+    case "token":
+      return clients.get(args.cid)?.[TOKEN]();
+    default:
+      return undefined;
+  }
 }
 
-/** @param {string} url */
-async function fetchJson(url) {
-  const response = await fetch(url);
-  if (!response.ok) throw new StatesyncError("not-found", `GET ${url}: HTTP ${response.status}`);
-  return response.json();
+/** A worker call; rejects with a `StatesyncError`. @param {string} op @param {any} args */
+async function call(op, args) {
+  try {
+    return await channel().call(op, args);
+  } catch (error) {
+    throw new StatesyncError(error.code ?? "unavailable", error.message ?? String(error));
+  }
 }
 
-/** @param {string} url @returns {Promise<Uint8Array>} */
-async function fetchBytes(url) {
-  const response = await fetch(url);
-  if (!response.ok) throw new StatesyncError("not-found", `GET ${url}: HTTP ${response.status}`);
-  return new Uint8Array(await response.arrayBuffer());
+/**
+ * Boot Pyodide with the statesync core and the app's machine modules in the worker (once per
+ * server and worker: a second tab finds it booted).
+ * @param {string} [url] the server's base URL (default: this page's origin)
+ * @returns {Promise<RuntimeInfo>}
+ */
+export async function loadRuntime(url = location.origin) {
+  const base = new URL(url, location.href).origin;
+  const info = await call("boot", { base });
+  if (!measured) { // visible in DevTools' performance panel; bench/browser.py reads them
+    measured = true;
+    const start = Math.max(0, info.timings.timeOrigin + info.timings.started - performance.timeOrigin);
+    performance.measure("statesync:pyodide", { start, duration: info.timings.pyodide });
+    performance.measure("statesync:core", { start: start + info.timings.pyodide,
+      duration: info.timings.core });
+  }
+  const { timeOrigin, started, ...timings } = info.timings;
+  return { ...info, timings };
 }
 
 /**
@@ -182,39 +226,20 @@ async function authenticate(base, options, timeout) {
 }
 
 /**
- * `getToken` for the Python client: the token `connect()` already has, then `getToken()`.
- * @param {string} token @param {() => string|Promise<string>} getToken
- */
-function firstThen(token, getToken) {
-  let first = token;
-  return () => {
-    const answer = first ?? getToken();
-    first = undefined;
-    return answer;
-  };
-}
-
-/**
  * The name of `subject`'s settings instance in `namespace`, as `statesync.settings`'
- * `settings_instance`: `namespace~subject`, or `namespace~h-<SHA-256 of subject>`.
+ * `settings_instance`: `namespace~subject`, or `namespace~h-<SHA-256 of subject>` (for a
+ * subject not usable in a name, or starting with `h-`, so that no two subjects collide).
  * @param {string} namespace @param {string} subject
- * @param {() => Promise<Runtime>} runtime  hashes in Python where `crypto.subtle` is missing
+ * @param {string} base  the server whose runtime hashes it where `crypto.subtle` is missing
  *   (pages not served over HTTPS or from localhost)
  */
-async function settingsInstance(namespace, subject, runtime) {
+async function settingsInstance(namespace, subject, base) {
   if (!NAMESPACE.test(namespace)) {
     throw new StatesyncError("invalid-message",
       `a settings namespace is 1-64 of A-Z a-z 0-9 _ . : @ -: ${JSON.stringify(namespace)}`);
   }
-  if (SUBJECT.test(subject)) return `${namespace}~${subject}`;
-  if (!globalThis.crypto?.subtle) {
-    const settings = (await runtime()).pyodide.pyimport("statesync.settings");
-    try {
-      return settings.settings_instance(namespace, subject);
-    } finally {
-      settings.destroy();
-    }
-  }
+  if (SUBJECT.test(subject) && !subject.startsWith("h-")) return `${namespace}~${subject}`;
+  if (!globalThis.crypto?.subtle) return call("settingsName", { base, namespace, subject });
   const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(subject));
   const hex = Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0"));
   return `${namespace}~h-${hex.join("")}`;
@@ -270,23 +295,6 @@ function applySetting(context, event) {
   }
 }
 
-/**
- * Await a bridge call's `Outcome`: its value, or a `StatesyncError` with the server's code.
- * @param {any} pending  a Python awaitable of an `Outcome`
- */
-async function settle(pending) {
-  const outcome = await pending;
-  try {
-    if (outcome.code !== undefined && outcome.code !== null) {
-      throw new StatesyncError(outcome.code, outcome.message);
-    }
-    const value = outcome.value;
-    return typeof value?.copy === "function" ? value.copy() : value; // outlive `outcome`
-  } finally {
-    outcome.destroy();
-  }
-}
-
 /** @param {any} error @returns {StatesyncError} */
 function asStatesyncError(error) {
   if (error instanceof StatesyncError) return error;
@@ -295,8 +303,8 @@ function asStatesyncError(error) {
 
 /**
  * Connect to a statesync server. Resolves once the token is known (and accepted), without
- * waiting for Pyodide: it boots in the background and `client.ready` tells when the Python
- * client has taken over.
+ * waiting for Pyodide: it boots in the background, in a worker, and `client.ready` tells when
+ * the Python client has taken over.
  * @param {object} [options]
  * @param {string} [options.url]       the server's base URL (default: this page's origin)
  * @param {string} [options.token]     a JWT
@@ -325,46 +333,65 @@ export async function connect(options = {}) {
  * @property {number} unsaved          events sent and not yet confirmed, over all instances
  *   (queued ones included)
  * @property {string|null} subject     who the server knows this client as
+ * @property {Progress["phase"]} phase  the boot: "http" (state over HTTP), "loading-runtime"
+ *   (Pyodide downloading and starting), "loading-packages" (the core and machine modules),
+ *   "connecting" (the Python client's WebSocket), "live" (handed over)
+ * @property {number} [loaded]         runtime bytes loaded so far (while loading)
+ * @property {number} [total]          runtime bytes in all (while loading, when known)
  */
+
+// Called by the module only (not exported).
+const ATTACH = Symbol("attach");
+const END = Symbol("end");
+const RECEIVE = Symbol("receive");
+const CHANGED = Symbol("changed");
+const TOKEN = Symbol("token");
+const UNSENT = Symbol("unsent");
 
 /** One connection shared by all instance handles. Make it with `connect()`. */
 export class Client {
+  #id = ++ids;
   #base;
   #timeout;
   #token;
   #subject;
-  /** @type {Promise<Runtime>} */
+  #getToken;
+  /** @type {Promise<RuntimeInfo>} */
   #runtimeLoading;
-  /** @type {Runtime|undefined} */
-  #runtime;
-  #py; // the Python `Client`, once the runtime is there
-  #connected = false; // the Python client is live: new handles come from it directly
+  #booted = false;
+  #connected = false; // the worker's Python client is live: new handles come from it directly
   #live = false; // ...and every earlier handle has been handed over to it
   #closed = false;
   /** @type {StatesyncError|undefined} why there will be no handover */
   #failed;
   #rejectReady;
-  #offStatus;
+  /** @type {{status: string, unsaved: number, subject: string|null}|undefined} the worker's */
+  #remote;
   /** @type {Map<string, Promise<Instance>>} */
   #handles = new Map();
+  /** @type {Set<Instance>} open handles */
+  #open = new Set();
   /** @type {Set<Instance>} handles still showing the HTTP state, their sends queued */
   #interim = new Set();
   /** @type {Set<(status: Status) => void>} */
   #listeners = new Set();
   #reported = "";
 
-  /** @param {{base: string, timeout: number, options: object, runtime: Promise<Runtime>,
+  /** @param {{base: string, timeout: number, options: object, runtime: Promise<RuntimeInfo>,
    *   token: string, subject: string, session?: object}} setup  see `connect()` */
   constructor(setup) {
     this.#base = setup.base;
     this.#timeout = setup.timeout;
     this.#token = setup.token;
     this.#subject = setup.subject;
+    this.#getToken = setup.options.getToken;
     this.#runtimeLoading = setup.runtime;
+    clients.set(this.#id, this);
     /**
      * Resolves once the Python client is live and has taken over every handle asked for so
-     * far (sends are then applied locally at once); rejects with a `StatesyncError` when the
-     * runtime cannot boot, the connection cannot be made, or the client was closed first.
+     * far (sends are then applied at once in the worker); rejects with a `StatesyncError`
+     * when the runtime cannot boot, the connection cannot be made, or the client was closed
+     * first.
      * @type {Promise<void>}
      */
     this.ready = new Promise((resolve, reject) => {
@@ -376,43 +403,37 @@ export class Client {
 
   /** Boot, connect the Python client, hand every handle over to it. @param {object} setup */
   async #handOver({ options, token, session }) {
-    const runtime = await this.#runtimeLoading;
+    await this.#runtimeLoading;
+    this.#booted = true;
     if (this.#closed) throw new StatesyncError("closed", "the client was closed");
-    const { bridge } = runtime;
-    const machines = options.machines === false ? {}
-      : options.machines === true || options.machines === undefined ? runtime.manifest.machines
-        : options.machines;
-    this.#runtime = runtime;
-    this.#py = bridge.make_client(
-      // Absent values go as `undefined` (Python None); `null` would arrive as JsNull.
-      this.#base, options.token || undefined,
-      options.getToken && !options.token ? firstThen(token, options.getToken) : undefined,
-      session ? JSON.stringify(session) : undefined,
-      (json) => localStorage.setItem(`statesync.session:${this.#base}`, json),
-      JSON.stringify(machines),
-    );
-    this.#offStatus = bridge.on_status(this.#py, () => this.#changed());
-    await settle(bridge.connect(this.#py, this.#timeout));
+    this[CHANGED]();
+    const asks = Boolean(options.getToken && !options.token); // the worker asks us later on
+    this.#remote = await call("open", {
+      cid: this.#id, base: this.#base, timeout: this.#timeout, machines: options.machines,
+      token: options.token || undefined, askedToken: asks ? token : undefined,
+      session: session ? JSON.stringify(session) : undefined,
+    });
     this.#connected = true;
     const earlier = await Promise.allSettled([...this.#handles.values()]);
     await Promise.all(earlier.map((h) => h.status === "fulfilled" && this.#adopt(h.value)));
     if (this.#closed) throw new StatesyncError("closed", "the client was closed");
     this.#live = true;
     performance.mark("statesync:live"); // bench/browser.py: page load -> optimistic ready
-    this.#changed();
+    this[CHANGED]();
   }
 
   /**
-   * Switch a handle that shows the HTTP state to its Python twin (subscribed on the live
+   * Switch a handle that shows the HTTP state to the worker's (subscribed on the live
    * connection), its queued sends going first.
    * @param {Instance} instance
    */
   async #adopt(instance) {
     if (!this.#interim.has(instance)) return;
-    const { bridge } = this.#runtime;
-    let py;
+    const hid = ++ids;
+    let answer;
     try {
-      py = await settle(bridge.instance(this.#py, instance.machine, instance.name, undefined));
+      answer = await call("instance", { cid: this.#id, hid, machine: instance.machine,
+        name: instance.name });
     } catch (error) { // e.g. forbidden by now: asking again asks the server again
       this.#interim.delete(instance);
       this.#handles.delete(JSON.stringify([instance.machine, instance.name]));
@@ -420,10 +441,10 @@ export class Client {
       return;
     }
     if (!this.#interim.delete(instance)) {
-      await bridge.close(py); // closed meanwhile
+      channel().notify("release", { hid }); // closed meanwhile
       return;
     }
-    instance[ATTACH](this.#runtime, py);
+    instance[ATTACH](hid, answer);
   }
 
   /**
@@ -435,21 +456,23 @@ export class Client {
     this.#rejectReady(error);
     for (const instance of this.#interim) instance[END](error);
     this.#interim.clear();
-    this.#changed();
+    this[CHANGED]();
   }
 
-  /** @returns {Status} the connection status and the number of changes not yet saved */
+  /** @returns {Status} the connection status, the changes not yet saved, the boot's phase */
   get status() {
-    const bridge = this.#runtime?.bridge;
-    if (this.#live) return JSON.parse(bridge.status_json(this.#py));
-    let unsaved = this.#py ? JSON.parse(bridge.status_json(this.#py)).unsaved : 0;
-    for (const instance of this.#interim) unsaved += instance.state.pending;
-    const status = this.#failed ? "offline" : "connecting";
-    return { status, unsaved, subject: this.#subject };
+    let unsaved = this.#remote?.unsaved ?? 0;
+    for (const instance of this.#open) unsaved += instance[UNSENT];
+    const status = this.#live ? this.#remote.status : this.#failed ? "offline" : "connecting";
+    const subject = this.#live ? this.#remote.subject : this.#subject;
+    if (this.#live) return { status, unsaved, subject, phase: "live" };
+    if (this.#booted) return { status, unsaved, subject, phase: "connecting" };
+    return { status, unsaved, subject, ...(progress.get(this.#base) ?? { phase: "http" }) };
   }
 
   /**
-   * Call `fn(status)` now and whenever the status or the unsaved count changes.
+   * Call `fn(status)` now and whenever the status, the unsaved count or the boot's progress
+   * changes.
    * @param {(status: Status) => void} fn
    * @returns {() => void} unsubscribe
    */
@@ -459,9 +482,9 @@ export class Client {
     return () => this.#listeners.delete(fn);
   }
 
-  #changed() {
+  [CHANGED]() {
     const status = this.status;
-    const now = `${status.status} ${status.unsaved}`;
+    const now = JSON.stringify(status);
     if (now === this.#reported) return;
     this.#reported = now;
     for (const fn of [...this.#listeners]) {
@@ -471,6 +494,17 @@ export class Client {
         reportError(error);
       }
     }
+  }
+
+  /** The worker's status of the Python client. @param {object} status */
+  [RECEIVE](status) {
+    this.#remote = status;
+    this[CHANGED]();
+  }
+
+  /** A token for the worker's Python client (`getToken()`). */
+  async [TOKEN]() {
+    return String(await this.#getToken());
   }
 
   /**
@@ -486,7 +520,7 @@ export class Client {
     const key = JSON.stringify([machine, name]);
     if (!this.#handles.has(key)) {
       const forget = () => this.#handles.delete(key);
-      const handle = this.#open(machine, name, options.create ?? undefined, forget);
+      const handle = this.#openHandle(machine, name, options.create ?? undefined, forget);
       handle.catch(forget);
       this.#handles.set(key, handle);
     }
@@ -494,20 +528,24 @@ export class Client {
   }
 
   /** @param {string} machine @param {string} name @param {any} create @param {() => void} forget */
-  async #open(machine, name, create, forget) {
+  async #openHandle(machine, name, create, forget) {
     const hooks = {
-      changed: () => this.#changed(),
+      changed: () => this[CHANGED](),
+      status: (status) => this[RECEIVE](status),
       forget: (instance) => {
         forget();
-        if (this.#interim.delete(instance)) this.#changed();
+        this.#open.delete(instance);
+        this.#interim.delete(instance);
+        this[CHANGED]();
       },
     };
     if (this.#connected) {
-      const { bridge } = this.#runtime;
-      const py = await settle(bridge.instance(this.#py, machine, name,
-        create === undefined ? undefined : JSON.stringify(create)));
-      const instance = new Instance(machine, name, JSON.parse(bridge.state_json(py)), hooks);
-      instance[ATTACH](this.#runtime, py);
+      const hid = ++ids;
+      const answer = await call("instance", { cid: this.#id, hid, machine, name,
+        create: create === undefined ? undefined : JSON.stringify(create) });
+      const instance = new Instance(machine, name, JSON.parse(answer.state), hooks);
+      this.#open.add(instance);
+      instance[ATTACH](hid, answer);
       return instance;
     }
     const url = `${this.#base}/v1/instances/${[machine, name].map(encodeURIComponent).join("/")}`;
@@ -518,6 +556,7 @@ export class Client {
     const { value, tags, context, status, done, seq } = answer; // the order of Python's to_dict
     const instance = new Instance(machine, name,
       { value, tags, context, status, done, seq, pending: 0 }, hooks);
+    this.#open.add(instance);
     this.#interim.add(instance);
     return instance;
   }
@@ -529,7 +568,7 @@ export class Client {
    * @returns {Promise<Settings>}
    */
   async settings(namespace, defaults = {}) {
-    const name = await settingsInstance(namespace, this.#subject, () => this.#runtimeLoading);
+    const name = await settingsInstance(namespace, this.#subject, this.#base);
     return new Settings(await this.instance(SETTINGS_MACHINE, name, { create: {} }), defaults);
   }
 
@@ -539,31 +578,40 @@ export class Client {
     this.#closed = true;
     this.#fail(new StatesyncError("closed", "the client was closed"));
     this.#handles.clear();
-    if (this.#py) {
-      await this.#runtime.bridge.close(this.#py);
-      this.#offStatus();
-      this.#offStatus.destroy();
-    }
+    for (const instance of this.#open) instance[END](this.#failed);
+    this.#open.clear();
+    this.#remote = this.#remote && { ...this.#remote, status: "offline", unsaved: 0 };
+    this.#live = false;
+    this[CHANGED]();
+    if (this.#booted) await call("close", { cid: this.#id });
+    clients.delete(this.#id);
   }
 }
 
-// Called by the client only (not exported).
-const ATTACH = Symbol("attach");
-const END = Symbol("end");
-
-/** A live instance: `state`, `subscribe`, `send`. Get one with `client.instance()`. */
+/**
+ * A live instance: `state`, `subscribe`, `send`. Get one with `client.instance()`.
+ *
+ * Its machine runs in the worker: a send is applied there and the new state comes back
+ * (before the server's ack); until then, and while Pyodide boots, the event is counted in
+ * `state.pending` (and changes to the built-in settings show at once).
+ */
 export class Instance {
   #hooks;
-  /** @type {Runtime|undefined} */
-  #runtime;
-  #py; // the Python `Instance`, once handed over
-  #off;
+  /** @type {number|undefined} the worker's id for it, once handed over */
+  #hid;
+  /** @type {State} the server's state (over HTTP), then the worker's */
+  #confirmed;
+  /** @type {object[]} the worker's pending events */
+  #remotePending = [];
   /** @type {State} */
   #state;
-  /** @type {State} the server's state, while not handed over */
-  #confirmed;
-  /** @type {{event: object, resolve: (seq: number) => void, reject: (e: Error) => void}[]} */
-  #queue = [];
+  /**
+   * Sends not yet applied by the worker, in order: queued until the handover (`n` unset),
+   * then the worker's `sent` count reaching `n` means applied.
+   * @type {{event: object, n?: number, resolve: (seq: number) => void, reject: (e: Error) => void}[]}
+   */
+  #unsent = [];
+  #posted = 0;
   /** @type {StatesyncError|undefined} why sends fail (closed, or no handover) */
   #ended;
   #closed = false;
@@ -572,7 +620,8 @@ export class Instance {
 
   /**
    * @param {string} machine @param {string} name @param {State} state
-   * @param {{changed: () => void, forget: (instance: Instance) => void}} hooks  the client's
+   * @param {{changed: () => void, status: (status: object) => void,
+   *   forget: (instance: Instance) => void}} hooks  the client's
    */
   constructor(machine, name, state, hooks) {
     this.machine = machine;
@@ -582,27 +631,46 @@ export class Instance {
   }
 
   /**
-   * Hand over to the Python instance `py`: queued sends go to it in order, then its state
+   * Hand over to the worker's handle `hid`: queued sends go to it in order, then its state
    * (shown if it differs) and its changes.
-   * @param {Runtime} runtime @param {any} py
+   * @param {number} hid @param {{state: string, pending: string}} answer
    */
-  [ATTACH](runtime, py) {
-    const { bridge } = runtime;
-    this.#runtime = runtime;
-    this.#py = py;
-    for (const { event, resolve, reject } of this.#queue.splice(0)) {
-      settle(bridge.send(py, JSON.stringify(event))).then(resolve, reject);
-    }
-    this.#off = bridge.subscribe(py, (json) => this.#show(JSON.parse(json)));
-    const state = JSON.parse(bridge.state_json(py));
-    if (JSON.stringify(state) !== JSON.stringify(this.#state)) this.#show(state);
+  [ATTACH](hid, { state, pending }) {
+    this.#hid = hid;
+    instances.set(hid, this);
+    for (const entry of this.#unsent) this.#post(entry);
+    this[RECEIVE]({ state, pending, sent: 0 });
   }
 
-  /** No more sends: queued ones fail with `error` (their local effect is undone). */
+  /** @param {{event: object, resolve: Function, reject: Function, n?: number}} entry */
+  #post(entry) {
+    entry.n = ++this.#posted;
+    call("send", { hid: this.#hid, event: entry.event }).then(entry.resolve, entry.reject);
+  }
+
+  /**
+   * The worker's state of the instance, after it applied `sent` of this handle's sends.
+   * @param {{state: string, pending: string, sent: number, status?: object}} update
+   */
+  [RECEIVE]({ state, pending, sent, status }) {
+    this.#confirmed = JSON.parse(state);
+    this.#remotePending = JSON.parse(pending);
+    this.#unsent = this.#unsent.filter((entry) => !(entry.n <= sent));
+    if (status) this.#hooks.status(status);
+    this.#refresh();
+  }
+
+  /** No more sends: unsent ones fail with `error` (their local effect is undone). */
   [END](error) {
     this.#ended ??= error;
-    for (const { reject } of this.#queue.splice(0)) reject(error);
-    if (!this.#py) this.#showQueued();
+    instances.delete(this.#hid);
+    for (const { reject } of this.#unsent.splice(0)) reject(error);
+    this.#refresh();
+  }
+
+  /** @returns {number} sends the worker has not applied yet (counted in `unsaved`) */
+  get [UNSENT]() {
+    return this.#unsent.length;
   }
 
   /** @returns {State} the visible state (confirmed, with pending events applied on top) */
@@ -612,8 +680,7 @@ export class Instance {
 
   /** @returns {object[]} events sent and not yet confirmed, oldest first */
   get pending() {
-    if (this.#py) return JSON.parse(this.#runtime.bridge.pending_json(this.#py));
-    return this.#queue.map(({ event }) => event);
+    return [...this.#remotePending, ...this.#unsent.map(({ event }) => event)];
   }
 
   /** @param {string|object} value  e.g. "a.b" or {a: "b"} */
@@ -646,45 +713,47 @@ export class Instance {
     }
   }
 
-  /** Show `state` to the listeners, unless it is older than what they saw. @param {State} state */
-  #show(state) {
-    if (state.seq < this.#state.seq) return;
+  /**
+   * Show the confirmed state with the unsent events on top (counted; the built-in settings
+   * machine's applied), unless it is what the listeners saw or older.
+   */
+  #refresh() {
+    const events = this.#unsent.map(({ event }) => event);
+    const confirmed = this.#confirmed;
+    const state = !events.length ? confirmed : {
+      ...confirmed,
+      context: this.machine === SETTINGS_MACHINE
+        ? events.reduce(applySetting, confirmed.context) : confirmed.context,
+      pending: confirmed.pending + events.length,
+    };
+    if (state.seq < this.#state.seq || JSON.stringify(state) === JSON.stringify(this.#state)) return;
     this.#state = state;
     for (const fn of [...this.#listeners]) this.#call(fn);
-  }
-
-  /** Before the handover: the server's state, queued settings changes applied, counted. */
-  #showQueued() {
-    const events = this.#queue.map(({ event }) => event);
-    const confirmed = this.#confirmed;
-    const context = this.machine === SETTINGS_MACHINE
-      ? events.reduce(applySetting, confirmed.context) : confirmed.context;
-    if (context === this.#state.context && events.length === this.#state.pending) return;
-    this.#show({ ...confirmed, context, pending: events.length });
     this.#hooks.changed();
   }
 
   /**
-   * Send an event. When the machine runs in the page, subscribers see its effect before this
-   * returns; the promise resolves with the event's seq once the server committed it, or
+   * Send an event. Subscribers see its effect once the worker applied it (one message each
+   * way, before the server's answer; changes to the built-in settings show before this
+   * returns). The promise resolves with the event's seq once the server committed it, or
    * rejects with a `StatesyncError` (e.g. code "invalid-event") after the change was undone.
-   * Before the handover the event waits in a queue (counted in `state.pending`; only the
-   * built-in settings machine's changes show at once) and is sent, in order, by the Python
-   * client once it is live.
+   * Before the handover the event waits in a queue (counted in `state.pending`) and is sent,
+   * in order, by the Python client once it is live.
    * @param {{type: string} | string} event
    * @returns {Promise<number>}
    */
   send(event) {
     const message = typeof event === "string" ? { type: event } : event;
     if (this.#ended) return Promise.reject(this.#ended);
-    if (this.#py) return settle(this.#runtime.bridge.send(this.#py, JSON.stringify(message)));
     if (typeof message?.type !== "string") {
       return Promise.reject(new StatesyncError("invalid-event",
         `an event must be an object with a string "type", got ${JSON.stringify(message)}`));
     }
     return new Promise((resolve, reject) => {
-      this.#queue.push({ event: JSON.parse(JSON.stringify(message)), resolve, reject });
-      this.#showQueued();
+      const entry = { event: JSON.parse(JSON.stringify(message)), resolve, reject };
+      this.#unsent.push(entry);
+      if (this.#hid !== undefined) this.#post(entry);
+      this.#refresh();
     });
   }
 
@@ -695,11 +764,7 @@ export class Instance {
     this.#listeners.clear();
     this[END](new StatesyncError("closed", `${this.machine}/${this.name} was closed`));
     this.#hooks.forget(this);
-    if (this.#py) {
-      this.#off();
-      this.#off.destroy();
-      await this.#runtime.bridge.close(this.#py);
-    }
+    if (this.#hid !== undefined) await call("release", { hid: this.#hid });
   }
 }
 

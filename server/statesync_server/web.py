@@ -10,6 +10,11 @@ Everything the browser needs comes from this server, never from a CDN:
     /...                                the app's own pages (`static_dir`), if it has any
 
 Hashed URLs are cached forever; the rest revalidate with ETags.
+
+The SDK files ship in the wheel (`statesync_server/sdk_web/`) or come from the checkout's
+`sdk_web/`. The Pyodide runtime (13 MB, not in the wheel) and React's browser builds are npm
+packages: `npm install @statesync/web` (it depends on `pyodide`) in the app's directory, or
+`npm ci` in the checkout's `sdk_web/`, or point `$STATESYNC_PYODIDE_DIR` at a copy.
 """
 
 from __future__ import annotations
@@ -37,7 +42,8 @@ import statesync
 log = logging.getLogger("statesync")
 
 PREFIX = "/statesync"
-REPO_SDK_DIR = Path(__file__).resolve().parents[2] / "sdk_web"
+PACKAGED_SDK_DIR = Path(__file__).resolve().parent / "sdk_web"  # in an installed wheel
+REPO_SDK_DIR = Path(__file__).resolve().parents[2] / "sdk_web"  # in a checkout
 IMMUTABLE = {"cache-control": "public, max-age=31536000, immutable"}
 REVALIDATE = {"cache-control": "no-cache"}
 MEDIA_TYPES = {
@@ -50,9 +56,25 @@ MEDIA_TYPES = {
 }
 # Served under /statesync/sdk/vendor/: React's browser builds (React 18 still ships UMD).
 VENDOR_FILES = {
-    "vendor/react.umd.js": "node_modules/react/umd/react.production.min.js",
-    "vendor/react-dom.umd.js": "node_modules/react-dom/umd/react-dom.production.min.js",
+    "vendor/react.umd.js": "react/umd/react.production.min.js",
+    "vendor/react-dom.umd.js": "react-dom/umd/react-dom.production.min.js",
 }
+
+
+def node_modules(*starts: Path) -> list[Path]:
+    """The `node_modules` directories Node would search from each of `starts` (it and its
+    parents), in order, without duplicates."""
+    found: list[Path] = []
+    for start in starts:
+        for directory in (start, *start.parents):
+            candidate = directory / "node_modules"
+            if candidate.is_dir() and candidate not in found:
+                found.append(candidate)
+    return found
+
+
+def _locate(relative: str, searched: list[Path]) -> Path | None:
+    return next((d / relative for d in searched if (d / relative).exists()), None)
 
 
 def _media_type(path: str | os.PathLike[str]) -> str | None:
@@ -117,6 +139,7 @@ class BrowserModule:
 
     name: str
     source: bytes
+    directory: Path | None = None  # where it was read from
 
     @property
     def filename(self) -> str:
@@ -128,7 +151,7 @@ class BrowserModule:
         path = Path(module.__file__ or "") if isinstance(module, ModuleType) else Path(module)
         if path.suffix != ".py" or path.name == "__init__.py":
             raise ValueError(f"the browser machine module must be a single .py file, not {path}")
-        return cls(path.stem, path.read_bytes())
+        return cls(path.stem, path.read_bytes(), path.parent)
 
 
 def machine_locations(
@@ -171,15 +194,21 @@ def web_routes(
     `machines` maps registered names to `Machine`s; `module` is the app's machine module
     (a single `.py` file using only the stdlib and statesync; when given as an imported module,
     the machines registered from it run optimistically in the browser). `sdk_dir` defaults to
-    the repository's `sdk_web/` (or `$STATESYNC_SDK_WEB_DIR`), `pyodide_dir` to
-    `<sdk_dir>/node_modules/pyodide` (or `$STATESYNC_PYODIDE_DIR`).
+    `$STATESYNC_SDK_WEB_DIR`, else the wheel's copy, else the checkout's `sdk_web/`;
+    `pyodide_dir` to `$STATESYNC_PYODIDE_DIR`, else `pyodide` in the first `node_modules`
+    holding it, searched from `<sdk_dir>`, the machine module's and `static_dir`'s
+    directories and the working directory (as Node would, parents included).
     """
-    sdk = Path(sdk_dir or os.environ.get("STATESYNC_SDK_WEB_DIR") or REPO_SDK_DIR)
+    sdk = Path(sdk_dir or os.environ.get("STATESYNC_SDK_WEB_DIR")
+               or (PACKAGED_SDK_DIR if PACKAGED_SDK_DIR.is_dir() else REPO_SDK_DIR))
+    browser_module = BrowserModule.load(module) if module is not None else None
+    starts = [sdk, *(Path(p).resolve() for p in (browser_module and browser_module.directory,
+                                                  static_dir) if p), Path.cwd()]
+    searched = node_modules(*starts)
     pyodide = Path(pyodide_dir or os.environ.get("STATESYNC_PYODIDE_DIR")
-                   or sdk / "node_modules" / "pyodide")
+                   or _locate("pyodide", searched) or sdk / "node_modules" / "pyodide")
     core = core_archive()
     core_name = f"core-{_digest(core)}.zip"
-    browser_module = BrowserModule.load(module) if module is not None else None
 
     candidates = dict(_statesync_modules())
     if isinstance(module, ModuleType) and browser_module is not None:
@@ -200,8 +229,8 @@ def web_routes(
     }
     sdk_files = {p.name: p for pattern in ("*.js", "*.py") for p in sdk.glob(pattern)}
     sdk_files |= {p.relative_to(sdk).as_posix(): p for p in sdk.glob("vendor/*.js")}
-    sdk_files |= {url: sdk / source for url, source in VENDOR_FILES.items()
-                  if (sdk / source).is_file()}
+    sdk_files |= {url: path for url, source in VENDOR_FILES.items()
+                  if (path := _locate(source, searched)) is not None}
 
     async def manifest_endpoint(_request: Request) -> Response:
         return JSONResponse(manifest, headers=REVALIDATE)
@@ -234,8 +263,9 @@ def web_routes(
         log.info("browser SDK at %s/sdk/statesync.js (Pyodide from %s; machine module: %s)",
                  PREFIX, pyodide, browser_module.name if browser_module else "none")
     else:
-        log.warning("no Pyodide runtime at %s (run `npm ci` in sdk_web/): browsers cannot "
-                    "load statesync", pyodide)
+        log.warning("no Pyodide runtime at %s (`npm install @statesync/web` in the app's "
+                    "directory, or set STATESYNC_PYODIDE_DIR): browsers cannot load statesync",
+                    pyodide)
     if static_dir is not None:
         routes.append(Mount("/", _TypedStaticFiles(directory=static_dir, html=True)))
     return routes

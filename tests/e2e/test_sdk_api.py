@@ -20,13 +20,18 @@ def test_instance_state_send_and_subscribe_with_a_token(blank: Page) -> None:
         const off = todo.subscribe((state) => seen.push(state.context.items.map((i) => i.text)));
         const before = todo.state;
         const saved = todo.send({ type: "ADD", text: "milk" });
-        const optimistic = todo.state;
+        const counted = todo.state;  // at once; the machine applies it in the worker
+        let optimistic;
+        await new Promise((resolve) => todo.subscribe((state) => {
+            if (state.context.items.length && !optimistic) resolve(optimistic = state);
+        }));
+        const unsavedThen = client.status.unsaved;  // the optimistic state comes before the ack
         const seq = await saved;
         off();
         await todo.send("CLEAR_DONE");  // acked; confirmed once its update arrives too
         const tick = () => new Promise((resolve) => setTimeout(resolve, 10));
         for (let i = 0; i < 500 && client.status.unsaved; i++) await tick();
-        const result = { before, optimistic, seq, seen, status: client.status,
+        const result = { before, counted, optimistic, unsavedThen, seq, seen, status: client.status,
                          matches: todo.matches("active"), tag: todo.hasTag("x"),
                          same: (await client.instance("todo", "alice")) === todo };
         await client.close();
@@ -34,11 +39,13 @@ def test_instance_state_send_and_subscribe_with_a_token(blank: Page) -> None:
     }""", token("alice"))
     assert result["before"] == {"value": "active", "tags": [], "status": "active", "done": False,
                                 "context": {"items": [], "next_id": 1}, "seq": 0, "pending": 0}
+    assert result["counted"] == {**result["before"], "pending": 1}
     assert result["optimistic"]["context"]["items"] == [{"id": 1, "text": "milk", "done": False}]
-    assert result["optimistic"]["pending"] == 1
+    assert result["optimistic"]["pending"] == 1 and result["unsavedThen"] == 1
     assert result["seq"] == 1
-    assert result["seen"][:2] == [[], ["milk"]]  # called at once, then on the optimistic change
-    assert result["status"] == {"status": "live", "unsaved": 0, "subject": "alice"}
+    # Called at once, on the count, then on the optimistic change (one message from the worker).
+    assert result["seen"][:3] == [[], [], ["milk"]]
+    assert result["status"] == {"status": "live", "unsaved": 0, "subject": "alice", "phase": "live"}
     assert result["matches"] is True and result["tag"] is False
     assert result["same"] is True
 
@@ -55,7 +62,7 @@ def test_get_token_is_asked_for_a_token(blank: Page) -> None:
         return { subject, asked, live };
     }""", token("bob"))
     assert subject == {"subject": "bob", "asked": 1,
-                       "live": {"status": "live", "unsaved": 0, "subject": "bob"}}
+                       "live": {"status": "live", "unsaved": 0, "subject": "bob", "phase": "live"}}
 
 
 def test_errors_carry_the_servers_code(blank: Page) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import io
+import re
 import zipfile
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -43,7 +44,8 @@ async def test_manifest_locates_each_machine_for_the_browser(client: httpx.Async
     manifest = (await client.get("/statesync/manifest.json")).json()
     assert manifest["machines"] == {"todo": "machines:todo",
                                     SETTINGS_MACHINE: "statesync.settings:settings_machine"}
-    assert manifest["pyodide"] == "/statesync/pyodide/"
+    assert re.fullmatch(r"/statesync/pyodide-[0-9a-f]{16}/", manifest["pyodide"])
+    assert manifest["bytes"] > len((await client.get(manifest["core"])).content)
     [module] = manifest["modules"]
     response = await client.get(module["url"])
     assert response.status_code == 200
@@ -71,7 +73,8 @@ async def test_module_url_is_exact(client: httpx.AsyncClient) -> None:
     assert (await client.get("/statesync/app/app.py")).status_code == 404
 
 
-@pytest.mark.parametrize("path", ["statesync.js", "react.js", "bridge.py", "vendor/react.js"])
+@pytest.mark.parametrize("path", ["statesync.js", "worker.js", "channel.js", "react.js",
+                                  "bridge.py", "vendor/react.js"])
 async def test_sdk_files_are_served_with_their_types(client: httpx.AsyncClient, path: str) -> None:
     response = await client.get(f"/statesync/sdk/{path}")
     assert response.status_code == 200
@@ -95,14 +98,14 @@ async def test_nothing_else_in_sdk_web_is_served(client: httpx.AsyncClient, path
     ("pyodide-lock.json", "application/json"),
 ])
 async def test_pyodide_runtime_is_served_with_its_types(client: httpx.AsyncClient, path: str,
-                                                  media_type: str) -> None:
-    response = await client.get(f"/statesync/pyodide/{path}")
+                                                       media_type: str) -> None:
+    runtime = (await client.get("/statesync/manifest.json")).json()["pyodide"]
+    response = await client.get(f"{runtime}{path}")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith(media_type)
+    assert "immutable" in response.headers["cache-control"]  # a reload downloads nothing
     assert int(response.headers["content-length"]) == (PYODIDE / path).stat().st_size
-    etag = response.headers["etag"]
-    again = await client.get(f"/statesync/pyodide/{path}", headers={"if-none-match": etag})
-    assert again.status_code == 304
+    assert (await client.get(f"/statesync/pyodide/{path}")).status_code == 404  # hashed only
 
 
 @pytest.mark.skipif(not PYODIDE.is_dir(), reason="cd sdk_web && npm ci")
@@ -115,8 +118,13 @@ async def test_react_is_served_from_npm(client: httpx.AsyncClient) -> None:
 async def test_pyodide_directory_is_configurable(tmp_path: Path) -> None:
     (tmp_path / "pyodide.mjs").write_text("export {}")
     async with http(Starlette(routes=web_routes({}, None, pyodide_dir=tmp_path))) as client:
-        assert (await client.get("/statesync/pyodide/pyodide.mjs")).text == "export {}"
-        assert (await client.get("/statesync/manifest.json")).json()["modules"] == []
+        manifest = (await client.get("/statesync/manifest.json")).json()
+        assert (await client.get(f"{manifest['pyodide']}pyodide.mjs")).text == "export {}"
+        assert manifest["modules"] == []
+        (tmp_path / "pyodide.mjs").write_text("export { changed }")
+    async with http(Starlette(routes=web_routes({}, None, pyodide_dir=tmp_path))) as client:
+        changed = (await client.get("/statesync/manifest.json")).json()["pyodide"]
+        assert changed != manifest["pyodide"]  # new content, new URL
 
 
 async def test_app_pages_are_served_after_the_sdk_routes(tmp_path: Path) -> None:

@@ -1,0 +1,400 @@
+/**
+ * The statesync worker: Pyodide, the Python clients and their WebSockets, off the pages' main
+ * threads. statesync.js starts it as a SharedWorker (every tab of an origin shares one runtime,
+ * and one Python client and socket per user) or, where there is none, as a dedicated Worker.
+ * Pages call it through a `Channel` (the ops below); it pushes `progress`, `status`, `state`
+ * and `session` events and asks a page for a token (`token`).
+ * @module statesync/worker
+ */
+import { Channel } from "./channel.js";
+
+const SITE_MODULES = "/home/pyodide/statesync_app";
+const KIND = typeof SharedWorkerGlobalScope === "function" && self instanceof SharedWorkerGlobalScope
+  ? "shared" : "dedicated";
+const PROGRESS_EVERY = 50; // ms between two progress events of one boot
+
+/**
+ * @typedef {object} Runtime
+ * @property {any} pyodide
+ * @property {any} manifest   /statesync/manifest.json
+ * @property {any} bridge     the `statesync_bridge` Python module (a PyProxy)
+ * @property {{started: number, pyodide: number, core: number, timeOrigin: number}} timings
+ *   ms: when the boot started (this worker's clock) and how long each part took
+ */
+
+/** @type {Map<string, Promise<Runtime>>} one per server (base URL) */
+const runtimes = new Map();
+/** @type {Map<string, {phase: string, loaded: number, total?: number}>} boots under way */
+const progress = new Map();
+/** @type {Map<string, Connection>} Python clients, shared by the pages of one user */
+const connections = new Map();
+/** @type {Set<Tab>} */
+const tabs = new Set();
+let boots = 0;
+let ownKeys = 0; // connections of pages with their own getToken()
+
+/** An error with a protocol code, for a call's answer. @param {string} code @param {string} message */
+function failure(code, message) {
+  return Object.assign(new Error(message), { code });
+}
+
+// --- the runtime ------------------------------------------------------------------------------
+
+const realFetch = self.fetch.bind(self);
+/** @type {Map<string, (bytes: number) => void>} origin -> byte counter, while its runtime boots */
+const counters = new Map();
+
+// Count the bytes of every response from a server whose runtime is booting (Pyodide fetches its
+// WebAssembly and standard library itself). A clone is read: the response itself stays the
+// browser's, so its code cache still applies.
+self.fetch = async (input, init) => {
+  const response = await realFetch(input, init);
+  const count = response.body && counters.get(new URL(response.url).origin);
+  if (count) countBytes(response.clone(), count);
+  return response;
+};
+
+/** @param {Response} response @param {(bytes: number) => void} count */
+async function countBytes(response, count) {
+  const reader = response.body.getReader();
+  for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) {
+    count(chunk.value.byteLength);
+  }
+}
+
+/** Boot Pyodide for `base` once (a failed boot is tried again by the next call). @param {string} base */
+function loadRuntime(base) {
+  if (!runtimes.has(base)) {
+    const runtime = boot(base);
+    runtime.catch(() => runtimes.delete(base));
+    runtimes.set(base, runtime);
+  }
+  return runtimes.get(base);
+}
+
+/** @param {string} base @param {string} phase @param {object} [bytes] */
+function report(base, phase, bytes = {}) {
+  const now = { ...progress.get(base), phase, ...bytes };
+  progress.set(base, now);
+  for (const tab of tabs) tab.channel.notify("progress", { base, ...now });
+}
+
+/** @param {string} base @returns {Promise<Runtime>} */
+async function boot(base) {
+  boots += 1;
+  const started = performance.now();
+  let loaded = 0;
+  let timer;
+  counters.set(base, (bytes) => {
+    loaded += bytes;
+    timer ??= setTimeout(() => {
+      timer = undefined;
+      if (progress.get(base)?.phase === "loading-runtime") report(base, "loading-runtime", { loaded });
+    }, PROGRESS_EVERY);
+  });
+  try {
+    report(base, "loading-runtime", { loaded: 0 });
+    const manifest = await fetchJson(`${base}/statesync/manifest.json`);
+    report(base, "loading-runtime", { total: manifest.bytes });
+    const [{ loadPyodide }, core, modules, bridgeSource] = await Promise.all([
+      import(`${base}${manifest.pyodide}pyodide.mjs`),
+      fetchBytes(`${base}${manifest.core}`),
+      Promise.all(manifest.modules.map(async (m) => [m.name, await fetchBytes(`${base}${m.url}`)])),
+      fetchBytes(`${base}/statesync/sdk/bridge.py`),
+    ]);
+    const pyodide = await loadPyodide({ indexURL: `${base}${manifest.pyodide}`, packages: [] });
+    const loadedPyodide = performance.now();
+    report(base, "loading-packages", { loaded: manifest.bytes ?? loaded });
+    const sitePackages = pyodide.runPython("import sysconfig; sysconfig.get_paths()['purelib']");
+    pyodide.unpackArchive(core, "zip", { extractDir: sitePackages });
+    pyodide.FS.mkdirTree(SITE_MODULES);
+    for (const [name, source] of modules) pyodide.FS.writeFile(`${SITE_MODULES}/${name}.py`, source);
+    pyodide.FS.writeFile(`${SITE_MODULES}/statesync_bridge.py`, bridgeSource);
+    pyodide.runPython(`import sys; sys.path.insert(0, ${JSON.stringify(SITE_MODULES)})`);
+    const bridge = pyodide.pyimport("statesync_bridge");
+    const timings = { started, pyodide: loadedPyodide - started,
+      core: performance.now() - loadedPyodide, timeOrigin: performance.timeOrigin };
+    return { pyodide, manifest, bridge, timings };
+  } finally {
+    counters.delete(base);
+    clearTimeout(timer);
+    progress.delete(base);
+  }
+}
+
+/** @param {string} url */
+async function fetchJson(url) {
+  const response = await fetch(url);
+  if (!response.ok) throw failure("not-found", `GET ${url}: HTTP ${response.status}`);
+  return response.json();
+}
+
+/** @param {string} url @returns {Promise<Uint8Array>} */
+async function fetchBytes(url) {
+  const response = await fetch(url);
+  if (!response.ok) throw failure("not-found", `GET ${url}: HTTP ${response.status}`);
+  return new Uint8Array(await response.arrayBuffer());
+}
+
+/**
+ * Await a bridge call's `Outcome`: its value, or an error with the server's code.
+ * @param {any} pending  a Python awaitable of an `Outcome`
+ */
+async function settle(pending) {
+  const outcome = await pending;
+  try {
+    if (outcome.code !== undefined && outcome.code !== null) throw failure(outcome.code, outcome.message);
+    const value = outcome.value;
+    return typeof value?.copy === "function" ? value.copy() : value; // outlive `outcome`
+  } finally {
+    outcome.destroy();
+  }
+}
+
+// --- Python clients shared by pages -----------------------------------------------------------
+
+/** One Python `Client` (one WebSocket) and the pages' clients using it. */
+class Connection {
+  /** @type {Set<User>} */
+  users = new Set();
+  /** @type {Map<string, Promise<Handle>>} one Python instance handle per instance */
+  handles = new Map();
+  muted = false; // inside a send: status and state go out once it returned
+
+  /** @param {string} key @param {Runtime} runtime @param {any} py the Python client */
+  constructor(key, runtime, py) {
+    this.key = key;
+    this.runtime = runtime;
+    this.py = py;
+    this.offStatus = runtime.bridge.on_status(py, () => this.muted || this.tellStatus());
+  }
+
+  status() {
+    return JSON.parse(this.runtime.bridge.status_json(this.py));
+  }
+
+  tellStatus() {
+    const status = this.status();
+    for (const user of this.users) user.tab.channel.notify("status", { cid: user.cid, status });
+  }
+
+  /** @param {string} machine @param {string} name @param {string|undefined} create JSON */
+  async open(machine, name, create) {
+    const { bridge } = this.runtime;
+    const py = await settle(bridge.instance(this.py, machine, name, create));
+    const handle = { py, key: JSON.stringify([machine, name]), /** @type {Set<Ref>} */ refs: new Set() };
+    handle.off = bridge.subscribe(py, () => this.muted || this.tellState(handle));
+    return handle;
+  }
+
+  /** Every page's view of `handle` gets its state (with the page's send count). */
+  tellState(handle) {
+    const { bridge } = this.runtime;
+    const state = bridge.state_json(handle.py);
+    const pending = bridge.pending_json(handle.py);
+    const status = this.status();
+    for (const ref of handle.refs) {
+      ref.tab.channel.notify("state", { hid: ref.hid, state, pending, sent: ref.sent, status });
+    }
+  }
+
+  /** @param {Handle} handle */
+  async release(handle) {
+    if (handle.refs.size) return;
+    this.handles.delete(handle.key);
+    handle.off();
+    handle.off.destroy();
+    await this.runtime.bridge.close(handle.py);
+  }
+
+  async closeIfUnused() {
+    if (this.users.size || connections.get(this.key) !== this) return;
+    connections.delete(this.key);
+    this.offStatus();
+    this.offStatus.destroy();
+    await this.runtime.bridge.close(this.py);
+  }
+}
+
+/**
+ * @typedef {{py: any, key: string, refs: Set<Ref>, off: any}} Handle
+ * @typedef {{tab: Tab, cid: number, connection?: Connection, refs: Set<Ref>, closed: boolean}} User
+ *   a page's `Client`
+ * @typedef {{tab: Tab, hid: number, user: User, handle: Handle, sent: number}} Ref  a page's
+ *   `Instance`; `sent`: how many of its sends this worker has applied
+ */
+
+/** `getToken` for the Python client: `first`, then the page's `getToken()`. */
+function firstThen(first, ask) {
+  let token = first;
+  return () => {
+    const answer = token ?? ask();
+    token = undefined;
+    return answer;
+  };
+}
+
+/** One page (its port). */
+class Tab {
+  /** @type {Map<number, User>} */
+  users = new Map();
+  /** @type {Map<number, Ref>} */
+  refs = new Map();
+
+  /** @param {any} port */
+  constructor(port) {
+    this.channel = new Channel(port, (op, args) => {
+      if (!Object.hasOwn(OPS, op)) throw failure("invalid-message", `no such op: ${op}`);
+      return OPS[op](this, args);
+    });
+    tabs.add(this);
+  }
+
+  /** The page is gone: close what it had open. */
+  async gone() {
+    tabs.delete(this);
+    await Promise.all([...this.users.keys()].map((cid) => OPS.close(this, { cid })));
+  }
+}
+
+/** What a page can ask: `channel.call(op, args)`. */
+const OPS = {
+  /** The page holds the Web Lock `tab` until it is gone. */
+  hello(tab, { lock }) {
+    navigator.locks.request(lock, () => tab.gone());
+  },
+
+  /** @returns {Promise<object>} once the runtime for `base` is there */
+  async boot(tab, { base }) {
+    const booting = progress.get(base);
+    if (booting) tab.channel.notify("progress", { base, ...booting });
+    const { timings } = await loadRuntime(base);
+    // Bytes this worker fetched over the network (HTTP cache hits count 0).
+    const downloaded = performance.getEntriesByType("resource")
+      .reduce((sum, entry) => sum + entry.transferSize, 0);
+    return { worker: KIND, boots, connections: connections.size, downloaded, timings };
+  },
+
+  /** A page's `Client`: the Python client of that user (made and connected if needed). */
+  async open(tab, { cid, base, token, askedToken, session, machines, timeout }) {
+    /** @type {User} */
+    const user = { tab, cid, refs: new Set(), closed: false };
+    tab.users.set(cid, user);
+    const runtime = await loadRuntime(base);
+    const { bridge, manifest } = runtime;
+    const locations = machines === false ? {}
+      : machines === true || machines === undefined ? manifest.machines : machines;
+    // Pages with the same token (or the same anonymous session) share the Python client; a
+    // page's getToken() is its own (`askedToken` is its first answer).
+    const key = askedToken ? `own:${++ownKeys}`
+      : JSON.stringify([base, token ?? "anonymous", locations]);
+    let connection = connections.get(key);
+    if (!connection) {
+      const py = bridge.make_client(
+        base, token,
+        askedToken ? firstThen(askedToken, () => tab.channel.call("token", { cid })) : undefined,
+        session,
+        (json) => connection.users.forEach((u) => u.tab.channel.notify("session", { base, json })),
+        JSON.stringify(locations),
+      );
+      connection = new Connection(key, runtime, py);
+      connection.ready = settle(bridge.connect(py, timeout));
+      connections.set(key, connection);
+      connection.ready.catch(() => connections.delete(key));
+    }
+    user.connection = connection;
+    connection.users.add(user);
+    try {
+      await connection.ready;
+    } catch (error) {
+      connection.users.delete(user);
+      tab.users.delete(cid);
+      throw error;
+    }
+    if (user.closed) { // closed meanwhile
+      connection.users.delete(user);
+      await connection.closeIfUnused();
+      throw failure("closed", "the client was closed");
+    }
+    return connection.status();
+  },
+
+  /** A page's `Instance`: its state and pending events. */
+  async instance(tab, { cid, hid, machine, name, create }) {
+    const user = tab.users.get(cid);
+    if (!user?.connection) throw failure("closed", "the client was closed");
+    const { connection } = user;
+    const key = JSON.stringify([machine, name]);
+    if (!connection.handles.has(key)) {
+      const opening = connection.open(machine, name, create);
+      opening.catch(() => connection.handles.delete(key)); // asking again asks the server
+      connection.handles.set(key, opening);
+    }
+    const handle = await connection.handles.get(key);
+    /** @type {Ref} */
+    const ref = { tab, hid, user, handle, sent: 0 };
+    handle.refs.add(ref);
+    user.refs.add(ref);
+    tab.refs.set(hid, ref);
+    if (user.closed) {
+      await OPS.release(tab, { hid });
+      throw failure("closed", "the client was closed");
+    }
+    const { bridge } = connection.runtime;
+    return { state: bridge.state_json(handle.py), pending: bridge.pending_json(handle.py) };
+  },
+
+  /** Apply `event` locally (every page sees it), then answer with its seq once committed. */
+  send(tab, { hid, event }) {
+    const ref = tab.refs.get(hid);
+    if (!ref) throw failure("closed", "the instance was closed");
+    const { user: { connection }, handle } = ref;
+    ref.sent += 1;
+    connection.muted = true;
+    let saved;
+    try {
+      saved = connection.runtime.bridge.send(handle.py, JSON.stringify(event));
+    } finally {
+      connection.muted = false;
+    }
+    connection.tellState(handle);
+    connection.tellStatus();
+    return settle(saved);
+  },
+
+  /** A page closed its `Instance`. */
+  async release(tab, { hid }) {
+    const ref = tab.refs.get(hid);
+    if (!ref) return;
+    tab.refs.delete(hid);
+    ref.user.refs.delete(ref);
+    ref.handle.refs.delete(ref);
+    await ref.user.connection.release(ref.handle);
+  },
+
+  /** A page closed its `Client`. */
+  async close(tab, { cid }) {
+    const user = tab.users.get(cid);
+    if (!user) return;
+    user.closed = true;
+    tab.users.delete(cid);
+    await Promise.all([...user.refs].map((ref) => OPS.release(tab, { hid: ref.hid })));
+    if (user.connection) {
+      user.connection.users.delete(user);
+      await user.connection.closeIfUnused();
+    }
+  },
+
+  /** `statesync.settings.settings_instance`, for pages without `crypto.subtle`. */
+  async settingsName(tab, { base, namespace, subject }) {
+    const settings = (await loadRuntime(base)).pyodide.pyimport("statesync.settings");
+    try {
+      return settings.settings_instance(namespace, subject);
+    } finally {
+      settings.destroy();
+    }
+  },
+};
+
+if (KIND === "shared") self.onconnect = (event) => new Tab(event.ports[0]);
+else new Tab(self);
