@@ -11,6 +11,7 @@ import contextlib
 import json
 import socket
 import time
+import warnings
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -137,6 +138,13 @@ WS_CASES: list[tuple[str, str, str, set[str]]] = [
     ("order-up", query(order="up"), "error", INVALID),
     *[(f"value-{i}", query(value=v), "error", INVALID)
       for i, v in enumerate([None, [], {}, [1], HUGE, -HUGE, 2**64])],
+    *[(f"watch-{i}", query(**{"type": "watch", "id": "w", **f}), "error", INVALID)
+      for i, f in enumerate(
+          [{"id": None}, {"id": []}, {"id": 1.5}, {"id": "w" * 201}, {"value": None},
+           {"value": HUGE}, {"limit": 0}, {"op": "like"}, {"machine": LONG}])],
+    ("watch-nan", query(type="watch", id="w").replace('"value": 1', '"value": NaN'), "error",
+     INVALID),
+    ("unwatch-no-id", frame(type="unwatch"), "error", INVALID),
     ("cursor-int", query(cursor=5), "error", INVALID),
     ("cursor-garbage", query(cursor="not-a-cursor"), "error", INVALID),
     ("cursor-flipped", query(cursor=base64.urlsafe_b64encode(b"x" * 64).decode()), "error",
@@ -223,6 +231,8 @@ BEFORE_AUTH = {
     "unsubscribe-unknown": frame(type="unsubscribe", id="r", machine="counter", instance="nope"),
     "unsubscribe-known": frame(type="unsubscribe", id="r", machine="counter", instance="target"),
     "query": query(),
+    "watch": query(type="watch", id="w"),
+    "unwatch": frame(type="unwatch", id="w"),
 }
 
 
@@ -248,6 +258,13 @@ def signed(**claims: Any) -> str:
                       algorithm="HS256")
 
 
+def hs512(claims: dict[str, Any]) -> str:
+    """Signed with the right secret but an algorithm the server does not accept."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the test secret is short for HS512; no matter here
+        return jwt.encode(claims, SECRET, algorithm="HS512")
+
+
 FAR = int(time.time()) + 600
 BAD_TOKENS = {
     "alg-none": unsigned({"sub": "alice", "exp": FAR, "aud": "statesync", "iss": "statesync"}),
@@ -268,8 +285,7 @@ BAD_TOKENS = {
     "list-sub": signed(sub=["alice"]),
     "wrong-audience": signed(aud="other"),
     "wrong-issuer": signed(iss="other"),
-    "hs512": jwt.encode({"sub": "alice", "exp": FAR, "aud": "statesync", "iss": "statesync"},
-                        SECRET, algorithm="HS512"),
+    "hs512": hs512({"sub": "alice", "exp": FAR, "aud": "statesync", "iss": "statesync"}),
     "garbage": "not.a.token",
     "empty": "",
     "three-dots": "a.b.c",
