@@ -40,21 +40,31 @@ def parse_json(data: str | bytes) -> Any:
     return value
 
 
-def check_value(value: Any) -> None:
+def check_value(value: Any, depth: int = 1) -> None:
     """Refuse nesting deeper than `MAX_DEPTH`, integers outside signed 64 bits and
-    numbers that are not finite (`NaN`, `Infinity`, `1e999`)."""
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict | list):
-            if depth > MAX_DEPTH:
-                raise invalid(f"JSON is nested more than {MAX_DEPTH} levels deep")
-            stack.extend((v, depth + 1) for v in (item.values() if isinstance(item, dict) else item))
-        elif isinstance(item, int) and not isinstance(item, bool):
-            if not INT_MIN <= item <= INT_MAX:
-                raise invalid("integers must fit in signed 64 bits")
-        elif isinstance(item, float) and not math.isfinite(item):
-            raise invalid("numbers must be finite")
+    numbers that are not finite (`NaN`, `Infinity`, `1e999`). Exact type checks: `value`
+    comes from the JSON parser (and `bool` is not an `int` here)."""
+    kind = type(value)
+    if kind is dict:
+        value = value.values()
+    elif kind is not list:
+        _check_number(value, kind)
+        return
+    if depth > MAX_DEPTH:
+        raise invalid(f"JSON is nested more than {MAX_DEPTH} levels deep")
+    for item in value:
+        kind = type(item)
+        if kind is dict or kind is list:
+            check_value(item, depth + 1)
+        elif kind is not str:
+            _check_number(item, kind)
+
+
+def _check_number(value: Any, kind: type) -> None:
+    if kind is int and not INT_MIN <= value <= INT_MAX:
+        raise invalid("integers must fit in signed 64 bits")
+    if kind is float and not math.isfinite(value):
+        raise invalid("numbers must be finite")
 
 
 def parse_int(text: str | None, name: str, lo: int, hi: int, default: int | None = None) -> int:
