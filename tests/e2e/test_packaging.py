@@ -1,0 +1,172 @@
+"""Packaging: sdk_web as an npm package (`npm pack`, installed into a fresh project,
+type-checked with `tsc --noEmit` against the hand-written declarations), and the Python wheel
+serving the browser SDK from a plain (not editable) install, with the Pyodide runtime from the
+app's own `npm install @statesync/web`."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import subprocess
+import sys
+import venv
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from e2e_harness import EXAMPLE_APP, REPO, SECRET, token
+from playwright.sync_api import Page
+
+from statesync_server.testing import ServerProcess
+
+SDK = REPO / "sdk_web"
+TSC = SDK / "node_modules" / ".bin" / "tsc"  # sdk_web's devDependency
+
+# Uses every public name; the @ts-expect-error lines fail the check if the types were `any`.
+APP_TS = """
+import { connect, loadRuntime, matchesState, StatesyncError, type Client, type Instance,
+         type State, type Status } from "@statesync/web";
+import { useInstance, useSettings } from "@statesync/web/react";
+
+type Todo = { items: { id: number; text: string; done: boolean }[]; next_id: number };
+
+export async function main(): Promise<number> {
+  const client: Client = await connect({ getToken: async () => "jwt", timeout: 5 });
+  const stop = client.onStatus((status: Status) => {
+    const progress: number = status.phase === "loading-runtime" ? (status.loaded ?? 0) : 0;
+    console.log(status.status, status.unsaved, progress, status.total);
+  });
+  const todo: Instance<Todo> = await client.instance<Todo>("todo", "groceries", { create: {} });
+  const first: string = todo.state.context.items[0].text;
+  todo.subscribe((state: State<Todo>) => console.log(state.seq, state.pending, first));
+  const seq: number = await todo.send({ type: "ADD", text: "milk" });
+  await todo.send("CLEAR_DONE");
+  const prefs = await client.settings<{ theme: string; size: number }>("prefs", { theme: "light" });
+  await prefs.set("theme", "dark");
+  // @ts-expect-error: size is a number
+  await prefs.set("size", "big");
+  // @ts-expect-error: an event needs a type
+  await todo.send({ text: "no type" });
+  const info = await loadRuntime();
+  const shared: boolean = info.worker === "shared" && info.boots === 1;
+  const state: State<Todo> = useInstance(todo);
+  const maybe: State<Todo> | undefined = useInstance<Todo>(null);
+  const theme: string | undefined = useSettings(prefs)?.theme;
+  try {
+    await client.ready;
+  } catch (error) {
+    if (error instanceof StatesyncError) console.log(error.code.toUpperCase());
+  }
+  stop();
+  await client.close();
+  return seq + Number(shared && matchesState("a", state.value) && !maybe && !theme);
+}
+"""
+
+TSCONFIG = {"compilerOptions": {"strict": True, "noEmit": True, "target": "es2022",
+                                "module": "nodenext", "moduleResolution": "nodenext",
+                                "lib": ["es2022", "dom"], "skipLibCheck": False},
+            "files": ["app.ts"]}
+
+
+def npm(*args: str, cwd: Path) -> str:
+    done = subprocess.run(["npm", *args, "--no-audit", "--no-fund", "--loglevel=error"],
+                          cwd=cwd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+needs_npm = pytest.mark.skipif(shutil.which("npm") is None or not TSC.exists(),
+                               reason="needs npm and sdk_web/node_modules (cd sdk_web && npm ci)")
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the example app outside the checkout, with `npm install` of the packed SDK."""
+    packs = tmp_path_factory.mktemp("npm-pack")
+    [packed] = json.loads(npm("pack", "--json", "--pack-destination", str(packs), cwd=SDK))
+    files = {entry["path"] for entry in packed["files"]}
+    assert {"statesync.js", "statesync.d.ts", "worker.js", "channel.js", "bridge.py",
+            "react.js", "react.d.ts", "package.json"} <= files
+    assert not any(path.startswith("node_modules/") for path in files)
+
+    app = tmp_path_factory.mktemp("app")
+    shutil.copytree(EXAMPLE_APP.parent, app, dirs_exist_ok=True)
+    (app / "package.json").write_text(json.dumps({"name": "app", "private": True,
+                                                  "type": "module"}))
+    # pyodide (the dependency) comes from npm's cache, filled by `npm ci` in sdk_web
+    npm("install", "--no-package-lock", "--prefer-offline", "--omit=peer",
+        str(packs / packed["filename"]), cwd=app)
+    return app
+
+
+@needs_npm
+def test_packed_sdk_installs_and_type_checks(app: Path) -> None:
+    installed = app / "node_modules" / "@statesync" / "web"
+    assert (installed / "statesync.d.ts").is_file()
+    assert (app / "node_modules" / "pyodide" / "pyodide.asm.wasm").is_file()
+
+    (app / "app.ts").write_text(APP_TS)
+    (app / "tsconfig.json").write_text(json.dumps(TSCONFIG))
+    done = subprocess.run([str(TSC), "-p", str(app)], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.fixture(scope="module")
+def wheel_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The Python of a fresh venv with the statesync wheel installed (not editable); its
+    dependencies come from this environment (`--system-site-packages`)."""
+    out = tmp_path_factory.mktemp("wheel")
+    isolation = [] if importlib.util.find_spec("hatchling") is None else ["--no-build-isolation"]
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", *isolation,
+                    "-w", str(out), str(REPO)], check=True, timeout=300)
+    [wheel] = out.glob("statesync-*.whl")
+    env = out / "venv"
+    venv.create(env, system_site_packages=True, with_pip=True)
+    python = env / "bin" / "python"
+    subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps",
+                    "--disable-pip-version-check", str(wheel)], check=True, timeout=300)
+    return python
+
+
+@pytest.fixture
+def wheel_server(wheel_python: Path, app: Path,
+                 monkeypatch: pytest.MonkeyPatch) -> Iterator[ServerProcess]:
+    """`statesync serve` of the copied app from the venv, in the app's directory."""
+    located = subprocess.run([str(wheel_python), "-c",
+                              "import statesync_server; print(statesync_server.__file__)"],
+                             capture_output=True, text=True, check=True).stdout
+    assert Path(located).is_relative_to(wheel_python.parents[1])  # the wheel's, not the checkout's
+    monkeypatch.setattr(sys, "executable", str(wheel_python))  # ServerProcess runs the venv's
+    server = ServerProcess(app / "app.py", app / "e2e.db", secret=SECRET).start()
+    yield server
+    server.stop()
+    print(server.log())
+
+
+@needs_npm
+def test_wheel_serves_the_sdk_and_the_apps_pyodide(wheel_server: ServerProcess,
+                                                   page: Page) -> None:
+    with httpx.Client(base_url=wheel_server.url, timeout=30) as http:
+        manifest = http.get("/statesync/manifest.json").json()
+        for path in ("/statesync/sdk/statesync.js", "/statesync/sdk/worker.js",
+                     "/statesync/sdk/channel.js", "/statesync/sdk/bridge.py", manifest["core"],
+                     f"{manifest['pyodide']}pyodide.mjs",
+                     f"{manifest['pyodide']}pyodide.asm.wasm"):
+            response = http.get(path)
+            assert response.status_code == 200, path
+        sdk = http.get("/statesync/sdk/statesync.js").content
+    assert sdk == (SDK / "statesync.js").read_bytes()
+
+    page.set_default_timeout(60_000)
+    page.goto(f"{wheel_server.url}/statesync/manifest.json")
+    status = page.evaluate("""async (token) => {
+        const { connect } = await import("/statesync/sdk/statesync.js");
+        const client = await connect({ token });
+        await client.ready;
+        return client.status;
+    }""", token("alice"))
+    assert status == {"status": "live", "unsaved": 0, "subject": "alice", "phase": "live"}
