@@ -22,7 +22,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "server"))
 
-from server_harness import SECRET, ServerProcess, WsClient, mint  # noqa: E402
+from server_harness import SECRET, ServerProcess, WsClient, mint
 
 HOSTILE_APP = str(Path(__file__).parent / "apps" / "hostileapp.py")
 WAIT = 10.0

@@ -21,10 +21,18 @@ import jwt
 import pytest
 import websockets
 from hostile_harness import (
-    SECRET, WAIT, ServerProcess, WsClient, assert_serving, first_reply, mint, reset_peak,
-    rss_mb, start_hostile, unchanged,
+    SECRET,
+    WAIT,
+    ServerProcess,
+    WsClient,
+    assert_serving,
+    first_reply,
+    mint,
+    reset_peak,
+    rss_mb,
+    start_hostile,
+    unchanged,
 )
-
 from statesync_server import ErrorCode
 
 CODES = {code.value for code in ErrorCode}

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 from statesync import Machine, assign
-
 from statesync_server import Access, App
 
 counter = Machine(
