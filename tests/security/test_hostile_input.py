@@ -657,6 +657,28 @@ async def test_huge_request_head_is_refused(hostile: ServerProcess, shape: str) 
         assert grown < 50
 
 
+async def test_bodies_under_the_limit_and_pipelined_requests_still_work(
+        hostile: ServerProcess) -> None:
+    """The head limit counts only the head: a 60 KB body in the same read as its headers,
+    and requests pipelined on one connection, are served."""
+    async with httpx.AsyncClient(base_url=hostile.url, timeout=WAIT) as http:
+        for i in range(5):
+            reply = await http.post(f"{COUNTER}/events", headers=BEARER, json={
+                "event": {"type": "INC", "by": 0, "pad": "x" * 60_000}, "event_id": f"big-{i}"})
+            assert reply.status_code == 200, reply.text
+    body = json.dumps({"event": {"type": "INC", "by": 0, "pad": "x" * 60_000},
+                       "event_id": "big-raw"}).encode()
+    head = (f"POST {COUNTER}/events HTTP/1.1\r\nHost: x\r\nAuthorization: "
+            f"{BEARER['Authorization']}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()
+    answer = await asyncio.to_thread(raw_http, hostile.port, head, body)  # one write
+    assert answer.startswith(b"HTTP/1.1 200"), answer[:300]
+    health = b"GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n"
+    answer = await asyncio.to_thread(raw_http, hostile.port, health * 2 + health.replace(
+        b"Host: x", b"Host: x\r\nConnection: close"))
+    assert answer.count(b"HTTP/1.1 200 OK") == 3, answer
+
+
 async def test_chunked_96mb_body_is_refused_without_buffering(hostile: ServerProcess) -> None:
     """Item 10: a 96 MB chunked body is refused (413) without the server holding it."""
     head = (b"POST /v1/instances/counter/huge HTTP/1.1\r\nHost: x\r\n"
