@@ -43,7 +43,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--create-rate", type=float, default=Settings.create_rate,
                        help="instance creations per minute per subject (0: unlimited)")
     serve.add_argument("--session-rate", type=float, default=Settings.session_rate,
-                       help="anonymous sessions per minute per client address (0: unlimited)")
+                       help="new anonymous sessions per minute per client address (0: unlimited)")
     serve.add_argument("--ws-compression", action="store_true",
                        help="negotiate permessage-deflate (off: small JSON frames fan out cheaper)")
     serve.add_argument("--sqlite-synchronous", default=Settings.sqlite_synchronous,
