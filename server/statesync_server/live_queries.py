@@ -27,7 +27,15 @@ from typing import Any, Protocol
 from . import privacy
 from .app import MachineSpec
 from .errors import ErrorCode, StatesyncError
-from .indexes import Query, decode_key, encode_key, key_visible, keys_for, lookup, validate
+from .indexes import (
+    Query,
+    decode_key,
+    encode_key,
+    key_visible,
+    keys_for,
+    lookup,
+    validate,
+)
 from .protocol import Error, QueryChange
 
 log = logging.getLogger("statesync")

@@ -15,8 +15,8 @@ from . import protocol as p
 from .engine import CreateResult, Op, SendResult
 from .errors import ErrorCode, StatesyncError
 from .indexes import Query
-from .live_queries import Watch
 from .limits import INT_MAX, INT_MIN, check_value, loads
+from .live_queries import Watch
 from .ratelimit import TokenBucket
 from .runtime import Runtime, require_live
 

@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 from statesync import Client
 from statesync.client import Backoff
-
 from statesync_server.testing import ServerProcess
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "server"))  # server_harness.WsClient

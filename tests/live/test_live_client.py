@@ -9,7 +9,6 @@ from typing import Any
 
 from statesync import Client
 from statesync.client import Change, ClientError, LiveQuery
-
 from statesync_server.testing import ServerProcess, TcpProxy
 
 MARKER = "KITCHEN-SECRET-91c2"

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 from server_harness import WsClient
-
 from statesync_server.testing import ServerProcess
 
 MARKER = "KITCHEN-SECRET-7f3a"  # in every order's private note and pickup code

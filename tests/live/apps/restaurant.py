@@ -8,7 +8,6 @@ kitchen note never leave the server.
 from __future__ import annotations
 
 from statesync import Machine, assign
-
 from statesync_server import Access, App, Index
 
 order = Machine(
