@@ -13,6 +13,7 @@ import uvicorn
 from .app import App, load_app
 from .auth import Authenticator
 from .limits import BoundedHttpTools
+from .origins import normalize_origin
 from .server import create_asgi_app
 from .settings import DEFAULT_DATABASE_URL, Settings
 from .versions_cli import VERSION_COMMANDS, add_version_commands
@@ -36,6 +37,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-message-bytes", type=int, default=Settings.max_message_bytes)
     serve.add_argument("--max-header-bytes", type=int, default=Settings.max_header_bytes,
                        help="request line and headers above this are refused (431)")
+    serve.add_argument("--cors-origin", action="append", default=[], type=normalize_origin,
+                       metavar="ORIGIN", help="let pages of this origin (https://host[:port], "
+                       "or *) use the server; repeatable")
     serve.add_argument("--max-inflight", type=int, default=Settings.max_inflight,
                        help="unanswered requests per socket before the server stops reading it")
     serve.add_argument("--auth-timeout", type=float, default=Settings.auth_timeout,
@@ -84,6 +88,7 @@ def _serve(args: argparse.Namespace) -> None:
         auth_timeout=args.auth_timeout,
         create_rate=args.create_rate,
         session_rate=args.session_rate,
+        cors_origins=tuple(args.cors_origin),
         rate_limit=args.rate_limit,
         rate_burst=max(2 * args.rate_limit, 1),
         sqlite_synchronous=args.sqlite_synchronous,

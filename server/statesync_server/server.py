@@ -20,6 +20,7 @@ from .engine import Engine
 from .http import routes as http_routes
 from .http import starlette_error
 from .http_queries import routes as query_routes
+from .origins import cors_middleware
 from .ratelimit import KeyedLimiter
 from .runtime import Runtime
 from .settings import Settings
@@ -56,6 +57,7 @@ def create_asgi_app(app: App, settings: Settings | None = None) -> Starlette:
     asgi = Starlette(
         routes=[*http_routes, *query_routes, WebSocketRoute("/v1/ws", websocket_endpoint), *browser],
         lifespan=lifespan,
+        middleware=cors_middleware(settings.cors_origins),
         exception_handlers={HTTPException: starlette_error, Exception: starlette_error},
     )
     asgi.state.runtime = runtime

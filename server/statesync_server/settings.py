@@ -28,5 +28,8 @@ class Settings:
     """Instance creations per minute per subject (0: unlimited)."""
     session_rate: float = 60.0
     """Anonymous sessions per minute per client address (0: unlimited)."""
+    cors_origins: tuple[str, ...] = ()
+    """Other web origins whose pages may use the server (CORS on HTTP, the WebSocket
+    handshake's Origin); `*` for any (origins.py)."""
     sqlite_synchronous: str = "FULL"
     cache_size: int = 10_000
