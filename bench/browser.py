@@ -21,7 +21,8 @@ Measures, on examples/settings_page:
   applied in Pyodide, the state posted back), one at a time; settings.set() -> shown (the
   built-in settings machine, applied in the page at once), one at a time and in a burst;
   send() -> ack from the server (loopback round trip, durable commit included).
-Targets (issue 6): optimistic update < 5 ms; first state < 3 s cold.
+Targets: optimistic update < 5 ms, first state < 3 s cold (issue 6); no SDK script of 50 ms
+or more on the main thread (issue 11).
 """
 
 from __future__ import annotations
