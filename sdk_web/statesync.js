@@ -1,11 +1,13 @@
 /**
- * statesync in the browser: the Python client runs in Pyodide, served by the statesync server.
+ * statesync in the browser: the Python client runs in Pyodide in a worker (worker.js; shared by
+ * the tabs of an origin where SharedWorker exists), served by the statesync server. This
+ * module, on the page's main thread, holds plain JS state and talks to it over a port.
  *
  *   import { connect } from "/statesync/sdk/statesync.js";
  *   const client = await connect({ token });            // or getToken, or neither: anonymous
  *   const todo = await client.instance("todo", "groceries", { create: { owner: "alice" } });
  *   todo.subscribe((state) => render(state));           // called now and on every change
- *   await todo.send({ type: "ADD", text: "milk" });     // shows at once; resolves on ack
+ *   await todo.send({ type: "ADD", text: "milk" });     // shows a message later; resolves on ack
  *
  * Pyodide boots in the background: until it is ready, handles show the state fetched over the
  * HTTP API and sends wait in a queue; then every handle is handed over to the Python client
@@ -89,17 +91,17 @@ let measured = false;
  */
 function channel() {
   if (worker) return worker;
-  // `new URL("./worker.js", import.meta.url)` inline, as bundlers (Vite, webpack) expect it.
-  const options = { type: "module", name: "statesync" };
+  // URL and options written inline: the form bundlers (e.g. Vite) find and rewrite.
   let port;
   if (new URL(import.meta.url).origin !== location.origin) {
     const url = new URL("./worker.js", import.meta.url).href;
     const script = new Blob([`import ${JSON.stringify(url)};`], { type: "text/javascript" });
-    port = new Worker(URL.createObjectURL(script), options);
+    port = new Worker(URL.createObjectURL(script), { type: "module", name: "statesync" });
   } else if (typeof SharedWorker === "function" && navigator.locks) {
-    port = new SharedWorker(new URL("./worker.js", import.meta.url), options).port;
+    port = new SharedWorker(new URL("./worker.js", import.meta.url),
+      { type: "module", name: "statesync" }).port;
   } else {
-    port = new Worker(new URL("./worker.js", import.meta.url), options);
+    port = new Worker(new URL("./worker.js", import.meta.url), { type: "module", name: "statesync" });
   }
   worker = new Channel(port, fromWorker);
   if (port instanceof MessagePort) {

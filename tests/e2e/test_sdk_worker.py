@@ -134,3 +134,20 @@ def test_without_shared_worker_a_dedicated_worker_is_used(page: Page,
         return todo.state.context.items.map((i) => i.text);
     }""")
     assert items == ["milk"]
+
+
+def test_the_worker_asks_the_page_for_a_token_on_reconnect(page: Page,
+                                                            server: ServerProcess) -> None:
+    open_blank(page, server).evaluate("""async (token) => {
+        const { connect } = await import("/statesync/sdk/statesync.js");
+        window.asked = 0;
+        const client = await connect({ getToken: () => { asked++; return token; } });
+        await client.ready;  // the first connection reuses the token connect() got
+        window.client = client;
+    }""", token("carol"))
+    assert page.evaluate("asked") == 1
+    server.kill()
+    page.wait_for_function("client.status.status !== 'live'", timeout=20_000)
+    server.start()  # same port and database
+    page.wait_for_function("client.status.status === 'live'", timeout=30_000)
+    assert page.evaluate("asked") >= 2  # asked by the Python client in the worker, via the page
