@@ -103,7 +103,8 @@ new PerformanceObserver((list) => longTasks.push(...list.getEntries()))
 window.sdkScripts = [];
 new PerformanceObserver((list) => {
   for (const frame of list.getEntries()) {
-    sdkScripts.push(...frame.scripts.filter((s) => /\/statesync\/sdk\/[^/]+$/.test(s.sourceURL)));
+    sdkScripts.push(...frame.scripts.filter((s) => s.sourceURL.includes("/statesync/sdk/")
+                                                  && !s.sourceURL.includes("/vendor/")));
   }
 }).observe({ type: "long-animation-frame", buffered: true });
 """

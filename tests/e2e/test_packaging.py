@@ -73,7 +73,7 @@ TSCONFIG = {"compilerOptions": {"strict": True, "noEmit": True, "target": "es202
 
 def npm(*args: str, cwd: Path) -> str:
     done = subprocess.run(["npm", *args, "--no-audit", "--no-fund", "--loglevel=error"],
-                          cwd=cwd, capture_output=True, text=True, timeout=300)
+                          cwd=cwd, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
 
@@ -111,7 +111,7 @@ def test_packed_sdk_installs_and_type_checks(app: Path) -> None:
     (app / "app.ts").write_text(APP_TS)
     (app / "tsconfig.json").write_text(json.dumps(TSCONFIG))
     done = subprocess.run([str(TSC), "-p", str(app)], capture_output=True, text=True,
-                          timeout=300)
+                          timeout=300, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
 
 
