@@ -180,7 +180,12 @@ class Connection:
             case p.Ping(id=rid):
                 self._send(p.Pong(id=rid))
             case p.Auth(token=token, id=rid):
-                self.claims = self.runtime.auth.verify(token)
+                claims = self.runtime.auth.verify(token)
+                if self.claims and claims["sub"] != self.claims["sub"]:
+                    # subscriptions, replays and watches were authorized for this subject
+                    raise StatesyncError(ErrorCode.FORBIDDEN,
+                                         "a connection keeps its subject; connect again as another")
+                self.claims = claims
                 self._send(p.Authed(id=rid, sub=self.claims["sub"], exp=int(self.claims["exp"])))
             case p.Send(machine=m, instance=i, event=event, event_id=eid):
                 op = Op("send", m, i, require_live(self.claims), lambda r: self._sent(message, r))

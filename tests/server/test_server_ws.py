@@ -219,3 +219,15 @@ async def test_expired_token_ends_subscriptions(server: ServerProcess, alice: Ws
     assert (lost["code"], lost["instance"]) == ("unauthenticated", name)
     assert [m for m in await short.quiet() if m["type"] == "update" and m["seq"] == 1] == []
     await short.close()
+
+
+async def test_reauth_keeps_the_subject(alice: WsClient, name: str) -> None:
+    """A refreshed token for the same subject is taken; another subject's is refused, and the
+    connection keeps acting as the first one (its subscriptions were authorized for it)."""
+    await create_doc(alice, name)
+    refreshed = await alice.request({"type": "auth", "id": "r1", "token": mint("alice")})
+    assert refreshed["type"] == "authed" and refreshed["sub"] == "alice"
+    other = await alice.request({"type": "auth", "id": "r2", "token": mint("bob", role="admin")})
+    assert other["type"] == "error" and other["code"] == "forbidden", other
+    state = await alice.request({"type": "get", "id": "g", "machine": "doc", "instance": name})
+    assert state["type"] == "state" and state["context"]["owner"] == "alice"
