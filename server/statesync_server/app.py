@@ -112,6 +112,9 @@ class MachineSpec:
     """Who gets the event log and history with events as they were sent (never implicit)."""
     index_public: Mapping[str, bool | None] = field(default_factory=dict)
     """Index name -> `Index.public`."""
+    context_model: type[BaseModel] | None = None
+    """The shape of the public context (documentation: `statesync types` writes it as the
+    TypeScript type of `state.context`; the server does not check it)."""
     context_takes_reader: bool = field(init=False)
 
     def __post_init__(self) -> None:
@@ -177,6 +180,7 @@ class App:
         effects: Mapping[str, Callable[..., Any]] | None = None,
         services: Mapping[str, Callable[..., Any]] | None = None,
         retry: Retry | None = None,
+        context_model: type[BaseModel] | None = None,
     ) -> MachineSpec:
         """Register `machine` under `name`; `events` (if given) lists every event clients
         may send, each with an optional Pydantic model for its payload.
@@ -192,7 +196,8 @@ class App:
 
         `effects` / `services` map effect names and invoked-service `src`s to async
         implementations `fn(call: EffectCall)`, run by the server after the transition that
-        starts them is committed, with `retry` (attempts, backoff, timeout; docs/workflows.md)."""
+        starts them is committed, with `retry` (attempts, backoff, timeout; docs/workflows.md).
+        `context_model`: a Pydantic model of the public context, for `statesync types`."""
         known = self.versions.setdefault(name, {})
         if str(version) in known or (name in self.machines and not known):
             raise ValueError(f"machine {name!r} version {version!r} is already registered")
@@ -203,6 +208,7 @@ class App:
             effects=dict(effects or {}), services=dict(services or {}), retry=retry or Retry(),
             public_event=public_event, allow_read_history=allow_read_history,
             index_public={n: i.public for n, i in declared.items()},
+            context_model=context_model,
         )
         known[spec.version] = spec
         if current is not False or name not in self.machines:

@@ -23,6 +23,10 @@ class ResetSettings(BaseModel):
     keys: list[str] | None = None
 
 
+class SettingsContext(BaseModel):
+    values: dict[str, Any]
+
+
 def own_settings(access: Access) -> bool:
     """Only the subject a settings instance belongs to may read or write it."""
     if access.creating and access.context != {"values": {}}:
@@ -37,4 +41,5 @@ def register_builtins(app: App) -> None:
             SETTINGS_MACHINE, settings_machine,
             allow_read=own_settings, allow_write=own_settings,
             events={"SET": SetSetting, "SET_MANY": SetSettings, "RESET": ResetSettings},
+            context_model=SettingsContext,
         )

@@ -7,6 +7,7 @@ import json
 import logging
 import socket
 import sys
+from pathlib import Path
 
 import uvicorn
 
@@ -16,6 +17,7 @@ from .limits import BoundedHttpTools
 from .origins import normalize_origin
 from .server import create_asgi_app
 from .settings import DEFAULT_DATABASE_URL, Settings
+from .typegen import generate
 from .versions_cli import VERSION_COMMANDS, add_version_commands
 from .workflow_cli import WORKFLOW_COMMANDS, add_workflow_commands
 
@@ -59,6 +61,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="extra claim; VALUE is parsed as JSON when it can be")
     token.add_argument("--ttl", type=int, default=None, help="seconds until expiry")
     token.add_argument("--app", help="take the key configuration from this app")
+    types = commands.add_parser("types", help="write TypeScript types of the app's machines")
+    types.add_argument("app", help="path/to/app.py[:attr] or package.module[:attr]")
+    types.add_argument("-o", "--output", help="the .d.ts file to write (default: stdout)")
     add_version_commands(commands)
     add_workflow_commands(commands)
     return parser
@@ -127,9 +132,17 @@ def _token(args: argparse.Namespace) -> None:
     print(Authenticator(app.auth).mint(args.sub, claims, args.ttl))
 
 
+def _types(args: argparse.Namespace) -> None:
+    text = generate(load_app(args.app), source=args.app)
+    if args.output:
+        Path(args.output).write_text(text)
+    else:
+        sys.stdout.write(text)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
-    {"serve": _serve, "token": _token, **VERSION_COMMANDS,
+    {"serve": _serve, "token": _token, "types": _types, **VERSION_COMMANDS,
      **WORKFLOW_COMMANDS}[args.command](args)
 
 
