@@ -11,8 +11,12 @@ TCP proxy to cut the network. Also a pytest plugin (entry point `statesync`):
         ...                                  # point your client / page at statesync_server.url
         wait_for_state(statesync_server, "todo", "groceries", token=token, value="active")
 
+With Playwright installed, `statesync_page` is a Chromium page at the server's origin (Debian's
+Chromium when there is one) and `wait_for_instance_state(page, "todo", "groceries",
+value="active")` waits until the browser SDK in that page shows the instance so.
+
 Only the standard library and pytest are imported here at module level (the server's own
-dependencies load when a server or token is made).
+dependencies and Playwright load when a server, token or page is made).
 """
 
 from __future__ import annotations
@@ -31,11 +35,16 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
+
 START_TIMEOUT = 20.0
+CHROMIUM_PATHS = ("/usr/lib/chromium/chromium", "/usr/bin/chromium")
+"""Where Debian's Chromium is (the real binary first; the wrapper prints a shell warning)."""
 
 
 def mint_token(secret: str, sub: str, *, ttl: int = 600, **claims: Any) -> str:
@@ -270,6 +279,76 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
         writer.transport.abort()
 
 
+# --- a browser ----------------------------------------------------------------------------------
+
+
+def find_chromium() -> str | None:
+    """`$STATESYNC_CHROMIUM`, else Debian's Chromium, else None (Playwright's own browser)."""
+    for path in (os.environ.get("STATESYNC_CHROMIUM"), *CHROMIUM_PATHS):
+        if path and os.access(path, os.X_OK):
+            return path
+    return None
+
+
+_WAIT_IN_PAGE = """async ({url, token, machine, instance, value, where, timeout}) => {
+    const sdk = await import(url + "/statesync/sdk/statesync.js");
+    const clients = (window.__statesyncTestClients ??= {});
+    const key = url + " " + (token ?? "");
+    const client = await (clients[key] ??= sdk.connect(token ? {url, token} : {url}));
+    const deadline = Date.now() + timeout * 1000;
+    let handle;
+    while (!handle) {
+        try {
+            handle = await client.instance(machine, instance);
+        } catch (error) {
+            if (error.code !== "not-found" || Date.now() > deadline) throw error;
+            await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+    }
+    const test = where ? (0, eval)(where) : () => true;
+    return await new Promise((resolve, reject) => {
+        let last, stop, done = false;
+        const timer = setTimeout(() => {
+            done = true;
+            stop?.();
+            reject(new Error(`${machine}/${instance} did not reach ${JSON.stringify(value)} in ` +
+                             `${timeout} s: ${JSON.stringify(last)}`));
+        }, Math.max(0, deadline - Date.now()));
+        stop = handle.subscribe((state) => {
+            last = state;
+            if (done || (value !== null && !sdk.matchesState(value, state.value)) || !test(state))
+                return;
+            done = true;
+            clearTimeout(timer);
+            queueMicrotask(() => stop());
+            resolve(state);
+        });
+        if (done) stop();
+    });
+}"""
+
+
+def wait_for_instance_state(page: Page, machine: str, instance: str, *, value: Any = None,
+                            where: str | None = None, token: str | None = None,
+                            url: str | None = None, timeout: float = 30.0) -> dict[str, Any]:
+    """Wait until the browser SDK in `page` shows the instance in state `value` (e.g. `"a.b"`)
+    with `where` (a JS function source, `"(state) => state.context.items.length > 1"`) true;
+    its state (`value`, `context`, `pending`, ...), or `AssertionError` after `timeout` s.
+
+    It uses a client of its own in the page (one per token): `connect({url, token})`, with the
+    page's anonymous session when `token` is None. `url`: the server (default: the page's
+    origin)."""
+    from playwright.sync_api import Error
+
+    origin = url or page.evaluate("location.origin")
+    arguments = {"url": origin.rstrip("/"), "token": token, "machine": machine,
+                 "instance": instance, "value": value, "where": where, "timeout": timeout}
+    try:
+        return page.evaluate(_WAIT_IN_PAGE, arguments)
+    except Error as error:
+        raise AssertionError(error.message) from None
+
+
 # --- the pytest plugin -------------------------------------------------------------------------
 
 
@@ -335,3 +414,42 @@ def statesync_proxy() -> Iterator[Callable[[ServerProcess], TcpProxy]]:
     yield make
     for proxy in proxies:
         proxy.stop()
+
+
+@pytest.fixture(scope="session")
+def statesync_browser(request: pytest.FixtureRequest) -> Iterator[Browser]:
+    """Chromium (`find_chromium()`; Playwright's own when there is none), headless. With
+    pytest-playwright, its `playwright` fixture drives it (one Playwright per session)."""
+    pytest.importorskip("playwright.sync_api", reason="statesync_page needs playwright")
+    from playwright.sync_api import sync_playwright
+
+    own = None
+    if request.config.pluginmanager.has_plugin("playwright"):  # pytest-playwright
+        playwright = request.getfixturevalue("playwright")
+    else:
+        own = sync_playwright().start()
+        playwright = own
+    browser = playwright.chromium.launch(executable_path=find_chromium())
+    yield browser
+    browser.close()
+    if own is not None:
+        own.stop()
+
+
+@pytest.fixture
+def statesync_page_path() -> str:
+    """Where `statesync_page` opens on the server (override it: e.g. `/app/`)."""
+    return "/"
+
+
+@pytest.fixture
+def statesync_page(statesync_browser: Browser, statesync_server: ServerProcess,
+                   statesync_page_path: str) -> Iterator[Page]:
+    """A page of a fresh browser context at `statesync_server.url + statesync_page_path`, with
+    a 60 s default timeout (Pyodide's cold start on a busy machine)."""
+    context = statesync_browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    page.goto(statesync_server.url + statesync_page_path)
+    yield page
+    context.close()

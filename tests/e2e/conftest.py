@@ -23,7 +23,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def _uses_browser(item: pytest.Item) -> bool:
-    return bool({"page", "context", "browser"} & set(getattr(item, "fixturenames", ())))
+    return bool({"page", "context", "browser", "statesync_page", "statesync_browser"}
+                & set(getattr(item, "fixturenames", ())))
 
 
 @pytest.fixture(scope="session")
