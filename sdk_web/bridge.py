@@ -14,10 +14,12 @@ from typing import Any
 from statesync import Machine, StatesyncError
 from statesync.client import (
     AnonymousSession,
+    Change,
     Client,
     ClientClosed,
     ClientError,
     Instance,
+    LiveQuery,
     State,
 )
 
@@ -102,6 +104,12 @@ def pending_json(handle: Instance) -> str:
     return json.dumps(handle.pending)
 
 
+def events_json(handle: Instance) -> str:
+    """The event descriptors the machine accepts now (`Instance.accepted_events`; null when it
+    does not run here)."""
+    return json.dumps(handle.accepted_events)
+
+
 def subscribe(handle: Instance, callback: Callable[[str], Any]) -> Callable[[], None]:
     """Call `callback(state JSON)` on every change; returns `unsubscribe`."""
 
@@ -136,5 +144,33 @@ async def _ready(outcome: Outcome) -> Outcome:
     return outcome
 
 
-async def close(target: Client | Instance) -> None:
+async def query(client: Client, query_json: str) -> Outcome:
+    """`Client.query` of `{machine, index, op, value, order, limit, cursor}`: a page as JSON."""
+    outcome = await _outcome(client.query(**json.loads(query_json)))
+    if outcome.code is not None:
+        return outcome
+    page = outcome.value
+    return Outcome(json.dumps({"items": [item.to_dict() for item in page.items],
+                               "cursor": page.cursor}))
+
+
+async def watch(client: Client, query_json: str, callback: Callable[[str], Any]) -> Outcome:
+    """`Client.watch` of `{machine, index, op, value, order, limit}`: a `LiveQuery`, calling
+    `callback(change JSON)` (`{kind, instance, item}`) on every change from now on."""
+
+    def notify(change: Change) -> None:
+        item = change.item.to_dict() if change.item is not None else None
+        callback(json.dumps({"kind": change.kind, "instance": change.instance, "item": item}))
+
+    outcome = await _outcome(client.watch(**json.loads(query_json)))
+    if outcome.code is None:
+        outcome.value.subscribe(notify)
+    return outcome
+
+
+def items_json(live: LiveQuery) -> str:
+    return json.dumps([item.to_dict() for item in live.items])
+
+
+async def close(target: Client | Instance | LiveQuery) -> None:
     await target.close()

@@ -1,21 +1,148 @@
 /**
- * React bindings for statesync: re-render when an instance or the user's settings change.
+ * React bindings for statesync: a provider that owns the client, and hooks that re-render when
+ * an instance, the user's settings or a query change.
  *
- *   const todo = await client.instance("todo", "groceries");   // e.g. in a loader or effect
- *   function Todo() {
- *     const state = useInstance(todo);
- *     return h("ul", null, state.context.items.map((i) => h("li", { key: i.id }, i.text)));
+ *   root.render(h(StatesyncProvider, { url, getToken }, h(App)));
+ *   function Order({ id }) {
+ *     const order = useInstance("order", id);
+ *     return h("button", { disabled: !order.can("PAY"), onClick: () => order.send("PAY") },
+ *              order.pending ? "paying..." : "pay");
  *   }
  *
+ * The hooks also take handles got elsewhere (`useInstance(handle)`, `useSettings(settings)`).
  * Imports the bare specifier "react": a bundler resolves it, a page without one maps it to
  * /statesync/sdk/vendor/react.js with an import map.
  * @module statesync/react
  */
-import { useCallback, useSyncExternalStore } from "react";
+import {
+  createContext, createElement, useCallback, useContext, useEffect, useMemo, useRef, useState,
+  useSyncExternalStore,
+} from "react";
+import { connect, StatesyncError } from "./statesync.js";
 
+/** @typedef {import("./statesync.js").Client} Client */
 /** @typedef {import("./statesync.js").Instance} Instance */
 /** @typedef {import("./statesync.js").Settings} Settings */
 /** @typedef {import("./statesync.js").State} State */
+/** @typedef {import("./statesync.js").Status} Status */
+/** @typedef {import("./statesync.js").Item} Item */
+
+/** @typedef {{client: Client|null, status: Status|undefined, error: StatesyncError|undefined}} Statesync */
+
+/** @type {import("react").Context<Statesync|null>} */
+const StatesyncContext = createContext(null);
+
+/**
+ * Connects on mount (`connect()` with these options), provides the client to the hooks below
+ * and closes it on unmount. Reconnects when `url`, `token`, `machines` or `timeout` change
+ * (`getToken` is read when asked: a new function each render is fine).
+ * @param {import("./statesync.js").ConnectOptions & {children?: any}} props
+ */
+export function StatesyncProvider({ url, token, getToken, machines, timeout, children }) {
+  const [value, setValue] = useState(/** @type {Statesync} */ (
+    { client: null, status: undefined, error: undefined }));
+  const tokens = useRef(getToken);
+  tokens.current = getToken;
+  const asks = Boolean(getToken);
+  const machinesKey = JSON.stringify(machines ?? null);
+  useEffect(() => {
+    let closed = false;
+    let client;
+    let off;
+    const options = { url, token, timeout, machines: JSON.parse(machinesKey) ?? undefined,
+      getToken: asks ? () => tokens.current() : undefined };
+    connect(options).then((connected) => {
+      client = connected;
+      if (closed) return void connected.close();
+      off = connected.onStatus((status) => setValue({ client: connected, status, error: undefined }));
+    }, (error) => closed || setValue({ client: null, status: undefined, error }));
+    return () => {
+      closed = true;
+      off?.();
+      client?.close();
+      setValue({ client: null, status: undefined, error: undefined });
+    };
+  }, [url, token, asks, machinesKey, timeout]);
+  return createElement(StatesyncContext.Provider, { value }, children);
+}
+
+/**
+ * The provider's client (null until connected) and its status.
+ * @returns {Statesync}
+ */
+export function useStatesync() {
+  const value = useContext(StatesyncContext);
+  if (!value) throw new Error("useStatesync() needs a <StatesyncProvider> around it");
+  return value;
+}
+
+// --- handles shared by the components of one client ------------------------------------------
+
+/** @type {WeakMap<Client, Map<string, {opening: Promise<{close: () => any}>, users: number}>>} */
+const shared = new WeakMap();
+
+/**
+ * The handle `open()` gives (one per client and `key`, shared by the hooks asking for it),
+ * closed once no hook has used it for a turn of the event loop (a remount keeps it).
+ * @template T @param {Client} client @param {string} key @param {() => Promise<T>} open
+ * @returns {{opening: Promise<T>, release: () => void}}
+ */
+function acquire(client, key, open) {
+  let table = shared.get(client);
+  if (!table) shared.set(client, (table = new Map()));
+  let entry = table.get(key);
+  if (!entry) {
+    const opening = open();
+    const created = { opening, users: 0 };
+    opening.catch(() => table.get(key) === created && table.delete(key));
+    table.set(key, (entry = created));
+  }
+  const held = entry;
+  held.users += 1;
+  let released = false;
+  return {
+    opening: held.opening,
+    release() {
+      if (released) return;
+      released = true;
+      held.users -= 1;
+      setTimeout(() => held.users || held.opening.then((handle) => {
+        if (held.users || table.get(key) !== held) return;
+        table.delete(key); // with close() in the same turn: a new acquire opens a new handle
+        handle.close();
+      }, () => {}));
+    },
+  };
+}
+
+/**
+ * The shared handle for `key` of the provider's client: `{handle, opening, error}` (the
+ * handle once open). `key` null: none.
+ * @template T @param {string|null} key @param {(client: Client) => Promise<T>} open
+ */
+function useShared(key, open) {
+  const context = useContext(StatesyncContext);
+  const client = context?.client ?? null;
+  const [found, setFound] = useState(/** @type {{key?: string, handle?: T, error?: any}} */ ({}));
+  const opening = useRef(/** @type {Promise<T>|undefined} */ (undefined));
+  useEffect(() => {
+    if (!client || key === null) return undefined;
+    const hold = acquire(client, key, () => open(client));
+    opening.current = hold.opening;
+    let current = true;
+    hold.opening.then((handle) => current && setFound({ key, handle }),
+      (error) => current && setFound({ key, error }));
+    return () => {
+      current = false;
+      opening.current = undefined;
+      hold.release();
+      setFound({});
+    };
+  }, [client, key]);
+  const error = context?.error ?? (found.key === key ? found.error : undefined);
+  return { handle: found.key === key ? found.handle : undefined, opening, error,
+    status: context?.status?.status ?? (context?.error ? "offline" : "connecting") };
+}
 
 /**
  * @param {{subscribe: (fn: () => void) => () => void}|null|undefined} source
@@ -25,20 +152,125 @@ function useSubscribe(source) {
   return useCallback((onChange) => (source ? source.subscribe(onChange) : () => {}), [source]);
 }
 
-/**
- * The visible state of `handle` (undefined while there is no handle yet).
- * @param {Instance|null|undefined} handle
- * @returns {State|undefined}
- */
-export function useInstance(handle) {
-  return useSyncExternalStore(useSubscribe(handle), () => handle?.state);
+/** @returns {StatesyncError} */
+function notOpen(what) {
+  return new StatesyncError("closed", `${what} is not open (no <StatesyncProvider>, or unmounted)`);
 }
 
+// --- instances -------------------------------------------------------------------------------
+
 /**
- * The user's settings values (undefined while there are none yet).
- * @param {Settings|null|undefined} settings
- * @returns {object|undefined}
+ * An instance of the provider's client, by name: `useInstance("order", id, {create})` ->
+ * `{state, context, value, tags, send, can, matches, pending, error, status}` (`state` and
+ * the rest undefined until it is open; `send` waits for it; `pending`: events not yet
+ * confirmed; `status`: the connection's). Or the visible state of a handle got elsewhere:
+ * `useInstance(handle)` -> `State` (undefined while there is no handle).
+ * @param {string|Instance|null|undefined} target  a machine name, or a handle
+ * @param {string} [name]
+ * @param {{create?: any}} [options]  `create`: the input to get-or-create it with
  */
-export function useSettings(settings) {
-  return useSyncExternalStore(useSubscribe(settings), () => settings?.values);
+export function useInstance(target, name, options) {
+  const named = typeof target === "string";
+  const key = named ? JSON.stringify([target, name]) : null;
+  const create = options?.create;
+  const opened = useShared(key, (client) => client.instance(target, name, { create }));
+  const handle = named ? opened.handle : target;
+  const state = useSyncExternalStore(useSubscribe(handle), () => handle?.state);
+  const { opening, error, status } = opened;
+  return useMemo(() => (!named ? state : {
+    state,
+    context: state?.context,
+    value: state?.value,
+    tags: state?.tags,
+    pending: state?.pending ?? 0,
+    error,
+    status,
+    /** @param {object|string} event */
+    send: (event) => (opening.current ?? Promise.reject(notOpen(`${target}/${name}`)))
+      .then((instance) => instance.send(event)),
+    /** @param {object|string} event */
+    can: (event) => handle?.can(event),
+    /** @param {string|object} value */
+    matches: (value) => handle?.matches(value) ?? false,
+  }), [named, state, handle, error, status]);
+}
+
+// --- settings --------------------------------------------------------------------------------
+
+/**
+ * The user's settings in `namespace` of the provider's client: `useSettings("prefs",
+ * {theme: "light"})` -> `{values, set, update, reset, saved, error, status}` (`values` are the
+ * defaults until they are read). Or the values of a `Settings` got elsewhere:
+ * `useSettings(settings)` -> `values` (undefined while there are none yet).
+ * @param {string|Settings|null|undefined} target  a namespace, or a `Settings`
+ * @param {object} [defaults]
+ */
+export function useSettings(target, defaults) {
+  const named = typeof target === "string";
+  const opened = useShared(named ? JSON.stringify(["settings", target]) : null,
+    (client) => client.settings(target));
+  const settings = named ? opened.handle : target;
+  const state = useSyncExternalStore(useSubscribe(settings?.instance),
+    () => settings?.instance.state);
+  const defaultsKey = JSON.stringify(defaults ?? {});
+  const { opening, error, status } = opened;
+  return useMemo(() => {
+    if (!named) return settings?.values;
+    const values = { ...JSON.parse(defaultsKey), ...state?.context.values };
+    /** @param {(settings: Settings) => Promise<number>} change */
+    const apply = (change) => (opening.current ?? Promise.reject(notOpen(`settings ${target}`)))
+      .then(change);
+    return {
+      values, error, status, saved: state ? state.pending === 0 : false,
+      set: (key, value) => apply((s) => s.set(key, value)),
+      update: (changes) => apply((s) => s.update(changes)),
+      reset: (keys) => apply((s) => s.reset(keys)),
+    };
+  }, [named, settings, state, defaultsKey, error, status]);
+}
+
+// --- queries ---------------------------------------------------------------------------------
+
+/**
+ * Instances by index, of the provider's client: `{items, cursor, loading, error}`.
+ * With `{live: true}` a live query (`client.watch`: every match, kept up to date from the
+ * handover on); else one page (`client.query`: `limit` items from `cursor`; the
+ * next page's `cursor`), read again when an argument changes.
+ * @param {string} machine @param {string} index
+ * @param {"eq"|"ne"|"lt"|"lte"|"gt"|"gte"|"prefix"} op
+ * @param {string|number|boolean} value
+ * @param {{live?: boolean, order?: "asc"|"desc", limit?: number, cursor?: string}} [options]
+ * @returns {{items: Item[], cursor: string|null, loading: boolean,
+ *   error: StatesyncError|undefined}}
+ */
+export function useQuery(machine, index, op, value, options = {}) {
+  const { client, error: failed } = useContext(StatesyncContext) ?? {};
+  const { live = false, order, limit, cursor } = options;
+  const key = JSON.stringify([machine, index, op, value, live, order, limit, cursor]);
+  const [result, setResult] = useState(
+    () => ({ key: "", items: [], cursor: null, error: undefined }));
+  useEffect(() => {
+    if (!client) return undefined;
+    let current = true;
+    const show = (found) => current && setResult({ key, items: [], cursor: null,
+      error: undefined, ...found });
+    if (!live) {
+      client.query(machine, index, op, value, { order, limit, cursor })
+        .then(({ items, cursor: next }) => show({ items, cursor: next }), (error) => show({ error }));
+      return () => void (current = false);
+    }
+    let watching;
+    client.watch(machine, index, op, value, { order, limit }).then((query) => {
+      if (!current) return void query.close();
+      watching = query;
+      query.subscribe((items) => show({ items }));
+    }, (error) => show({ error }));
+    return () => {
+      current = false;
+      watching?.close();
+    };
+  }, [client, key]);
+  const mine = result.key === key;
+  return { items: mine ? result.items : [], cursor: mine ? result.cursor : null,
+    loading: !mine && !failed, error: failed ?? (mine ? result.error : undefined) };
 }

@@ -9,10 +9,58 @@ export type StateValue = string | { [state: string]: StateValue };
 /** An event: an object with a string `type` (or just the type). */
 export type EventObject = { type: string; [field: string]: unknown };
 
-/** The state of an instance as plain JS data (the same object until it changes). */
-export interface State<Context = any> {
+/**
+ * Typed machines: augment this interface with one entry per registered machine (README.md,
+ * "Typed machines"; `statesync types app.py -o machines.d.ts` writes it):
+ *
+ *   declare module "@statesync/web" {
+ *     interface Machines {
+ *       order: { event: { type: "PAY" } | { type: "CANCEL"; reason: string };
+ *                value: "cart" | "paid"; tags: "busy"; context: { total: number } };
+ *     }
+ *   }
+ *
+ * `client.instance("order", ...)` is then typed from it; other names stay loosely typed.
+ */
+export interface Machines {}
+
+/** What an entry of `Machines` holds (each field optional: a missing one is loose). */
+export interface MachineTypes {
+  /** the union of the events clients may send */
+  event: { type: string };
+  /** the state value: a union of state names (or of `StateValue`s for nested states) */
   value: StateValue;
-  tags: string[];
+  /** the union of the tags */
+  tags: string;
+  /** the public context */
+  context: unknown;
+}
+
+/** The names in the `Machines` registry. */
+export type MachineName = keyof Machines & string;
+
+type Field<M, K extends keyof MachineTypes, Loose> = M extends MachineName
+  ? K extends keyof Machines[M] ? Machines[M][K] : Loose : Loose;
+/** The context of machine `M` (`any` when it is not in `Machines`). */
+export type ContextOf<M> = Field<M, "context", any>;
+/** The events of machine `M`. */
+export type EventOf<M> = Extract<Field<M, "event", EventObject>, { type: string }>;
+/** The state value of machine `M`. */
+export type ValueOf<M> = Extract<Field<M, "value", StateValue>, StateValue>;
+/** The tags of machine `M`. */
+export type TagOf<M> = Extract<Field<M, "tags", string>, string>;
+/** The handle type of machine `M`. */
+export type InstanceOf<M> = Instance<ContextOf<M>, EventOf<M>, ValueOf<M>, TagOf<M>>;
+
+/** The types of the events that need nothing but their type (may be sent as a string). */
+export type BareEventType<Event extends { type: string }> =
+  Event extends unknown ? ({ type: Event["type"] } extends Event ? Event["type"] : never) : never;
+
+/** The state of an instance as plain JS data (the same object until it changes). */
+export interface State<Context = any, Value extends StateValue = StateValue,
+                      Tag extends string = string> {
+  value: Value;
+  tags: Tag[];
   /** the public context */
   context: Context;
   status: "active" | "done" | "error";
@@ -86,6 +134,37 @@ export function loadRuntime(url?: string): Promise<RuntimeInfo>;
 /** Whether state value `child` is `parent` or inside it (XState's `matchesState`). */
 export function matchesState(parent: StateValue, child: StateValue): boolean;
 
+/** An index query's operator. */
+export type QueryOp = "eq" | "ne" | "lt" | "lte" | "gt" | "gte" | "prefix";
+/** An index value. */
+export type IndexValue = string | number | boolean;
+
+/** One instance in query results: its public state and the index value it matched. */
+export interface Item<Context = any, Value extends StateValue = StateValue,
+                     Tag extends string = string> extends State<Context, Value, Tag> {
+  machine: string;
+  instance: string;
+  /** the index value it matched; null when the reader may not see it */
+  key: IndexValue | null;
+}
+
+/** One page of `client.query()`: pass `cursor` for the next one (null: no more). */
+export interface Page<Context = any> {
+  items: Item<Context>[];
+  cursor: string | null;
+}
+
+/** What changed in a live query: `instance` entered its set, left it, or changed in it. */
+export type Change<Context = any> =
+  | { kind: "enter" | "update"; instance: string; item: Item<Context> }
+  | { kind: "leave"; instance: string; item: null };
+
+export interface QueryOptions {
+  order?: "asc" | "desc";
+  /** items per page, 1-1000 (default 50) */
+  limit?: number;
+}
+
 /** One connection shared by all instance handles. Make it with `connect()`. */
 export class Client {
   private constructor();
@@ -94,9 +173,22 @@ export class Client {
   readonly status: Status;
   /** `fn(status)` now and on every change (the boot's progress included) */
   onStatus(fn: (status: Status) => void): () => void;
-  /** a live handle on an instance (shared when asked for twice); `create`: get-or-create */
+  /** a live handle on an instance (shared when asked for twice); `create`: get-or-create;
+   * typed from `Machines` for the names it holds */
+  instance<M extends MachineName>(machine: M, name: string,
+                                  options?: { create?: unknown }): Promise<InstanceOf<M>>;
   instance<Context = any>(machine: string, name: string,
                           options?: { create?: unknown }): Promise<Instance<Context>>;
+  /** one page of instances by index, in index order (over HTTP until the handover) */
+  query<M extends MachineName>(machine: M, index: string, op: QueryOp, value: IndexValue,
+    options?: QueryOptions & { cursor?: string | null }): Promise<Page<ContextOf<M>>>;
+  query<Context = any>(machine: string, index: string, op: QueryOp, value: IndexValue,
+    options?: QueryOptions & { cursor?: string | null }): Promise<Page<Context>>;
+  /** a live query: every match, kept up to date from the handover on (read over HTTP before) */
+  watch<M extends MachineName>(machine: M, index: string, op: QueryOp, value: IndexValue,
+    options?: QueryOptions): Promise<LiveQuery<ContextOf<M>>>;
+  watch<Context = any>(machine: string, index: string, op: QueryOp, value: IndexValue,
+    options?: QueryOptions): Promise<LiveQuery<Context>>;
   /** the user's own settings in `namespace` */
   settings<Values extends Record<string, unknown> = Record<string, any>>(
     namespace: string, defaults?: Partial<Values>): Promise<Settings<Values>>;
@@ -105,21 +197,47 @@ export class Client {
 }
 
 /** A live instance: `state`, `subscribe`, `send`. Get one with `client.instance()`. */
-export class Instance<Context = any> {
+export class Instance<Context = any, Event extends { type: string } = EventObject,
+                      Value extends StateValue = StateValue, Tag extends string = string> {
   private constructor();
   readonly machine: string;
   readonly name: string;
   /** the visible state (confirmed, with pending events applied on top) */
-  readonly state: State<Context>;
+  readonly state: State<Context, Value, Tag>;
   /** events sent and not yet confirmed, oldest first */
-  readonly pending: EventObject[];
-  matches(value: StateValue): boolean;
-  hasTag(tag: string): boolean;
+  readonly pending: Event[];
+  matches(value: Value extends string ? Value : StateValue): boolean;
+  hasTag(tag: Tag): boolean;
+  /** whether the machine accepts an event of this type now, judged from the type alone (the
+   * payload is not looked at); undefined before the handover or when the machine does not
+   * run in the browser */
+  can(event: Event["type"] | { type: Event["type"] }): boolean | undefined;
   /** `fn(state)` now and on every change of the visible state */
-  subscribe(fn: (state: State<Context>) => void): () => void;
+  subscribe(fn: (state: State<Context, Value, Tag>) => void): () => void;
   /** resolves with the event's seq once committed; rejects with a `StatesyncError` */
-  send(event: EventObject | string): Promise<number>;
+  send(event: Event | BareEventType<Event>): Promise<number>;
   /** stop syncing this instance (unconfirmed sends fail with code "closed") */
+  close(): Promise<void>;
+}
+
+/** A live query (`client.watch()`): the matching instances, kept up to date. */
+export class LiveQuery<Context = any> {
+  private constructor();
+  readonly machine: string;
+  readonly index: string;
+  readonly op: QueryOp;
+  readonly value: IndexValue;
+  readonly order: "asc" | "desc";
+  readonly limit: number;
+  /** the matching instances in index order (the same array until a change) */
+  readonly items: Item<Context>[];
+  /** whether the server keeps the items up to date (from the handover on) */
+  readonly live: boolean;
+  /** why the items stopped changing (no handover, or the client was closed) */
+  readonly error: StatesyncError | undefined;
+  /** `fn(items, changes)` now (no changes) and on every change */
+  subscribe(fn: (items: Item<Context>[], changes: Change<Context>[]) => void): () => void;
+  /** stop watching */
   close(): Promise<void>;
 }
 

@@ -80,6 +80,8 @@ const progress = new Map();
 const clients = new Map();
 /** @type {Map<number, Instance>} handles the worker knows, by id */
 const instances = new Map();
+/** @type {Map<number, LiveQuery>} live queries the worker knows, by id */
+const queries = new Map();
 let ids = 0;
 let measured = false;
 
@@ -123,6 +125,8 @@ function fromWorker(op, args) {
       return undefined;
     case "state":
       return instances.get(args.hid)?.[RECEIVE](args);
+    case "query":
+      return queries.get(args.wid)?.[RECEIVE](args);
     case "status":
       return clients.get(args.cid)?.[RECEIVE](args.status);
     case "session":
@@ -261,6 +265,18 @@ export function matchesState(parent, child) {
     .every(([key, sub]) => Object.hasOwn(inner, key) && matchesState(sub, inner[key]));
 }
 
+/**
+ * XState's event descriptor matching (statesync/definition.py): exact, `*`, or `prefix.*`
+ * (which also matches `prefix`).
+ * @param {string} type @param {string} descriptor
+ */
+function matchesDescriptor(type, descriptor) {
+  if (descriptor === type || descriptor === "*") return true;
+  if (!descriptor.endsWith(".*")) return false;
+  const prefix = descriptor.slice(0, -2);
+  return type === prefix || type.startsWith(`${prefix}.`);
+}
+
 /** `"a.b.c"` -> `{a: {b: "c"}}`; objects as they are. @param {string|object} value */
 function toStateValue(value) {
   if (typeof value !== "string") return value;
@@ -274,6 +290,75 @@ function toStateValue(value) {
     } else key += value[i];
   }
   return [...keys, key].reduceRight((inside, outer) => ({ [outer]: inside }));
+}
+
+/**
+ * One instance in query results: its public state and the index value it matched (`key`;
+ * null when the reader may not see it).
+ * @typedef {State & {machine: string, instance: string, key: any}} Item
+ */
+
+/**
+ * What changed in a live query: `instance` entered its set, left it (`item` null) or changed.
+ * @typedef {{kind: "enter"|"leave"|"update", instance: string, item: Item|null}} Change
+ */
+
+/**
+ * @typedef {object} Query  an index query, as `Client.query` / `Client.watch` take it
+ * @property {string} machine
+ * @property {string} index
+ * @property {"eq"|"ne"|"lt"|"lte"|"gt"|"gte"|"prefix"} op
+ * @property {string|number|boolean} value
+ * @property {"asc"|"desc"} order
+ * @property {number} limit   items per page (1-1000)
+ */
+
+/**
+ * @param {string} machine @param {string} index @param {string|undefined} op @param {any} value
+ * @param {{order?: "asc"|"desc", limit?: number}} options
+ * @returns {Query}
+ */
+function querySpec(machine, index, op, value, { order = "asc", limit = 50 }) {
+  if (value === undefined || value === null) {
+    throw new StatesyncError("invalid-message", "a query needs a value (a string, number or boolean)");
+  }
+  return { machine, index, op: op ?? "eq", value, order, limit };
+}
+
+/** A `results` item from the HTTP API, in the shape of the Python client's. @returns {Item} */
+function toItem({ machine, instance, key, value, tags, context, status, done, seq }) {
+  return { machine, instance, key: key ?? null, value, tags, context, status, done, seq, pending: 0 };
+}
+
+/**
+ * In a live query's order (`LiveQuery.items` in statesync/client/queries.py): by index value
+ * (booleans, numbers, strings), ties by instance name; items with a hidden `key` last.
+ * @param {Item[]} items @param {"asc"|"desc"} order
+ */
+function sortItems(items, order) {
+  const rank = (key) => (typeof key === "boolean" ? 0 : typeof key === "number" ? 1 : 2);
+  const cmp = (a, b) => (a < b ? -1 : a > b ? 1 : 0);
+  const sign = order === "desc" ? -1 : 1;
+  const shown = items.filter((i) => i.key !== null).sort((a, b) => sign
+    * (rank(a.key) - rank(b.key) || cmp(a.key, b.key) || cmp(a.instance, b.instance)));
+  const hidden = items.filter((i) => i.key === null)
+    .sort((a, b) => sign * cmp(a.instance, b.instance));
+  return [...shown, ...hidden];
+}
+
+/** What changed from `before` to `after` (by instance). @param {Item[]} before @param {Item[]} after */
+function diffItems(before, after) {
+  const old = new Map(before.map((item) => [item.instance, JSON.stringify(item)]));
+  const names = new Set(after.map((item) => item.instance));
+  /** @type {Change[]} */
+  const changes = before.filter((item) => !names.has(item.instance))
+    .map(({ instance }) => ({ kind: "leave", instance, item: null }));
+  for (const item of after) {
+    const was = old.get(item.instance);
+    if (was === undefined) changes.push({ kind: "enter", instance: item.instance, item });
+    else if (was !== JSON.stringify(item)) changes.push({ kind: "update", instance: item.instance, item });
+  }
+  return changes;
 }
 
 /**
@@ -375,6 +460,12 @@ export class Client {
   #open = new Set();
   /** @type {Set<Instance>} handles still showing the HTTP state, their sends queued */
   #interim = new Set();
+  /** @type {Set<LiveQuery>} open live queries */
+  #queries = new Set();
+  /** @type {Set<Promise<LiveQuery>>} live queries reading their items over HTTP */
+  #watching = new Set();
+  /** @type {Set<LiveQuery>} live queries showing the items read over HTTP */
+  #interimQueries = new Set();
   /** @type {Set<(status: Status) => void>} */
   #listeners = new Set();
   #reported = "";
@@ -418,6 +509,8 @@ export class Client {
     this.#connected = true;
     const earlier = await Promise.allSettled([...this.#handles.values()]);
     await Promise.all(earlier.map((h) => h.status === "fulfilled" && this.#adopt(h.value)));
+    await Promise.allSettled([...this.#watching]);
+    await Promise.all([...this.#interimQueries].map((live) => this.#adoptQuery(live)));
     if (this.#closed) throw new StatesyncError("closed", "the client was closed");
     this.#live = true;
     performance.mark("statesync:live"); // bench/browser.py: page load -> optimistic ready
@@ -449,8 +542,19 @@ export class Client {
     instance[ATTACH](hid, answer);
   }
 
+  /** Switch a live query showing the HTTP items to the worker's watch. @param {LiveQuery} live */
+  async #adoptQuery(live) {
+    if (!this.#interimQueries.delete(live)) return; // closed meanwhile
+    try {
+      await live[ATTACH](this.#id);
+    } catch (error) {
+      live[END](error);
+    }
+  }
+
   /**
-   * No handover: waiting handles keep the server's state, their sends fail.
+   * No handover: waiting handles keep the server's state, their sends fail; live queries
+   * keep the items read over HTTP.
    * @param {StatesyncError} error
    */
   #fail(error) {
@@ -458,6 +562,8 @@ export class Client {
     this.#rejectReady(error);
     for (const instance of this.#interim) instance[END](error);
     this.#interim.clear();
+    for (const live of this.#interimQueries) live[END](error);
+    this.#interimQueries.clear();
     this[CHANGED]();
   }
 
@@ -574,6 +680,94 @@ export class Client {
     return new Settings(await this.instance(SETTINGS_MACHINE, name, { create: {} }), defaults);
   }
 
+  /**
+   * One page of instances by index, in index order: `{items, cursor}` (pass `cursor` for the
+   * next page; null: no more). Over HTTP (`GET /v1/query/...`) until the Python client is
+   * live, then through it.
+   * @param {string} machine @param {string} index
+   * @param {"eq"|"ne"|"lt"|"lte"|"gt"|"gte"|"prefix"} op
+   * @param {string|number|boolean} value
+   * @param {{order?: "asc"|"desc", limit?: number, cursor?: string|null}} [options]
+   *   `limit`: 1-1000 (default 50)
+   * @returns {Promise<{items: Item[], cursor: string|null}>}  rejects with a `StatesyncError`
+   */
+  async query(machine, index, op, value, options = {}) {
+    const spec = querySpec(machine, index, op, value, options);
+    if (this.#closed) throw new StatesyncError("closed", "the client was closed");
+    const cursor = options.cursor ?? undefined;
+    if (this.#connected && !this.#failed) {
+      return call("query", { cid: this.#id, query: { ...spec, cursor } });
+    }
+    const params = new URLSearchParams({ op: spec.op, value: JSON.stringify(spec.value),
+      order: spec.order, limit: String(spec.limit) });
+    if (cursor) params.set("cursor", cursor);
+    const path = [machine, index].map(encodeURIComponent).join("/");
+    const answer = await request("GET", `${this.#base}/v1/query/${path}?${params}`, this.#token,
+      undefined, this.#timeout);
+    return { items: answer.items.map(toItem), cursor: answer.cursor };
+  }
+
+  /**
+   * A live query: every instance the query matches (all pages, read `limit` at a time), kept
+   * up to date by the server. Until the Python client is live the items are read over HTTP
+   * (and do not change); at the handover the worker's watch takes over and listeners hear
+   * what changed meanwhile.
+   * @param {string} machine @param {string} index
+   * @param {"eq"|"ne"|"lt"|"lte"|"gt"|"gte"|"prefix"} op
+   * @param {string|number|boolean} value
+   * @param {{order?: "asc"|"desc", limit?: number}} [options]
+   * @returns {Promise<LiveQuery>}  rejects with a `StatesyncError` (e.g. "forbidden")
+   */
+  watch(machine, index, op, value, options = {}) {
+    let spec;
+    try {
+      spec = querySpec(machine, index, op, value, options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (this.#closed) return Promise.reject(new StatesyncError("closed", "the client was closed"));
+    const live = new LiveQuery(spec, (query) => {
+      this.#queries.delete(query);
+      this.#interimQueries.delete(query);
+    });
+    this.#queries.add(live);
+    const opening = this.#openQuery(live);
+    opening.catch(() => this.#queries.delete(live));
+    return opening;
+  }
+
+  /** @param {LiveQuery} live @returns {Promise<LiveQuery>} */
+  async #openQuery(live) {
+    if (this.#connected && !this.#failed) {
+      await live[ATTACH](this.#id);
+      return live;
+    }
+    const reading = this.#readAll(live);
+    this.#watching.add(reading);
+    try {
+      live[RECEIVE]({ items: await reading });
+    } finally {
+      this.#watching.delete(reading);
+    }
+    if (this.#closed) throw new StatesyncError("closed", "the client was closed");
+    if (this.#failed) live[END](this.#failed);
+    else this.#interimQueries.add(live);
+    return live;
+  }
+
+  /** Every item of `live`'s query over HTTP, in its order. @param {LiveQuery} live */
+  async #readAll(live) {
+    const { machine, index, op, value, order, limit } = live;
+    const items = [];
+    let cursor;
+    do {
+      const page = await this.query(machine, index, op, value, { order, limit, cursor });
+      items.push(...page.items);
+      cursor = page.cursor;
+    } while (cursor);
+    return sortItems(items, order);
+  }
+
   /** Close the connection and every handle (also while Pyodide is still booting). */
   async close() {
     if (this.#closed) return;
@@ -582,6 +776,8 @@ export class Client {
     this.#handles.clear();
     for (const instance of this.#open) instance[END](this.#failed);
     this.#open.clear();
+    for (const live of this.#queries) live[END](this.#failed);
+    this.#queries.clear();
     this.#remote = this.#remote && { ...this.#remote, status: "offline", unsaved: 0 };
     this.#live = false;
     this[CHANGED]();
@@ -605,6 +801,9 @@ export class Instance {
   #confirmed;
   /** @type {object[]} the worker's pending events */
   #remotePending = [];
+  /** @type {string[]|null|undefined} event descriptors the machine accepts now (the worker's;
+   * null: the machine does not run in the browser, undefined: not handed over yet) */
+  #events;
   /** @type {State} */
   #state;
   /**
@@ -635,13 +834,13 @@ export class Instance {
   /**
    * Hand over to the worker's handle `hid`: queued sends go to it in order, then its state
    * (shown if it differs) and its changes.
-   * @param {number} hid @param {{state: string, pending: string}} answer
+   * @param {number} hid @param {{state: string, pending: string, events: string}} answer
    */
-  [ATTACH](hid, { state, pending }) {
+  [ATTACH](hid, { state, pending, events }) {
     this.#hid = hid;
     instances.set(hid, this);
     for (const entry of this.#unsent) this.#post(entry);
-    this[RECEIVE]({ state, pending, sent: 0 });
+    this[RECEIVE]({ state, pending, events, sent: 0 });
   }
 
   /** @param {{event: object, resolve: Function, reject: Function, n?: number}} entry */
@@ -652,11 +851,12 @@ export class Instance {
 
   /**
    * The worker's state of the instance, after it applied `sent` of this handle's sends.
-   * @param {{state: string, pending: string, sent: number, status?: object}} update
+   * @param {{state: string, pending: string, events: string, sent: number, status?: object}} update
    */
-  [RECEIVE]({ state, pending, sent, status }) {
+  [RECEIVE]({ state, pending, events, sent, status }) {
     this.#confirmed = JSON.parse(state);
     this.#remotePending = JSON.parse(pending);
+    this.#events = JSON.parse(events);
     this.#unsent = this.#unsent.filter((entry) => !(entry.n <= sent));
     if (status) this.#hooks.status(status);
     this.#refresh();
@@ -693,6 +893,20 @@ export class Instance {
   /** @param {string} tag */
   hasTag(tag) {
     return this.#state.tags.includes(tag);
+  }
+
+  /**
+   * Whether the machine accepts an event of this type now, as the worker last computed it
+   * for the state it pushed: judged from the type alone (guards see an event without
+   * payload; one that needs the payload counts as accepting, the server decides). Undefined
+   * while it is not known: before the handover, or for a machine not run in the browser.
+   * @param {{type: string} | string} event  its payload is not looked at
+   * @returns {boolean|undefined}
+   */
+  can(event) {
+    if (!this.#events) return undefined;
+    const type = typeof event === "string" ? event : event.type;
+    return this.#events.some((descriptor) => matchesDescriptor(type, descriptor));
   }
 
   /**
@@ -767,6 +981,108 @@ export class Instance {
     this[END](new StatesyncError("closed", `${this.machine}/${this.name} was closed`));
     this.#hooks.forget(this);
     if (this.#hid !== undefined) await call("release", { hid: this.#hid });
+  }
+}
+
+/**
+ * A live query (`client.watch()`): `items`, the matching instances in index order, and
+ * `subscribe`. Kept up to date by the worker's Python client (watched again after a
+ * reconnect); before the handover it holds the items read over HTTP.
+ */
+export class LiveQuery {
+  /** @type {number|undefined} the worker's id for it, from the handover on */
+  #wid;
+  #watched = false;
+  /** @type {Item[]} */
+  #items = [];
+  #closed = false;
+  #forget;
+  /** @type {Set<(items: Item[], changes: Change[]) => void>} */
+  #listeners = new Set();
+
+  /** @param {Query} query @param {(live: LiveQuery) => void} forget  the client's */
+  constructor(query, forget) {
+    Object.assign(this, query); // machine, index, op, value, order, limit
+    this.#forget = forget;
+    /** @type {StatesyncError|undefined} why the items stopped changing (no handover, or
+     * the client was closed) */
+    this.error = undefined;
+  }
+
+  /** @returns {Item[]} the matching instances in index order (the same array until a change) */
+  get items() {
+    return this.#items;
+  }
+
+  /** @returns {boolean} whether the server keeps the items up to date (after the handover) */
+  get live() {
+    return this.#watched && !this.error && !this.#closed;
+  }
+
+  /** Watch in the worker (client `cid`), then show its items. @param {number} cid */
+  async [ATTACH](cid) {
+    const wid = this.#wid = ++ids; // close() meanwhile unwatches it
+    queries.set(wid, this);
+    let items;
+    try {
+      items = await call("watch", { cid, wid, query: { machine: this.machine, index: this.index,
+        op: this.op, value: this.value, order: this.order, limit: this.limit } });
+    } catch (error) {
+      queries.delete(wid);
+      throw error;
+    }
+    this.#watched = true;
+    this[RECEIVE]({ items });
+  }
+
+  /**
+   * New items (JSON from the worker, or read over HTTP), with the changes that led there
+   * (computed when not given).
+   * @param {{items: string|Item[], changes?: string}} update
+   */
+  [RECEIVE]({ items, changes }) {
+    if (this.#closed) return;
+    const now = typeof items === "string" ? JSON.parse(items) : items;
+    const changed = changes ? JSON.parse(changes) : diffItems(this.#items, now);
+    if (!changed.length) return;
+    this.#items = now;
+    for (const fn of [...this.#listeners]) this.#call(fn, changed);
+  }
+
+  /** @param {StatesyncError} error  the items stop changing */
+  [END](error) {
+    this.error ??= error;
+    queries.delete(this.#wid);
+  }
+
+  /**
+   * Call `fn(items, changes)` now (with no changes) and on every change.
+   * @param {(items: Item[], changes: Change[]) => void} fn
+   * @returns {() => void} unsubscribe
+   */
+  subscribe(fn) {
+    this.#listeners.add(fn);
+    this.#call(fn, []);
+    return () => this.#listeners.delete(fn);
+  }
+
+  /** @param {(items: Item[], changes: Change[]) => void} fn @param {Change[]} changes */
+  #call(fn, changes) {
+    try {
+      fn(this.#items, changes);
+    } catch (error) {
+      reportError(error);
+    }
+  }
+
+  /** Stop watching. */
+  async close() {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#listeners.clear();
+    this.#forget(this);
+    queries.delete(this.#wid);
+    if (this.#wid !== undefined) await call("unwatch", { wid: this.#wid });
   }
 }
 

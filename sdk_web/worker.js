@@ -2,8 +2,8 @@
  * The statesync worker: Pyodide, the Python clients and their WebSockets, off the pages' main
  * threads. statesync.js starts it as a SharedWorker (every tab of an origin shares one runtime,
  * and one Python client and socket per user) or, where there is none, as a dedicated Worker.
- * Pages call it through a `Channel` (the ops below); it pushes `progress`, `status`, `state`
- * and `session` events and asks a page for a token (`token`).
+ * Pages call it through a `Channel` (the ops below); it pushes `progress`, `status`, `state`,
+ * `query` (a live query's items) and `session` events and asks a page for a token (`token`).
  * @module statesync/worker
  */
 import { Channel } from "./channel.js";
@@ -192,9 +192,11 @@ class Connection {
     const { bridge } = this.runtime;
     const state = bridge.state_json(handle.py);
     const pending = bridge.pending_json(handle.py);
+    const events = bridge.events_json(handle.py);
     const status = this.status();
     for (const ref of handle.refs) {
-      ref.tab.channel.notify("state", { hid: ref.hid, state, pending, sent: ref.sent, status });
+      ref.tab.channel.notify("state", { hid: ref.hid, state, pending, events, sent: ref.sent,
+        status });
     }
   }
 
@@ -222,7 +224,18 @@ class Connection {
  *   a page's `Client`
  * @typedef {{tab: Tab, hid: number, user: User, handle: Handle, sent: number}} Ref  a page's
  *   `Instance`; `sent`: how many of its sends this worker has applied
+ * @typedef {{user: User, py?: any, changes: string[]}} Watch  a page's `LiveQuery`: the
+ *   Python one, and the changes (JSON) not pushed yet
  */
+
+/** Stop a live query's Python side (if it started). @param {Watch} watch */
+async function endWatch(watch) {
+  const live = watch.py;
+  watch.py = undefined;
+  if (!live) return;
+  await watch.user.connection.runtime.bridge.close(live);
+  live.destroy();
+}
 
 /** `getToken` for the Python client: `first`, then the page's `getToken()`. */
 function firstThen(first, ask) {
@@ -240,6 +253,8 @@ class Tab {
   users = new Map();
   /** @type {Map<number, Ref>} */
   refs = new Map();
+  /** @type {Map<number, Watch>} */
+  watches = new Map();
 
   /** @param {any} port */
   constructor(port) {
@@ -341,7 +356,55 @@ const OPS = {
       throw failure("closed", "the client was closed");
     }
     const { bridge } = connection.runtime;
-    return { state: bridge.state_json(handle.py), pending: bridge.pending_json(handle.py) };
+    return { state: bridge.state_json(handle.py), pending: bridge.pending_json(handle.py),
+      events: bridge.events_json(handle.py) };
+  },
+
+  /** One page of `Client.query` (`{machine, index, op, value, order, limit, cursor}`). */
+  async query(tab, { cid, query }) {
+    const connection = tab.users.get(cid)?.connection;
+    if (!connection) throw failure("closed", "the client was closed");
+    return JSON.parse(await settle(connection.runtime.bridge.query(connection.py, JSON.stringify(query))));
+  },
+
+  /**
+   * A page's `LiveQuery` `wid` (`Client.watch`): its items now; then `query` events with the
+   * items and the changes (coalesced: one event per turn of the event loop).
+   */
+  async watch(tab, { cid, wid, query }) {
+    const user = tab.users.get(cid);
+    if (!user?.connection) throw failure("closed", "the client was closed");
+    const { bridge } = user.connection.runtime;
+    /** @type {Watch} */
+    const watch = { user, changes: [] };
+    tab.watches.set(wid, watch);
+    const push = () => {
+      if (tab.watches.get(wid) !== watch || !watch.py) return;
+      const changes = `[${watch.changes.splice(0).join(",")}]`;
+      tab.channel.notify("query", { wid, items: bridge.items_json(watch.py), changes });
+    };
+    const onChange = (change) => {
+      if (watch.changes.push(change) === 1) queueMicrotask(push);
+    };
+    try {
+      watch.py = await settle(bridge.watch(user.connection.py, JSON.stringify(query), onChange));
+    } catch (error) {
+      tab.watches.delete(wid);
+      throw error;
+    }
+    watch.changes.length = 0; // already in the items below
+    if (tab.watches.get(wid) !== watch) { // closed meanwhile
+      await endWatch(watch);
+      throw failure("closed", "the live query was closed");
+    }
+    return bridge.items_json(watch.py);
+  },
+
+  /** A page closed its `LiveQuery`. */
+  async unwatch(tab, { wid }) {
+    const watch = tab.watches.get(wid);
+    tab.watches.delete(wid);
+    if (watch) await endWatch(watch);
   },
 
   /** Apply `event` locally (every page sees it), then answer with its seq once committed. */
@@ -379,6 +442,8 @@ const OPS = {
     user.closed = true;
     tab.users.delete(cid);
     await Promise.all([...user.refs].map((ref) => OPS.release(tab, { hid: ref.hid })));
+    await Promise.all([...tab.watches].filter(([, watch]) => watch.user === user)
+      .map(([wid]) => OPS.unwatch(tab, { wid })));
     if (user.connection) {
       user.connection.users.delete(user);
       await user.connection.closeIfUnused();

@@ -14,6 +14,7 @@ from .errors import DefinitionError
 from .snapshot import Snapshot, StateValue, to_state_path
 
 Event = Mapping[str, Any]
+RESERVED_PREFIXES = ("xstate.", "statesync.")  # event types only the server sends
 
 
 class Machine:
@@ -120,6 +121,15 @@ class Machine:
             return False
         transitions = select_transitions(self._step(snapshot), event)
         return any(t.targets is not None or t.actions for t in transitions)
+
+    def next_events(self, snapshot: Snapshot) -> list[str]:
+        """The event descriptors (types, or `*` / `prefix.*` wildcards) the active states have
+        transitions for, sorted: what `can` may accept, before guards. The reserved ones
+        (`xstate.` / `statesync.`: timers, done events) are left out."""
+        if snapshot.status != "active":
+            return []
+        descriptors = {d for node in snapshot._nodes for d in node.transitions}
+        return sorted(d for d in descriptors if not d.startswith(RESERVED_PREFIXES))
 
     # resuming (upgrades) -------------------------------------------------------------------
 

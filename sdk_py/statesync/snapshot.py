@@ -106,6 +106,11 @@ class Snapshot:
         """Whether some transition would accept `event` now (see `Machine.can`)."""
         return self.machine.can(self, event)
 
+    @property
+    def next_events(self) -> list[str]:
+        """The event descriptors the active states handle (see `Machine.next_events`)."""
+        return self.machine.next_events(self)
+
     def to_dict(self) -> dict[str, Any]:
         """The JSON form the server persists; `Machine.restore` turns it back into a snapshot."""
         return {

@@ -12,12 +12,12 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
+from clientapp import journal
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from statesync.client.reconcile import Reconciler
+from statesync import Machine
+from statesync.client.reconcile import Reconciler, accepted_events
 from statesync.client.state import State
-
-from clientapp import journal
 
 EVENTS = st.sampled_from([{"type": "ADD", "item": "x"}, {"type": "ADD", "item": "y"},
                           {"type": "CLOSE"}, {"type": "REOPEN"}])
@@ -90,3 +90,21 @@ def test_visible_state_is_always_confirmed_plus_pending(steps: list[tuple[str, d
     assert client.pending == {}
     assert (client.visible.value, client.visible.context, client.visible.seq) == (
         server.value, server.context, seq)
+
+
+def test_accepted_events_judge_the_type_alone() -> None:
+    machine = Machine(
+        {"id": "m", "initial": "a", "context": {"open": False},
+         "states": {"a": {"on": {"GO": {"target": "b", "guard": "is_open"},
+                                 "PAY": {"target": "b", "guard": "enough"}, "NOOP": {}}},
+                    "b": {}}},
+        guards={"is_open": lambda ctx, ev: ctx["open"], "enough": lambda ctx, ev: ev["amount"] > 0})
+    reconciler = Reconciler(machine)
+    assert reconciler.snapshot() is None
+    reconciler.confirm(State("a", frozenset(), {"open": False}, "active", 0))
+    snapshot = reconciler.snapshot()
+    assert snapshot is not None
+    # GO's guard fails; PAY's needs the payload (raises): the server decides; NOOP does nothing
+    assert accepted_events(snapshot) == ["PAY"]
+    reconciler.confirm(State("a", frozenset(), {"open": True}, "active", 1))
+    assert accepted_events(reconciler.snapshot()) == ["GO", "PAY"]  # type: ignore[arg-type]

@@ -62,6 +62,15 @@ def test_can():
     assert not snapshot.can({"type": "NOOP"}) and not snapshot.can({"type": "OTHER"})
 
 
+def test_next_events_lists_the_active_states_descriptors():
+    machine = Machine({"id": "m", "initial": "a", "on": {"RESET": ".a", "log.*": {}},
+                       "states": {"a": {"on": {"GO": "b"}, "after": {"1000": "b"}},
+                                  "b": {"type": "final"}}})
+    snapshot, _ = machine.initial_transition()
+    assert snapshot.next_events == ["GO", "RESET", "log.*"]  # timers are the server's
+    assert machine.next_events(machine.transition(snapshot, {"type": "GO"})[0]) == []  # done
+
+
 def test_round_trip_through_json_is_exact():
     machine = Machine(
         {

@@ -26,9 +26,22 @@ TSC = SDK / "node_modules" / ".bin" / "tsc"  # sdk_web's devDependency
 
 # Uses every public name; the @ts-expect-error lines fail the check if the types were `any`.
 APP_TS = """
-import { connect, loadRuntime, matchesState, StatesyncError, type Client, type Instance,
-         type State, type Status } from "@statesync/web";
-import { useInstance, useSettings } from "@statesync/web/react";
+import { connect, loadRuntime, matchesState, StatesyncError, type Change, type Client,
+         type Instance, type Item, type LiveQuery, type State, type Status } from "@statesync/web";
+import { StatesyncProvider, useInstance, useQuery, useSettings, useStatesync }
+  from "@statesync/web/react";
+
+// What `statesync types app.py` writes: typed handles for the machines it lists.
+declare module "@statesync/web" {
+  interface Machines {
+    order: {
+      event: { type: "PAY" } | { type: "CANCEL"; reason: string };
+      value: "cart" | "paid";
+      tags: "busy";
+      context: { total: number; items: string[] };
+    };
+  }
+}
 
 type Todo = { items: { id: number; text: string; done: boolean }[]; next_id: number };
 
@@ -59,6 +72,52 @@ export async function main(): Promise<number> {
   } catch (error) {
     if (error instanceof StatesyncError) console.log(error.code.toUpperCase());
   }
+  const order = await client.instance("order", "o1", { create: {} });
+  const total: number = order.state.context.total;
+  const busy: boolean = order.matches("paid") && order.hasTag("busy") && order.can("PAY") === true;
+  await order.send("PAY");
+  await order.send({ type: "CANCEL", reason: "late" });
+  // @ts-expect-error: not an event of order
+  await order.send({ type: "SHIP" });
+  // @ts-expect-error: CANCEL needs a reason
+  await order.send("CANCEL");
+  // @ts-expect-error: no such state
+  order.matches("shipped");
+  // @ts-expect-error: no such tag
+  order.hasTag("idle");
+  const loose = await client.instance("not-in-the-registry", "x");
+  await loose.send({ type: "ANYTHING", extra: 1 });
+
+  const page = await client.query("order", "total", "gte", 10, { limit: 20, cursor: null });
+  const totals: number[] = page.items.map((item: Item<{ total: number }>) => item.context.total);
+  const next: string | null = page.cursor;
+  const live: LiveQuery<{ total: number; items: string[] }> =
+    await client.watch("order", "total", "lt", 5, { order: "desc" });
+  const off = live.subscribe((items, changes: Change[]) =>
+    console.log(items.length, changes.map((c) => (c.kind === "leave" ? c.instance : c.item.key))));
+  off();
+  await live.close();
+  // @ts-expect-error: not an index operator
+  await client.query("order", "total", "between", 1);
+
+  const view = useInstance("order", "o1");
+  const viewTotal: number | undefined = view.context?.total;
+  const value: "cart" | "paid" | undefined = view.value;
+  await view.send("PAY");
+  // @ts-expect-error: not an event of order
+  await view.send({ type: "REFUND" });
+  const open: boolean | undefined = view.can("CANCEL") && view.matches("cart") && !view.error;
+  const orders = useQuery("order", "total", "gt", 0, { live: true });
+  const firstTotal: number | undefined = orders.items[0]?.context.total;
+  const prefsView = useSettings("prefs", { theme: "light", size: 14 });
+  await prefsView.set("size", 16);
+  // @ts-expect-error: size is a number
+  await prefsView.set("size", "big");
+  const { client: provided, status } = useStatesync();
+  const provider = StatesyncProvider({ getToken: () => "jwt", machines: false, children: null });
+  console.log(total, busy, totals, next, viewTotal, value, open, firstTotal, provided, provider,
+              status?.phase, orders.loading, prefsView.values.theme.length);
+
   stop();
   await client.close();
   return seq + Number(shared && matchesState("a", state.value) && !maybe && !theme);

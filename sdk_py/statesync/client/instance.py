@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 from .errors import ClientClosed, ClientError, Rejected
-from .reconcile import Reconciler
+from .reconcile import Reconciler, accepted_events
 from .state import State
 
 if TYPE_CHECKING:
@@ -69,6 +69,14 @@ class Instance:
 
     def has_tag(self, tag: str) -> bool:
         return self.state.has_tag(tag)
+
+    @property
+    def accepted_events(self) -> list[str] | None:
+        """The event descriptors (types, `*` / `prefix.*` wildcards) the machine accepts in
+        the visible state, judged from the type alone (`reconcile.accepted_events`); None when
+        the machine does not run locally."""
+        snapshot = self._reconciler.snapshot()
+        return None if snapshot is None else accepted_events(snapshot)
 
     # --- writing ----------------------------------------------------------------------------
 

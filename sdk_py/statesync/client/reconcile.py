@@ -82,6 +82,12 @@ class Reconciler:
             self._rebase()
         return pending
 
+    def snapshot(self) -> Snapshot | None:
+        """The visible state as a snapshot of the machine (None without one or a state)."""
+        if self.machine is None or self.confirmed is None:
+            return None
+        return self._top()
+
     def _predicted(self, done: list[Pending], state: State) -> bool:
         """Whether `done` were the oldest pending events and the server reached exactly the
         state predicted after the last of them (then later predictions still hold)."""
@@ -141,3 +147,18 @@ class Reconciler:
         else:
             self.visible = State(top.value, top.tags, top.context, top.status, confirmed.seq,
                                  len(self.pending))
+
+
+def accepted_events(snapshot: Snapshot) -> list[str]:
+    """The event descriptors `snapshot` accepts, judged from the type alone: guards see an
+    event without payload, and one that raises on it (it needs the payload, or context the
+    server keeps private) counts as accepting: the server decides."""
+    machine = snapshot.machine
+    accepted = []
+    for descriptor in machine.next_events(snapshot):
+        try:
+            if machine.can(snapshot, {"type": descriptor}):
+                accepted.append(descriptor)
+        except Exception:  # noqa: BLE001 - application code; the server decides
+            accepted.append(descriptor)
+    return accepted
