@@ -2,7 +2,8 @@
 ci`) with the packed `@statesync/web` installed into a copy: `statesync types` writes the
 machines' types, `tsc` checks the app against them, `vite build` bundles it, and the built
 page, served from another origin than the statesync server's, runs in Chromium: live updates
-from another client, optimistic sends, and a rollback when the server refuses an event."""
+from another client, optimistic sends, a rollback when the server refuses an event, and a
+live query."""
 
 from __future__ import annotations
 
@@ -94,7 +95,8 @@ def test_the_built_app_syncs_from_another_origin(page: Page, server: ServerProce
     query = httpx.QueryParams(server=server.url, list=name, token=server.mint("alice"))
     page.goto(f"{static_origin}/?{query}")
     expect(page.locator("main")).to_have_attribute("data-status", "live")
-    items = page.locator("li")
+    items = page.get_by_test_id("items").locator("li")
+    lists = page.get_by_test_id("lists").locator("li")
     pending = page.get_by_test_id("pending")
 
     # live: another client's event shows up
@@ -104,6 +106,7 @@ def test_the_built_app_syncs_from_another_origin(page: Page, server: ServerProce
                                 "event_id": uuid.uuid4().hex})
     assert response.status_code == 200, response.text
     expect(items).to_have_text(["from bob"])
+    bob = {"Authorization": f"Bearer {server.mint('bob')}"}
 
     # optimistic: shown with the event pending, then confirmed and saved
     page.get_by_label("text").fill("milk")
@@ -112,7 +115,7 @@ def test_the_built_app_syncs_from_another_origin(page: Page, server: ServerProce
     expect(pending).to_have_text("0")
     assert {"texts": ["from bob", "milk"], "pending": 1} in page.evaluate("window.shown")
     saved = httpx.get(f"{server.url}/v1/instances/{LIST}/{name}", timeout=30,
-                      headers={"Authorization": f"Bearer {server.mint('bob')}"}).json()
+                      headers=bob).json()
     assert [item["text"] for item in saved["context"]["items"]] == ["from bob", "milk"]
 
     # rollback: the server refuses an item longer than 40 characters
@@ -125,3 +128,10 @@ def test_the_built_app_syncs_from_another_origin(page: Page, server: ServerProce
     shown = page.evaluate("window.shown")
     assert {"texts": ["from bob", "milk", long], "pending": 1} in shown
     assert shown[-1] == {"texts": ["from bob", "milk"], "pending": 0}
+
+    # live query: alice's lists, one made by another client enters (kept in index order)
+    expect(lists).to_have_text([f"{name}: 2"])
+    created = httpx.post(f"{server.url}/v1/instances/{LIST}/{name}-2", timeout=30, headers=bob,
+                         json={"input": {"owner": "alice"}})
+    assert created.status_code == 201, created.text
+    expect(lists).to_have_text([f"{name}: 2", f"{name}-2: 0"])

@@ -145,7 +145,7 @@ def test_generated_module_is_sorted_and_deterministic() -> None:
 
 
 USAGE_TS = """
-import type { Machines } from "@statesync/web";
+import { connect, type Machines } from "@statesync/web";
 
 type Shop = Machines["shop.orders"];
 export const place: Shop["event"] = { type: "PLACE", kind: "pickup", items: [{ name: "tea" }] };
@@ -159,6 +159,13 @@ export const badKind: Shop["event"] = { type: "PLACE", kind: "drone", items: [] 
 // @ts-expect-error: no such state
 export const badValue: Shop["value"] = "sleeping";
 export const setting: Machines["statesync.settings"]["event"] = { type: "SET", key: "theme" };
+
+export async function typedHandle(): Promise<number> {
+  const order = await (await connect()).instance("shop.orders", "o-1");
+  // @ts-expect-error: the handle's events are the machine's
+  await order.send({ type: "SHIP" });
+  return (await order.send("CANCEL")) + order.state.context.orders.length;
+}
 """
 
 
