@@ -12,14 +12,23 @@ const SITE_MODULES = "/home/pyodide/statesync_app";
 const KIND = typeof SharedWorkerGlobalScope === "function" && self instanceof SharedWorkerGlobalScope
   ? "shared" : "dedicated";
 const PROGRESS_EVERY = 50; // ms between two progress events of one boot
+// Pyodide memory snapshots (Cache API): the interpreter's heap once statesync, the bridge and
+// the app's machine modules are imported, restored by later boots instead of starting CPython.
+const SNAPSHOTS = "statesync-snapshots";
+const SNAPSHOT_LAYOUT = 1; // bump when boot() changes what a snapshot's heap holds
+const SNAPSHOT_FAILED = "x-statesync-snapshot-failed"; // header of a key's "do not retry" entry
+const RESTORE_TIMEOUT = 30_000; // ms: Pyodide only logs a failed instantiation, then hangs
 
 /**
  * @typedef {object} Runtime
  * @property {any} pyodide
  * @property {any} manifest   /statesync/manifest.json
  * @property {any} bridge     the `statesync_bridge` Python module (a PyProxy)
- * @property {{started: number, pyodide: number, core: number, timeOrigin: number}} timings
- *   ms: when the boot started (this worker's clock) and how long each part took
+ * @property {{started: number, pyodide: number, core: number, timeOrigin: number,
+ *   snapshot: "restored" | "saved" | "discarded" | "none"}} timings  ms: when the boot started
+ *   (this worker's clock) and how long each part took; `snapshot`: booted from a memory
+ *   snapshot, or booted and saved one, or one failed to restore (discarded, not made again for
+ *   these files), or none (no Cache API)
  */
 
 /** @type {Map<string, Promise<Runtime>>} one per server (base URL) */
@@ -102,23 +111,132 @@ async function boot(base) {
       Promise.all(manifest.modules.map(async (m) => [m.name, await fetchBytes(`${base}${m.url}`)])),
       fetchBytes(`${base}/statesync/sdk/bridge.py`),
     ]);
-    const pyodide = await loadPyodide({ indexURL: `${base}${manifest.pyodide}`, packages: [] });
+    const indexURL = `${base}${manifest.pyodide}`;
+    const snapshots = await Snapshots.open(base, manifest, core, modules, bridgeSource);
+    let pyodide;
+    let snapshot = snapshots?.usable ? "saved" : "none";
+    if (snapshots?.found) {
+      try {
+        pyodide = await snapshots.restore(loadPyodide, indexURL);
+        snapshot = "restored";
+      } catch (error) {
+        console.warn("statesync: a Pyodide memory snapshot failed to restore (discarded)", error);
+        await snapshots.discard();
+        snapshot = "discarded";
+      }
+    }
+    pyodide ??= await loadPyodide({ indexURL, packages: [], _makeSnapshot: snapshot === "saved" });
     const loadedPyodide = performance.now();
     report(base, "loading-packages", { loaded: manifest.bytes ?? loaded });
+    // The file system is not in a snapshot: the files are written again (imports that run
+    // later, tracebacks), identical since the snapshot's key is their hash.
     const sitePackages = pyodide.runPython("import sysconfig; sysconfig.get_paths()['purelib']");
     pyodide.unpackArchive(core, "zip", { extractDir: sitePackages });
     pyodide.FS.mkdirTree(SITE_MODULES);
     for (const [name, source] of modules) pyodide.FS.writeFile(`${SITE_MODULES}/${name}.py`, source);
     pyodide.FS.writeFile(`${SITE_MODULES}/statesync_bridge.py`, bridgeSource);
-    pyodide.runPython(`import sys; sys.path.insert(0, ${JSON.stringify(SITE_MODULES)})`);
+    if (snapshot !== "restored") {
+      pyodide.runPython(`import sys; sys.path.insert(0, ${JSON.stringify(SITE_MODULES)})`);
+    }
     const bridge = pyodide.pyimport("statesync_bridge");
+    if (snapshot === "saved") snapshot = snapshots.save(pyodide, manifest) ? "saved" : "none";
     const timings = { started, pyodide: loadedPyodide - started,
-      core: performance.now() - loadedPyodide, timeOrigin: performance.timeOrigin };
+      core: performance.now() - loadedPyodide, timeOrigin: performance.timeOrigin, snapshot };
     return { pyodide, manifest, bridge, timings };
   } finally {
     counters.delete(base);
     clearTimeout(timer);
     progress.delete(base);
+  }
+}
+
+/**
+ * The memory snapshot of one boot's files, in the Cache API under
+ * `<base>/statesync/snapshot/<key>`: `key` hashes the Pyodide runtime (its content-hashed URL
+ * and version), the core archive, the machine modules and the bridge, as fetched, so a changed
+ * SDK or app never restores stale code. A server keeps one (older keys are deleted).
+ */
+class Snapshots {
+  /** @returns {Promise<Snapshots|undefined>} undefined where there is no Cache API */
+  static async open(base, manifest, core, modules, bridgeSource) {
+    if (typeof caches === "undefined" || !crypto.subtle) return undefined; // not a secure context
+    try {
+      const parts = [new TextEncoder().encode(JSON.stringify([SNAPSHOT_LAYOUT, manifest.pyodide,
+        modules.map(([name]) => name)])), core, ...modules.map(([, source]) => source), bridgeSource];
+      const digests = await Promise.all(parts.map((part) => crypto.subtle.digest("SHA-256", part)));
+      const joined = new Uint8Array(digests.flatMap((digest) => [...new Uint8Array(digest)]));
+      const key = [...new Uint8Array(await crypto.subtle.digest("SHA-256", joined))]
+        .map((byte) => byte.toString(16).padStart(2, "0")).join("").slice(0, 32);
+      const cache = await caches.open(SNAPSHOTS);
+      return new Snapshots(cache, `${base}/statesync/snapshot/`, key, await cache.match(
+        `${base}/statesync/snapshot/${key}`));
+    } catch (error) {
+      console.warn("statesync: no Pyodide memory snapshots", error);
+      return undefined;
+    }
+  }
+
+  constructor(cache, prefix, key, response) {
+    this.cache = cache;
+    this.prefix = prefix;
+    this.key = key;
+    this.url = prefix + key;
+    this.failed = response?.headers.has(SNAPSHOT_FAILED) ?? false;
+    this.found = this.failed ? undefined : response;
+    this.usable = !this.failed;
+  }
+
+  /** Pyodide from the snapshot, checked to be this key's; throws otherwise. */
+  async restore(loadPyodide, indexURL) {
+    let timer;
+    const timeout = new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error("restoring timed out")), RESTORE_TIMEOUT);
+    });
+    try {
+      const pyodide = await Promise.race([timeout, loadPyodide(
+        { indexURL, packages: [], _loadSnapshot: this.found.arrayBuffer() })]);
+      // The key was stored in the heap: it must be this one. Every restore would otherwise
+      // start with the same random state (the reconnection backoff's jitter): reseeded.
+      const key = pyodide.runPython(
+        "import random, statesync_bridge; random.seed(); getattr(statesync_bridge, 'SNAPSHOT', None)");
+      if (key !== this.key) throw new Error(`the snapshot holds ${key}, not ${this.key}`);
+      return pyodide;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /**
+   * Import the machine modules, then snapshot the heap (before any client exists: nothing of
+   * the page's in it) and store it in the background. @returns {boolean} whether it was taken
+   */
+  save(pyodide, manifest) {
+    let bytes;
+    try {
+      for (const { name } of manifest.modules) pyodide.pyimport(name).destroy();
+      pyodide.runPython(`import statesync_bridge; statesync_bridge.SNAPSHOT = ${JSON.stringify(this.key)}`);
+      bytes = pyodide.makeMemorySnapshot();
+    } catch (error) {
+      console.warn("statesync: no Pyodide memory snapshot", error);
+      return false;
+    }
+    this.store(new Response(bytes, { headers: { "content-type": "application/octet-stream" } }))
+      .catch((error) => console.warn("statesync: the Pyodide memory snapshot was not stored", error));
+    return true;
+  }
+
+  /** A snapshot failed to restore: never again for this key (a boot without one each time). */
+  discard() {
+    return this.store(new Response("", { headers: { [SNAPSHOT_FAILED]: "1" } }))
+      .catch((error) => console.warn("statesync: the Pyodide memory snapshot was not discarded", error));
+  }
+
+  /** @param {Response} response this key's entry; every other key of the server is deleted */
+  async store(response) {
+    await this.cache.put(this.url, response);
+    for (const request of await this.cache.keys()) {
+      if (request.url.startsWith(this.prefix) && request.url !== this.url) await this.cache.delete(request);
+    }
   }
 }
 

@@ -1,0 +1,127 @@
+"""Warm boots from a Pyodide memory snapshot: the first boot saves the heap (statesync, the
+bridge and the app's machine module imported) in the Cache API, a reload restores it instead of
+starting CPython; a changed machine module, or a snapshot that cannot be restored, falls back
+to a normal boot. No timing is asserted: the worker says which path it took."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from e2e_harness import EXAMPLE_APP, SECRET, token
+from playwright.sync_api import Page
+
+from statesync_server.testing import ServerProcess
+
+# Connect, open the user's todo list, add an item through the worker's Python client.
+LIVE = """async ([token, text]) => {
+    const { connect, loadRuntime } = await import("/statesync/sdk/statesync.js");
+    const client = await connect({ token });
+    const todo = await client.instance("todo", client.status.subject, { create: {} });
+    await client.ready;
+    await todo.send({ type: "ADD", text });
+    const items = todo.state.context.items.map((i) => i.text);
+    client.close();
+    return { info: await loadRuntime(), items };
+}"""
+
+# The snapshot entries once there are `count`, none of them `stale` (the worker stores in the
+# background): [{url, failed, bytes}].
+STORED = """async ([count, stale]) => {
+    const cache = await caches.open("statesync-snapshots");
+    for (let i = 0; i < 600; i++) {
+        const entries = await Promise.all((await cache.keys()).map(async (request) => {
+            const response = await cache.match(request);
+            return { url: request.url, failed: response.headers.has("x-statesync-snapshot-failed"),
+                     bytes: (await response.arrayBuffer()).byteLength };
+        }));
+        if (entries.length === count && !entries.some((e) => e.url === stale)) return entries;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    throw new Error("no snapshot stored");
+}"""
+
+
+@pytest.fixture
+def app_dir(tmp_path: Path) -> Path:
+    """A copy of the example app, whose machine module a test can change."""
+    copy = tmp_path / "app"
+    shutil.copytree(EXAMPLE_APP.parent, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    return copy
+
+
+@pytest.fixture
+def own_server(app_dir: Path, tmp_path: Path) -> Iterator[ServerProcess]:
+    process = ServerProcess(app_dir / "app.py", tmp_path / "e2e.db", secret=SECRET).start()
+    yield process
+    process.stop()
+    print(process.log())
+
+
+def boot(page: Page, text: str) -> dict[str, Any]:
+    live = page.evaluate(LIVE, [token("alice"), text])
+    assert live["info"]["boots"] == 1 and text in live["items"]
+    return live["info"]
+
+
+def test_reload_restores_the_snapshot_and_a_changed_module_invalidates_it(
+        page: Page, app_dir: Path, own_server: ServerProcess) -> None:
+    page.set_default_timeout(120_000)
+    page.goto(f"{own_server.url}/statesync/manifest.json")
+    first = boot(page, "cold")
+    assert first["worker"] == "shared" and first["timings"]["snapshot"] == "saved"
+    [saved] = page.evaluate(STORED, [1, None])
+    assert not saved["failed"] and saved["bytes"] > 10_000_000  # the interpreter's heap
+
+    page.reload()  # the SharedWorker ended with its last page: a new one restores the heap
+    assert boot(page, "restored")["timings"]["snapshot"] == "restored"
+
+    # A changed machine module (same server, same origin): a new key, the old entry deleted.
+    machines = app_dir / "machines.py"
+    machines.write_text(machines.read_text() + "\nCHANGED = True\n")
+    own_server.restart()
+    page.reload()
+    assert boot(page, "changed")["timings"]["snapshot"] == "saved"
+    [changed] = page.evaluate(STORED, [1, saved["url"]])
+    assert not changed["failed"]
+    page.reload()
+    assert boot(page, "changed again")["timings"]["snapshot"] == "restored"
+
+
+def test_a_snapshot_that_fails_to_restore_is_discarded(page: Page,
+                                                       own_server: ServerProcess) -> None:
+    page.set_default_timeout(120_000)
+    page.goto(f"{own_server.url}/statesync/manifest.json")
+    assert boot(page, "cold")["timings"]["snapshot"] == "saved"
+    [saved] = page.evaluate(STORED, [1, None])
+    page.evaluate("""async (url) => {  // same key, garbage heap
+        const cache = await caches.open("statesync-snapshots");
+        await cache.put(url, new Response(new Uint8Array(1 << 20).fill(7)));
+    }""", saved["url"])
+    page.reload()
+    assert boot(page, "after a bad snapshot")["timings"]["snapshot"] == "discarded"
+    assert page.evaluate("""async (url) => {  // the marker replaces the bad heap
+        const cache = await caches.open("statesync-snapshots");
+        for (let i = 0; i < 600; i++) {
+            if ((await cache.match(url))?.headers.has("x-statesync-snapshot-failed")) return true;
+            await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+        return false;
+    }""", saved["url"])
+    page.reload()  # not made again for these files: a normal boot
+    assert boot(page, "without a snapshot")["timings"]["snapshot"] == "none"
+
+
+def test_a_dedicated_worker_restores_the_snapshot_too(page: Page,
+                                                      own_server: ServerProcess) -> None:
+    page.set_default_timeout(120_000)
+    page.add_init_script("delete window.SharedWorker")
+    page.goto(f"{own_server.url}/statesync/manifest.json")
+    first = boot(page, "cold")
+    assert first["worker"] == "dedicated" and first["timings"]["snapshot"] == "saved"
+    page.evaluate(STORED, [1, None])
+    page.reload()
+    assert boot(page, "restored")["timings"]["snapshot"] == "restored"
