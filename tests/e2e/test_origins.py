@@ -92,7 +92,9 @@ def test_a_page_of_an_allowed_origin_uses_the_server(page: Page,
         const client = await connect({ url, token });   // HTTP with CORS, then the worker
         const todo = await client.instance("todo", "alice", { create: {} });
         await client.ready;                              // its WebSocket's Origin is allowed
-        await todo.send({ type: "ADD", text: "milk" });
+        await todo.send({ type: "ADD", text: "milk" });  // acked; saved once its update is in
+        const tick = () => new Promise((resolve) => setTimeout(resolve, 10));
+        for (let i = 0; i < 500 && client.status.unsaved; i++) await tick();
         return client.status;
     }""", {"url": cors_server.url, "token": token("alice")})
     assert status == {"status": "live", "unsaved": 0, "subject": "alice", "phase": "live"}
