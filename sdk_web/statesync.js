@@ -61,8 +61,9 @@ export class StatesyncError extends Error {
  * @property {number} connections  Python clients (WebSockets) open in this worker
  * @property {number} downloaded   bytes this worker fetched over the network (HTTP cache
  *   hits count 0; the runtime is served under content-hashed URLs, cached for good)
- * @property {{pyodide: number, core: number}} timings  ms: Pyodide's start (fetch +
- *   `loadPyodide`), then installing the core and the machine modules
+ * @property {{pyodide: number, core: number, snapshot: "restored"|"saved"|"discarded"|"none"}}
+ *   timings  ms: Pyodide's start (fetch + `loadPyodide`), then installing the core and the
+ *   machine modules; `snapshot`: how the runtime booted (README: warm boots)
  */
 
 /**
