@@ -133,7 +133,11 @@ async function boot(base) {
     const sitePackages = pyodide.runPython("import sysconfig; sysconfig.get_paths()['purelib']");
     pyodide.unpackArchive(core, "zip", { extractDir: sitePackages });
     pyodide.FS.mkdirTree(SITE_MODULES);
-    for (const [name, source] of modules) pyodide.FS.writeFile(`${SITE_MODULES}/${name}.py`, source);
+    manifest.modules.forEach(({ name, url }, i) => {  // a .py file, or a package as a .zip
+      const source = modules[i][1];
+      if (url.endsWith(".zip")) pyodide.unpackArchive(source, "zip", { extractDir: SITE_MODULES });
+      else pyodide.FS.writeFile(`${SITE_MODULES}/${name}.py`, source);
+    });
     pyodide.FS.writeFile(`${SITE_MODULES}/statesync_bridge.py`, bridgeSource);
     if (snapshot !== "restored") {
       pyodide.runPython(`import sys; sys.path.insert(0, ${JSON.stringify(SITE_MODULES)})`);

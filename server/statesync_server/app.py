@@ -152,8 +152,9 @@ class App:
     auth: AuthConfig = field(default_factory=AuthConfig)
     anonymous_sessions: bool = False
     browser_module: ModuleType | str | Path | None = None
-    """The machine module browsers import to apply events optimistically: one `.py` file
-    importing only the standard library and statesync (it is served to every browser)."""
+    """The machine module browsers import to apply events optimistically: one `.py` file, or
+    a package bringing its own pure-Python helpers, importing only the standard library and
+    statesync (it is served to every browser)."""
     static_dir: str | Path | None = None
     """A directory of pages served at `/` (its `index.html` for `/`)."""
     machines: dict[str, MachineSpec] = field(default_factory=dict)

@@ -102,17 +102,7 @@ class _TypedStaticFiles(StaticFiles):
 
 def core_archive(package_dir: Path | None = None) -> bytes:
     """A deterministic zip of the `statesync` package's `.py` files (`statesync/...`)."""
-    root = package_dir or Path(statesync.__file__).resolve().parent
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path in sorted(root.rglob("*.py")):
-            if "__pycache__" in path.parts:
-                continue
-            name = f"statesync/{path.relative_to(root).as_posix()}"
-            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
-            info.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(info, path.read_bytes())
-    return buffer.getvalue()
+    return package_archive(package_dir or Path(statesync.__file__).resolve().parent)
 
 
 def _digest(data: bytes) -> str:
@@ -133,24 +123,47 @@ def directory_digest(directory: Path) -> str:
     return digest.hexdigest()[:16]
 
 
+def package_archive(package_dir: Path) -> bytes:
+    """A deterministic zip of a package's `.py` files, under the package's own name."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(package_dir.rglob("*.py")):
+            if "__pycache__" in path.parts:
+                continue
+            name = f"{package_dir.name}/{path.relative_to(package_dir).as_posix()}"
+            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, path.read_bytes())
+    return buffer.getvalue()
+
+
 @dataclass(frozen=True)
 class BrowserModule:
-    """The app's machine module as the browser gets it."""
+    """The app's machine module as the browser gets it: a single `.py` file as it is, or a
+    package (its machines plus their pure-Python helpers) as a zip the worker unpacks with
+    `pyodide.unpackArchive`, as it does the statesync core."""
 
     name: str
     source: bytes
     directory: Path | None = None  # where it was read from
+    package: bool = False
 
     @property
     def filename(self) -> str:
-        return f"{self.name}-{_digest(self.source)}.py"
+        return f"{self.name}-{_digest(self.source)}.{'zip' if self.package else 'py'}"
 
     @classmethod
     def load(cls, module: ModuleType | str | os.PathLike[str]) -> BrowserModule:
-        """From an imported module (a single `.py` file) or a path to one."""
+        """From an imported module or package, or a path to a `.py` file or a package
+        directory (one holding `__init__.py`)."""
         path = Path(module.__file__ or "") if isinstance(module, ModuleType) else Path(module)
-        if path.suffix != ".py" or path.name == "__init__.py":
-            raise ValueError(f"the browser machine module must be a single .py file, not {path}")
+        if path.name == "__init__.py":
+            path = path.parent
+        if path.is_dir() and (path / "__init__.py").is_file():
+            return cls(path.name, package_archive(path), path.parent, package=True)
+        if path.suffix != ".py":
+            raise ValueError(f"the browser machine module must be a .py file or a package, "
+                             f"not {path}")
         return cls(path.stem, path.read_bytes(), path.parent)
 
 
@@ -192,8 +205,9 @@ def web_routes(
     own pages from `static_dir` at `/` (last: it catches every other path).
 
     `machines` maps registered names to `Machine`s; `module` is the app's machine module
-    (a single `.py` file using only the stdlib and statesync; when given as an imported module,
-    the machines registered from it run optimistically in the browser). `sdk_dir` defaults to
+    (a `.py` file, or a package bringing its own pure-Python helpers, using only the stdlib
+    and statesync; when given as an imported module, the machines registered from it run
+    optimistically in the browser). `sdk_dir` defaults to
     `$STATESYNC_SDK_WEB_DIR`, else the wheel's copy, else the checkout's `sdk_web/`;
     `pyodide_dir` to `$STATESYNC_PYODIDE_DIR`, else `pyodide` in the first `node_modules`
     holding it, searched from `<sdk_dir>`, the machine module's and `static_dir`'s
@@ -242,7 +256,8 @@ def web_routes(
         if browser_module is None or request.path_params["filename"] != browser_module.filename:
             return JSONResponse({"error": {"code": "not-found", "message": "no such module"}},
                                 status_code=404)
-        return Response(browser_module.source, media_type=MEDIA_TYPES[".py"], headers=IMMUTABLE)
+        media_type = MEDIA_TYPES[".zip" if browser_module.package else ".py"]
+        return Response(browser_module.source, media_type=media_type, headers=IMMUTABLE)
 
     async def sdk_endpoint(request: Request) -> Response:
         path = sdk_files.get(request.path_params["path"])
