@@ -290,20 +290,3 @@ class SendBody(_Message):
     event: Event
     event_id: EventId
     settle: bool = False
-
-
-class LogEntry(_Message):
-    """One committed transition in an instance's event log."""
-
-    seq: int
-    event: dict[str, Any]
-    value: Any
-    tags: list[str]
-    context: Any
-    status: str
-    done: bool
-    at: float
-    origin: str | None = None
-    """client, timer, service, instance (a message from another instance) or upgrade."""
-    subject: str | None = None
-    """Who, for non-client origins: the timer id, `src#invokeId`, or `machine/instance`."""

@@ -33,12 +33,15 @@ LIVE = """async ([token, text]) => {
 STORED = """async ([count, stale]) => {
     const cache = await caches.open("statesync-snapshots");
     for (let i = 0; i < 600; i++) {
+        // The worker may delete an old entry between keys() and match(): look again then.
         const entries = await Promise.all((await cache.keys()).map(async (request) => {
             const response = await cache.match(request);
-            return { url: request.url, failed: response.headers.has("x-statesync-snapshot-failed"),
-                     bytes: (await response.arrayBuffer()).byteLength };
+            return response && { url: request.url,
+                                 failed: response.headers.has("x-statesync-snapshot-failed"),
+                                 bytes: (await response.arrayBuffer()).byteLength };
         }));
-        if (entries.length === count && !entries.some((e) => e.url === stale)) return entries;
+        if (entries.every(Boolean) && entries.length === count
+            && !entries.some((e) => e.url === stale)) return entries;
         await new Promise((resolve) => setTimeout(resolve, 100));
     }
     throw new Error("no snapshot stored");
