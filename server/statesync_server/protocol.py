@@ -107,16 +107,23 @@ class Ping(_Message):
     id: RequestId = None
 
 
+IndexName = Annotated[str, Field(min_length=1, max_length=200)]
+Operator = Literal["eq", "ne", "lt", "lte", "gt", "gte", "prefix"]
+IndexValue = str | int | float | bool
+Order = Literal["asc", "desc"]
+Limit = Annotated[int, Field(ge=1, le=1000)]
+
+
 class Query(_Message):
     """Instances by index (see `statesync_server.indexes`); answered with `results`."""
 
     type: Literal["query"]
     machine: Name
-    index: Annotated[str, Field(min_length=1, max_length=200)]
-    op: Literal["eq", "ne", "lt", "lte", "gt", "gte", "prefix"] = "eq"
-    value: str | int | float | bool
-    order: Literal["asc", "desc"] = "asc"
-    limit: Annotated[int, Field(ge=1, le=1000)] = 50
+    index: IndexName
+    op: Operator = "eq"
+    value: IndexValue
+    order: Order = "asc"
+    limit: Limit = 50
     cursor: str | None = None
     id: RequestId = None
 
@@ -127,11 +134,11 @@ class Watch(_Message):
 
     type: Literal["watch"]
     machine: Name
-    index: Annotated[str, Field(min_length=1, max_length=200)]
-    op: Literal["eq", "ne", "lt", "lte", "gt", "gte", "prefix"] = "eq"
-    value: str | int | float | bool
-    order: Literal["asc", "desc"] = "asc"
-    limit: Annotated[int, Field(ge=1, le=1000)] = 50
+    index: IndexName
+    op: Operator = "eq"
+    value: IndexValue
+    order: Order = "asc"
+    limit: Limit = 50
     id: WatchId
 
 
