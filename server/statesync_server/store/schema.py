@@ -115,6 +115,7 @@ timers = Table(
     Column("event", Text, nullable=False),
     Column("due", Float, nullable=False),
     Column("created_at", Float, nullable=False),
+    Column("owner", String(64)),
 )
 Index("timers_due", timers.c.due)
 
@@ -140,5 +141,19 @@ outbox = Table(
     Column("error", Text),
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
+    Column("owner", String(64)),
 )
 Index("outbox_status", outbox.c.status, outbox.c.next_at)
+
+# --- cluster mode (statesync_server.cluster; PostgreSQL) ------------------------------------
+
+# The server processes sharing the database. A timer or outbox row is run by its `owner`
+# (the process that committed it) while that process's heartbeat is fresh; a row whose
+# owner stopped beating is claimed by another process (docs/deployment.md).
+nodes = Table(
+    "nodes",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("started_at", Float, nullable=False),
+    Column("heartbeat_at", Float, nullable=False),
+)
