@@ -9,17 +9,27 @@ import secrets
 import time
 import uuid
 from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jwt
 
 from .errors import ErrorCode, StatesyncError
 
+if TYPE_CHECKING:
+    from starlette.requests import Request
+
 log = logging.getLogger("statesync")
 
 DEV_SECRET_FILE = ".statesync-secret"
 MAX_SUBJECT = 200
+ADMIN_CLAIM = "statesync_admin"
+"""The admin credential: a verified token with this claim set to `true` (never an anonymous
+session) may use the admin routes, the inspector and upgrades (`statesync token --admin`)."""
+
+Claims = Mapping[str, Any]
+"""A verified token's claims."""
 
 
 @dataclass(frozen=True)
@@ -160,3 +170,34 @@ class Authenticator:
         sub = sub or f"anon:{uuid.uuid4().hex}"
         token = self.mint(sub, {"anon": True})
         return token, sub, int(time.time()) + self.config.token_ttl
+
+
+def is_admin(claims: Claims) -> bool:
+    """Whether verified `claims` carry the admin credential."""
+    return claims.get(ADMIN_CLAIM) is True and claims.get("anon") is not True
+
+
+def check_admin(claims: Claims | None) -> Claims:
+    """`claims` if they are live and an admin's; else `unauthenticated` (no or expired token)
+    or `forbidden` (a valid token without the admin claim)."""
+    if not claims:
+        raise StatesyncError(ErrorCode.UNAUTHENTICATED, "authenticate first")
+    if claims.get("exp", 0) < time.time():
+        raise StatesyncError(ErrorCode.UNAUTHENTICATED, "token expired")
+    if not is_admin(claims):
+        raise StatesyncError(ErrorCode.FORBIDDEN, f"this needs an admin token ({ADMIN_CLAIM}: true)")
+    return claims
+
+
+def require_admin(request: Request) -> Claims:
+    """The claims of the request's `Authorization: Bearer` token when it is an admin's.
+
+    Raises `StatesyncError` `unauthenticated` (401: no, malformed, invalid or expired token)
+    or `forbidden` (403: a valid token, anonymous sessions included, without the admin claim).
+    Any Starlette route of the statesync app can call it before reading anything.
+    """
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise StatesyncError(ErrorCode.UNAUTHENTICATED, "send 'Authorization: Bearer <admin token>'")
+    authenticator: Authenticator = request.app.state.runtime.auth
+    return check_admin(authenticator.verify(token.strip()))

@@ -1,4 +1,4 @@
-"""`statesync serve app.py` and `statesync token --sub alice`."""
+"""`statesync serve app.py` and `statesync token --sub alice [--admin]`."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import uvicorn
 
 from .app import App, load_app
-from .auth import Authenticator
+from .auth import ADMIN_CLAIM, Authenticator
 from .limits import BoundedHttpTools
 from .origins import normalize_origin
 from .server import create_asgi_app
@@ -60,6 +60,8 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("--claim", action="append", default=[], metavar="KEY=VALUE",
                        help="extra claim; VALUE is parsed as JSON when it can be")
     token.add_argument("--ttl", type=int, default=None, help="seconds until expiry")
+    token.add_argument("--admin", action="store_true",
+                       help=f"an operator's token ({ADMIN_CLAIM}: true): admin routes, inspector")
     token.add_argument("--app", help="take the key configuration from this app")
     types = commands.add_parser("types", help="write TypeScript types of the app's machines")
     types.add_argument("app", help="path/to/app.py[:attr] or package.module[:attr]")
@@ -129,6 +131,8 @@ def _claim(text: str) -> tuple[str, object]:
 def _token(args: argparse.Namespace) -> None:
     app = load_app(args.app) if args.app else App()
     claims = dict(_claim(c) for c in args.claim)
+    if args.admin:
+        claims[ADMIN_CLAIM] = True
     print(Authenticator(app.auth).mint(args.sub, claims, args.ttl))
 
 

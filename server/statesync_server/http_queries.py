@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
@@ -11,6 +10,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from . import protocol as p
+from .auth import check_admin
 from .errors import ErrorCode, StatesyncError
 from .history import public_state_at
 from .http import _body, _caller, _endpoint, _target, json_response
@@ -18,8 +18,6 @@ from .indexes import Query, QueryItem, run_query
 from .limits import INT_MAX, check_value, invalid, loads, parse_int
 from .runtime import Runtime
 
-ADMIN_CLAIM = "statesync_admin"
-"""A token with this claim set to true may request upgrades (`statesync upgrade --url`)."""
 
 
 def query_value(text: str | None) -> Any:
@@ -83,17 +81,11 @@ class UpgradeBody(BaseModel):
     """An index query `{index, op, value}`: upgrade the instances it matches."""
 
 
-def require_admin(claims: Mapping[str, Any]) -> None:
-    if claims.get(ADMIN_CLAIM) is not True:
-        raise StatesyncError(ErrorCode.FORBIDDEN, f"upgrades need a token with {ADMIN_CLAIM}: true")
-
-
 @_endpoint
 async def upgrade(request: Request, runtime: Runtime) -> Response:
     from .versions import upgrade_request
 
-    claims = _caller(request, runtime)
-    require_admin(claims)
+    claims = check_admin(_caller(request, runtime))
     body = await _body(request, runtime, UpgradeBody)
     report = await upgrade_request(runtime.engine, body.machine, to_version=body.to_version,
                                    from_version=body.from_version, instances=body.instances,

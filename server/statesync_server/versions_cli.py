@@ -128,7 +128,7 @@ async def _upgrade_local(app: Any, database_url: str, request: dict[str, Any]) -
 
 def _upgrade_remote(app: Any, url: str, request: dict[str, Any]) -> dict[str, Any]:
     from .auth import Authenticator
-    from .http_queries import ADMIN_CLAIM
+    from .auth import ADMIN_CLAIM
 
     token = Authenticator(app.auth).mint("statesync:cli", {ADMIN_CLAIM: True}, 300)
     http = urllib.request.Request(
