@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -57,6 +57,7 @@ class Change:
 
 
 ChangeListener = Callable[[Change], Any]
+EndListener = Callable[["ClientError | None"], Any]
 
 
 @dataclass(slots=True)
@@ -72,8 +73,11 @@ class LiveQuery:
     """The instances matching an index query, kept up to date by the server (`watch`).
 
     `items` lists them in index order (ties by instance name; items whose `key` the reader
-    may not see come after, by name); `subscribe(fn)` calls `fn(change)` on every change.
-    After a reconnect the query is watched again and listeners hear what changed meanwhile.
+    may not see come after, by name); `subscribe(fn)` calls `fn(change)` on every change, and
+    `async for change in live` yields them. After a reconnect the query is watched again and
+    listeners hear what changed meanwhile. It ends when closed (by `close()` or the client's)
+    or when the server refuses to watch it again or ends it: `await live.ended` gives the
+    reason (also in `error`), `on_end(fn)` calls `fn(reason)`, and async iteration stops.
     """
 
     def __init__(self, client: Client, machine: str, index: str, op: str, value: Any,
@@ -89,6 +93,9 @@ class LiveQuery:
         self._watch_id: int | None = None
         self._generation = 0
         self._listeners: list[ChangeListener] = []
+        self._end_listeners: list[EndListener] = []
+        self._ended: asyncio.Future[ClientError | None] = (
+            asyncio.get_running_loop().create_future())
         self._ready = asyncio.Event()
 
     def __repr__(self) -> str:
@@ -135,6 +142,43 @@ class LiveQuery:
                 self._listeners.remove(callback)
 
         return unsubscribe
+
+    def on_end(self, callback: EndListener) -> Callable[[], None]:
+        """Call `callback(reason)` once the query has ended (at once if it has): the server's
+        `ClientError` when it refused or ended the watch, None when it was closed. Returns
+        `unsubscribe`."""
+        if self.closed:
+            callback(self.error)
+            return lambda: None
+        self._end_listeners.append(callback)
+
+        def unsubscribe() -> None:
+            if callback in self._end_listeners:
+                self._end_listeners.remove(callback)
+
+        return unsubscribe
+
+    @property
+    def ended(self) -> asyncio.Future[ClientError | None]:
+        """Done once the query stopped changing, with the reason (`on_end`'s); cancelling an
+        awaiter does not cancel it."""
+        return asyncio.shield(self._ended)
+
+    def __aiter__(self) -> AsyncIterator[Change]:
+        """Every change from now on, until the query ends (then the iteration stops: see
+        `error` for why)."""
+        return self._changes()
+
+    async def _changes(self) -> AsyncIterator[Change]:
+        queue: asyncio.Queue[Change | None] = asyncio.Queue()
+        unsubscribe = self.subscribe(queue.put_nowait)
+        off = self.on_end(lambda _reason: queue.put_nowait(None))
+        try:
+            while (change := await queue.get()) is not None:
+                yield change
+        finally:
+            unsubscribe()
+            off()
 
     async def wait_for(self, condition: Callable[[LiveQuery], bool],
                        timeout: float | None = None) -> LiveQuery:
@@ -220,11 +264,22 @@ class LiveQuery:
             self._notify([change])
 
     def _end(self, error: ClientError | None) -> None:
-        """Finished: closed by the user or the client, or refused by the server (`error`)."""
+        """Finished (once): closed by the user or the client, or refused or ended by the
+        server (`error`)."""
+        if self.closed:
+            return
         self.closed = True
         self.error = error
         self.client._forget_query(self)
         self._ready.set()
+        self._ended.set_result(error)
+        listeners, self._end_listeners = self._end_listeners, []
+        for listener in listeners:
+            try:
+                listener(error)
+            except Exception:
+                log.exception("an end listener of live query %s.%s raised", self.machine,
+                              self.index)
 
     def _notify(self, changes: list[Change]) -> None:
         for change in changes:
