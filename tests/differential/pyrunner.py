@@ -190,7 +190,7 @@ class _Run:
 def run_case(case: dict[str, Any]) -> dict[str, Any]:
     """Run one case; the result has the same shape as the XState runner's."""
     try:
-        machine = vocab.build_machine(case["config"])
+        machine = vocab.build_machine(case["config"], case.get("implementations"))
     except Exception as exc:  # noqa: BLE001 - reported, compared as "both failed"
         return {"error": f"definition: {type(exc).__name__}: {exc}"}
     run = _Run(machine)

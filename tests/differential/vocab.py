@@ -10,7 +10,8 @@ Actions (``"name"`` or ``{"type": "name", "params": {...}}``):
   exact JavaScript numbers: otherwise a ``2x+1`` loop settles in XState by float rounding);
   ``add`` (params ``n``): ``count += n``.
 - ``setv`` / ``outv`` / ``fromInput``: ``v = event.value`` / ``v = event.output`` /
-  ``inp = event.input`` (``null`` when absent; the ``xstate.init`` event carries the input).
+  ``inp = event.input`` (``null`` when absent; the ``xstate.init`` event carries the input);
+  ``outk``: ``v = event.output``, ``"absent"`` when the event has no (JS: an undefined) output.
 - ``push:<x>``: ``log = log + [x]``.
 - ``raise:<EV>``: raise ``{"type": EV}`` on the internal queue;
   ``raiseDelayed:<EV>:<delay>[:<id>]``: raise it after a delay (ms or a named delay);
@@ -46,7 +47,7 @@ NAMED_DELAYS: dict[str, Any] = {
 }
 
 # Action names whose implementation is pure (not an effect): exact names and prefixes.
-PURE_ACTIONS = {"inc", "dbl", "add", "setv", "outv", "fromInput"}
+PURE_ACTIONS = {"inc", "dbl", "add", "setv", "outv", "outk", "fromInput"}
 PURE_PREFIXES = ("push:", "raise:", "raiseDelayed:", "cancel:")
 
 
@@ -71,6 +72,8 @@ def action_impl(name: str) -> Any:
         return assign(lambda ctx, ev, *rest: {"v": ev.get("value")})
     if name == "outv":
         return assign(lambda ctx, ev, *rest: {"v": ev.get("output")})
+    if name == "outk":
+        return assign(lambda ctx, ev, *rest: {"v": ev.get("output", "absent")})
     if name == "fromInput":
         return assign(lambda ctx, ev, *rest: {"inp": ev.get("input")})
     if name.startswith("push:"):
@@ -209,16 +212,40 @@ def context_from_input() -> Any:
     return lambda input, *rest: dict(input or {})
 
 
-def build_machine(raw_config: dict[str, Any]) -> statesync.Machine:
-    """A statesync ``Machine`` for a pure-JSON case config, with the vocabulary's implementations."""
+def guard_implementations(names: set[str], provided: dict[str, Any] | None) -> dict[str, Any]:
+    """Vocabulary guards for ``names``; a name in ``provided`` keeps its raw value there (an
+    alias ``"other"`` or a guard object ``{"type", "params"}``), and what that names is added."""
+    guards: dict[str, Any] = {}
+    pending = sorted(names)
+    while pending:
+        name = pending.pop()
+        if name in guards:
+            continue
+        if provided and name in provided:
+            raw = provided[name]
+            guards[name] = raw
+            pending.append(raw if isinstance(raw, str) else raw["type"])
+        else:
+            guards[name] = guard_impl(name)
+    return guards
+
+
+def build_machine(raw_config: dict[str, Any], provided: dict[str, Any] | None = None) -> statesync.Machine:
+    """A statesync ``Machine`` for a pure-JSON case config, with the vocabulary's implementations.
+
+    ``provided`` is a case's ``implementations``: ``{"guards": {name: alias | guard object},
+    "actions": {name: vocabulary name}, "delays": {name: ms}}``.
+    """
+    provided = provided or {}
     names = _Names()
     config = _translate_node(copy.deepcopy(raw_config), names)
     if config.get("context") == "$input":
         config["context"] = context_from_input()
     actions = {}
     for name in sorted(names.actions):
-        impl = action_impl(name)
+        impl = action_impl((provided.get("actions") or {}).get(name, name))
         if impl is not None:
             actions[name] = impl
-    guards = {name: guard_impl(name) for name in sorted(names.guards)}
-    return statesync.Machine(config, actions=actions, guards=guards, delays=dict(NAMED_DELAYS))
+    guards = guard_implementations(names.guards, provided.get("guards"))
+    delays = {**NAMED_DELAYS, **(provided.get("delays") or {})}
+    return statesync.Machine(config, actions=actions, guards=guards, delays=delays)

@@ -37,6 +37,7 @@ function actionImpl(name, record) {
   if (name === 'add') return assign(({ context }, params) => ({ count: (context.count ?? 0) + params.n }));
   if (name === 'setv') return assign(({ event }) => ({ v: event.value ?? null }));
   if (name === 'outv') return assign(({ event }) => ({ v: event.output ?? null }));
+  if (name === 'outk') return assign(({ event }) => ({ v: event.output === undefined ? 'absent' : event.output }));
   if (name === 'fromInput') return assign(({ event }) => ({ inp: event.input ?? null }));
   if (name.startsWith('push:')) {
     const item = name.slice(5);
@@ -136,16 +137,39 @@ function translateNode(node, names) {
   return out;
 }
 
-function buildMachine(rawConfig, record) {
+// A case's `implementations` ({"guards": {name: alias | guard object}, "actions": {name:
+// vocabulary name}, "delays": {name: ms}}) are passed as they are (guards) or as the named
+// vocabulary implementation (actions), so that XState resolves guard aliases itself.
+function guardImplementations(guardNames, provided) {
+  const guards = {};
+  const pending = [...guardNames];
+  while (pending.length) {
+    const name = pending.pop();
+    if (name in guards) continue;
+    if (provided && name in provided) {
+      const raw = provided[name];
+      guards[name] = raw;
+      pending.push(typeof raw === 'string' ? raw : raw.type);
+    } else {
+      guards[name] = guardImpl(name);
+    }
+  }
+  return guards;
+}
+
+function buildMachine(rawConfig, record, provided = {}) {
   const names = { actions: new Set(), guards: new Set() };
   const config = translateNode(rawConfig, names);
   if (config.context === '$input') config.context = ({ input }) => ({ ...(input ?? {}) });
   config.options = { ...(config.options ?? {}), maxIterations: MAX_ITERATIONS };
   const actions = {};
-  for (const name of names.actions) actions[name] = actionImpl(name, record);
-  const guards = {};
-  for (const name of names.guards) guards[name] = guardImpl(name);
-  return createMachine(config, { actions, guards, delays: NAMED_DELAYS });
+  for (const name of names.actions) {
+    const vocabularyName = (provided.actions ?? {})[name] ?? name;
+    actions[name] = actionImpl(vocabularyName, record);
+  }
+  const guards = guardImplementations(names.guards, provided.guards);
+  const delays = { ...NAMED_DELAYS, ...(provided.delays ?? {}) };
+  return createMachine(config, { actions, guards, delays });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -194,7 +218,7 @@ function runCase(c) {
   const record = (name) => effects.push(name);
   let machine;
   try {
-    machine = buildMachine(c.config, record);
+    machine = buildMachine(c.config, record, c.implementations);
   } catch (err) {
     return { error: `definition: ${errorText(err)}` };
   }

@@ -1,0 +1,88 @@
+"""Hand-written differential cases for XState v5 corners (issue 14): done events that carry
+``output: null``, ``#id.child`` targets, dotted state keys, guard aliases and parameterized
+guard objects as implementations. Registered into ``cases.CASES`` on import.
+"""
+
+from __future__ import annotations
+
+from .cases import case, ev, machine
+
+# --- output: null is kept in done events (XState omits `output` only when it is undefined) ----
+
+case("final: compound onDone event keeps output null", machine({
+    "p": {"initial": "a", "onDone": {"target": "q", "actions": ["outk", "peek_done"]},
+          "states": {"a": {"on": {"F": "f"}}, "f": {"type": "final", "output": None}}},
+    "q": {},
+}, context={"count": 0, "v": "unset"}), ["F"])
+case("final: root done event keeps a final state's output null", machine({
+    "a": {"on": {"END": "done"}},
+    "done": {"type": "final", "output": None},
+}, output="$event"), ["END"])
+case("final: root output null", machine({
+    "a": {"on": {"END": "done"}},
+    "done": {"type": "final"},
+}, output=None), ["END"])
+case("final: compound onDone without output has no output key", machine({
+    "p": {"initial": "a", "onDone": {"target": "q", "actions": ["outk"]},
+          "states": {"a": {"on": {"F": "f"}}, "f": {"type": "final"}}},
+    "q": {"on": {"END": "end"}},
+    "end": {"type": "final"},
+}, context={"count": 0, "v": "unset"}, output="$event"), ["F", "END"])
+
+# --- `#a.b`: the id is the part before the first unescaped dot --------------------------------
+
+case("target #foo.bar is state id foo, then child bar (not the state with id foo.bar)", machine({
+    "start": {"on": {"GO": "#foo.bar", "ESC": "#foo\\.bar"}},
+    "stateWithDot": {"id": "foo.bar", "entry": "en_dotted"},
+    "foo": {"id": "foo", "initial": "baz", "states": {"baz": {}, "bar": {"entry": "en_bar"}}},
+}), ["GO"])
+case("target #foo\\.bar reaches the state whose id has a dot", machine({
+    "start": {"on": {"ESC": "#foo\\.bar"}},
+    "stateWithDot": {"id": "foo.bar", "entry": "en_dotted"},
+    "foo": {"id": "foo", "initial": "baz", "states": {"baz": {}, "bar": {"entry": "en_bar"}}},
+}), ["ESC"])
+case("a machine id with a dot cannot be targeted as #id.child", {
+    "id": "my.app", "initial": "a", "states": {"a": {"on": {"GO": "#my.app.b"}}, "b": {}},
+}, ["GO"])
+case("#id.child.grandchild target", machine({
+    "a": {"on": {"GO": "#P.q.r"}},
+    "p": {"id": "P", "initial": "x", "states": {"x": {}, "q": {"initial": "s", "states": {
+        "s": {}, "r": {"entry": "en_r"}}}}},
+}), ["GO"])
+case("stateIn with #id.child", machine({
+    "r1": {"initial": "a", "states": {"a": {"on": {"GO": "b"}}, "b": {}}},
+    "r2": {"id": "R2", "initial": "c", "states": {"c": {"on": {
+        "T": [{"guard": {"stateIn": "#m.r1.b"}, "actions": "in_b"}, {"actions": "not_in_b"}]}}}},
+}, type="parallel"), ["T", "GO", "T"])
+
+# --- state keys containing a dot, targeted with an escaped dot --------------------------------
+
+case("state key with a dot, targeted with an escaped dot", machine({
+    "a": {"on": {"GO": "foo\\.bar"}},
+    "foo.bar": {"entry": "en_dotted", "on": {"BACK": "a", "IN": ".x\\.y"}, "initial": "w",
+                "states": {"w": {}, "x.y": {"entry": "en_xy"}}},
+}), ["GO", "IN", "BACK"])
+case("state key with a dot, done event id", machine({
+    "foo.bar": {"initial": "a", "onDone": {"target": "end", "actions": "done_dotted"},
+                "states": {"a": {"on": {"F": "f"}}, "f": {"type": "final"}}},
+    "end": {"type": "final"},
+}, output="$event"), ["F"])
+
+# --- guard implementations that are an alias or a parameterized guard object ------------------
+
+case("guard implementation that names another guard", machine({
+    "a": {"on": {"E": [{"guard": "ref1", "target": "b"}, {"actions": "inc"}]}},
+    "b": {"entry": "en_b"},
+}), ["E", "E"], implementations={"guards": {"ref1": "ref2", "ref2": "odd"}})
+case("guard implementation that is a parameterized guard object", machine({
+    "a": {"on": {"E": [{"guard": "big", "target": "b"}, {"actions": "inc"}]}},
+    "b": {"entry": "en_b"},
+}), ["E", "E", "E", "E"], implementations={"guards": {"big": {"type": "gt", "params": {"n": 2}}}})
+case("parameterized alias: the alias's own params win over the reference's", machine({
+    "a": {"on": {"E": [{"guard": {"type": "big", "params": {"n": 0}}, "target": "b"}, {"actions": "inc"}]}},
+    "b": {"entry": "en_b"},
+}), ["E", "E", "E", "E"], implementations={"guards": {"big": {"type": "gt", "params": {"n": 2}}}})
+case("guard alias inside and/not", machine({
+    "a": {"on": {"E": [{"guard": {"and": ["ref1", {"not": "big"}]}, "actions": "yes"}, {"actions": ["no", "inc"]}]}},
+}), ["E", "E", "E", "E", "E"],
+    implementations={"guards": {"ref1": "even", "big": {"type": "gt", "params": {"n": 3}}}})
