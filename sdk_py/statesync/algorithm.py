@@ -461,7 +461,7 @@ def _enter_states(step: Step, transitions: list[Transition], event: Event, is_in
         completion = marker or state
         if parent is not None and parent.type == "compound":
             done: dict[str, Any] = {"type": f"xstate.done.state.{parent.id}"}
-            if state.output is not None:
+            if state.has_output:
                 done["output"] = _resolve(state.output, step.context, event)
             step.queue.append(done)
         while marker is not None and marker.type == "parallel" and marker not in completed and is_in_final_state(nodes, marker):
@@ -478,10 +478,10 @@ def _enter_states(step: Step, transitions: list[Transition], event: Event, is_in
 
 
 def _machine_output(step: Step, event: Event, root: StateNode, completion: StateNode) -> Any:
-    if root.output is None:
+    if not root.has_output:
         return None
     done_event: dict[str, Any] = {"type": f"xstate.done.state.{completion.id}"}
-    if completion.output is not None and completion.parent is not None:
+    if completion.has_output and completion.parent is not None:
         done_event["output"] = _resolve(completion.output, step.context, event)
     return _resolve(root.output, step.context, done_event)
 

@@ -17,6 +17,9 @@ from .actions import (
 )
 from .errors import DefinitionError
 from .guards import CompiledGuard, GuardHelper, compile_guard
+from .snapshot import to_state_path
+from . import v4
+from .v4 import unknown_keys_message
 
 STATE_KINDS = ("atomic", "compound", "parallel", "final", "history")
 STATE_KEYS = frozenset(
@@ -58,7 +61,7 @@ class StateNode:
     __slots__ = (
         "machine", "parent", "key", "id", "path", "order", "type", "history", "states", "children",
         "history_children", "initial", "entry", "exit", "transitions", "always", "invoke", "tags",
-        "output", "description", "meta", "config", "ancestors", "ancestor_set", "is_atomic",
+        "output", "has_output", "description", "meta", "config", "ancestors", "ancestor_set", "is_atomic",
         "history_target", "spawns", "stops", "timer_starts", "timer_cancels", "always_chain", "_candidates",
     )
 
@@ -72,7 +75,7 @@ class StateNode:
             raise DefinitionError(f"{where}: a state config must be a dict, got {type(config).__name__}")
         unknown = set(config) - STATE_KEYS
         if unknown:
-            raise DefinitionError(f"{where}: unknown key(s) {sorted(unknown)}")
+            raise DefinitionError(unknown_keys_message(where, unknown, v4.STATE))
         explicit_id = config.get("id")
         if explicit_id is not None and not isinstance(explicit_id, str):
             raise DefinitionError(f"{where}: 'id' must be a string")
@@ -102,8 +105,8 @@ class StateNode:
             raise DefinitionError(f"{where}: the root cannot be a history state")
         self.states: dict[str, StateNode] = {}
         for child_key, child_config in js_key_order(states):
-            if not isinstance(child_key, str) or not child_key or "." in child_key:
-                raise DefinitionError(f"{where}: invalid state key {child_key!r} (non-empty, no dots)")
+            if not isinstance(child_key, str) or not child_key:
+                raise DefinitionError(f"{where}: invalid state key {child_key!r} (a non-empty string)")
             self.states[child_key] = StateNode(machine, child_config, self, child_key)
         self.children = [c for c in self.states.values() if c.type != "history"]
         self.history_children = [c for c in self.states.values() if c.type == "history"]
@@ -114,7 +117,9 @@ class StateNode:
             raise DefinitionError(f"{where}: a {kind} state cannot have child states")
         tags = config.get("tags") or []
         self.tags: tuple[str, ...] = (tags,) if isinstance(tags, str) else tuple(tags)
-        self.output = config.get("output") if kind == "final" or parent is None else None
+        self.has_output = "output" in config and (kind == "final" or parent is None)
+        """Whether the config gives an `output` (XState: not undefined; None is an output)."""
+        self.output = config.get("output") if self.has_output else None
         self.description = config.get("description")
         self.meta = config.get("meta")
         ancestors = []
@@ -274,7 +279,7 @@ class Builder:
                 raise DefinitionError(f"{where}: invoke needs a dict with a string 'src' (the service name)")
             unknown = set(invoke) - INVOKE_KEYS
             if unknown:
-                raise DefinitionError(f"{where}: unknown key(s) {sorted(unknown)}")
+                raise DefinitionError(unknown_keys_message(where, unknown, v4.INVOKE))
             child_id = invoke.get("id") or f"{index}.{node.id}"
             node.invoke.append({"id": child_id, "src": invoke["src"], "config": invoke})
             node.spawns.append(BoundAction(SpawnChild(child_id, invoke["src"], invoke.get("input"))))
@@ -342,7 +347,7 @@ class Builder:
             raise DefinitionError(f"{where}: a transition must be a target string or a dict, got {config!r}")
         unknown = set(config) - TRANSITION_KEYS
         if unknown:
-            raise DefinitionError(f"{where}: unknown key(s) {sorted(unknown)}")
+            raise DefinitionError(unknown_keys_message(where, unknown, v4.TRANSITION))
         transition = Transition(node, descriptor, config)
         raw = config.get("target")
         if raw is not None and raw != "":
@@ -368,7 +373,12 @@ class Builder:
         if target.startswith("#"):
             found = self.machine.find_by_id(target)
             if found is None:
-                raise DefinitionError(f"{where}: unknown target {target!r} (no state has that id)")
+                head = to_state_path(target[1:])[0]
+                if head in self.machine.id_map:
+                    reason = f"state '#{head}' has no such child path"
+                else:
+                    reason = f"no state has id {head!r}; the id ends at the first unescaped dot (escape a dot in an id as '\\.')"
+                raise DefinitionError(f"{where}: unknown target {target!r}: {reason}")
             return found
         if target.startswith("."):
             return self._path(node, target[1:], node, where)
@@ -378,7 +388,7 @@ class Builder:
 
     def _path(self, base: StateNode, path: str, origin: StateNode, where: str | None = None) -> StateNode:
         current = base
-        for key in path.split("."):
+        for key in to_state_path(path):
             if not key:
                 break
             child = current.states.get(key)

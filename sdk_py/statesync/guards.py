@@ -197,7 +197,9 @@ def compile_guard(
     if name not in implementations:
         raise DefinitionError(f"{where}: unknown guard {name!r} (pass it in guards=)")
     implementation = implementations[name]
-    if isinstance(implementation, GuardHelper):
+    if isinstance(implementation, (GuardHelper, str, Mapping)):
+        # a helper, an alias ("other") or a guard object ({"type", "params"}): resolved in
+        # turn, with its own params (XState's evaluateGuard drops the reference's params)
         return again(implementation)
     if not callable(implementation):
         raise DefinitionError(f"{where}: guard {name!r} is not callable")

@@ -61,16 +61,16 @@ class Machine:
     # lookups -------------------------------------------------------------------------------
 
     def find_by_id(self, ref: str) -> StateNode | None:
-        """The node for `"#id"` or `"#id.child.path"` (None if there is none)."""
-        ref = ref[1:] if ref.startswith("#") else ref
-        node = self.id_map.get(ref)
-        if node is not None:
-            return node
-        head, *rest = to_state_path(ref)
+        """The node for `"#id"` or `"#id.child.path"` (None if there is none).
+
+        As in XState, the id ends at the first unescaped dot: `"#a.b"` is child `b` of the
+        state with id `a`; an id that contains a dot is written with it escaped (`"#a\\.b"`).
+        """
+        head, *rest = to_state_path(ref[1:] if ref.startswith("#") else ref)
         node = self.id_map.get(head)
         for key in rest:
-            if node is None:
-                return None
+            if node is None or not key:
+                break
             node = node.states.get(key)
         return node
 

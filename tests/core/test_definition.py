@@ -76,7 +76,7 @@ def test_unknown_named_delay_in_raise():
         ({"id": "m", "initial": "a", "states": {"a": {"entry": [3]}}}, "an action must be"),
         ({"id": "m", "initial": "a", "states": {"a": {"invoke": {"id": "x"}}}}, "'src'"),
         ({"id": "m", "initial": "a", "states": {"a": {"id": "dup"}, "b": {"id": "dup"}}}, "duplicate state id"),
-        ({"id": "m", "initial": "a", "states": {"a.b": {}}}, "invalid state key"),
+        ({"id": "m", "initial": "a", "states": {"a": {}, "": {}}}, "invalid state key"),
         ({"id": "m", "initial": "a", "states": {"a": {"type": "history", "history": "sideways"}}}, "'shallow' or 'deep'"),
         ({"id": "m", "initial": "a", "states": {"a": {"type": "final", "states": {"x": {}}}}}, "cannot have child states"),
     ],
