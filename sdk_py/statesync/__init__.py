@@ -9,6 +9,7 @@ from .client import AnonymousSession, Client, ClientError, Instance, Rejected, S
 from .errors import DefinitionError, InfiniteLoopError, StatesyncError
 from .guards import and_, not_, or_, state_in
 from .machine import Machine
+from .sender import Sender
 from .snapshot import Snapshot, matches_state
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "Instance",
     "Machine",
     "Rejected",
+    "Sender",
     "Snapshot",
     "State",
     "StatesyncError",

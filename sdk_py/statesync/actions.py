@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ._callables import name_of, takes_params
+from ._callables import PLAIN, SENDER, call, call_mode, name_of
 
 if TYPE_CHECKING:
     from .algorithm import Step
@@ -45,19 +45,22 @@ class Action:
         return {"type": self.type, "params": self.params, "event": self.event, "context": self.context}
 
 
-def _call(fn: Callable[..., Any], with_params: bool, context: Any, event: Any, params: Any) -> Any:
-    return fn(context, event, params) if with_params else fn(context, event)
-
-
-def _value(value: Any, with_params: bool, context: Any, event: Any, params: Any) -> Any:
+def _value(value: Any, mode: int, step: Step, event: Any, params: Any) -> Any:
     """A config value, or the result of calling it when it is a function of (context, event)."""
-    return _call(value, with_params, context, event, params) if callable(value) else value
+    return call(value, mode, step.context, event, params, step.sender) if callable(value) else value
+
+
+def _reads_sender(*modes: int) -> bool:
+    return any(mode & SENDER for mode in modes)
 
 
 class ActionImplementation:
     """Base of everything that can run inside a macrostep."""
 
     type = "(action)"
+    reads_sender = False
+    """Whether one of its functions declares `sender` (the server then checkpoints every
+    transition, since a replay of the log does not know the sender)."""
 
     def run(self, step: Step, event: Mapping[str, Any], params: Any) -> None:
         raise NotImplementedError
@@ -75,28 +78,24 @@ class Assign(ActionImplementation):
     def __init__(self, assignment: Callable[..., Mapping[str, Any]] | Mapping[str, Any]) -> None:
         if callable(assignment):
             self._fn: Callable[..., Mapping[str, Any]] | None = assignment
-            self._fn_params = takes_params(assignment)
-            self._fields: tuple[tuple[str, Any, bool], ...] = ()
+            self._fn_mode = call_mode(assignment)
+            self._fields: tuple[tuple[str, Any, int], ...] = ()
         elif isinstance(assignment, Mapping):
             self._fn = None
-            self._fn_params = False
-            self._fields = tuple(
-                (key, value, callable(value) and takes_params(value)) for key, value in assignment.items()
-            )
+            self._fn_mode = PLAIN
+            self._fields = tuple((key, value, call_mode(value)) for key, value in assignment.items())
         else:
             raise TypeError("assign() takes a function (context, event) -> dict or a dict of values/functions")
+        self.reads_sender = _reads_sender(self._fn_mode, *(mode for _k, _v, mode in self._fields))
 
     def run(self, step: Step, event: Mapping[str, Any], params: Any) -> None:
         context = step.context
         if self._fn is not None:
-            update = _call(self._fn, self._fn_params, context, event, params)
+            update = call(self._fn, self._fn_mode, context, event, params, step.sender)
             if not isinstance(update, Mapping):
                 raise TypeError(f"assign function must return a dict, got {type(update).__name__}")
         else:
-            update = {
-                key: _value(value, with_params, context, event, params)
-                for key, value, with_params in self._fields
-            }
+            update = {key: _value(value, mode, step, event, params) for key, value, mode in self._fields}
         step.context = {**context, **update}
         step.mutations += 1
 
@@ -114,20 +113,21 @@ class Raise(ActionImplementation):
         self.event = event
         self.id = id
         self.delay = delay
-        self._event_params = callable(event) and takes_params(event)
-        self._delay_params = callable(delay) and takes_params(delay)
+        self._event_mode = call_mode(event)
+        self._delay_mode = call_mode(delay)
+        self.reads_sender = _reads_sender(self._event_mode, self._delay_mode)
 
     def run(self, step: Step, event: Mapping[str, Any], params: Any) -> None:
         context = step.context
         if callable(self.event):
-            raised = dict(_call(self.event, self._event_params, context, event, params))
+            raised = dict(call(self.event, self._event_mode, context, event, params, step.sender))
         else:
             raised = dict(self.event)
         delay = self.delay
         if isinstance(delay, str):
-            delay = step.machine.resolve_delay(delay, context, event, params)
+            delay = step.machine.resolve_delay(delay, context, event, params, step.sender)
         elif callable(delay):
-            delay = _call(delay, self._delay_params, context, event, params)
+            delay = call(delay, self._delay_mode, context, event, params, step.sender)
         if delay is None:
             step.queue.append(raised)
         else:
@@ -151,10 +151,11 @@ class Cancel(ActionImplementation):
 
     def __init__(self, send_id: str | Callable[..., str]) -> None:
         self.send_id = send_id
-        self._params = callable(send_id) and takes_params(send_id)
+        self._mode = call_mode(send_id)
+        self.reads_sender = _reads_sender(self._mode)
 
     def run(self, step: Step, event: Mapping[str, Any], params: Any) -> None:
-        send_id = _value(self.send_id, self._params, step.context, event, params)
+        send_id = _value(self.send_id, self._mode, step, event, params)
         step.actions.append(Action(CANCEL, {"id": send_id}, event, step.context))
 
     def to_config(self) -> Any:
@@ -172,15 +173,16 @@ class Effect(ActionImplementation):
 
 
 class Call(ActionImplementation):
-    """A pure Python action `fn(context, event[, params])`; its return value is ignored."""
+    """A pure Python action `fn(context, event[, params][, sender=])`; its return value is ignored."""
 
     def __init__(self, fn: Callable[..., Any], name: str | None = None) -> None:
         self.fn = fn
         self.type = name or name_of(fn)
-        self._params = takes_params(fn)
+        self._mode = call_mode(fn)
+        self.reads_sender = _reads_sender(self._mode)
 
     def run(self, step: Step, event: Mapping[str, Any], params: Any) -> None:
-        _call(self.fn, self._params, step.context, event, params)
+        call(self.fn, self._mode, step.context, event, params, step.sender)
 
 
 class SpawnChild(ActionImplementation):
@@ -192,11 +194,12 @@ class SpawnChild(ActionImplementation):
         self.child_id = child_id
         self.src = src
         self.input = input
-        self._params = callable(input) and takes_params(input)
+        self._mode = call_mode(input)
+        self.reads_sender = _reads_sender(self._mode)
 
     def run(self, step: Step, event: Mapping[str, Any], params: Any) -> None:
         context = step.context
-        value = _value(self.input, self._params, context, event, params)
+        value = _value(self.input, self._mode, step, event, params)
         step.children = {**step.children, self.child_id: self.src}
         step.mutations += 1
         step.actions.append(Action(SPAWN_CHILD, {"id": self.child_id, "src": self.src, "input": value}, event, context))
@@ -228,13 +231,14 @@ class SendTo(ActionImplementation):
         self.machine = machine
         self.instance = instance
         self.event = event
-        self._instance_params = callable(instance) and takes_params(instance)
-        self._event_params = callable(event) and takes_params(event)
+        self._instance_mode = call_mode(instance)
+        self._event_mode = call_mode(event)
+        self.reads_sender = _reads_sender(self._instance_mode, self._event_mode)
 
     def run(self, step: Step, event: Mapping[str, Any], params: Any) -> None:
         context = step.context
-        instance = _value(self.instance, self._instance_params, context, event, params)
-        sent = _value(self.event, self._event_params, context, event, params)
+        instance = _value(self.instance, self._instance_mode, step, event, params)
+        sent = _value(self.event, self._event_mode, step, event, params)
         if not isinstance(sent, Mapping) or not isinstance(sent.get("type"), str):
             raise TypeError(f'send_to() event must be a dict with a string "type", got {sent!r}')
         params_out = {"machine": self.machine, "instance": instance, "event": dict(sent)}
@@ -253,13 +257,14 @@ class CreateInstance(ActionImplementation):
         self.machine = machine
         self.instance = instance
         self.input = input
-        self._instance_params = callable(instance) and takes_params(instance)
-        self._input_params = callable(input) and takes_params(input)
+        self._instance_mode = call_mode(instance)
+        self._input_mode = call_mode(input)
+        self.reads_sender = _reads_sender(self._instance_mode, self._input_mode)
 
     def run(self, step: Step, event: Mapping[str, Any], params: Any) -> None:
         context = step.context
-        instance = _value(self.instance, self._instance_params, context, event, params)
-        value = _value(self.input, self._input_params, context, event, params)
+        instance = _value(self.instance, self._instance_mode, step, event, params)
+        value = _value(self.input, self._input_mode, step, event, params)
         step.actions.append(Action(CREATE_INSTANCE, {"machine": self.machine, "instance": instance, "input": value}, event, context))
 
     def to_config(self) -> Any:
@@ -286,6 +291,7 @@ def assign(assignment: Callable[..., Mapping[str, Any]] | Mapping[str, Any]) -> 
 
     `assign(fn)`: `fn(context, event[, params])` returns a dict merged into the context.
     `assign({"key": value_or_fn, ...})`: sets each key; functions get `(context, event[, params])`.
+    A function that declares a keyword parameter `sender` also gets the event's `Sender`.
     Later actions of the same step see the new context.
     """
     return Assign(assignment)

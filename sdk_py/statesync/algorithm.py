@@ -13,6 +13,7 @@ from typing import Any
 from .actions import Action, BoundAction, StopChild
 from .definition import UNRESOLVED, StateNode, Transition
 from .errors import InfiniteLoopError
+from .sender import NO_SENDER, Sender
 
 Event = Mapping[str, Any]
 History = dict[str, list[StateNode]]
@@ -28,7 +29,7 @@ class Step:
     """
 
     __slots__ = ("machine", "nodes", "context", "status", "output", "error", "history", "children",
-                 "queue", "actions", "mutations", "_kids")
+                 "queue", "actions", "mutations", "sender", "_kids")
 
     def __init__(self, machine: Any, nodes: dict[StateNode, None], context: Any, status: str, output: Any,
                  error: Any, history: History, children: dict[str, str]) -> None:
@@ -43,6 +44,7 @@ class Step:
         self.queue: deque[dict[str, Any]] = deque()
         self.actions: list[Action] = []
         self.mutations = 0
+        self.sender: Sender = NO_SENDER
         self._kids: dict[StateNode, list[StateNode]] | None = None
 
     def kids(self) -> dict[StateNode, list[StateNode]]:

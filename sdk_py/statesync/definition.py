@@ -356,6 +356,8 @@ class Builder:
         transition.actions = self.bind_actions(config.get("actions"), where)
         if config.get("guard") is not None:
             transition.guard = compile_guard(config["guard"], self.guards, self._find_by_id_for(where), where)
+            if transition.guard.reads_sender:
+                self.machine.reads_sender = True
         return transition
 
     def _find_by_id_for(self, where: str) -> Callable[[str], StateNode]:
@@ -406,6 +408,12 @@ class Builder:
         return [self.bind_action(item, where) for item in _as_list(config)]
 
     def bind_action(self, ref: Any, where: str) -> BoundAction:
+        bound = self._bind_action(ref, where)
+        if bound.implementation.reads_sender:
+            self.machine.reads_sender = True
+        return bound
+
+    def _bind_action(self, ref: Any, where: str) -> BoundAction:
         if isinstance(ref, ActionImplementation):
             self._check_delay(ref, where)
             return BoundAction(ref)

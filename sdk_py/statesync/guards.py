@@ -1,7 +1,7 @@
 """Guard helpers (`and_`, `or_`, `not_`, `state_in`) and guard compilation.
 
 A guard in a config is a name, `{"type": name, "params": {...}}`, a callable
-`fn(context, event[, params]) -> bool`, or a helper object from this module.
+`fn(context, event[, params][, sender=]) -> bool`, or a helper object from this module.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ._callables import name_of, takes_params
+from ._callables import PARAMS, SENDER, call, call_mode, name_of
 from .errors import DefinitionError
 
 if TYPE_CHECKING:
@@ -77,52 +77,60 @@ class CompiledGuard:
     """A guard resolved to its implementation."""
 
     __slots__ = ()
+    reads_sender = False
 
     def test(self, context: Any, event: Mapping[str, Any], step: Step) -> bool:
         raise NotImplementedError
 
 
 class _CallGuard(CompiledGuard):
-    __slots__ = ("fn", "params", "with_params", "name")
+    __slots__ = ("fn", "params", "mode", "name", "reads_sender")
 
     def __init__(self, fn: Callable[..., Any], params: Any, name: str) -> None:
         self.fn = fn
         self.params = params
-        self.with_params = takes_params(fn)
+        self.mode = call_mode(fn)
         self.name = name
+        self.reads_sender = bool(self.mode & SENDER)
 
     def test(self, context: Any, event: Mapping[str, Any], step: Step) -> bool:
-        if not self.with_params:
+        mode = self.mode
+        if not mode:
             return bool(self.fn(context, event))
-        params = self.params(context, event) if callable(self.params) else self.params
-        return bool(self.fn(context, event, params))
+        params = self.params
+        if mode & PARAMS and callable(params):
+            params = params(context, event)
+        return bool(call(self.fn, mode, context, event, params, step.sender))
 
 
 class _AllGuard(CompiledGuard):
-    __slots__ = ("guards",)
+    __slots__ = ("guards", "reads_sender")
 
     def __init__(self, guards: list[CompiledGuard]) -> None:
         self.guards = guards
+        self.reads_sender = any(g.reads_sender for g in guards)
 
     def test(self, context: Any, event: Mapping[str, Any], step: Step) -> bool:
         return all(g.test(context, event, step) for g in self.guards)
 
 
 class _AnyGuard(CompiledGuard):
-    __slots__ = ("guards",)
+    __slots__ = ("guards", "reads_sender")
 
     def __init__(self, guards: list[CompiledGuard]) -> None:
         self.guards = guards
+        self.reads_sender = any(g.reads_sender for g in guards)
 
     def test(self, context: Any, event: Mapping[str, Any], step: Step) -> bool:
         return any(g.test(context, event, step) for g in self.guards)
 
 
 class _NotGuard(CompiledGuard):
-    __slots__ = ("guard",)
+    __slots__ = ("guard", "reads_sender")
 
     def __init__(self, guard: CompiledGuard) -> None:
         self.guard = guard
+        self.reads_sender = guard.reads_sender
 
     def test(self, context: Any, event: Mapping[str, Any], step: Step) -> bool:
         return not self.guard.test(context, event, step)

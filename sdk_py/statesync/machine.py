@@ -6,15 +6,17 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-from ._callables import takes_params
+from ._callables import SENDER, call, call_mode
 from .actions import Action
 from .algorithm import INIT, Step, is_in_final_state, macrostep, microstep, select_transitions
 from .definition import Builder, StateNode, Transition
 from .errors import DefinitionError
+from .sender import NO_SENDER, Sender, takes_sender
 from .snapshot import Snapshot, StateValue, to_state_path
 
 Event = Mapping[str, Any]
 RESERVED_PREFIXES = ("xstate.", "statesync.")  # event types only the server sends
+UPGRADE_SENDER = Sender(origin="upgrade")
 
 
 class Machine:
@@ -22,6 +24,8 @@ class Machine:
 
     `actions`, `guards` and `delays` map the names used in the config to implementations.
     Action names with no implementation are effects, returned by `transition` for the runtime.
+    Implementations (and a `context` factory) that declare a keyword parameter `sender` get
+    the event's `Sender` (see `statesync.sender`).
     """
 
     def __init__(
@@ -44,6 +48,8 @@ class Machine:
         self.guards: Mapping[str, Any] = dict(guards or {})
         self.delays: Mapping[str, Any] = dict(delays or {})
         self.max_microsteps = max_microsteps
+        self.reads_sender = False
+        """Whether some implementation declares `sender` (set while the machine is built)."""
         self.id_map: dict[str, StateNode] = {}
         self.root = StateNode(self, config, None, machine_id)
         Builder(self, self.actions, self.guards, self.delays).build(self.root)
@@ -53,7 +59,11 @@ class Machine:
         self._initial = Transition(self.root, None, {"reenter": True})
         self._initial.reenter = True
         self._initial.targets = tuple(_initial_nodes(self.root))
-        self._delay_params = {name: callable(d) and takes_params(d) for name, d in self.delays.items()}
+        self._delay_modes = {name: call_mode(d) for name, d in self.delays.items()}
+        raw_context = config.get("context")
+        self._context_sender = callable(raw_context) and takes_sender(raw_context)
+        if self._context_sender or any(mode & SENDER for mode in self._delay_modes.values()):
+            self.reads_sender = True
 
     def __repr__(self) -> str:
         return f"<Machine {self.id!r}: {len(self.id_map)} states>"
@@ -74,35 +84,47 @@ class Machine:
             node = node.states.get(key)
         return node
 
-    def resolve_delay(self, name: str, context: Any, event: Event, params: Any = None) -> int | float:
+    def resolve_delay(self, name: str, context: Any, event: Event, params: Any = None,
+                      sender: Sender = NO_SENDER) -> int | float:
         """Milliseconds of the named delay `name` for this context and event."""
         delay = self.delays[name]
         if callable(delay):
-            return delay(context, event, params) if self._delay_params[name] else delay(context, event)
+            return call(delay, self._delay_modes[name], context, event, params, sender)
         return delay
 
     # pure transitions ----------------------------------------------------------------------
 
-    def initial_transition(self, input: Any = None) -> tuple[Snapshot, list[Action]]:
-        """The initial snapshot (entry actions run, eventless transitions taken) and its actions."""
+    def initial_transition(self, input: Any = None, sender: Sender | None = None) -> tuple[Snapshot, list[Action]]:
+        """The initial snapshot (entry actions run, eventless transitions taken) and its actions.
+
+        `sender`: who creates the instance, passed to implementations that declare `sender`."""
+        sender = NO_SENDER if sender is None else sender
         raw = self.config.get("context")
-        context = raw(input) if callable(raw) else copy.deepcopy(raw) if raw is not None else {}
+        if callable(raw):
+            context = raw(input, sender=sender) if self._context_sender else raw(input)
+        else:
+            context = copy.deepcopy(raw) if raw is not None else {}
         step = Step(self, {self.root: None}, context, "active", None, None, {}, {})
+        step.sender = sender
         init_event = {"type": INIT, "input": input}
         microstep(step, [self._initial], init_event, is_initial=True)
         macrostep(step, init_event, self.max_microsteps)
         return self._snapshot(step), step.actions
 
-    def transition(self, snapshot: Snapshot, event: Event) -> tuple[Snapshot, list[Action]]:
+    def transition(self, snapshot: Snapshot, event: Event, sender: Sender | None = None) -> tuple[Snapshot, list[Action]]:
         """Apply `event` (a dict with `"type"`): the next snapshot and the actions to carry out.
 
-        Unhandled events give back the same snapshot object and no actions. Exceptions raised
-        by guards or actions propagate; nothing is changed then.
+        `sender` (a `Sender`) is passed to implementations that declare a keyword parameter
+        `sender`; without it they get `Sender()` (origin `none`). Unhandled events give back
+        the same snapshot object and no actions. Exceptions raised by guards or actions
+        propagate; nothing is changed then.
         """
         _check_event(event)
         if snapshot.status != "active":
             return snapshot, []
         step = self._step(snapshot)
+        if sender is not None:
+            step.sender = sender
         event_type = event["type"]
         if event_type.startswith(("xstate.done.actor.", "xstate.error.actor.")):
             finished = event_type.split(".", 3)[3]
@@ -114,12 +136,16 @@ class Machine:
             return snapshot, step.actions
         return self._snapshot(step), step.actions
 
-    def can(self, snapshot: Snapshot, event: Event) -> bool:
-        """Whether `event` would be taken by some transition (with a target or actions)."""
+    def can(self, snapshot: Snapshot, event: Event, sender: Sender | None = None) -> bool:
+        """Whether `event` would be taken by some transition (with a target or actions);
+        `sender` as for `transition` (guards may read it)."""
         _check_event(event)
         if snapshot.status != "active":
             return False
-        transitions = select_transitions(self._step(snapshot), event)
+        step = self._step(snapshot)
+        if sender is not None:
+            step.sender = sender
+        transitions = select_transitions(step, event)
         return any(t.targets is not None or t.actions for t in transitions)
 
     def next_events(self, snapshot: Snapshot) -> list[str]:
@@ -144,6 +170,7 @@ class Machine:
         snapshot = self.restore({"value": value, "context": context, "historyValue": history_value or {}})
         step = self._step(snapshot)
         step.children = {}
+        step.sender = UPGRADE_SENDER
         cause = event or {"type": "statesync.upgrade"}
         for node in sorted(snapshot._nodes, key=lambda n: n.order):
             step.run(node.timer_starts, cause)
@@ -156,6 +183,7 @@ class Machine:
         The counterpart of `start_at` when an instance leaves this machine; exit actions do not run.
         """
         step = self._step(snapshot)
+        step.sender = UPGRADE_SENDER
         cause = event or {"type": "statesync.upgrade"}
         for node in sorted(snapshot._nodes, key=lambda n: n.order, reverse=True):
             step.run(node.timer_cancels, cause)

@@ -12,6 +12,7 @@ from types import ModuleType
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from statesync.sender import takes_sender
 
 from .auth import AuthConfig
 from .effects import Retry
@@ -105,9 +106,10 @@ class MachineSpec:
     """Invoked service `src` -> async implementation `fn(call: EffectCall) -> output`."""
     retry: Retry = field(default_factory=Retry)
     """Attempts, backoff and per-run timeout of this machine's effects and services."""
-    public_event: Callable[[dict[str, Any], Mapping[str, Any]], Any] | None = None
-    """`fn(event, reader)`: the fields of a logged event (the creation's `xstate.init` with
-    its `input` included) a reader may see besides its `type`. None: only the type."""
+    public_event: Callable[..., Any] | None = None
+    """`fn(event, reader[, *, sender])`: the fields of a logged event (the creation's
+    `xstate.init` with its `input` included) a reader may see besides its `type`. None: only
+    the type. `sender`: the event's `statesync.Sender` as the log keeps it (subject and origin)."""
     allow_read_history: Authorizer | None = None
     """Who gets the event log and history with events as they were sent (never implicit)."""
     index_public: Mapping[str, bool | None] = field(default_factory=dict)
@@ -116,9 +118,12 @@ class MachineSpec:
     """The shape of the public context (documentation: `statesync types` writes it as the
     TypeScript type of `state.context`; the server does not check it)."""
     context_takes_reader: bool = field(init=False)
+    public_event_takes_sender: bool = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "context_takes_reader", takes_reader(self.public_context))
+        object.__setattr__(self, "public_event_takes_sender",
+                           self.public_event is not None and takes_sender(self.public_event))
 
     def validate_event(self, event: dict[str, Any]) -> dict[str, Any]:
         """Check an event sent by a client; return it with its payload validated."""
@@ -172,7 +177,7 @@ class App:
         allow_read: Authorizer = allow_authenticated,
         allow_write: Authorizer = allow_authenticated,
         public_context: Callable[..., Any] = whole_context,
-        public_event: Callable[[dict[str, Any], Mapping[str, Any]], Any] | None = None,
+        public_event: Callable[..., Any] | None = None,
         allow_read_history: Authorizer | None = None,
         events: Mapping[str, type[BaseModel] | None] | None = None,
         version: str = "1",

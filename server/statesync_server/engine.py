@@ -18,6 +18,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from statesync import Sender
+
 from . import privacy
 from .app import Access, App, MachineSpec
 from .cursors import CursorSealer
@@ -378,12 +380,13 @@ class Engine:
         if prior is not None:  # another writer's event id: answered only once authorized
             work.answers.append((op, SendResult(prior[0], True)))
             return
-        if not spec.machine.can(snapshot, op.event):
+        sender = Sender.client(op.claims)
+        if not spec.machine.can(snapshot, op.event, sender):
             raise StatesyncError(
                 ErrorCode.EVENT_NOT_ACCEPTED,
                 f"{op.event['type']!r} is not accepted in state {_show(snapshot.value)}",
             )
-        snapshot, actions = spec.machine.transition(snapshot, op.event)
+        snapshot, actions = spec.machine.transition(snapshot, op.event, sender)
         seq = work.state.seq + 1
         self._record(slot, work, op, snapshot, seq, op.event)
         self._plan(slot, work, seq, actions)
@@ -419,7 +422,7 @@ class Engine:
                 batch.finish(ref.key, "failed", f"forbidden: not allowed to send {op.event['type']!r}")
                 raise StatesyncError(ErrorCode.FORBIDDEN, f"not allowed to send {op.event['type']!r}")
         try:
-            after, actions = spec.machine.transition(snapshot, op.event)
+            after, actions = spec.machine.transition(snapshot, op.event, _internal_sender(op))
         except Exception as exc:
             log.exception("error in application code for %s/%s", op.machine, op.instance)
             if ref.key is not None:
@@ -504,9 +507,10 @@ class Engine:
             state = _public_state(slot, work.state.snapshot, work.state.seq, op.claims)
             work.answers.append((op, CreateResult(state, True)))
             return
-        snapshot, actions = spec.machine.initial_transition(op.input)
-        event = {"type": "xstate.init", "input": op.input}
         sender = op.ref.key[:2] if op.ref is not None else None
+        creator = Sender(instance=sender, origin="instance") if sender else Sender.client(op.claims)
+        snapshot, actions = spec.machine.initial_transition(op.input, creator)
+        event = {"type": "xstate.init", "input": op.input}
         access = Access(
             op.claims, slot.machine, slot.instance, snapshot.value, snapshot.context, event, True,
             op.origin, sender,
@@ -535,7 +539,9 @@ class Engine:
             )
         )
         work.updates.append((snapshot, public))
-        if seq % CHECKPOINT_EVERY == 0 or event["type"] == UPGRADE:
+        # A machine that reads the sender is checkpointed at every transition: the log keeps
+        # only the sender's subject, so replaying its events could not give the same result.
+        if seq % CHECKPOINT_EVERY == 0 or event["type"] == UPGRADE or slot.spec.machine.reads_sender:
             work.checkpoints.append((seq, slot.spec.version, snapshot.to_dict()))
 
     async def _flush(self, slot: _Slot, work: _Work) -> None:
@@ -753,6 +759,13 @@ def _expired(claims: Mapping[str, Any], now: float) -> bool:
     """Whether a token's `exp` has passed (one that is not a number counts as expired)."""
     exp = claims.get("exp", now)
     return isinstance(exp, bool) or not isinstance(exp, int | float) or exp < now
+
+
+def _internal_sender(op: Op) -> Sender:
+    """The `Sender` of an event from a timer, a service or another instance."""
+    if op.origin == "instance":
+        return Sender(instance=op.ref.key[:2], origin="instance")
+    return Sender(origin=op.origin)
 
 
 def _show(value: Any) -> str:

@@ -16,9 +16,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from pydantic_core import from_json
+from statesync import Sender
 from sqlalchemy import select
 
 from . import privacy
@@ -46,6 +48,19 @@ class HistoricState:
     snapshot: Any  # statesync.Snapshot of that version's machine
     event: dict[str, Any]
     at: float
+    sender: Sender
+
+
+def logged_sender(row: LogRow) -> Sender:
+    """The `Sender` of a logged event as far as the log tells it: the subject and origin (a
+    client's other claims are not kept; a machine that reads the sender is checkpointed at
+    every transition instead, so its replay never depends on them)."""
+    if row.origin == "client":
+        return Sender(row.subject, MappingProxyType({"sub": row.subject}), None, "client")
+    if row.origin == "instance" and row.subject and "/" in row.subject:
+        machine, instance = row.subject.split("/", 1)
+        return Sender(instance=(machine, instance), origin="instance")
+    return Sender(origin=row.origin)
 
 
 async def replay(app: Any, store: Any, machine: str, instance: str, since: int,
@@ -78,7 +93,7 @@ async def replay(app: Any, store: Any, machine: str, instance: str, since: int,
             spec = app.version_spec(machine, checkpoint.version)
             snapshot = spec.machine.restore(from_json(checkpoint.snapshot))
         elif spec is not None:
-            snapshot, _actions = spec.machine.transition(snapshot, row.event)
+            snapshot, _actions = spec.machine.transition(snapshot, row.event, logged_sender(row))
         if spec is None:
             break  # the log does not start at a checkpoint: nothing to replay from
         if snapshot.value != row.value:
@@ -98,7 +113,8 @@ async def snapshot_at(app: Any, store: Any, machine: str, instance: str, seq: in
     if not steps or steps[0].row.seq != seq:
         raise StatesyncError(ErrorCode.NOT_FOUND, f"{instance!r} has no seq {seq}")
     step = steps[0]
-    return HistoricState(seq, step.spec.version, step.snapshot, step.row.event, step.row.at)
+    return HistoricState(seq, step.spec.version, step.snapshot, step.row.event, step.row.at,
+                         logged_sender(step.row))
 
 
 def needs_replay(app: Any, machine: str) -> bool:
@@ -132,10 +148,11 @@ def log_entry(step: Step, reader: Mapping[str, Any], full: bool) -> dict[str, An
     """One event-log entry for `reader` (`full`: granted events as they were sent)."""
     row = step.row
     return {
-        "seq": row.seq, "event": privacy.public_event(step.spec, row.event, reader, full),
+        "seq": row.seq,
+        "event": privacy.public_event(step.spec, row.event, reader, full, logged_sender(row)),
         "value": row.value, "tags": row.tags, "context": public_context_of(step, reader),
         "status": row.status, "done": row.status == "done", "at": row.at, "origin": row.origin,
-        "subject": None if row.origin == "client" else row.subject,
+        "subject": None if row.origin in ("client", "admin") else row.subject,
     }
 
 
@@ -167,5 +184,6 @@ async def public_state_at(engine: Any, claims: Mapping[str, Any], machine: str, 
         "value": snapshot.value, "tags": sorted(snapshot.tags),
         "context": privacy.public_context(spec, snapshot.context, claims), "status": status,
         "done": status == "done",
-        "event": privacy.public_event(spec, past.event, claims, grant.history), "at": past.at,
+        "event": privacy.public_event(spec, past.event, claims, grant.history, past.sender),
+        "at": past.at,
     }

@@ -17,6 +17,8 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from statesync import Sender
+
 from .app import Access, MachineSpec, allow_authenticated
 from .migrations import UPGRADE
 
@@ -40,15 +42,19 @@ def public_context(spec: MachineSpec, context: Any, reader: Reader = NO_READER) 
 
 
 def public_event(spec: MachineSpec, event: Mapping[str, Any], reader: Reader,
-                 full: bool = False) -> dict[str, Any]:
+                 full: bool = False, sender: Sender | None = None) -> dict[str, Any]:
     """What `reader` may see of a logged event: all of it with a history grant (`full`),
-    else its type and the fields the machine's `public_event` returns."""
+    else its type and the fields the machine's `public_event` returns (called with
+    `sender=` when it declares that keyword parameter)."""
     if full or event["type"] in SERVER_EVENTS:
         return dict(event)
     shown: dict[str, Any] = {"type": event["type"]}
     if spec.public_event is not None:
         try:
-            fields = spec.public_event(dict(event), reader)
+            if spec.public_event_takes_sender:
+                fields = spec.public_event(dict(event), reader, sender=sender or Sender())
+            else:
+                fields = spec.public_event(dict(event), reader)
         except Exception:  # noqa: BLE001 - a projection bug shows nothing more
             log.exception("public_event failed for %s", spec.name)
             fields = None

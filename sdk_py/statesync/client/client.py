@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 from ..machine import Machine
+from ..sender import Sender
 from ..settings import SETTINGS_MACHINE, settings_instance, settings_machine
 from .backoff import Backoff
 from .errors import ClientClosed, ClientError, TransportClosed
@@ -21,7 +22,7 @@ from .instance import Instance
 from .pacing import Pacer
 from .queries import Item, LiveQuery, Page
 from .reconcile import Reconciler
-from .session import AnonymousSession, TokenSource
+from .session import AnonymousSession, TokenSource, token_claims
 from .transport import Socket, Transport, default_transport
 from .user_settings import UserSettings
 
@@ -70,6 +71,8 @@ class Client:
         self.max_rate = max_rate
         self.status: Status = "offline"
         self.subject: str | None = None
+        self.claims: dict[str, Any] = {}
+        """The token's claims as the client reads them (unverified; `sub` as the server said)."""
         self.last_error: BaseException | None = None
         self._instances: dict[tuple[str, str], Instance] = {}
         self._queries: list[LiveQuery] = []
@@ -140,7 +143,8 @@ class Client:
                 raise existing.error or ClientClosed(f"{machine}/{name} was closed")
             return existing
         await self.connect()
-        reconciler = Reconciler(self.machines.get(machine) if optimistic else None)
+        reconciler = Reconciler(self.machines.get(machine) if optimistic else None,
+                                lambda: self.sender)
         handle = Instance(self, machine, name, reconciler)
         self._instances[key] = handle
         try:
@@ -210,6 +214,11 @@ class Client:
         self._watches = {i: q for i, q in self._watches.items() if q is not live}
 
     # --- status -----------------------------------------------------------------------------
+
+    @property
+    def sender(self) -> Sender:
+        """The local user as optimistic transitions see it (`Sender.client` of `claims`)."""
+        return Sender.client(self.claims)
 
     @property
     def unsaved(self) -> int:
@@ -322,6 +331,7 @@ class Client:
                 token = await token
         reply = await self._request({"type": "auth", "token": token})
         self.subject = reply["sub"]
+        self.claims = {**token_claims(token), "sub": reply["sub"]}
         if callable(self.token) and reply.get("exp") is not None:  # a fixed token stays fixed
             left = reply["exp"] - time.time()
             delay = max(0.0, left - min(self.refresh_margin, left / 2))

@@ -76,7 +76,7 @@ class Instance:
         the visible state, judged from the type alone (`reconcile.accepted_events`); None when
         the machine does not run locally."""
         snapshot = self._reconciler.snapshot()
-        return None if snapshot is None else accepted_events(snapshot)
+        return None if snapshot is None else accepted_events(snapshot, self._reconciler.sender())
 
     # --- writing ----------------------------------------------------------------------------
 

@@ -13,10 +13,12 @@ later predictions still hold and nothing is replayed; otherwise everything is re
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from ..machine import Machine
+from ..sender import Sender
 from ..snapshot import Snapshot
 from .state import State
 
@@ -36,8 +38,11 @@ class Pending:
 class Reconciler:
     """Keeps `confirmed` and `pending` for one instance and computes the visible `State`."""
 
-    def __init__(self, machine: Machine | None = None) -> None:
+    def __init__(self, machine: Machine | None = None,
+                 sender: Callable[[], Sender] | None = None) -> None:
         self.machine = machine
+        self.sender = sender or Sender
+        """The local user, as the `sender` of the pending events' optimistic transitions."""
         self.confirmed: State | None = None
         self.pending: dict[str, Pending] = {}
         self.visible: State | None = None
@@ -131,7 +136,7 @@ class Reconciler:
         """One pending event through the pure machine; unchanged if it fails locally (a guard
         or action may need context the server keeps private: the server's answer decides)."""
         try:
-            return self.machine.transition(snapshot, event)[0]  # type: ignore[union-attr]
+            return self.machine.transition(snapshot, event, self.sender())[0]  # type: ignore[union-attr]
         except Exception as exc:  # noqa: BLE001 - application code; the server decides
             log.debug("event %r not applied optimistically: %r", event.get("type"), exc)
             return snapshot
@@ -149,15 +154,15 @@ class Reconciler:
                                  len(self.pending))
 
 
-def accepted_events(snapshot: Snapshot) -> list[str]:
+def accepted_events(snapshot: Snapshot, sender: Sender | None = None) -> list[str]:
     """The event descriptors `snapshot` accepts, judged from the type alone: guards see an
-    event without payload, and one that raises on it (it needs the payload, or context the
-    server keeps private) counts as accepting: the server decides."""
+    event without payload (and `sender`), and one that raises on it (it needs the payload,
+    or context the server keeps private) counts as accepting: the server decides."""
     machine = snapshot.machine
     accepted = []
     for descriptor in machine.next_events(snapshot):
         try:
-            if machine.can(snapshot, {"type": descriptor}):
+            if machine.can(snapshot, {"type": descriptor}, sender):
                 accepted.append(descriptor)
         except Exception:  # noqa: BLE001 - application code; the server decides
             accepted.append(descriptor)

@@ -45,11 +45,20 @@ class AnonymousSession:
         return self.token
 
 
-def token_expiry(token: str) -> float:
-    """The `exp` claim of a JWT, read without verifying it (0 when there is none)."""
+def token_claims(token: Any) -> dict[str, Any]:
+    """The claims of a JWT, read without verifying them (the server verifies; the client uses
+    them only for its own predictions). `{}` when it is not a readable JWT."""
     try:
         payload = token.split(".")[1]
         claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-        return float(claims.get("exp", 0))
     except (IndexError, ValueError, TypeError, AttributeError):
+        return {}
+    return claims if isinstance(claims, dict) else {}
+
+
+def token_expiry(token: str) -> float:
+    """The `exp` claim of a JWT, read without verifying it (0 when there is none)."""
+    try:
+        return float(token_claims(token).get("exp", 0))
+    except (ValueError, TypeError):
         return 0.0
