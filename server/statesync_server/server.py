@@ -12,6 +12,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.routing import WebSocketRoute
 
+from .admin_http import routes as admin_routes
 from .app import App
 from .auth import Authenticator
 from .builtin import register_builtins
@@ -55,7 +56,7 @@ def create_asgi_app(app: App, settings: Settings | None = None) -> Starlette:
     browser = web_routes({name: spec.machine for name, spec in app.machines.items()},
                          app.browser_module, static_dir=app.static_dir)
     asgi = Starlette(
-        routes=[*http_routes, *query_routes, WebSocketRoute("/v1/ws", websocket_endpoint), *browser],
+        routes=[*http_routes, *query_routes, *admin_routes, WebSocketRoute("/v1/ws", websocket_endpoint), *browser],
         lifespan=lifespan,
         middleware=cors_middleware(settings.cors_origins),
         exception_handlers={HTTPException: starlette_error, Exception: starlette_error},
