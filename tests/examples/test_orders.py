@@ -1,0 +1,298 @@
+"""examples/orders end to end: `statesync serve examples/orders/app.py` on a real SQLite file,
+driven over HTTP and WebSocket by a customer, restaurants and couriers holding tokens with a
+`role` claim."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import websockets
+from conftest import Caller, example, serve, statesync_cli, wait_until
+
+from statesync import Client
+from statesync_server.testing import ServerProcess
+
+APP = example("orders")
+PAYMENT_MARKER = "Holder-7f3a9c"  # planted in the payment details; a courier must never see it
+
+
+def order_input(customer: str = "ada", restaurant: str = "luigi") -> dict[str, Any]:
+    return {
+        "customer": customer, "restaurant": restaurant,
+        "items": [{"name": "Margherita", "qty": 2, "price_cents": 900}],
+        "address": "1 Main St",
+        "payment": {"card_last4": "4242", "holder": f"Ada {PAYMENT_MARKER}"},
+    }
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """The example as shipped (version 2 current), re-offers far beyond any test's length."""
+    process = serve(APP, tmp_path_factory.mktemp("orders") / "orders.db",
+                    ORDERS_REOFFER_MS="600000")
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def people(server: ServerProcess, callers) -> dict[str, Caller]:
+    return {
+        "ada": callers(server, "ada", role="customer"),
+        "eve": callers(server, "eve", role="customer"),
+        "luigi": callers(server, "luigi", role="restaurant"),
+        "sakura": callers(server, "sakura", role="restaurant"),
+        "bob": callers(server, "bob", role="courier"),
+        "carol": callers(server, "carol", role="courier"),
+        "nobody": callers(server, "mallory"),  # no role
+    }
+
+
+def submit(people: dict[str, Caller], name: str, **input: Any) -> dict[str, Any]:
+    created = people["ada"].create("order", name, {**order_input(), **input})
+    assert created.status_code == 201, created.text
+    return created.json()
+
+
+def code(response) -> str:
+    return response.json()["error"]["code"]
+
+
+def test_an_order_goes_from_the_customer_to_the_restaurant_to_a_courier(people) -> None:
+    ada, luigi, bob, carol = people["ada"], people["luigi"], people["bob"], people["carol"]
+    created = submit(people, "o-flow")
+    assert created["value"] == "offered" and created["context"]["total_cents"] == 1800
+
+    assert luigi.send("order", "o-flow", {"type": "ACCEPT", "prep_seconds": 0.2}).status_code == 200
+    assert ada.state("order", "o-flow")["value"] == "preparing"
+    # after the preparation time the order is offered to couriers (a durable timer)
+    bob.wait("order", "o-flow", lambda s: s["value"] == "awaiting_courier")
+    jobs = bob.query("order", "status", "eq", "awaiting_courier").json()["items"]
+    assert "o-flow" in [item["instance"] for item in jobs]
+
+    # a courier may not take a job in another courier's name
+    assert code(carol.send("order", "o-flow", {"type": "ACCEPT_JOB", "courier": "bob"})) == \
+        "forbidden"
+    taken = bob.send("order", "o-flow", {"type": "ACCEPT_JOB", "courier": "bob"})
+    assert taken.status_code == 200, taken.text
+    # another courier comes too late: the job is no longer theirs to see or take
+    late = carol.send("order", "o-flow", {"type": "ACCEPT_JOB", "courier": "carol"})
+    assert late.status_code == 403 and code(late) == "forbidden"
+    assert code(carol.get("order", "o-flow")) == "forbidden"
+    # nor can bob take it twice
+    again = bob.send("order", "o-flow", {"type": "ACCEPT_JOB", "courier": "bob"})
+    assert code(again) == "event-not-accepted"
+    assert code(carol.send("order", "o-flow", {"type": "PICKED_UP"})) == "forbidden"
+
+    assert bob.send("order", "o-flow", {"type": "PICKED_UP"}).status_code == 200
+    assert bob.send("order", "o-flow", {"type": "DELIVERED"}).status_code == 200
+    final = ada.state("order", "o-flow")
+    assert final["value"] == "delivered" and final["done"]
+    assert final["context"]["courier"] == "bob"
+
+    story = [(e["origin"], e["event"]["type"], e["value"]) for e in ada.log("order", "o-flow")]
+    assert story == [
+        ("client", "xstate.init", "offered"),
+        ("client", "ACCEPT", "preparing"),
+        ("timer", "xstate.after.courierDelay.order.preparing", "awaiting_courier"),
+        ("client", "ACCEPT_JOB", "assigned"),
+        ("client", "PICKED_UP", "en_route"),
+        ("client", "DELIVERED", "delivered"),
+    ]
+
+
+def test_a_courier_cannot_accept_before_the_courier_is_requested(people) -> None:
+    submit(people, "o-early")
+    people["luigi"].send("order", "o-early", {"type": "ACCEPT", "prep_seconds": 3600})
+    for courier in ("bob", "carol"):
+        early = people[courier].send("order", "o-early", {"type": "ACCEPT_JOB", "courier": courier})
+        assert early.status_code == 403 and code(early) == "forbidden"
+    state = people["ada"].state("order", "o-early")
+    assert (state["value"], state["seq"], state["context"]["courier"]) == ("preparing", 1, None)
+
+
+def test_each_role_sends_only_its_own_events(people) -> None:
+    ada, eve, luigi, sakura, bob = (people[n] for n in ("ada", "eve", "luigi", "sakura", "bob"))
+    submit(people, "o-roles")
+    refused = [
+        eve.send("order", "o-roles", {"type": "CANCEL"}),                 # not her order
+        bob.send("order", "o-roles", {"type": "ACCEPT", "prep_seconds": 1}),  # not a restaurant
+        sakura.send("order", "o-roles", {"type": "ACCEPT", "prep_seconds": 1}),  # not hers
+        ada.send("order", "o-roles", {"type": "ACCEPT", "prep_seconds": 1}),  # a customer
+        luigi.send("order", "o-roles", {"type": "CANCEL"}),               # the customer's
+        people["nobody"].send("order", "o-roles", {"type": "CANCEL"}),    # no role at all
+    ]
+    assert [code(r) for r in refused] == ["forbidden"] * len(refused)
+    # creating: only a customer, only for themselves, with a valid order
+    assert code(luigi.create("order", "o-by-luigi", order_input(customer="luigi"))) == "forbidden"
+    assert code(eve.create("order", "o-for-ada", order_input(customer="ada"))) == "forbidden"
+    bad = ada.create("order", "o-bad", {**order_input(), "items": []})
+    assert bad.status_code == 422 and "items" in bad.json()["error"]["message"]
+    unknown = ada.create("order", "o-nowhere", order_input(restaurant="nowhere"))
+    assert code(unknown) == "invalid-event"
+    assert ada.state("order", "o-roles")["seq"] == 0  # nothing of the above changed it
+
+    assert luigi.send("order", "o-roles", {"type": "REJECT", "reason": "closed"}).status_code == 200
+    rejected = ada.state("order", "o-roles")
+    assert rejected["value"] == "rejected" and rejected["context"]["reason"] == "closed"
+    assert ada.send("order", "o-roles", {"type": "CANCEL"}).json()["error"]["code"] == \
+        "event-not-accepted"
+
+
+def test_a_courier_never_sees_payment_details_on_any_read_path(server, people) -> None:
+    ada, luigi, bob = people["ada"], people["luigi"], people["bob"]
+    submit(people, "o-private")
+    luigi.send("order", "o-private", {"type": "ACCEPT", "prep_seconds": 0.1})
+    bob.wait("order", "o-private", lambda s: s["value"] == "awaiting_courier")
+    assert bob.send("order", "o-private",
+                    {"type": "ACCEPT_JOB", "courier": "bob"}).status_code == 200
+
+    seen: list[str] = []
+    state = bob.get("order", "o-private")
+    seen.append(state.text)
+    assert state.json()["context"]["address"] == "1 Main St"  # what a courier needs, it gets
+    seen.append(bob.http.get("/v1/instances/order/o-private/events",
+                             params={"since": -1}).text)
+    for seq in range(state.json()["seq"] + 1):
+        seen.append(bob.http.get(f"/v1/instances/order/o-private/at/{seq}").text)
+    for index, value in (("status", "assigned"), ("customer", "ada"), ("open_at", "luigi")):
+        seen.append(bob.query("order", index, "eq", value).text)
+    seen.extend(asyncio.run(_courier_socket(server, bob.token)))
+    everything = "\n".join(seen)
+    assert "o-private" in everything  # the paths did show the order...
+    for secret in (PAYMENT_MARKER, "card_last4", "payment"):
+        assert secret not in everything, secret  # ...and never its payment details
+
+    # the customer does see them (the projection is per reader, not a blanket removal)
+    assert ada.state("order", "o-private")["context"]["payment"]["holder"].endswith(PAYMENT_MARKER)
+    assert PAYMENT_MARKER not in luigi.get("order", "o-private").text
+
+
+async def _courier_socket(server: ServerProcess, token: str) -> list[str]:
+    """Every frame a courier receives over WebSocket: get, subscribe with the whole history,
+    a query, and a live query that sees the order change."""
+    frames: list[str] = []
+    async with websockets.connect(server.ws_url) as ws:
+        async def ask(message: dict[str, Any]) -> None:
+            await ws.send(json.dumps(message))
+            while True:
+                frames.append(await asyncio.wait_for(ws.recv(), 10))
+                reply = json.loads(frames[-1])
+                if reply.get("id") == message["id"] or (
+                        reply.get("event_id") == message["id"] and reply["type"] == "ack"):
+                    return
+
+        await ask({"type": "auth", "token": token, "id": "a"})
+        await ask({"type": "get", "id": "g", "machine": "order", "instance": "o-private"})
+        await ask({"type": "watch", "id": "w", "machine": "order", "index": "status",
+                   "op": "eq", "value": "assigned"})
+        await ask({"type": "subscribe", "id": "s", "machine": "order", "instance": "o-private",
+                   "since": -1})
+        await ask({"type": "query", "id": "q", "machine": "order", "index": "customer",
+                   "op": "eq", "value": "ada"})
+        await ask({"type": "send", "id": "pick-1", "machine": "order", "instance": "o-private",
+                   "event": {"type": "PICKED_UP"}, "event_id": "pick-1"})
+        # the subscription hears of the pick-up, and the live query sees the order leave
+        def heard() -> set[str]:
+            kinds = [(m["type"], m.get("value"), m.get("change")) for m in map(json.loads, frames)]
+            return {k for k, value, change in kinds if (k, value) == ("update", "en_route")
+                    or (k, change) == ("query-change", "leave")}
+
+        while heard() != {"update", "query-change"}:
+            try:
+                frames.append(await asyncio.wait_for(ws.recv(), 10))
+            except TimeoutError:
+                raise AssertionError(f"not heard: {frames}") from None
+    return frames
+
+
+async def test_a_restaurants_open_orders_are_a_live_query(server) -> None:
+    customer, restaurant = server.mint("eve", role="customer"), server.mint("sakura", role="restaurant")
+    async with Client(server.url, token=customer) as eve, Client(server.url, token=restaurant) as sakura:
+        board = await sakura.watch("order", "open_at", "eq", "sakura")
+        assert board.names == []
+        await eve.instance("order", "live-1", create=order_input("eve", "sakura"))
+        await eve.instance("order", "live-2", create=order_input("eve", "sakura"))
+        await eve.instance("order", "live-elsewhere", create=order_input("eve", "luigi"))
+        await board.wait_for(lambda q: {"live-1", "live-2"} <= set(q.names), timeout=10)
+        first = await sakura.instance("order", "live-1")
+        await first.send({"type": "REJECT", "reason": "out of rice"})
+        await board.wait_for(lambda q: "live-1" not in q.names, timeout=10)
+        assert "live-2" in board.names and "live-elsewhere" not in board.names
+        assert board.get("live-2").state.context["status"] == "offered"
+        await board.close()
+
+
+def test_an_unanswered_order_is_offered_again_then_given_up(tmp_path: Path, callers) -> None:
+    server = serve(APP, tmp_path / "reoffer.db", ORDERS_REOFFER_MS="100")
+    try:
+        ada = callers(server, "ada", role="customer")
+        created = ada.create("order", "o-waiting", order_input())
+        assert created.status_code == 201, created.text
+        final = ada.wait("order", "o-waiting", lambda s: s["done"])
+        assert final["value"] == "unanswered" and final["context"]["offers"] == 3
+        timer = "xstate.after.reofferDelay.order.offered"
+        story = [(e["origin"], e["event"]["type"], e["value"], e["context"]["offers"])
+                 for e in ada.log("order", "o-waiting")]
+        assert story == [("client", "xstate.init", "offered", 1),
+                         ("timer", timer, "offered", 2),
+                         ("timer", timer, "offered", 3),
+                         ("timer", timer, "unanswered", 3)]
+    finally:
+        server.stop()
+
+
+def test_version_2_dispatches_a_courier_first_and_upgrades_running_orders(tmp_path: Path,
+                                                                          callers) -> None:
+    db = tmp_path / "upgrade.db"
+    before = serve(APP, db, ORDERS_LATEST_VERSION="1", ORDERS_REOFFER_MS="600000")
+    try:
+        ada = callers(before, "ada", role="customer")
+        luigi = callers(before, "luigi", role="restaurant")
+        for name in ("v1-offered", "v1-preparing"):
+            assert ada.create("order", name, order_input()).status_code == 201
+        luigi.send("order", "v1-preparing", {"type": "ACCEPT", "prep_seconds": 3600})
+        # version 1 offers even a restaurant without a partnership the order
+        deli = ada.create("order", "v1-deli", order_input(restaurant="corner-deli")).json()
+        assert deli["value"] == "offered"
+    finally:
+        before.stop()
+
+    after = serve(APP, db, ORDERS_REOFFER_MS="600000")
+    try:
+        url = f"sqlite+aiosqlite:///{db}"
+        listed = statesync_cli("versions", str(APP), "--database-url", url)
+        assert listed.returncode == 0, listed.stderr
+        assert "order" in listed.stdout and "1" in listed.stdout
+        upgraded = statesync_cli("upgrade", str(APP), "--machine", "order", "--from", "1",
+                                 "--url", after.url)
+        assert upgraded.returncode == 0, upgraded.stdout + upgraded.stderr
+        assert upgraded.stdout.startswith("3 upgraded"), upgraded.stdout
+
+        ada = callers(after, "ada", role="customer")
+        luigi = callers(after, "luigi", role="restaurant")
+        bob = callers(after, "bob", role="courier")
+        # running orders keep their state; the log says they were upgraded
+        assert ada.state("order", "v1-offered")["value"] == "offered"
+        assert ada.state("order", "v1-preparing")["value"] == "preparing"
+        upgrade = ada.log("order", "v1-offered")[-1]
+        assert (upgrade["origin"], upgrade["event"]["type"]) == ("upgrade", "statesync.upgrade")
+        at = ada.http.get(f"/v1/instances/order/v1-offered/at/{upgrade['seq']}").json()
+        assert at["version"] == "2"
+        # and go on under version 2's machine
+        assert luigi.send("order", "v1-offered", {"type": "ACCEPT", "prep_seconds": 0.1}).status_code == 200
+        bob.wait("order", "v1-offered", lambda s: s["value"] == "awaiting_courier")
+
+        # a new order at a restaurant without a partnership goes to a courier first
+        new = ada.create("order", "v2-deli", order_input(restaurant="corner-deli"))
+        assert new.status_code == 201 and new.json()["value"] == "awaiting_courier"
+        assert bob.send("order", "v2-deli", {"type": "ACCEPT_JOB", "courier": "bob"}).status_code == 200
+        assert bob.send("order", "v2-deli", {"type": "PICKED_UP"}).status_code == 200
+        # a partner restaurant still gets the offer
+        assert ada.create("order", "v2-luigi", order_input()).json()["value"] == "offered"
+    finally:
+        after.stop()
