@@ -15,6 +15,9 @@ With Playwright installed, `statesync_page` is a Chromium page at the server's o
 Chromium when there is one) and `wait_for_instance_state(page, "todo", "groceries",
 value="active")` waits until the browser SDK in that page shows the instance so.
 
+`statesync_postgres` is a throwaway PostgreSQL server (the installed PostgreSQL's binaries)
+whose `create_database(name)` gives a URL to serve from.
+
 Only the standard library and pytest are imported here at module level (the server's own
 dependencies and Playwright load when a server, token or page is made).
 """
@@ -39,6 +42,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from .testing_postgres import PostgresServer, database_url, is_url
+
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
 
@@ -55,11 +60,16 @@ def mint_token(secret: str, sub: str, *, ttl: int = 600, **claims: Any) -> str:
 
 
 class ServerProcess:
-    """`python -m statesync_server serve APP` on 127.0.0.1 with a SQLite file and a fresh
-    secret; `restart()` brings it back on the same port and database."""
+    """`python -m statesync_server serve APP` on 127.0.0.1 with a fresh secret, on `db`: a
+    SQLite file path or a database URL (`postgresql://...`); `restart()` brings it back on
+    the same port and database."""
 
-    def __init__(self, app: str | Path, db: Path, *args: str, secret: str | None = None) -> None:
-        self.app, self.db, self.args = str(app), Path(db), args
+    def __init__(self, app: str | Path, db: Path | str, *args: str,
+                 secret: str | None = None) -> None:
+        self.app, self.args = str(app), args
+        self.database_url = database_url(db)
+        self.db = db if is_url(db) else Path(db)
+        """The SQLite file (a `Path`), or the URL of another database (a `str`)."""
         self.secret = secret or secrets.token_urlsafe(32)
         self.proc: subprocess.Popen[str] | None = None
         self.lines: list[str] = []
@@ -74,10 +84,11 @@ class ServerProcess:
         """Start the server and wait until it accepts connections."""
         command = [sys.executable, "-m", "statesync_server", "serve", self.app,
                    "--host", "127.0.0.1", "--port", str(self.port),
-                   "--database-url", f"sqlite+aiosqlite:///{self.db}", *self.args]
+                   "--database-url", self.database_url, *self.args]
         env = {**os.environ, "STATESYNC_SECRET": self.secret}
+        cwd = self.db.parent if isinstance(self.db, Path) else None
         self.proc = subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                     text=True, env=env, cwd=self.db.parent)
+                                     text=True, env=env, cwd=cwd)
         ready = threading.Event()
 
         def pump(stream: Any) -> None:
@@ -382,11 +393,12 @@ def statesync_server_factory(statesync_app: str,
                              tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
     """Start servers of your own (other apps, flags, restarts); stopped after the test.
 
-    `start(*args, app=None, db=None)`; each gets its own database unless `db` is given.
+    `start(*args, app=None, db=None)`; each gets its own SQLite database unless `db` (a path
+    or a database URL) is given.
     """
     started: list[ServerProcess] = []
 
-    def start(*args: str, app: str | None = None, db: Path | None = None) -> ServerProcess:
+    def start(*args: str, app: str | None = None, db: Path | str | None = None) -> ServerProcess:
         server = ServerProcess(app or statesync_app, db or tmp_path / f"db{len(started)}.db", *args)
         started.append(server)
         return server.start()
@@ -394,6 +406,19 @@ def statesync_server_factory(statesync_app: str,
     yield start
     for server in started:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def statesync_postgres() -> Iterator[PostgresServer]:
+    """A throwaway PostgreSQL server of the installed PostgreSQL (ICU en-US collation) for the
+    session; `statesync_postgres.create_database("name")` gives a fresh database's URL, to pass
+    as `statesync_server_factory(db=url)`. Fails (does not skip) when PostgreSQL is missing."""
+    try:
+        server = PostgresServer().start()
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -12,10 +12,10 @@ import time
 from typing import Any
 
 from sqlalchemy import create_engine, func, select
-from sqlalchemy.engine import make_url
 
 from .settings import DEFAULT_DATABASE_URL
 from .store.schema import metadata, outbox, timers
+from .store.store import sync_url
 
 
 def add_workflow_commands(commands: Any) -> None:
@@ -33,8 +33,7 @@ def add_workflow_commands(commands: Any) -> None:
 
 
 def _connect(url: str) -> Any:
-    parsed = make_url(url)
-    engine = create_engine(parsed.set(drivername=parsed.get_backend_name()))
+    engine = create_engine(sync_url(url))
     metadata.create_all(engine, tables=[timers, outbox])
     return engine
 

@@ -1,4 +1,5 @@
-"""Fixtures: one shared server process for the module-independent tests, and factories."""
+"""Fixtures: one shared server process for the module-independent tests, and factories; each
+on the backend of the test (tests/conftest.py: SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -10,24 +11,31 @@ from pathlib import Path
 import pytest
 from server_harness import APP, ServerProcess, WsClient, mint
 
+from statesync_server.testing_postgres import Databases
+
 _names = itertools.count()
 
 
 @pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+def server(session_databases: Databases) -> Iterator[ServerProcess]:
     """The test app on a fresh database, shared by the tests (each uses its own instances)."""
-    process = ServerProcess(tmp_path_factory.mktemp("server") / "test.db").start()
+    process = ServerProcess(session_databases.new("server")).start()
     yield process
     process.stop()
 
 
 @pytest.fixture
-def start_server(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
-    """Start extra servers (custom flags, restarts); all are stopped after the test."""
+def start_server(databases: Databases) -> Iterator[Callable[..., ServerProcess]]:
+    """Start extra servers (custom flags, restarts), on the test's own fresh database unless
+    `db` (a SQLite path or a URL) is given; all are stopped after the test."""
     started: list[ServerProcess] = []
+    own: list[str] = []
 
-    def start(*args: str, db: Path | None = None, app: str | None = None) -> ServerProcess:
-        process = ServerProcess(db or tmp_path / "test.db", *args, app=app or APP)
+    def start(*args: str, db: str | Path | None = None, app: str | None = None) -> ServerProcess:
+        if db is None:
+            own[:] = own or [databases.new()]
+            db = own[0]
+        process = ServerProcess(db, *args, app=app or APP)
         started.append(process.start())
         return process
 

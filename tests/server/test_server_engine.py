@@ -1,4 +1,4 @@
-"""The engine in-process on a real SQLite file: ordering, group commit, idempotency."""
+"""The engine in-process on a real database (each backend): ordering, group commit, idempotency."""
 
 from __future__ import annotations
 
@@ -9,13 +9,14 @@ import pytest
 from testapp_loader import load_test_app
 
 from statesync_server import Engine, ErrorCode, Op, SendResult, StatesyncError, Store
+from statesync_server.testing_postgres import Databases
 
 CLAIMS = {"sub": "alice"}
 
 
 @pytest.fixture
-async def engine(tmp_path: Path):
-    engine = Engine(load_test_app(), Store(f"sqlite+aiosqlite:///{tmp_path / 'engine.db'}"))
+async def engine(databases: Databases):
+    engine = Engine(load_test_app(), Store(databases.new("engine")))
     await engine.start()
     yield engine
     await engine.stop()
@@ -43,8 +44,8 @@ async def test_concurrent_instances_share_commits(engine: Engine) -> None:
     assert transactions < len(names) * 5 / 4, "writes of concurrent instances are grouped"
 
 
-async def test_resend_after_reload_is_detected_by_the_database(tmp_path: Path) -> None:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'reload.db'}"
+async def test_resend_after_reload_is_detected_by_the_database(databases: Databases) -> None:
+    url = databases.new("reload")
     first = Engine(load_test_app(), Store(url))
     await first.start()
     await first.run(Op("create", "counter", "r", CLAIMS))

@@ -5,9 +5,8 @@ from __future__ import annotations
 from server_harness import WsClient, mint
 
 
-async def test_restart_keeps_state_log_and_idempotency(start_server, tmp_path) -> None:
-    db = tmp_path / "durable.db"
-    first = start_server(db=db)
+async def test_restart_keeps_state_log_and_idempotency(start_server) -> None:
+    first = start_server()
     client = await WsClient.connect(first, mint("alice"))
     await client.request({"type": "create", "id": 1, "machine": "doc", "instance": "d",
                           "input": {"owner": "alice"}})
@@ -21,7 +20,7 @@ async def test_restart_keeps_state_log_and_idempotency(start_server, tmp_path) -
     await client.close()
     first.stop()
 
-    second = start_server(db=db)
+    second = start_server()  # the same database
     assert "doc v1 (1 instances), counter v1 (1 instances)" in second.log()
     client = await WsClient.connect(second, mint("alice"))
     counter = await client.request({"type": "get", "id": 3, "machine": "counter", "instance": "c"})

@@ -1,4 +1,5 @@
-"""Fixtures: engines over a real SQLite file, for any version set of the onboarding app."""
+"""Fixtures: engines over a real database of the test's backend, for any version set of the
+onboarding app."""
 
 from __future__ import annotations
 
@@ -13,11 +14,13 @@ sys.path.insert(0, str(APPS))
 sys.path.insert(0, str(Path(__file__).parent.parent / "server"))  # server_harness
 
 from statesync_server import App, Engine, Store
+from statesync_server.testing_postgres import Databases
 
 
 @pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    return f"sqlite+aiosqlite:///{tmp_path / 'versions.db'}"
+def db_url(databases: Databases) -> str:
+    """This test's fresh database."""
+    return databases.new("versions")
 
 
 @pytest.fixture

@@ -1,14 +1,13 @@
-"""Index queries against a real SQLite file holding 100,000 instances."""
+"""Index queries against a real database (each backend) holding 100,000 instances."""
 
 from __future__ import annotations
 
 import asyncio
 import random
-import sqlite3
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql as postgresql_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from statesync import Machine, assign
 from statesync_server import App, Engine, ErrorCode, Op, StatesyncError, Store
@@ -22,6 +21,8 @@ from statesync_server.indexes import (
 )
 from statesync_server.store import InstanceWrite
 from statesync_server.store.schema import index_entries
+from statesync_server.testing_postgres import Databases
+from statesync_server.testing_postgres import query as query_database
 
 N = 100_000
 INDEXES = {"n": "n", "label": "label", "tags": "tags", "flag": "flag"}
@@ -82,24 +83,21 @@ async def bulk_insert(url: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def big_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("indexes") / "big.db"
-    asyncio.run(bulk_insert(f"sqlite+aiosqlite:///{path}"))
-    return path
+def big_db(session_databases: Databases) -> str:
+    url = session_databases.new("big")
+    asyncio.run(bulk_insert(url))
+    return url
 
 
 @pytest.fixture
-def db_copy(big_db: Path, tmp_path: Path) -> str:
+def db_copy(big_db: str, databases: Databases) -> str:
     """A private copy for tests that change instances or indexes."""
-    target = tmp_path / "copy.db"
-    with sqlite3.connect(big_db) as src, sqlite3.connect(target) as dst:
-        src.backup(dst)
-    return f"sqlite+aiosqlite:///{target}"
+    return databases.copy(big_db)
 
 
 @pytest.fixture
-async def store(big_db: Path):
-    store = Store(f"sqlite+aiosqlite:///{big_db}")
+async def store(big_db: str):
+    store = Store(big_db)
     await store.open()
     yield store
     await store.close()
@@ -199,19 +197,26 @@ async def test_paging_through_everything_filtered_by_allow_read(store, index, op
         index, op, value, order, "bob")
 
 
-async def test_query_plan_uses_the_index(big_db: Path) -> None:
+async def test_query_plan_uses_the_index(big_db: str, backend: str) -> None:
     after = (encode_key(10), "i050000")
-    with sqlite3.connect(big_db) as conn:
-        for op, value, order in [("eq", 17, "asc"), ("lt", 0, "desc"), ("prefix", "beta", "asc"),
-                                 ("ne", 3, "asc"), ("gte", 10, "asc")]:
-            statement = build_select(Query("item", "n" if op != "prefix" else "label", op, value,
-                                           order), after, 50)
-            sql = str(statement.compile(dialect=sqlite_dialect.dialect(),
-                                        compile_kwargs={"literal_binds": True}))
-            plan = "\n".join(row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql))
+    dialect = (sqlite_dialect if backend == "sqlite" else postgresql_dialect).dialect()
+    if backend == "postgresql":
+        query_database(big_db, "ANALYZE index_entries")
+    for op, value, order in [("eq", 17, "asc"), ("lt", 0, "desc"), ("prefix", "beta", "asc"),
+                             ("ne", 3, "asc"), ("gte", 10, "asc")]:
+        statement = build_select(Query("item", "n" if op != "prefix" else "label", op, value,
+                                       order), after, 50)
+        sql = str(statement.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+        if backend == "sqlite":
+            plan = "\n".join(row[3] for row in query_database(big_db, "EXPLAIN QUERY PLAN " + sql))
             assert "USING COVERING INDEX index_entries_lookup" in plan, plan
             assert "TEMP B-TREE" not in plan, plan  # the index gives the order
             assert "SCAN" not in plan, plan
+        else:
+            plan = "\n".join(row[0] for row in query_database(big_db, "EXPLAIN " + sql))
+            assert "Index Only Scan" in plan and "index_entries_lookup" in plan, plan
+            assert "Sort" not in plan, plan  # the index gives the order
+            assert "Seq Scan" not in plan, plan
 
 
 async def test_pagination_is_stable_while_instances_change(db_copy: str) -> None:

@@ -60,8 +60,8 @@ def log_of(server: ServerProcess, name: str, token: str) -> list[dict]:
     return body["entries"]
 
 
-async def test_onboarding_story_live_upgrade(tmp_path: Path, story_env: dict[str, str]) -> None:
-    db = tmp_path / "story.db"
+async def test_onboarding_story_live_upgrade(db_url: str, story_env: dict[str, str]) -> None:
+    db = db_url
     token = mint("alice")
     server = ServerProcess(db, app=str(APPS / "app_v1.py")).start()
     try:
@@ -94,7 +94,7 @@ async def test_onboarding_story_live_upgrade(tmp_path: Path, story_env: dict[str
         await client.update("waiting", 1)
 
         listed = cli("versions", str(APPS / "app_v12.py"), "--database-url",
-                     f"sqlite+aiosqlite:///{db}", "--json", env=story_env)
+                     db, "--json", env=story_env)
         assert listed.returncode == 0, listed.stderr
         rows = {r["version"]: r for r in json.loads(listed.stdout)["versions"]}
         assert rows["1"]["instances"] == 3 and rows["1"]["status"] == "registered"
@@ -141,9 +141,9 @@ async def test_onboarding_story_live_upgrade(tmp_path: Path, story_env: dict[str
     ]
 
 
-async def test_server_refuses_to_start_without_the_stored_version(tmp_path: Path,
+async def test_server_refuses_to_start_without_the_stored_version(db_url: str,
                                                                   story_env) -> None:
-    db = tmp_path / "refuse.db"
+    db = db_url
     server = ServerProcess(db, app=str(APPS / "app_v1.py")).start()
     try:
         token = mint("alice")
@@ -152,21 +152,21 @@ async def test_server_refuses_to_start_without_the_stored_version(tmp_path: Path
     finally:
         server.stop()
     refused = cli("serve", str(APPS / "app_v2only.py"), "--port", "0", "--database-url",
-                  f"sqlite+aiosqlite:///{db}", env=story_env)
+                  db, env=story_env)
     assert refused.returncode != 0
     assert ("1 instance(s) of machine 'onboarding' are at version '1', which is no longer "
             "registered") in refused.stderr
     assert "Application startup failed" in refused.stderr
 
     # And the offline upgrade CLI reports a missing path clearly.
-    done = cli("upgrade", str(APPS / "app_v1.py"), "--database-url", f"sqlite+aiosqlite:///{db}",
+    done = cli("upgrade", str(APPS / "app_v1.py"), "--database-url", db,
                "--machine", "onboarding", "--to", "7", env=story_env)
     assert done.returncode != 0
     assert "not-found: machine 'onboarding' has no registered version '7'" in done.stderr
 
 
-async def test_queries_and_history_over_http_and_websocket(tmp_path: Path, story_env) -> None:
-    server = ServerProcess(tmp_path / "q.db", app=str(APPS / "app_v12.py")).start()
+async def test_queries_and_history_over_http_and_websocket(db_url: str, story_env) -> None:
+    server = ServerProcess(db_url, app=str(APPS / "app_v12.py")).start()
     try:
         alice, bob = mint("alice"), mint("bob")
         client = await WsClient.connect(server, alice)

@@ -1,10 +1,9 @@
 """Fixtures for the workflow tests: real `statesync serve` processes running apps/flowapp.py
-on a temporary SQLite file, with every effect and service run recorded to a file."""
+on a fresh database of the test's backend, with every effect and service run recorded to a file."""
 
 from __future__ import annotations
 
 import json
-import sqlite3
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -17,14 +16,18 @@ sys.path.insert(0, str(Path(__file__).parent.parent / "server"))
 
 from server_harness import ServerProcess
 
+from statesync_server.testing_postgres import Databases, Row, query
+
 FLOWAPP = str(Path(__file__).parent / "apps" / "flowapp.py")
 
 
 class Flow:
     """A server of the flow app, its database and its record of effect runs."""
 
-    def __init__(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.db = tmp_path / "flow.db"
+    def __init__(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                 databases: Databases) -> None:
+        self.db = databases.new("flow")
+        """The database's URL."""
         self.record = tmp_path / "record.jsonl"
         monkeypatch.setenv("FLOWAPP_RECORD", str(self.record))
         self.servers: list[ServerProcess] = []
@@ -40,13 +43,9 @@ class Flow:
         lines = [json.loads(line) for line in self.record.read_text().splitlines() if line]
         return [r for r in lines if kind is None or r["kind"] == kind]
 
-    def query(self, sql: str, *args: Any) -> list[sqlite3.Row]:
-        conn = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=10)
-        conn.row_factory = sqlite3.Row
-        try:
-            return conn.execute(sql, args).fetchall()
-        finally:
-            conn.close()
+    def query(self, sql: str, *args: Any) -> list[Row]:
+        """Rows of `sql` (`?` placeholders) read from the database right now."""
+        return query(self.db, sql, *args)
 
     def log(self, machine: str, instance: str) -> list[dict[str, Any]]:
         rows = self.query("SELECT * FROM events WHERE machine=? AND instance=? ORDER BY seq",
@@ -69,7 +68,8 @@ class Flow:
 
 
 @pytest.fixture
-def flow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Flow]:
-    f = Flow(tmp_path, monkeypatch)
+def flow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+         databases: Databases) -> Iterator[Flow]:
+    f = Flow(tmp_path, monkeypatch, databases)
     yield f
     f.stop()

@@ -56,7 +56,7 @@ async def test_failures_retry_with_backoff_then_fail_and_are_listed(flow) -> Non
     from statesync_server.cli import main
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        main(["effects", "--database-url", f"sqlite+aiosqlite:///{flow.db}", "--failed"])
+        main(["effects", "--database-url", flow.db, "--failed"])
     text = out.getvalue()
     assert "notifier/n/2/0" in text and "flaky failure 3" in text and "notifier/n/1/0" not in text
     await client.close()

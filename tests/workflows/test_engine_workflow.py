@@ -1,12 +1,12 @@
-"""In-process checks of the workflow runtime's races (the engine on a real SQLite file)."""
+"""In-process checks of the workflow runtime's races (the engine on a real database, each backend)."""
 
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 
 from statesync import Machine
 from statesync_server import App, Engine, Op, Store
+from statesync_server.testing_postgres import Databases, query
 from statesync_server.timers import Timer
 
 CLAIMS = {"sub": "alice", "exp": 2**40}
@@ -22,16 +22,15 @@ machine = Machine({
 TIMER = "xstate.after.60000.m.a"
 
 
-def _timers(db) -> list[tuple]:
-    with sqlite3.connect(db) as conn:
-        return conn.execute("SELECT timer_id, seq FROM timers").fetchall()
+def _timers(db: str) -> list[tuple]:
+    return [tuple(row) for row in query(db, "SELECT timer_id, seq FROM timers")]
 
 
-async def test_a_stale_firing_never_touches_the_restarted_timer(tmp_path) -> None:
+async def test_a_stale_firing_never_touches_the_restarted_timer(databases: Databases) -> None:
     app = App()
     app.register("m", machine)
-    db = tmp_path / "w.db"
-    engine = Engine(app, Store(f"sqlite+aiosqlite:///{db}"))
+    db = databases.new("w")
+    engine = Engine(app, Store(db))
     await engine.start()
     try:
         await engine.run(Op("create", "m", "x", CLAIMS))

@@ -16,11 +16,12 @@ def _mails(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
-def test_onboarding_sends_welcome_then_drip_after_the_delay(tmp_path, monkeypatch) -> None:
+def test_onboarding_sends_welcome_then_drip_after_the_delay(tmp_path, monkeypatch,
+                                                            databases) -> None:
     mail_log = tmp_path / "mail.jsonl"
     monkeypatch.setenv("ONBOARDING_DRIP_DELAY_MS", "1000")
     monkeypatch.setenv("ONBOARDING_MAIL_LOG", str(mail_log))
-    server = ServerProcess(tmp_path / "onboarding.db", app=APP).start()
+    server = ServerProcess(databases.new("onboarding"), app=APP).start()
     try:
         auth = {"Authorization": f"Bearer {mint('alice')}"}
         base = f"{server.url}/v1/instances/onboarding"

@@ -64,7 +64,7 @@ async def test_timers_survive_a_crash_and_fire_late_oldest_first(flow, monkeypat
     listing = (await asyncio.to_thread(
         subprocess.run,
         [sys.executable, "-m", "statesync_server", "timers",
-         "--database-url", f"sqlite+aiosqlite:///{flow.db}", "--instance", "r3"],
+         "--database-url", flow.db, "--instance", "r3"],
         capture_output=True, text=True, check=True, timeout=60)).stdout
     assert "xstate.after.1500.reminder.waiting" in listing and "later" in listing
     assert "(2 total)" in listing

@@ -22,7 +22,7 @@ from pydantic_core import from_json, to_json
 from sqlalchemy import (
     Connection, Engine, bindparam, create_engine, delete, event, func, insert, select, update,
 )
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -39,6 +39,33 @@ def dumps(value: Any) -> str:
 def loads(text: str) -> Any:
     """The inverse of `dumps`."""
     return from_json(text)
+
+
+_DRIVERS = {"sqlite": ("aiosqlite", "pysqlite"), "postgresql": ("asyncpg", "psycopg")}
+"""(async, sync) driver of each supported dialect: the `[postgres]` extra installs both."""
+
+
+def _with_driver(url: str | URL, which: int) -> URL:
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "postgres":  # the libpq spelling
+        backend = "postgresql"
+    drivers = _DRIVERS.get(backend)
+    if drivers is None:
+        return parsed
+    return parsed.set(drivername=f"{backend}+{drivers[which]}")
+
+
+def async_url(url: str | URL) -> URL:
+    """`url` with the async driver of its dialect (`postgresql://` -> `postgresql+asyncpg://`,
+    `sqlite:///` -> `sqlite+aiosqlite:///`); other dialects are left as given."""
+    return _with_driver(url, 0)
+
+
+def sync_url(url: str | URL) -> URL:
+    """`url` with the blocking driver of its dialect (psycopg 3 for PostgreSQL, the standard
+    library's sqlite3 for SQLite), for the writer and for tools."""
+    return _with_driver(url, 1)
 
 
 class WriteConflict(Exception):
@@ -94,11 +121,11 @@ class StoredInstance:
 
 
 class Store:
-    """The database. SQLite (WAL) by default. Other dialects need an async driver (in the
-    URL) and their default sync driver installed; only SQLite is tested."""
+    """The database: SQLite (WAL) by default, or PostgreSQL (`pip install
+    'statesync[postgres]'`). A URL without a driver gets the dialect's (see `async_url`)."""
 
     def __init__(self, url: str, *, sqlite_synchronous: str = "FULL") -> None:
-        self.url = make_url(url)
+        self.url = async_url(url)
         self.sqlite_synchronous = sqlite_synchronous
         self._commit_on_loop = self.is_sqlite  # see the module docstring
         self.engine: AsyncEngine | None = None
@@ -123,7 +150,7 @@ class Store:
         # The synchronous twin of the URL: the dialect's default (blocking) driver.
         # (SQLite: the connection is made on the writer thread and used on the event loop.)
         self._sync_engine = create_engine(
-            self.url.set(drivername=self.url.get_backend_name()),
+            sync_url(self.url),
             connect_args={"check_same_thread": False} if self.is_sqlite else {},
         )
         if self.is_sqlite:
