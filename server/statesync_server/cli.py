@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
+import os
 import socket
 import sys
 from pathlib import Path
 
 import uvicorn
 
+from . import logs
 from .app import App, load_app
 from .auth import ADMIN_CLAIM, Authenticator
 from .limits import BoundedHttpTools
@@ -32,7 +33,14 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000, help="0 picks a free port")
     serve.add_argument("--database-url", default=DEFAULT_DATABASE_URL,
                        help="SQLAlchemy async URL (default: ./statesync.db, SQLite WAL)")
-    serve.add_argument("--log-level", default="info")
+    serve.add_argument("--log-level", default="info", choices=logs.LEVELS,
+                       help="statesync's loggers (debug: a line per transition, timer, effect "
+                       "and rejection); other libraries log at info and above")
+    serve.add_argument("--log-format", default="text", choices=logs.FORMATS,
+                       help="json: one JSON object per line (docs/operations.md)")
+    serve.add_argument("--metrics-token", default=os.environ.get("STATESYNC_METRICS_TOKEN"),
+                       help="a bearer secret for GET /metrics besides admin tokens "
+                       "(default: $STATESYNC_METRICS_TOKEN)")
     serve.add_argument("--access-log", action="store_true", help="log every HTTP request")
     serve.add_argument("--rate-limit", type=float, default=Settings.rate_limit,
                        help="messages per second per connection or caller (0: unlimited)")
@@ -52,8 +60,14 @@ def _parser() -> argparse.ArgumentParser:
                        help="new anonymous sessions per minute per client address (0: unlimited)")
     serve.add_argument("--ws-compression", action="store_true",
                        help="negotiate permessage-deflate (off: small JSON frames fan out cheaper)")
+    serve.add_argument("--cluster-lease", type=float, default=Settings.cluster_lease,
+                       help="PostgreSQL: seconds without a heartbeat before other processes "
+                            "take over a process's timers and jobs")
     serve.add_argument("--sqlite-synchronous", default=Settings.sqlite_synchronous,
                        choices=["FULL", "NORMAL"], help="FULL: acked events survive power loss")
+    serve.add_argument("--clock", default=Settings.clock, choices=["system", "manual"],
+                       help="manual: virtual time for tests and scripts; timers and retries "
+                       "wait until an admin advances it (POST /v1/admin/clock)")
 
     token = commands.add_parser("token", help="mint a development token")
     token.add_argument("--sub", required=True, help="the subject (user id)")
@@ -76,8 +90,7 @@ def _serve(args: argparse.Namespace) -> None:
     # than SQLite) hand the GIL back and forth; the default 5 ms switch interval showed up
     # directly in their latency.
     sys.setswitchinterval(0.001)
-    logging.basicConfig(level=args.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(args.log_level, args.log_format)
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
     # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY only on sockets that say they are TCP, and
     # accepted sockets inherit the listener's proto (0 otherwise: Nagle held acks ~20 ms).
@@ -99,11 +112,14 @@ def _serve(args: argparse.Namespace) -> None:
         rate_limit=args.rate_limit,
         rate_burst=max(2 * args.rate_limit, 1),
         sqlite_synchronous=args.sqlite_synchronous,
+        clock=args.clock,
+        cluster_lease=args.cluster_lease,
+        metrics_token=args.metrics_token or None,
     )
     config = uvicorn.Config(
         create_asgi_app(load_app(args.app), settings),
         log_config=None,
-        log_level=args.log_level,
+        log_level="info" if args.log_level == "debug" else args.log_level,
         access_log=args.access_log,
         http=type("BoundedHttpTools", (BoundedHttpTools,),
                   {"max_head_bytes": settings.max_header_bytes}),

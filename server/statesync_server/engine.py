@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -20,15 +21,18 @@ from typing import Any, Literal, Protocol
 
 from statesync import Sender
 
-from . import privacy
+from . import logs, privacy
 from .app import Access, App, MachineSpec
+from .cluster import Cluster, Notice
+from .clock import Clock, SystemClock
 from .cursors import CursorSealer
 from .errors import ErrorCode, StatesyncError
 from .groupcommit import GroupCommitter
-from .history import CHECKPOINT_EVERY, Step, public_context_of, readable_steps
+from .history import CHECKPOINT_EVERY, Step, public_context_of, readable_steps, replay
 from .replay import HELD_BYTES, REPLAY_PAGE, Catchup
 from .indexes import index_changes
 from .live_queries import LiveQueries
+from .metrics import Metrics
 from .migrations import UPGRADE, plan_upgrade
 from .protocol import Ack, PublicState, SettledAck, Update
 from .store import InstanceWrite, LogRow, Store, WriteConflict
@@ -41,6 +45,7 @@ _WRITES = ("create", "send", "upgrade")
 _RECENT_IDS = 1024  # event ids remembered per cached instance, to answer resends cheaply
 _MISSING = 100_000  # names remembered as not existing (one database lookup each)
 _LOADS = 8  # instance loads in flight at once, server-wide: the pool keeps room for the rest
+_CONFLICT_RETRIES = 50  # re-applies of a batch another process committed before (cluster mode)
 
 Reply = Callable[[Any], None]
 """Receives the operation's result, or a `StatesyncError`."""
@@ -66,7 +71,7 @@ class Subscriber(Protocol):
 class Op:
     """One request for an instance, answered through `reply`."""
 
-    kind: Literal["create", "send", "get", "subscribe", "unsubscribe", "upgrade"]
+    kind: Literal["create", "send", "get", "subscribe", "unsubscribe", "upgrade", "refresh"]
     machine: str
     instance: str
     claims: Mapping[str, Any]
@@ -83,6 +88,7 @@ class Op:
     settle: bool = False  # send: answer once no effect of the instance is pending
     grant: bool = False  # get: answer a `ReadGrant` (history reads)
     answered: bool = False
+    received: float = 0.0  # perf_counter() when submitted (the log lines' durations)
 
     def answer(self, result: Any) -> None:
         if not self.answered:
@@ -167,19 +173,29 @@ class _Work:
     updates: list[tuple[Any, PublicState]] = field(default_factory=list)
     checkpoints: list[tuple[int, str, dict[str, Any]]] = field(default_factory=list)
     batch: Batch | None = None  # timers, outbox rows (workflow.py)
+    ops: list[Op] = field(default_factory=list)  # the operation of each `log` row
 
 
 class Engine:
     """Applies operations to instances; the only writer of instance state."""
 
-    def __init__(self, app: App, store: Store, *, cache_size: int = 10_000) -> None:
+    def __init__(self, app: App, store: Store, *, cache_size: int = 10_000,
+                 cluster_lease: float = 5.0, clock: Clock | None = None) -> None:
         self.app = app
         self.store = store
-        self.committer = GroupCommitter(store)
+        self.clock: Clock = clock or SystemClock()
+        """Timers, effect retries and the event log's times (clock.py)."""
+        self.metrics = Metrics()
+        """Prometheus instruments in a registry of this engine's own (`/metrics`)."""
+        self.committer = GroupCommitter(store, metrics=self.metrics)
         self.cache_size = cache_size
         self._slots: OrderedDict[tuple[str, str], _Slot] = OrderedDict()
         self._stopping = False
         self.workflow = Workflow(self)
+        self.metrics.subscriptions.set_function(
+            lambda: sum(len(slot.subscribers) for slot in list(self._slots.values())))
+        self.metrics.timers_pending.set_function(lambda: len(self.workflow.scheduler))
+        self.metrics.jobs_running.set_function(lambda: self.workflow.runner.running)
         self.settle_timeout = 30.0
         self._settling: set[asyncio.Task[None]] = set()
         self._loads = asyncio.Semaphore(_LOADS)
@@ -189,10 +205,22 @@ class Engine:
         """Seals query cursors; `create_asgi_app` keys it from the token key."""
         self.live = LiveQueries(app)
         """Live queries (`watch`): told of each commit of a watched machine."""
+        self.cluster: Cluster | None = None
+        """Set on PostgreSQL: other processes may commit to the same instances."""
+        self.cluster_lease = cluster_lease
+
+    @property
+    def busy(self) -> bool:
+        """Whether some instance has operations queued or being applied."""
+        return any(slot.task is not None for slot in self._slots.values())
 
     async def start(self) -> None:
         await self.store.open()
         await prepare(self.app, self.store)  # version check, index back-fill; may refuse
+        if not self.store.is_sqlite:
+            self.cluster = Cluster(self.store, notified=self.notified, resync=self.resync,
+                                   claimed=self.workflow.claimed, lease=self.cluster_lease)
+            await self.cluster.start()
         self.committer.start()
         await self.workflow.start()
 
@@ -205,12 +233,15 @@ class Engine:
         tasks = [s.task for s in self._slots.values() if s.task is not None]
         await asyncio.gather(*tasks, return_exceptions=True)
         await self.committer.stop()
+        if self.cluster is not None:
+            await self.cluster.stop()
         await self.store.close()
 
     # --- entry points ---------------------------------------------------------------------
 
     def submit(self, op: Op) -> None:
         """Queue `op` behind the instance's earlier operations; never raises."""
+        op.received = time.perf_counter()
         try:
             if self._stopping:
                 raise StatesyncError(ErrorCode.INTERNAL, "server is shutting down")
@@ -224,6 +255,8 @@ class Engine:
                                          f"event ids starting with {RESERVED_EVENT_ID!r} are reserved")
         except StatesyncError as exc:
             op.answer(exc)
+            if op.kind in _WRITES:
+                self._rejected(op, exc)
             return
         slot = self._slot(spec, op.instance)
         slot.ops.append(op)
@@ -251,6 +284,25 @@ class Engine:
         """The caller's `ReadGrant` on an instance; `forbidden` if it may not read it now."""
         return await self.run(Op("get", machine, instance, claims, grant=True))
 
+    def notified(self, notice: Notice) -> None:
+        """Another process committed to an instance (cluster mode): if it is cached or its
+        machine is watched, bring it up to date behind its queued operations."""
+        key = (notice.machine, notice.instance)
+        slot = self._slots.get(key)
+        if slot is None and notice.machine not in self.live.watched:
+            return
+        if notice.machine not in self.app.machines:
+            return
+        op = Op("refresh", notice.machine, notice.instance, {})
+        op.since = notice.first - 1
+        self.submit(op)
+
+    def resync(self) -> None:
+        """Notifications may have been lost: refresh every instance someone listens to."""
+        for slot in list(self._slots.values()):
+            if slot.subscribers or slot.machine in self.live.watched:
+                self.submit(Op("refresh", slot.machine, slot.instance, {}))
+
     # --- the worker -----------------------------------------------------------------------
 
     def _slot(self, spec: MachineSpec, instance: str) -> _Slot:
@@ -267,10 +319,15 @@ class Engine:
             while slot.ops:
                 batch = _take(slot.ops)
                 try:
-                    await self._load(slot)
+                    if batch[0].kind == "refresh":
+                        await self._refresh(slot, batch[0].since)
+                        continue
+                    loaded = await self._load(slot)
                     if batch[0].kind in _WRITES:
                         await self._write(slot, batch)
                     else:
+                        if self.cluster is not None and not loaded:
+                            await self._up_to_date(slot)
                         await self._read(slot, batch[0])
                 except Exception:
                     log.exception("failed to process %s/%s", slot.machine, slot.instance)
@@ -278,6 +335,8 @@ class Engine:
                     error = StatesyncError(ErrorCode.INTERNAL, "internal error; nothing applied")
                     for op in batch:
                         op.answer(error)
+                        if op.kind in _WRITES:
+                            self._rejected(op, error)
         finally:
             slot.task = None
             if slot.state is None and not slot.subscribers:  # kept in `_missing` instead
@@ -285,7 +344,8 @@ class Engine:
                     del self._slots[(slot.machine, slot.instance)]
             self._evict()
 
-    async def _load(self, slot: _Slot) -> None:
+    async def _load(self, slot: _Slot) -> bool:
+        """Read the instance if it is not cached; whether it was read now."""
         if not slot.loaded:
             key = (slot.machine, slot.instance)
             if key in self._missing:
@@ -294,7 +354,7 @@ class Engine:
             else:
                 async with self._loads:
                     stored = await self.store.load(slot.machine, slot.instance)
-                if stored is None:
+                if stored is None and self.cluster is None:  # cluster: others may create it
                     self._missing[key] = None
                     if len(self._missing) > _MISSING:
                         self._missing.popitem(last=False)
@@ -308,6 +368,55 @@ class Engine:
                 slot.live = None
             slot.recent.clear()
             slot.loaded = True
+            return True
+        return False
+
+    async def _up_to_date(self, slot: _Slot) -> None:
+        """Cluster mode, before a read: refresh if another process committed since (so no
+        read is staler than an acknowledgement any process gave)."""
+        seq = await self.store.current_seq(slot.machine, slot.instance)
+        if seq is not None and (slot.state is None or seq > slot.state.seq):
+            await self._refresh(slot)
+
+    async def _refresh(self, slot: _Slot, since: int | None = None) -> None:
+        """Catch the cached instance up with the database: deliver each transition another
+        process committed after the cached seq to the subscribers, in seq order and
+        projected per reader, and tell the live queries (`since`: the seq before the first
+        new one, when the instance is not cached)."""
+        async with self._loads:
+            stored = await self.store.load(slot.machine, slot.instance)
+        before = slot.state
+        if stored is None or (before is not None and stored.seq <= before.seq):
+            return
+        spec = self.app.version_spec(slot.machine, stored.version)
+        after = _Committed(stored.version, spec.machine.restore(stored.snapshot), stored.seq)
+        start = before.seq if before is not None else since
+        watched = slot.machine in self.live.watched
+        steps: list[Step] = []
+        if (slot.subscribers or watched) and start is not None and stored.seq > start:
+            if stored.seq == start + 1 and before is not None:
+                rows = await self.store.log(slot.machine, slot.instance, start, 1)
+                steps = [Step(row, spec, after.snapshot) for row in rows]
+            else:  # several transitions (or the one before them): replayed exactly
+                origin = start - 1 if before is None and start >= 0 else start
+                steps = await replay(self.app, self.store, slot.machine, slot.instance, origin,
+                                     stored.seq - origin)
+            if before is None and steps and steps[0].row.seq == start:
+                first = steps.pop(0)
+                before = _Committed(first.spec.version, first.snapshot, first.row.seq)
+        for step in steps:
+            if step.snapshot is None:
+                continue
+            slot.spec = step.spec
+            self._broadcast(slot, step.snapshot, _public_state(slot, step.snapshot, step.row.seq))
+        slot.spec, slot.state = spec, after
+        async with self._loads:
+            slot.live = await self.workflow.load_live(slot.machine, slot.instance)
+        if not slot.loaded:
+            slot.recent.clear()
+            slot.loaded = True
+        if watched:
+            self.live.committed(slot.machine, slot.instance, before, after)
 
     def warm(self, stored: Mapping[tuple[str, str], Any]) -> None:
         """Cache instances read in bulk (`StoredInstance`s), so the late timers fired at
@@ -332,12 +441,22 @@ class Engine:
         uniqueness rule catches the rest (a resend after a restart), and then the batch is
         redone knowing which ids were applied. Nothing is answered before the commit.
         """
-        try:
-            await self._flush(slot, self._apply(slot, batch, {}))
-        except WriteConflict:
-            ids = [op.event_id for op in batch if op.event_id is not None]
-            applied = await self.store.applied(slot.machine, slot.instance, ids)
-            await self._flush(slot, self._apply(slot, batch, applied))
+        seen: dict[str, tuple[int, str | None]] = {}
+        for attempt in range(_CONFLICT_RETRIES):
+            try:
+                await self._flush(slot, self._apply(slot, batch, dict(seen)))
+                return
+            except WriteConflict:
+                # A resend after a restart, or (cluster mode) another process committed to
+                # the instance first: catch up with it and apply the batch again.
+                await self._refresh(slot)
+                ids = [op.event_id for op in batch if op.event_id is not None]
+                seen = await self.store.applied(slot.machine, slot.instance, ids)
+                if attempt:
+                    await asyncio.sleep(random.uniform(0, min(0.001 * 2 ** attempt, 0.1)))
+        error = StatesyncError(ErrorCode.INTERNAL, "too much contention; nothing applied, resend")
+        for op in batch:
+            op.answer(error)
 
     def _apply(self, slot: _Slot, batch: list[Op], seen: dict[str, int]) -> _Work:
         work = _Work(slot.state)
@@ -463,6 +582,7 @@ class Engine:
             if work.log and work.log[-1].seq == seq:
                 work.log.pop()
                 work.updates.pop()
+                work.ops.pop()
                 if work.checkpoints and work.checkpoints[-1][0] == seq:
                     work.checkpoints.pop()
             raise
@@ -536,10 +656,11 @@ class Engine:
         work.log.append(
             LogRow(
                 seq, event, op.event_id, op.origin, op.claims.get("sub"), public.value, public.tags,
-                public.context, public.status, time.time(),
+                public.context, public.status, self.clock.time(),
             )
         )
         work.updates.append((snapshot, public))
+        work.ops.append(op)
         # A machine that reads the sender is checkpointed at every transition: the log keeps
         # only the sender's subject, so replaying its events could not give the same result.
         if seq % CHECKPOINT_EVERY == 0 or event["type"] == UPGRADE or slot.spec.machine.reads_sender:
@@ -565,6 +686,7 @@ class Engine:
                 )
             )
             slot.state = work.state
+            self._applied(slot, work)
             if work.insert:
                 self._missing.pop((slot.machine, slot.instance), None)
             slot.recent.update(work.applied)
@@ -580,10 +702,30 @@ class Engine:
                 task.add_done_callback(self._settling.discard)
             else:
                 op.answer(result)
+                if isinstance(result, StatesyncError):
+                    self._rejected(op, result)
         for snapshot, public in work.updates:
             self._broadcast(slot, snapshot, public)
         if work.log and slot.machine in self.live.watched:
             self.live.committed(slot.machine, slot.instance, before, slot.state)
+
+    def _applied(self, slot: _Slot, work: _Work) -> None:
+        """Count and log the transitions of `work`, now durable."""
+        self.metrics.applied(slot.machine, [row.origin for row in work.log])
+        if logs.transitions.isEnabledFor(logging.DEBUG):
+            now = time.perf_counter()
+            for row, op in zip(work.log, work.ops):
+                logs.transition(slot.machine, slot.instance, row.seq, row.event["type"],
+                                row.origin, row.value, now - op.received)
+
+    def _rejected(self, op: Op, error: StatesyncError) -> None:
+        """Count and log a write answered with `error`."""
+        self.metrics.rejected(error.code.value)
+        if logs.rejections.isEnabledFor(logging.DEBUG):
+            kind = {"create": "xstate.init", "upgrade": UPGRADE}.get(op.kind)
+            event_type = kind or str((op.event or {}).get("type"))
+            logs.rejected(op.machine, op.instance, event_type, op.origin, error.code.value,
+                          time.perf_counter() - op.received)
 
     async def _answer_settled(self, op: Op, result: SendResult) -> None:
         """Answer a send made with `settle` once the instance's effects are done."""

@@ -16,10 +16,13 @@ from .admin_http import routes as admin_routes
 from .app import App
 from .auth import Authenticator
 from .builtin import register_builtins
+from .clock import make_clock
+from .clock_http import routes as clock_routes
 from .cursors import CursorSealer
 from .engine import Engine
 from .http import routes as http_routes
 from .http import starlette_error
+from .http_metrics import routes as metrics_routes
 from .http_queries import routes as query_routes
 from .origins import cors_middleware
 from .ratelimit import KeyedLimiter
@@ -38,7 +41,8 @@ def create_asgi_app(app: App, settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
     register_builtins(app)  # e.g. `statesync.settings`: user settings with no server code
     store = Store(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
-    engine = Engine(app, store, cache_size=settings.cache_size)
+    engine = Engine(app, store, cache_size=settings.cache_size, clock=make_clock(settings.clock),
+                    cluster_lease=settings.cluster_lease)
     runtime = Runtime(app, engine, Authenticator(app.auth), settings)
     engine.cursors = CursorSealer.from_secret(runtime.auth.key_material())
 
@@ -56,7 +60,8 @@ def create_asgi_app(app: App, settings: Settings | None = None) -> Starlette:
     browser = web_routes({name: spec.machine for name, spec in app.machines.items()},
                          app.browser_module, static_dir=app.static_dir)
     asgi = Starlette(
-        routes=[*http_routes, *query_routes, *admin_routes, WebSocketRoute("/v1/ws", websocket_endpoint), *browser],
+        routes=[*http_routes, *query_routes, *clock_routes, *metrics_routes, *admin_routes,
+                WebSocketRoute("/v1/ws", websocket_endpoint), *browser],
         lifespan=lifespan,
         middleware=cors_middleware(settings.cors_origins),
         exception_handlers={HTTPException: starlette_error, Exception: starlette_error},

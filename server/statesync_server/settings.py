@@ -33,3 +33,10 @@ class Settings:
     handshake's Origin); `*` for any (origins.py)."""
     sqlite_synchronous: str = "FULL"
     cache_size: int = 10_000
+    clock: str = "system"
+    """`system`, or `manual`: timers and retries wait for `POST /v1/admin/clock` (clock.py)."""
+    cluster_lease: float = 5.0
+    """PostgreSQL: seconds after a process's last heartbeat before the others take over its
+    timers and jobs (docs/deployment.md)."""
+    metrics_token: str | None = None
+    """A bearer secret a Prometheus scraper may send for `/metrics` (admin tokens work too)."""

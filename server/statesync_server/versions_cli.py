@@ -46,7 +46,7 @@ def _versions(args: argparse.Namespace) -> None:
     app = load_app(args.app)
 
     async def read() -> tuple[dict[tuple[str, str], int], dict[tuple[str, str], str]]:
-        store = Store(args.database_url)
+        store = Store(args.database_url, lock=False)  # reads only: beside a running server
         await store.open()
         try:
             return await version_counts(store), await stored_hashes(store)

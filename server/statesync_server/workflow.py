@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -32,6 +31,7 @@ from statesync.actions import (
     STOP_CHILD,
 )
 
+from . import logs
 from .effects import EffectRunner, Job
 from .errors import ErrorCode, StatesyncError
 from .messages import Messenger
@@ -134,7 +134,7 @@ class Workflow:
 
     def __init__(self, engine: Engine, *, concurrency: int = 1000) -> None:
         self.engine = engine
-        self.scheduler = TimerScheduler(self._fire)
+        self.scheduler = TimerScheduler(self._fire, engine.clock)
         self.runner = EffectRunner(self, concurrency=concurrency)
         self.messenger = Messenger(self)
         self._pending: dict[tuple[str, str], set[OutboxKey]] = {}
@@ -147,8 +147,21 @@ class Workflow:
 
     # --- lifecycle --------------------------------------------------------------------------
 
+    @property
+    def clustered(self) -> bool:
+        """Whether other processes share the database (then they own some timers and jobs,
+        and an instance's timers and services are read from the database, not memory)."""
+        return self.engine.cluster is not None
+
     async def start(self) -> None:
-        """Load every pending timer and outbox row; late timers fire at once, oldest first."""
+        """Load every pending timer and outbox row; late timers fire at once, oldest first.
+        In cluster mode, claim those of stopped processes instead (the others' are theirs)."""
+        if self.clustered:
+            self._running = True
+            self.scheduler.start()
+            await self.engine.cluster.claim_now()
+            self._check_services()
+            return
         async with self.engine.store._engine().connect() as conn:
             timer_rows = (await conn.execute(select(timers).order_by(timers.c.due))).all()
             job_rows = (await conn.execute(
@@ -168,7 +181,7 @@ class Workflow:
             job = Job((row.machine, row.instance, row.seq, row.idx), row.kind, row.name,
                       row.target, loads(row.payload), row.attempts, row.next_at)
             self._dispatch(job)
-        late = sum(1 for row in timer_rows if row.due <= time.time())
+        late = sum(1 for row in timer_rows if row.due <= self.engine.clock.time())
         await self._warm([(r.machine, r.instance) for r in timer_rows[:late]])
         if timer_rows or job_rows:
             log.info("workflow: %d pending timers (%d due), %d pending jobs and messages",
@@ -228,13 +241,39 @@ class Workflow:
 
     async def load_live(self, machine: str, instance: str) -> Live:
         """The instance's committed timers and pending services (a copy)."""
+        if self.clustered:
+            return await self._read_live(machine, instance)
         live = self._live.get((machine, instance)) or Live()
         return Live(dict(live.timers), dict(live.services))
 
-    def batch(self, machine: str, instance: str, _live: Live | None = None) -> Batch:
-        """A unit of work starting from the committed timers and services."""
-        live = self._live.get((machine, instance)) or Live()
+    async def _read_live(self, machine: str, instance: str) -> Live:
+        timer_query = select(timers.c.timer_id, timers.c.seq).where(
+            timers.c.machine == machine, timers.c.instance == instance)
+        service_query = select(outbox.c.target, outbox.c.seq, outbox.c.idx).where(
+            outbox.c.machine == machine, outbox.c.instance == instance,
+            outbox.c.kind == "service", outbox.c.status == "pending")
+        async with self.engine.store._engine().connect() as conn:
+            live = Live({row.timer_id: row.seq for row in await conn.execute(timer_query)})
+            for row in await conn.execute(service_query):
+                live.services[row.target] = (machine, instance, row.seq, row.idx)
+        return live
+
+    def batch(self, machine: str, instance: str, live: Live | None = None) -> Batch:
+        """A unit of work starting from the committed timers and services (in cluster mode,
+        `live`: those the engine read with the instance)."""
+        if not self.clustered or live is None:
+            live = self._live.get((machine, instance)) or Live()
         return Batch(machine, instance, Live(dict(live.timers), dict(live.services)))
+
+    def claimed(self, timer_rows: list[Any], job_rows: list[Any]) -> None:
+        """Cluster mode: run the timers and jobs this process took over from stopped ones."""
+        for row in timer_rows:
+            self.scheduler.add(row.machine, row.instance, row.timer_id, row.seq, row.due,
+                               loads(row.event))
+        for row in job_rows:
+            job = Job((row.machine, row.instance, row.seq, row.idx), row.kind, row.name,
+                      row.target, loads(row.payload), row.attempts, row.next_at)
+            self._dispatch(job)
 
     def plan(self, spec: MachineSpec, batch: Batch, seq: int, actions: list[Any]) -> None:
         """Turn a transition's actions into rows of the same commit. All or nothing: on an
@@ -246,7 +285,7 @@ class Workflow:
         timer_ops: dict[tuple[str, str, str], dict[str, Any] | None] = {}
         new: list[dict[str, Any]] = []
         stopped: list[OutboxKey] = []
-        now = time.time()
+        now = self.engine.clock.time()
         for idx, action in enumerate(actions):
             kind, params = action.type, action.params or {}
             key = (machine, instance, seq, idx)
@@ -371,6 +410,11 @@ class Workflow:
     def _fire(self, timer: Timer) -> None:
         from .engine import Op
 
+        lateness = self.engine.clock.time() - timer.due
+        self.engine.metrics.timer_lateness.observe(lateness)
+        if logs.timers.isEnabledFor(logging.DEBUG):
+            logs.timer_fired(timer.machine, timer.instance, timer.seq, timer.timer_id,
+                             str(timer.event.get("type")), lateness)
         op = Op("send", timer.machine, timer.instance, {"sub": timer.timer_id},
                 event=timer.event, event_id=event_id("timer", f"{timer.seq}:{timer.timer_id}"))
         op.origin, op.ref = "timer", Ref("timer", timer_id=timer.timer_id, seq=timer.seq)
@@ -379,7 +423,7 @@ class Workflow:
             failed = isinstance(result, StatesyncError) and result.code == ErrorCode.INTERNAL
             if failed and self._running:  # not applied: try again shortly
                 self.scheduler.add(timer.machine, timer.instance, timer.timer_id, timer.seq,
-                                   time.time() + 1.0, timer.event)
+                                   self.engine.clock.time() + 1.0, timer.event)
 
         op.reply = reply
         self.engine.submit(op)

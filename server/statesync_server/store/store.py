@@ -20,13 +20,15 @@ from typing import Any
 
 from pydantic_core import from_json, to_json
 from sqlalchemy import (
-    Connection, Engine, bindparam, create_engine, delete, event, func, insert, select, update,
+    Connection, Engine, bindparam, create_engine, delete, event, func, insert, select, text,
+    update,
 )
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from .schema import checkpoints, events, index_entries, instances, metadata
+from .migrate import migrate
+from .schema import checkpoints, events, index_entries, instances
 from .workrows import SideWrite
 from .workrows import statements as _workflow_statements
 
@@ -124,7 +126,7 @@ class Store:
     """The database: SQLite (WAL) by default, or PostgreSQL (`pip install
     'statesync[postgres]'`). A URL without a driver gets the dialect's (see `async_url`)."""
 
-    def __init__(self, url: str, *, sqlite_synchronous: str = "FULL") -> None:
+    def __init__(self, url: str, *, sqlite_synchronous: str = "FULL", lock: bool = True) -> None:
         self.url = async_url(url)
         self.sqlite_synchronous = sqlite_synchronous
         self._commit_on_loop = self.is_sqlite  # see the module docstring
@@ -133,20 +135,23 @@ class Store:
         self._writer: Connection | None = None
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="statesync-writer")
         self._driver_sql: dict[Any, tuple[str, Callable[[dict[str, Any]], Any]]] = {}
+        self.node: str | None = None
+        """This process's id in cluster mode (cluster.py): commits then own their new timer
+        and outbox rows and NOTIFY the other processes."""
+        self._lock = lock
+        """Whether `open` takes the SQLite file's single-process lock (read-only tools don't)."""
+        self._lock_file: Any = None
 
     @property
     def is_sqlite(self) -> bool:
         return self.url.get_backend_name() == "sqlite"
 
     async def open(self) -> None:
-        """Connect, set SQLite pragmas, and create the tables if needed."""
+        """Connect, set SQLite pragmas, and create or migrate the schema (store/migrate.py)."""
         if self.is_sqlite and self.url.database and self.url.database != ":memory:":
             Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
-        self.engine = create_async_engine(self.url)
-        if self.is_sqlite:
-            event.listen(self.engine.sync_engine, "connect", self._sqlite_pragmas)
-        async with self.engine.begin() as conn:
-            await conn.run_sync(metadata.create_all)
+            if self._lock:
+                self._lock_file = _lock_exclusively(Path(self.url.database))
         # The synchronous twin of the URL: the dialect's default (blocking) driver.
         # (SQLite: the connection is made on the writer thread and used on the event loop.)
         self._sync_engine = create_engine(
@@ -155,6 +160,10 @@ class Store:
         )
         if self.is_sqlite:
             event.listen(self._sync_engine, "connect", self._sqlite_pragmas)
+        await self._in_writer(migrate, self._sync_engine)  # creates or upgrades the schema
+        self.engine = create_async_engine(self.url)
+        if self.is_sqlite:
+            event.listen(self.engine.sync_engine, "connect", self._sqlite_pragmas)
         self._writer = await self._in_writer(self._sync_engine.connect)
 
     async def _in_writer(self, fn: Any, *args: Any) -> Any:
@@ -175,6 +184,16 @@ class Store:
         self._thread.shutdown()
         if self.engine is not None:
             await self.engine.dispose()
+        if self._lock_file is not None:
+            self._lock_file.close()
+            self._lock_file = None
+
+    async def current_seq(self, machine: str, name: str) -> int | None:
+        """The instance's committed seq (None if it does not exist): one key lookup."""
+        query = select(instances.c.seq).where(instances.c.machine == machine,
+                                              instances.c.name == name)
+        async with self._engine().connect() as conn:
+            return (await conn.execute(query)).scalar()
 
     def _engine(self) -> AsyncEngine:
         assert self.engine is not None, "Store.open() was not awaited"
@@ -239,7 +258,8 @@ class Store:
              [_instance_row(w, now) for w in writes if not w.insert and w.snapshot is not None]),
             (_INSERT_EVENT, [_log_row(w, r) for w in writes for r in w.log]),
             *_side_rows(writes),  # index rows, checkpoints
-            *_workflow_statements([w.workflow for w in writes if w.workflow], now),
+            *_workflow_statements([w.workflow for w in writes if w.workflow], now, self.node),
+            (_NOTIFY, [_notice(self.node, w) for w in writes if w.log] if self.node else []),
         ]
         statements = [(s, r) for s, r in rows if r]
         if self._commit_on_loop:
@@ -280,6 +300,36 @@ class Store:
 
         self._driver_sql[statement] = compiled.string, params
         return compiled.string, params
+
+
+_NOTIFY = text("SELECT pg_notify('statesync', :payload)")
+
+
+def _notice(node: str, w: InstanceWrite) -> dict[str, Any]:
+    """The NOTIFY payload of one instance's commit: who, which instance, which seqs."""
+    return {"payload": dumps([node, w.machine, w.instance, w.log[0].seq, w.log[-1].seq])}
+
+
+class DatabaseInUse(RuntimeError):
+    """Another server process already serves this SQLite file."""
+
+
+def _lock_exclusively(database: Path) -> Any:
+    """Hold an exclusive lock on `<database>.lock` for the life of the process: SQLite is
+    served by one process (docs/deployment.md)."""
+    import fcntl
+
+    path = database.with_name(database.name + ".lock")
+    handle = open(path, "a+")  # noqa: SIM115 - held open until the store closes
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise DatabaseInUse(
+            f"{database} is already served by another statesync process (lock {path}); "
+            "SQLite is single-process: stop the other server, or use PostgreSQL for "
+            "several processes (docs/deployment.md)") from None
+    return handle
 
 
 _INSERT_INSTANCE = insert(instances)

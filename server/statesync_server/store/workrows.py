@@ -64,16 +64,18 @@ _RETRY = update(outbox).where(_WHERE_PENDING).values(
 )
 
 
-def statements(sides: list[SideWrite], now: float) -> list[tuple[Any, list[dict[str, Any]]]]:
+def statements(sides: list[SideWrite], now: float,
+               owner: str | None = None) -> list[tuple[Any, list[dict[str, Any]]]]:
     """(statement, rows) pairs for a batch: timer deletes, timer inserts, outbox inserts,
-    outbox updates, in that order (rows of different instances never collide)."""
+    outbox updates, in that order (rows of different instances never collide). New timer
+    and outbox rows belong to `owner` (the committing process in cluster mode)."""
     deletes, inserts, new, finish, retry = [], [], [], [], []
     for side in sides:
         for (machine, instance, timer_id), row in side.timer_ops.items():
             deletes.append({"k_machine": machine, "k_instance": instance, "k_timer": timer_id})
             if row is not None:
-                inserts.append(row)
-        new.extend(side.outbox_new)
+                inserts.append({**row, "owner": owner})
+        new.extend({**row, "owner": owner} for row in side.outbox_new)
         for change in side.outbox_set:
             machine, instance, seq, idx = change["key"]
             where = {"k_machine": machine, "k_instance": instance, "k_seq": seq, "k_idx": idx,

@@ -1,0 +1,168 @@
+"""Cluster mode: several server processes on one PostgreSQL database (docs/deployment.md).
+
+A `Cluster` gives its process an id, keeps the process's heartbeat in `nodes`, listens for the
+other processes' commits (NOTIFY `statesync`, sent by `Store.commit`) and hands each to the
+engine as a refresh of that instance, and claims the timer and outbox rows of processes whose
+heartbeat stopped (`FOR UPDATE SKIP LOCKED`, so two processes never claim the same row).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic_core import from_json
+from sqlalchemy import text
+
+from .store import Store
+
+log = logging.getLogger("statesync.cluster")
+
+CHANNEL = "statesync"
+CLAIM_BATCH = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """Another process committed transitions `first`..`last` of an instance."""
+
+    machine: str
+    instance: str
+    first: int
+    last: int
+
+
+_BEAT = text(
+    "INSERT INTO nodes (id, started_at, heartbeat_at) VALUES "
+    "(:id, EXTRACT(EPOCH FROM now()), EXTRACT(EPOCH FROM now())) "
+    "ON CONFLICT (id) DO UPDATE SET heartbeat_at = EXTRACT(EPOCH FROM now())")
+_LEAVE = text("DELETE FROM nodes WHERE id = :id")
+_FORGET_DEAD = text("DELETE FROM nodes WHERE heartbeat_at < EXTRACT(EPOCH FROM now()) - :keep")
+_ORPHAN = ("(owner IS NULL OR owner NOT IN (SELECT id FROM nodes "
+           "WHERE heartbeat_at >= EXTRACT(EPOCH FROM now()) - :lease))")
+_CLAIM_TIMERS = text(
+    "UPDATE timers SET owner = :me WHERE (machine, instance, timer_id) IN ("
+    f"SELECT machine, instance, timer_id FROM timers WHERE {_ORPHAN} "
+    "ORDER BY due LIMIT :n FOR UPDATE SKIP LOCKED) "
+    "RETURNING machine, instance, timer_id, seq, event, due")
+_CLAIM_OUTBOX = text(
+    "UPDATE outbox SET owner = :me WHERE (machine, instance, seq, idx) IN ("
+    f"SELECT machine, instance, seq, idx FROM outbox WHERE status = 'pending' AND {_ORPHAN} "
+    "ORDER BY next_at LIMIT :n FOR UPDATE SKIP LOCKED) "
+    "RETURNING machine, instance, seq, idx, kind, name, target, payload, attempts, next_at")
+
+
+class Cluster:
+    """This process's membership of the cluster sharing `store`'s PostgreSQL database."""
+
+    def __init__(self, store: Store, *, notified: Callable[[Notice], None],
+                 resync: Callable[[], None], claimed: Callable[[list[Any], list[Any]], None],
+                 lease: float = 5.0, beat: float = 1.0) -> None:
+        self.store = store
+        self.node = f"{socket.gethostname()[:32]}-{os.getpid()}-{secrets.token_hex(4)}"
+        self.lease = lease
+        """Seconds without a heartbeat after which a process's timers and jobs are claimed."""
+        self.beat = beat
+        self._notified = notified
+        self._resync = resync
+        self._claimed = claimed
+        self._listener: Any = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        """Join: heartbeat, listen, and start claiming orphaned rows."""
+        await self._heartbeat()
+        await self._listen()
+        self.store.node = self.node
+        self._tasks = [asyncio.create_task(self._run(), name="statesync-cluster")]
+        log.info("cluster: process %s joined", self.node)
+
+    async def stop(self) -> None:
+        """Leave: the other processes take over this one's timers and jobs at once."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._close_listener()
+        try:
+            async with self.store._engine().begin() as conn:
+                await conn.execute(_LEAVE, {"id": self.node})
+        except Exception:  # noqa: BLE001 - the lease runs out instead
+            log.warning("cluster: could not leave cleanly; the lease will expire")
+
+    async def claim_now(self) -> int:
+        """Claim the orphaned timer and outbox rows (all of them, in batches); how many."""
+        total = 0
+        while True:
+            params = {"me": self.node, "lease": self.lease, "n": CLAIM_BATCH}
+            async with self.store._engine().begin() as conn:
+                timers = (await conn.execute(_CLAIM_TIMERS, params)).all()
+                jobs = (await conn.execute(_CLAIM_OUTBOX, params)).all()
+            if timers or jobs:
+                log.info("cluster: claimed %d timers and %d jobs of stopped processes",
+                         len(timers), len(jobs))
+                self._claimed(timers, jobs)
+            total += len(timers) + len(jobs)
+            if len(timers) < CLAIM_BATCH and len(jobs) < CLAIM_BATCH:
+                return total
+
+    async def _run(self) -> None:
+        beats = 0
+        while True:
+            try:
+                await self._heartbeat()
+                if not await self._listener_alive():
+                    await self._close_listener()
+                    await self._listen()
+                    self._resync()  # notifications may have been missed meanwhile
+                await self.claim_now()
+                beats += 1
+                if beats % 60 == 0:
+                    async with self.store._engine().begin() as conn:
+                        await conn.execute(_FORGET_DEAD, {"keep": max(3600.0, self.lease * 10)})
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - the database may be briefly away; go on
+                log.exception("cluster: heartbeat or claim failed; retrying")
+            await asyncio.sleep(self.beat)
+
+    async def _heartbeat(self) -> None:
+        async with self.store._engine().begin() as conn:
+            await conn.execute(_BEAT, {"id": self.node})
+
+    async def _listen(self) -> None:
+        import asyncpg
+
+        url = self.store.url.set(drivername="postgresql")
+        self._listener = await asyncpg.connect(url.render_as_string(hide_password=False))
+        await self._listener.add_listener(CHANNEL, self._on_notify)
+
+    async def _listener_alive(self) -> bool:
+        if self._listener is None or self._listener.is_closed():
+            return False
+        try:
+            await asyncio.wait_for(self._listener.execute("SELECT 1"), self.lease)
+        except Exception:  # noqa: BLE001
+            return False
+        return True
+
+    async def _close_listener(self) -> None:
+        if self._listener is not None:
+            try:
+                await self._listener.close(timeout=2)
+            except Exception:  # noqa: BLE001, S110 - already gone
+                pass
+            self._listener = None
+
+    def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        try:
+            node, machine, instance, first, last = from_json(payload)
+        except Exception:  # noqa: BLE001 - not ours
+            return
+        if node != self.node:
+            self._notified(Notice(machine, instance, first, last))

@@ -1,0 +1,58 @@
+"""Machines for the cluster tests: a counter many processes write to, an instance whose timer
+outlives the process that started it, and a job whose service the starting process never
+finishes (`STATESYNC_TEST_STALL=1`: that process's services hang until it is killed)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+from statesync import Machine, assign
+
+from statesync_server import App, EffectCall
+
+counter = Machine(
+    {
+        "id": "counter",
+        "initial": "counting",
+        "context": {"count": 0, "last": None},
+        "states": {"counting": {"on": {"ADD": {"actions": "add"}}}},
+    },
+    actions={"add": assign(lambda ctx, ev: {"count": ctx["count"] + ev["n"], "last": ev["n"]})},
+)
+
+timed = Machine(
+    {
+        "id": "timed",
+        "initial": "waiting",
+        "context": lambda input: {"delay": (input or {}).get("delay", 1000)},
+        "states": {
+            "waiting": {"after": {"wait": "fired"}},
+            "fired": {"type": "final"},
+        },
+    },
+    delays={"wait": lambda ctx, ev: ctx["delay"]},
+)
+
+job = Machine(
+    {
+        "id": "job",
+        "initial": "working",
+        "states": {
+            "working": {"invoke": {"src": "work", "onDone": "done"}},
+            "done": {"type": "final"},
+        },
+    },
+)
+
+
+async def work(call: EffectCall) -> dict:
+    if os.environ.get("STATESYNC_TEST_STALL") == "1":
+        await asyncio.sleep(3600)  # killed before it ends
+    return {"by": os.getpid()}
+
+
+app = App()
+app.register("counter", counter)
+app.register("timed", timed)
+app.register("job", job, services={"work": work})

@@ -1,0 +1,199 @@
+"""Cluster mode: three real `statesync serve` processes on one real PostgreSQL database.
+
+Every guarantee of one process holds across processes: concurrent events to the same
+instances through different processes apply exactly once each, in one gap-free order, with no
+`internal` errors; subscribers on every process see every update in seq order; a read never
+shows less than what was already acknowledged; a process killed with SIGKILL loses nothing it
+acknowledged, and the others fire its timers once and finish its services.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import time
+
+import pytest
+
+from server_harness import WsClient, mint
+from statesync_server.testing import async_wait_for_state, get_state
+
+
+_ids = itertools.count()
+TOKEN = mint("tester")
+
+
+async def _create(client: WsClient, machine: str, name: str, input: dict | None = None) -> dict:
+    reply = await client.request({"type": "create", "id": f"c{next(_ids)}", "machine": machine,
+                                  "instance": name, "input": input, "if_exists": "get"})
+    assert reply["type"] == "created", reply
+    return reply
+
+
+async def _events(base: list[dict], client: WsClient, name: str, values: list[int],
+                  tag: str) -> list[int]:
+    """Send ADD n for each value, pipelined; the acked seqs, in order."""
+    for n in values:
+        await client.send({"type": "send", "machine": "counter", "instance": name,
+                           "event": {"type": "ADD", "n": n}, "event_id": f"{tag}-{n}"})
+    seqs = []
+    for n in values:
+        reply = await client.expect(
+            lambda m, n=n: m["type"] in ("ack", "reject") and m.get("event_id") == f"{tag}-{n}",
+            timeout=60)
+        assert reply["type"] == "ack", reply
+        seqs.append(reply["seq"])
+    base.append({"tag": tag, "seqs": seqs})
+    return seqs
+
+
+async def test_concurrent_writers_through_every_process_apply_each_event_once(cluster):
+    servers = cluster(3)
+    clients = [await WsClient.connect(server, TOKEN) for server in servers]
+    watchers = [await WsClient.connect(server, TOKEN) for server in servers]
+    await _create(clients[0], "counter", "shared")
+    for watcher in watchers:
+        reply = await watcher.request({"type": "subscribe", "id": "s", "machine": "counter",
+                                       "instance": "shared"})
+        assert reply["type"] == "subscribed", reply
+        await watcher.update("shared", 0)
+
+    per_process = 60
+    values = [list(range(i * 1000 + 1, i * 1000 + per_process + 1)) for i in range(3)]
+    acks: list[dict] = []
+    await asyncio.gather(*(_events(acks, c, "shared", v, f"p{i}")
+                           for i, (c, v) in enumerate(zip(clients, values, strict=True))))
+    total = 3 * per_process
+    all_seqs = sorted(seq for ack in acks for seq in ack["seqs"])
+    assert all_seqs == list(range(1, total + 1))  # one gap-free order, no seq given twice
+
+    expected = sum(sum(v) for v in values)  # a serial application of every event
+    for server in servers:  # every process answers the final state: no stale cache
+        state = get_state(server, "counter", "shared", token=TOKEN)
+        assert state["seq"] == total and state["context"]["count"] == expected, state
+
+    for watcher in watchers:  # each subscriber: every update, in seq order, exactly once
+        seen = []
+        while len(seen) < total:
+            update = await watcher.expect(lambda m: m["type"] == "update", timeout=30)
+            seen.append(update["seq"])
+        assert seen == list(range(1, total + 1))
+        assert not [m for m in await watcher.quiet(0.3) if m["type"] == "update"]
+    for server in servers:
+        assert "internal" not in server.log()
+        assert "Traceback" not in server.log()
+
+
+async def test_reads_through_another_process_are_never_staler_than_an_ack(cluster):
+    servers = cluster(3)
+    writer = await WsClient.connect(servers[0], TOKEN)
+    readers = [await WsClient.connect(server, TOKEN) for server in servers[1:]]
+    await _create(writer, "counter", "fresh")
+    for reader in readers:  # cache the instance at seq 0 in the other processes
+        reply = await reader.request({"type": "get", "id": f"g{next(_ids)}",
+                                      "machine": "counter", "instance": "fresh"})
+        assert reply["seq"] == 0, reply
+    for n in range(1, 31):
+        reply = await writer.send_event("counter", "fresh", {"type": "ADD", "n": 1}, f"f{n}")
+        assert reply["type"] == "ack"
+        for reader in readers:  # right after the ack, before any notification may arrive
+            got = await reader.request({"type": "get", "id": f"g{next(_ids)}",
+                                        "machine": "counter", "instance": "fresh"})
+            assert got["seq"] >= reply["seq"], (got, reply)
+        state = get_state(servers[2], "counter", "fresh", token=TOKEN)
+        assert state["seq"] >= reply["seq"]
+
+
+async def test_an_instance_created_elsewhere_is_found_at_once(cluster):
+    servers = cluster(2)
+    late = await WsClient.connect(servers[1], TOKEN)
+    missing = await late.request({"type": "get", "id": "g0", "machine": "counter",
+                                  "instance": "later"})
+    assert missing["type"] == "error" and missing["code"] == "not-found"
+    await _create(await WsClient.connect(servers[0], TOKEN), "counter", "later")
+    found = await late.request({"type": "get", "id": "g1", "machine": "counter",
+                                "instance": "later"})
+    assert found["type"] == "state" and found["seq"] == 0, found
+
+
+async def test_a_killed_process_loses_nothing_and_its_timers_and_services_move(cluster):
+    servers = cluster(3, stall=(0,))
+    doomed, survivors = servers[0], servers[1:]
+    client = await WsClient.connect(doomed, TOKEN)
+    for i in range(5):  # timers owned by the doomed process; due after it is gone
+        await _create(client, "timed", f"t{i}", {"delay": 800})
+    for i in range(5):  # services it starts and never finishes (they hang there)
+        await _create(client, "job", f"j{i}")
+    await _create(client, "counter", "load")
+    acked = []
+    for n in range(1, 21):
+        reply = await client.send_event("counter", "load", {"type": "ADD", "n": n}, f"k{n}")
+        assert reply["type"] == "ack"
+        acked.append(n)
+    doomed.kill()  # SIGKILL: no clean leave, its heartbeat just stops
+    killed_at = time.monotonic()
+
+    for i in range(5):
+        state = await async_wait_for_state(survivors[i % 2], "timed", f"t{i}", token=TOKEN,
+                                           value="fired", timeout=30)
+        assert state["seq"] == 1  # fired exactly once
+        state = await async_wait_for_state(survivors[i % 2], "job", f"j{i}", token=TOKEN,
+                                           value="done", timeout=30)
+        assert state["seq"] == 1
+    taken_over = time.monotonic() - killed_at
+
+    state = get_state(survivors[0], "counter", "load", token=TOKEN)
+    assert state["seq"] == 20 and state["context"]["count"] == sum(acked)
+    # a client of the dead process reconnects to a survivor and carries on (a resend of the
+    # last acked event is answered as a duplicate, not applied again)
+    client = await WsClient.connect(survivors[0], TOKEN)
+    again = await client.send_event("counter", "load", {"type": "ADD", "n": 20}, "k20")
+    assert again["type"] == "ack" and again["duplicate"] is True and again["seq"] == 20
+    more = await client.send_event("counter", "load", {"type": "ADD", "n": 21}, "k21")
+    assert more["type"] == "ack" and more["seq"] == 21
+
+    for i in range(5):  # the log shows one timer event and one service result, no more
+        log = _log(survivors[1], "timed", f"t{i}")
+        assert [e["origin"] for e in log] == ["client", "timer"], log
+        log = _log(survivors[1], "job", f"j{i}")
+        assert [e["origin"] for e in log] == ["client", "service"], log
+    print(f"timers and services taken over {taken_over:.1f} s after the kill")
+    for server in survivors:
+        assert "Traceback" not in server.log()
+
+
+def _log(server, machine: str, instance: str) -> list[dict]:
+    import json
+    import urllib.request
+
+    request = urllib.request.Request(
+        f"{server.url}/v1/instances/{machine}/{instance}/events",
+        headers={"Authorization": f"Bearer {TOKEN}"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())["entries"]
+
+
+async def test_processes_started_together_on_an_empty_database_all_come_up(cluster):
+    servers = cluster(3)
+    for server in servers:
+        assert server.proc.poll() is None
+
+
+def test_a_second_process_on_one_sqlite_file_refuses_to_start(tmp_path):
+    from server_harness import ServerProcess
+
+    first = ServerProcess(tmp_path / "one.db").start()
+    second = ServerProcess(tmp_path / "one.db")
+    try:
+        with contextlib.suppress(RuntimeError):  # it may be seen exiting, or exit just after
+            second.start()
+        assert second.proc.wait(30) != 0
+        deadline = time.monotonic() + 10  # its output may still be read by the harness
+        while "already served" not in second.log() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "already served by another statesync process" in second.log()
+        assert get_state(first, "counter", "nothing", token=TOKEN) is None  # first one serves
+    finally:
+        second.kill()
+        first.stop()
