@@ -15,9 +15,9 @@ import logging
 import random
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any
 
 from statesync import Sender
 
@@ -34,6 +34,7 @@ from .indexes import index_changes
 from .live_queries import LiveQueries
 from .metrics import Metrics
 from .migrations import UPGRADE, plan_upgrade
+from .ops import Op, Subscriber
 from .protocol import Ack, PublicState, SettledAck, Update
 from .store import InstanceWrite, LogRow, Store, WriteConflict
 from .versions import prepare
@@ -46,55 +47,6 @@ _RECENT_IDS = 1024  # event ids remembered per cached instance, to answer resend
 _MISSING = 100_000  # names remembered as not existing (one database lookup each)
 _LOADS = 8  # instance loads in flight at once, server-wide: the pool keeps room for the rest
 _CONFLICT_RETRIES = 50  # re-applies of a batch another process committed before (cluster mode)
-
-Reply = Callable[[Any], None]
-"""Receives the operation's result, or a `StatesyncError`."""
-
-
-class Subscriber(Protocol):
-    """A receiver of updates (a WebSocket connection)."""
-
-    claims: Mapping[str, Any]
-    closed: bool
-
-    def deliver(self, text: str) -> None:
-        """Queue an already serialized server message; must not block."""
-
-    def lost(self, machine: str, instance: str, error: StatesyncError) -> None:
-        """The server ended this subscription (read no longer allowed, token expired)."""
-
-    async def writable(self) -> bool:
-        """Wait until the subscriber has room for more; False once it is closed."""
-
-
-@dataclass(slots=True)
-class Op:
-    """One request for an instance, answered through `reply`."""
-
-    kind: Literal["create", "send", "get", "subscribe", "unsubscribe", "upgrade", "refresh"]
-    machine: str
-    instance: str
-    claims: Mapping[str, Any]
-    reply: Reply = lambda _result: None
-    event: dict[str, Any] | None = None
-    event_id: str | None = None
-    input: Any = None
-    if_exists: Literal["error", "get"] = "error"
-    since: int | None = None
-    subscriber: Subscriber | None = None
-    version: str | None = None  # upgrade: the target version (None: the current one)
-    origin: str = "client"  # the event log's origin: client, timer, service, instance, admin
-    ref: Any = None  # a workflow.Ref for events from timers, services and other instances
-    settle: bool = False  # send: answer once no effect of the instance is pending
-    grant: bool = False  # get: answer a `ReadGrant` (history reads)
-    answered: bool = False
-    received: float = 0.0  # perf_counter() when submitted (the log lines' durations)
-
-    def answer(self, result: Any) -> None:
-        if not self.answered:
-            self.answered = True
-            self.reply(result)
-
 
 @dataclass(frozen=True, slots=True)
 class CreateResult:

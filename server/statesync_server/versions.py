@@ -26,6 +26,7 @@ from sqlalchemy import insert, select
 
 from .errors import StatesyncError
 from .migrations import Migration, MigrationError
+from .ops import Op
 from .store.schema import instances, machine_versions
 
 log = logging.getLogger("statesync")
@@ -176,8 +177,6 @@ async def upgrade_instances(
 ) -> UpgradeReport:
     """Upgrade each named instance (queued behind its pending events; applied between two
     events) to `to_version` (default: the current version)."""
-    from .engine import Op
-
     claims = claims or {"sub": "statesync:upgrade"}
     report = UpgradeReport()
     gate = asyncio.Semaphore(_UPGRADE_CONCURRENCY)

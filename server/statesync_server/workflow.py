@@ -19,7 +19,7 @@ import hashlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import select, tuple_
 from statesync.actions import (
@@ -35,14 +35,17 @@ from . import logs
 from .effects import EffectRunner, Job
 from .errors import ErrorCode, StatesyncError
 from .messages import Messenger
+from .ops import Op
 from .store.schema import instances, outbox, timers
 from .store.store import InstanceWrite, StoredInstance, dumps, loads
 from .store.workrows import OutboxKey, SideWrite, key_text
 from .timers import Timer, TimerScheduler
 
 if TYPE_CHECKING:
-    from .app import MachineSpec
-    from .engine import Engine
+    from .app import App, MachineSpec
+    from .cluster import Cluster
+    from .groupcommit import GroupCommitter
+    from .store import Store
 
 log = logging.getLogger("statesync.workflow")
 
@@ -129,10 +132,25 @@ def event_id(prefix: str, text: str) -> str:
     return f"{RESERVED_EVENT_ID}{prefix}:#{hashlib.sha256(text.encode()).hexdigest()}"
 
 
+class EngineLink(Protocol):
+    """What the workflow runtime uses of the engine above it: hand in operations, commit
+    workflow rows, pre-load instances. (The engine is passed in; this module never imports it.)"""
+
+    app: App
+    store: Store
+    committer: GroupCommitter
+    cache_size: int
+    cluster: Cluster | None
+
+    def submit(self, op: Op) -> None: ...
+
+    def warm(self, stored: Mapping[tuple[str, str], Any]) -> None: ...
+
+
 class Workflow:
     """Owned by the engine: plans rows, and runs timers, jobs and messages after commit."""
 
-    def __init__(self, engine: Engine, *, concurrency: int = 1000) -> None:
+    def __init__(self, engine: EngineLink, *, concurrency: int = 1000) -> None:
         self.engine = engine
         self.scheduler = TimerScheduler(self._fire, engine.clock)
         self.runner = EffectRunner(self, concurrency=concurrency)
@@ -408,8 +426,6 @@ class Workflow:
     # --- what comes back --------------------------------------------------------------------
 
     def _fire(self, timer: Timer) -> None:
-        from .engine import Op
-
         lateness = self.engine.clock.time() - timer.due
         self.engine.metrics.timer_lateness.observe(lateness)
         if logs.timers.isEnabledFor(logging.DEBUG):
@@ -475,8 +491,6 @@ class Workflow:
             return
 
     async def _deliver_result(self, job: Job, event: dict[str, Any], ref: Ref) -> None:
-        from .engine import Op
-
         claims = {"sub": f"{job.name}#{job.target}"}
         delay = 0.05
         while True:
@@ -493,8 +507,6 @@ class Workflow:
 
     async def deliver_message(self, job: Job) -> bool:
         """Apply one message to its receiver; False to retry it later (nothing applied)."""
-        from .engine import Op
-
         sender = f"{job.machine}/{job.instance}"
         claims = {"sub": sender, "machine": job.machine, "instance": job.instance}
         target = job.target or ""
