@@ -96,31 +96,27 @@ async def instance(client: Client, machine: str, name: str, create_json: str | N
     return await _outcome(client.instance(machine, name, create))
 
 
-def state_json(handle: Instance) -> str:
-    return json.dumps(handle.state.to_dict())
+def view_json(handle: Instance) -> str:
+    """What a page's `Instance` shows, as one JSON text (one call, one string across):
+    `{state, pending, events}`, `events` being the event descriptors the machine accepts now
+    (`Instance.accepted_events`; null when it does not run here)."""
+    return json.dumps({"state": handle.state.to_dict(), "pending": handle.pending,
+                       "events": handle.accepted_events})
 
 
-def pending_json(handle: Instance) -> str:
-    return json.dumps(handle.pending)
+def subscribe(handle: Instance, callback: Callable[[], Any]) -> Callable[[], None]:
+    """Call `callback()` on every change (the caller reads `view_json` if it needs the state:
+    nothing is converted for a change nobody reads); returns `unsubscribe`."""
 
-
-def events_json(handle: Instance) -> str:
-    """The event descriptors the machine accepts now (`Instance.accepted_events`; null when it
-    does not run here)."""
-    return json.dumps(handle.accepted_events)
-
-
-def subscribe(handle: Instance, callback: Callable[[str], Any]) -> Callable[[], None]:
-    """Call `callback(state JSON)` on every change; returns `unsubscribe`."""
-
-    def notify(state: State) -> None:
-        callback(json.dumps(state.to_dict()))
+    def notify(_state: State) -> None:
+        callback()
 
     return handle.subscribe(notify)
 
 
-def on_status(client: Client, callback: Callable[[str], Any]) -> Callable[[], None]:
-    return client.on_status(lambda info: callback(json.dumps(info)))
+def on_status(client: Client, callback: Callable[[], Any]) -> Callable[[], None]:
+    """Call `callback()` whenever the status changes (read it with `status_json`)."""
+    return client.on_status(lambda _info: callback())
 
 
 def status_json(client: Client) -> str:
@@ -154,17 +150,27 @@ async def query(client: Client, query_json: str) -> Outcome:
                                "cursor": page.cursor}))
 
 
-async def watch(client: Client, query_json: str, callback: Callable[[str], Any]) -> Outcome:
+async def watch(client: Client, query_json: str, on_change: Callable[[str], Any],
+                on_end: Callable[[str | None, str], Any]) -> Outcome:
     """`Client.watch` of `{machine, index, op, value, order, limit}`: a `LiveQuery`, calling
-    `callback(change JSON)` (`{kind, instance, item}`) on every change from now on."""
+    `on_change(change JSON)` (`{kind, instance, item}`) on every change from now on, and
+    `on_end(code, message)` once it ends (`code` None: closed; else the server refused to
+    watch it again, or ended it)."""
 
     def notify(change: Change) -> None:
         item = change.item.to_dict() if change.item is not None else None
-        callback(json.dumps({"kind": change.kind, "instance": change.instance, "item": item}))
+        on_change(json.dumps({"kind": change.kind, "instance": change.instance, "item": item}))
+
+    def ended(error: ClientError | None) -> None:
+        if error is None:
+            on_end(None, "")
+        else:
+            on_end(error.code, error.message)
 
     outcome = await _outcome(client.watch(**json.loads(query_json)))
     if outcome.code is None:
         outcome.value.subscribe(notify)
+        outcome.value.on_end(ended)
     return outcome
 
 

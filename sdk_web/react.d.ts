@@ -92,7 +92,11 @@ export interface QueryView<Context = any> {
   /** the next page's cursor (not live); null: no more */
   cursor: string | null;
   loading: boolean;
+  /** why it could not be read, or why a live query ended */
   error: StatesyncError | undefined;
+  /** a live query that stopped changing (the server refused to watch it again or ended it;
+   * `error` says why, `items` are the last ones); false for one page */
+  ended: boolean;
 }
 
 /** Instances by index, of the provider's client. */

@@ -232,28 +232,30 @@ export function useSettings(target, defaults) {
 // --- queries ---------------------------------------------------------------------------------
 
 /**
- * Instances by index, of the provider's client: `{items, cursor, loading, error}`.
+ * Instances by index, of the provider's client: `{items, cursor, loading, error, ended}`.
  * With `{live: true}` a live query (`client.watch`: every match, kept up to date from the
- * handover on); else one page (`client.query`: `limit` items from `cursor`; the
- * next page's `cursor`), read again when an argument changes.
+ * handover on; `ended` once it stopped changing, e.g. the server refused to watch it again
+ * after a reconnect: `error` says why, `items` are the last ones); else one page
+ * (`client.query`: `limit` items from `cursor`; the next page's `cursor`), read again when an
+ * argument changes.
  * @param {string} machine @param {string} index
  * @param {"eq"|"ne"|"lt"|"lte"|"gt"|"gte"|"prefix"} op
  * @param {string|number|boolean} value
  * @param {{live?: boolean, order?: "asc"|"desc", limit?: number, cursor?: string}} [options]
  * @returns {{items: Item[], cursor: string|null, loading: boolean,
- *   error: StatesyncError|undefined}}
+ *   error: StatesyncError|undefined, ended: boolean}}
  */
 export function useQuery(machine, index, op, value, options = {}) {
   const { client, error: failed } = useContext(StatesyncContext) ?? {};
   const { live = false, order, limit, cursor } = options;
   const key = JSON.stringify([machine, index, op, value, live, order, limit, cursor]);
   const [result, setResult] = useState(
-    () => ({ key: "", items: [], cursor: null, error: undefined }));
+    () => ({ key: "", items: [], cursor: null, error: undefined, ended: false }));
   useEffect(() => {
     if (!client) return undefined;
     let current = true;
     const show = (found) => current && setResult({ key, items: [], cursor: null,
-      error: undefined, ...found });
+      error: undefined, ended: false, ...found });
     if (!live) {
       client.query(machine, index, op, value, { order, limit, cursor })
         .then(({ items, cursor: next }) => show({ items, cursor: next }), (error) => show({ error }));
@@ -264,6 +266,7 @@ export function useQuery(machine, index, op, value, options = {}) {
       if (!current) return void query.close();
       watching = query;
       query.subscribe((items) => show({ items }));
+      query.onEnd((error) => show({ items: query.items, error, ended: true }));
     }, (error) => show({ error }));
     return () => {
       current = false;
@@ -272,5 +275,6 @@ export function useQuery(machine, index, op, value, options = {}) {
   }, [client, key]);
   const mine = result.key === key;
   return { items: mine ? result.items : [], cursor: mine ? result.cursor : null,
-    loading: !mine && !failed, error: failed ?? (mine ? result.error : undefined) };
+    loading: !mine && !failed, error: failed ?? (mine ? result.error : undefined),
+    ended: mine && result.ended };
 }

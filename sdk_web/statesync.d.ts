@@ -221,7 +221,8 @@ export class Instance<Context = any, Event extends { type: string } = EventObjec
   close(): Promise<void>;
 }
 
-/** A live query (`client.watch()`): the matching instances, kept up to date. */
+/** A live query (`client.watch()`): the matching instances, kept up to date until it ends
+ * (closed, the client closed, or the server refused to watch it again or ended it). */
 export class LiveQuery<Context = any> {
   private constructor();
   readonly machine: string;
@@ -234,10 +235,16 @@ export class LiveQuery<Context = any> {
   readonly items: Item<Context>[];
   /** whether the server keeps the items up to date (from the handover on) */
   readonly live: boolean;
-  /** why the items stopped changing (no handover, or the client was closed) */
+  /** why the items stopped changing: the server refused or ended the watch (e.g.
+   * "not-found" after a reconnect, "internal"), no handover, or the client was closed;
+   * undefined while live and after `close()` */
   readonly error: StatesyncError | undefined;
+  /** resolves once the query has ended, with `error` (never rejects) */
+  readonly ended: Promise<StatesyncError | undefined>;
   /** `fn(items, changes)` now (no changes) and on every change */
   subscribe(fn: (items: Item<Context>[], changes: Change<Context>[]) => void): () => void;
+  /** `fn(reason)` once the query has ended (now, if it has); `reason` is `error` */
+  onEnd(fn: (reason: StatesyncError | undefined) => void): () => void;
   /** stop watching */
   close(): Promise<void>;
 }

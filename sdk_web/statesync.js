@@ -29,6 +29,15 @@
  */
 
 /**
+ * An instance as the worker pushes it (one JSON text per change).
+ * @typedef {object} View
+ * @property {State} state       the worker's visible state
+ * @property {object[]} pending  its events not yet confirmed
+ * @property {string[]|null} events  event descriptors the machine accepts now (null: it does
+ *   not run in the browser)
+ */
+
+/**
  * @typedef {object} Manifest
  * @property {string} pyodide        Pyodide's indexURL
  * @property {string} core           URL of the statesync core archive (zip)
@@ -127,7 +136,9 @@ function fromWorker(op, args) {
     case "state":
       return instances.get(args.hid)?.[RECEIVE](args);
     case "query":
-      return queries.get(args.wid)?.[RECEIVE](args);
+      return queries.get(args.wid)?.[APPLY](args.changes);
+    case "query-end":
+      return queries.get(args.wid)?.[END](new StatesyncError(args.code, args.message));
     case "status":
       return clients.get(args.cid)?.[RECEIVE](args.status);
     case "session":
@@ -332,19 +343,39 @@ function toItem({ machine, instance, key, value, tags, context, status, done, se
 }
 
 /**
- * In a live query's order (`LiveQuery.items` in statesync/client/queries.py): by index value
+ * A live query's order (`LiveQuery.items` in statesync/client/queries.py): by index value
  * (booleans, numbers, strings), ties by instance name; items with a hidden `key` last.
- * @param {Item[]} items @param {"asc"|"desc"} order
+ * @param {"asc"|"desc"} order @returns {(a: Item, b: Item) => number}
  */
-function sortItems(items, order) {
+function itemOrder(order) {
   const rank = (key) => (typeof key === "boolean" ? 0 : typeof key === "number" ? 1 : 2);
   const cmp = (a, b) => (a < b ? -1 : a > b ? 1 : 0);
   const sign = order === "desc" ? -1 : 1;
-  const shown = items.filter((i) => i.key !== null).sort((a, b) => sign
-    * (rank(a.key) - rank(b.key) || cmp(a.key, b.key) || cmp(a.instance, b.instance)));
-  const hidden = items.filter((i) => i.key === null)
-    .sort((a, b) => sign * cmp(a.instance, b.instance));
-  return [...shown, ...hidden];
+  return (a, b) => {
+    if ((a.key === null) !== (b.key === null)) return a.key === null ? 1 : -1;
+    if (a.key === null) return sign * cmp(a.instance, b.instance);
+    return sign * (rank(a.key) - rank(b.key) || cmp(a.key, b.key) || cmp(a.instance, b.instance));
+  };
+}
+
+/** @param {Item[]} items @param {"asc"|"desc"} order @returns {Item[]} a sorted copy */
+function sortItems(items, order) {
+  return [...items].sort(itemOrder(order));
+}
+
+/**
+ * Where `item` goes in `items` (sorted by `compare`, without it): after every item before it.
+ * @param {Item[]} items @param {Item} item @param {(a: Item, b: Item) => number} compare
+ */
+function insertionPoint(items, item, compare) {
+  let low = 0;
+  let high = items.length;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if (compare(items[middle], item) < 0) low = middle + 1;
+    else high = middle;
+  }
+  return low;
 }
 
 /** What changed from `before` to `after` (by instance). @param {Item[]} before @param {Item[]} after */
@@ -430,6 +461,7 @@ export async function connect(options = {}) {
 
 // Called by the module only (not exported).
 const ATTACH = Symbol("attach");
+const APPLY = Symbol("apply");
 const END = Symbol("end");
 const RECEIVE = Symbol("receive");
 const CHANGED = Symbol("changed");
@@ -540,7 +572,7 @@ export class Client {
       channel().notify("release", { hid }); // closed meanwhile
       return;
     }
-    instance[ATTACH](hid, answer);
+    instance[ATTACH](hid, JSON.parse(answer.view));
   }
 
   /** Switch a live query showing the HTTP items to the worker's watch. @param {LiveQuery} live */
@@ -652,9 +684,10 @@ export class Client {
       const hid = ++ids;
       const answer = await call("instance", { cid: this.#id, hid, machine, name,
         create: create === undefined ? undefined : JSON.stringify(create) });
-      const instance = new Instance(machine, name, JSON.parse(answer.state), hooks);
+      const view = JSON.parse(answer.view);
+      const instance = new Instance(machine, name, view.state, hooks);
       this.#open.add(instance);
-      instance[ATTACH](hid, answer);
+      instance[ATTACH](hid, view);
       return instance;
     }
     const url = `${this.#base}/v1/instances/${[machine, name].map(encodeURIComponent).join("/")}`;
@@ -835,13 +868,13 @@ export class Instance {
   /**
    * Hand over to the worker's handle `hid`: queued sends go to it in order, then its state
    * (shown if it differs) and its changes.
-   * @param {number} hid @param {{state: string, pending: string, events: string}} answer
+   * @param {number} hid @param {View} view  the worker's, now
    */
-  [ATTACH](hid, { state, pending, events }) {
+  [ATTACH](hid, view) {
     this.#hid = hid;
     instances.set(hid, this);
     for (const entry of this.#unsent) this.#post(entry);
-    this[RECEIVE]({ state, pending, events, sent: 0 });
+    this.#show(view, 0);
   }
 
   /** @param {{event: object, resolve: Function, reject: Function, n?: number}} entry */
@@ -851,14 +884,19 @@ export class Instance {
   }
 
   /**
-   * The worker's state of the instance, after it applied `sent` of this handle's sends.
-   * @param {{state: string, pending: string, events: string, sent: number, status?: object}} update
+   * The worker's view of the instance (JSON), after it applied `sent` of this handle's sends.
+   * @param {{view: string, sent: number, status?: object}} update
    */
-  [RECEIVE]({ state, pending, events, sent, status }) {
-    this.#confirmed = JSON.parse(state);
-    this.#remotePending = JSON.parse(pending);
-    this.#events = JSON.parse(events);
-    this.#unsent = this.#unsent.filter((entry) => !(entry.n <= sent));
+  [RECEIVE]({ view, sent, status }) {
+    this.#show(JSON.parse(view), sent, status);
+  }
+
+  /** @param {View} view @param {number} sent @param {object} [status] the client's */
+  #show({ state, pending, events }, sent, status) {
+    this.#confirmed = state;
+    this.#remotePending = pending;
+    this.#events = events;
+    if (sent) this.#unsent = this.#unsent.filter((entry) => !(entry.n <= sent));
     if (status) this.#hooks.status(status);
     this.#refresh();
   }
@@ -988,7 +1026,10 @@ export class Instance {
 /**
  * A live query (`client.watch()`): `items`, the matching instances in index order, and
  * `subscribe`. Kept up to date by the worker's Python client (watched again after a
- * reconnect); before the handover it holds the items read over HTTP.
+ * reconnect), which posts only what changed: the items are kept here. Before the handover it
+ * holds the items read over HTTP. It ends when closed, when the client is closed or cannot
+ * hand over, or when the server refuses to watch it again or ends it: `onEnd` and `ended`
+ * tell why (`error`).
  */
 export class LiveQuery {
   /** @type {number|undefined} the worker's id for it, from the handover on */
@@ -996,18 +1037,29 @@ export class LiveQuery {
   #watched = false;
   /** @type {Item[]} */
   #items = [];
+  /** @type {Map<string, Item>} the items by instance name */
+  #byName = new Map();
   #closed = false;
+  #ended = false;
   #forget;
+  /** @type {(reason: StatesyncError|undefined) => void} */
+  #resolveEnded;
   /** @type {Set<(items: Item[], changes: Change[]) => void>} */
   #listeners = new Set();
+  /** @type {Set<(reason: StatesyncError|undefined) => void>} */
+  #endListeners = new Set();
 
   /** @param {Query} query @param {(live: LiveQuery) => void} forget  the client's */
   constructor(query, forget) {
     Object.assign(this, query); // machine, index, op, value, order, limit
     this.#forget = forget;
-    /** @type {StatesyncError|undefined} why the items stopped changing (no handover, or
-     * the client was closed) */
+    /** @type {StatesyncError|undefined} why the items stopped changing: the server refused
+     * or ended the watch (e.g. "not-found", "internal"), no handover, or the client was
+     * closed; undefined while live and after `close()` */
     this.error = undefined;
+    /** @type {Promise<StatesyncError|undefined>} resolves once the query has ended, with
+     * `error` (never rejects) */
+    this.ended = new Promise((resolve) => (this.#resolveEnded = resolve));
   }
 
   /** @returns {Item[]} the matching instances in index order (the same array until a change) */
@@ -1017,7 +1069,7 @@ export class LiveQuery {
 
   /** @returns {boolean} whether the server keeps the items up to date (after the handover) */
   get live() {
-    return this.#watched && !this.error && !this.#closed;
+    return this.#watched && !this.#ended;
   }
 
   /** Watch in the worker (client `cid`), then show its items. @param {number} cid */
@@ -1033,27 +1085,67 @@ export class LiveQuery {
       throw error;
     }
     this.#watched = true;
-    this[RECEIVE]({ items });
+    this[RECEIVE]({ items: JSON.parse(items) });
   }
 
   /**
-   * New items (JSON from the worker, or read over HTTP), with the changes that led there
-   * (computed when not given).
-   * @param {{items: string|Item[], changes?: string}} update
+   * Every item (the worker's when watched, or read over HTTP), in order: listeners hear how
+   * they differ from those shown.
+   * @param {{items: Item[]}} update
    */
-  [RECEIVE]({ items, changes }) {
+  [RECEIVE]({ items }) {
     if (this.#closed) return;
-    const now = typeof items === "string" ? JSON.parse(items) : items;
-    const changed = changes ? JSON.parse(changes) : diffItems(this.#items, now);
-    if (!changed.length) return;
-    this.#items = now;
-    for (const fn of [...this.#listeners]) this.#call(fn, changed);
+    this.#show(items, diffItems(this.#items, items));
   }
 
-  /** @param {StatesyncError} error  the items stop changing */
+  /**
+   * What changed, as the worker posts it (JSON of `Change`s, in order): applied to the items
+   * (a binary search per change, no sorting).
+   * @param {string} json
+   */
+  [APPLY](json) {
+    if (this.#closed || this.#ended) return;
+    const changes = JSON.parse(json);
+    const items = [...this.#items];
+    const compare = itemOrder(this.order);
+    for (const { instance, item } of changes) {
+      const old = this.#byName.get(instance);
+      if (old) {
+        const at = insertionPoint(items, old, compare);
+        items.splice(items[at] === old ? at : items.indexOf(old), 1); // (Python sorted by code point)
+      }
+      if (item) {
+        items.splice(insertionPoint(items, item, compare), 0, item);
+        this.#byName.set(instance, item);
+      } else this.#byName.delete(instance);
+    }
+    this.#show(items, changes, false);
+  }
+
+  /** @param {Item[]} items @param {Change[]} changes @param {boolean} [index] */
+  #show(items, changes, index = true) {
+    if (!changes.length) return;
+    this.#items = items;
+    if (index) this.#byName = new Map(items.map((item) => [item.instance, item]));
+    for (const fn of [...this.#listeners]) this.#call(fn, changes);
+  }
+
+  /** The items stop changing (once). @param {StatesyncError|undefined} error  why */
   [END](error) {
+    if (this.#ended) return;
+    this.#ended = true;
     this.error ??= error;
     queries.delete(this.#wid);
+    this.#forget(this);
+    this.#resolveEnded(this.error);
+    for (const fn of [...this.#endListeners]) {
+      try {
+        fn(this.error);
+      } catch (failure) {
+        reportError(failure);
+      }
+    }
+    this.#endListeners.clear();
   }
 
   /**
@@ -1067,6 +1159,22 @@ export class LiveQuery {
     return () => this.#listeners.delete(fn);
   }
 
+  /**
+   * Call `fn(reason)` once the query has ended (now, if it has): `reason` is `error`, a
+   * `StatesyncError` (e.g. code "not-found" when the server refused to watch it again after
+   * a reconnect), or undefined after `close()`.
+   * @param {(reason: StatesyncError|undefined) => void} fn
+   * @returns {() => void} unsubscribe
+   */
+  onEnd(fn) {
+    if (this.#ended) {
+      fn(this.error);
+      return () => {};
+    }
+    this.#endListeners.add(fn);
+    return () => this.#endListeners.delete(fn);
+  }
+
   /** @param {(items: Item[], changes: Change[]) => void} fn @param {Change[]} changes */
   #call(fn, changes) {
     try {
@@ -1076,14 +1184,14 @@ export class LiveQuery {
     }
   }
 
-  /** Stop watching. */
+  /** Stop watching (the query ends, without an error). */
   async close() {
     if (this.#closed) return;
     this.#closed = true;
     this.#listeners.clear();
-    this.#forget(this);
-    queries.delete(this.#wid);
-    if (this.#wid !== undefined) await call("unwatch", { wid: this.#wid });
+    const wid = this.#wid;
+    this[END](undefined);
+    if (wid !== undefined) await call("unwatch", { wid });
   }
 }
 

@@ -3,7 +3,9 @@
  * threads. statesync.js starts it as a SharedWorker (every tab of an origin shares one runtime,
  * and one Python client and socket per user) or, where there is none, as a dedicated Worker.
  * Pages call it through a `Channel` (the ops below); it pushes `progress`, `status`, `state`,
- * `query` (a live query's items) and `session` events and asks a page for a token (`token`).
+ * `query` (what changed in a live query: the changes only, the page applies them),
+ * `query-end` (the server refused or ended a live query) and `session` events and asks a page
+ * for a token (`token`).
  * @module statesync/worker
  */
 import { Channel } from "./channel.js";
@@ -295,9 +297,11 @@ class Connection {
     return JSON.parse(this.runtime.bridge.status_json(this.py));
   }
 
-  tellStatus() {
-    const status = this.status();
-    for (const user of this.users) user.tab.channel.notify("status", { cid: user.cid, status });
+  /** @param {object} [status] @param {Set<User>} [told] users who got it already */
+  tellStatus(status = this.status(), told = undefined) {
+    for (const user of this.users) {
+      if (!told?.has(user)) user.tab.channel.notify("status", { cid: user.cid, status });
+    }
   }
 
   /** @param {string} machine @param {string} name @param {string|undefined} create JSON */
@@ -309,16 +313,14 @@ class Connection {
     return handle;
   }
 
-  /** Every page's view of `handle` gets its state (with the page's send count). */
-  tellState(handle) {
-    const { bridge } = this.runtime;
-    const state = bridge.state_json(handle.py);
-    const pending = bridge.pending_json(handle.py);
-    const events = bridge.events_json(handle.py);
-    const status = this.status();
+  /**
+   * Every page's view of `handle` gets its state, pending events and accepted events (one
+   * JSON text, made once for all of them), with the page's send count and the status.
+   */
+  tellState(handle, status = this.status()) {
+    const view = this.runtime.bridge.view_json(handle.py);
     for (const ref of handle.refs) {
-      ref.tab.channel.notify("state", { hid: ref.hid, state, pending, events, sent: ref.sent,
-        status });
+      ref.tab.channel.notify("state", { hid: ref.hid, view, sent: ref.sent, status });
     }
   }
 
@@ -346,8 +348,9 @@ class Connection {
  *   a page's `Client`
  * @typedef {{tab: Tab, hid: number, user: User, handle: Handle, sent: number}} Ref  a page's
  *   `Instance`; `sent`: how many of its sends this worker has applied
- * @typedef {{user: User, py?: any, changes: string[]}} Watch  a page's `LiveQuery`: the
- *   Python one, and the changes (JSON) not pushed yet
+ * @typedef {{user: User, py?: any, changes: string[], ended?: Error}} Watch  a page's
+ *   `LiveQuery`: the Python one, the changes (JSON) not pushed yet, and why it ended before
+ *   the page got its items
  */
 
 /** Stop a live query's Python side (if it started). @param {Watch} watch */
@@ -477,9 +480,7 @@ const OPS = {
       await OPS.release(tab, { hid });
       throw failure("closed", "the client was closed");
     }
-    const { bridge } = connection.runtime;
-    return { state: bridge.state_json(handle.py), pending: bridge.pending_json(handle.py),
-      events: bridge.events_json(handle.py) };
+    return { view: connection.runtime.bridge.view_json(handle.py) };
   },
 
   /** One page of `Client.query` (`{machine, index, op, value, order, limit, cursor}`). */
@@ -491,7 +492,9 @@ const OPS = {
 
   /**
    * A page's `LiveQuery` `wid` (`Client.watch`): its items now; then `query` events with the
-   * items and the changes (coalesced: one event per turn of the event loop).
+   * changes only (coalesced: one event per turn of the event loop; the page applies them to
+   * its items, so a change costs the same whatever the number of items), and a `query-end`
+   * event if the server refuses to watch it again or ends it.
    */
   async watch(tab, { cid, wid, query }) {
     const user = tab.users.get(cid);
@@ -501,23 +504,35 @@ const OPS = {
     const watch = { user, changes: [] };
     tab.watches.set(wid, watch);
     const push = () => {
-      if (tab.watches.get(wid) !== watch || !watch.py) return;
-      const changes = `[${watch.changes.splice(0).join(",")}]`;
-      tab.channel.notify("query", { wid, items: bridge.items_json(watch.py), changes });
+      if (tab.watches.get(wid) !== watch || !watch.py || !watch.changes.length) return;
+      tab.channel.notify("query", { wid, changes: `[${watch.changes.splice(0).join(",")}]` });
     };
     const onChange = (change) => {
       if (watch.changes.push(change) === 1) queueMicrotask(push);
     };
+    const onEnd = (code, message) => {
+      if (tab.watches.get(wid) !== watch || code === null || code === undefined) return; // unwatched
+      if (!watch.py) { // before the page got its items: the answer says it
+        watch.ended = failure(code, message);
+        return;
+      }
+      push(); // the changes before the end first
+      tab.watches.delete(wid);
+      tab.channel.notify("query-end", { wid, code, message });
+      endWatch(watch).catch(() => {});
+    };
     try {
-      watch.py = await settle(bridge.watch(user.connection.py, JSON.stringify(query), onChange));
+      watch.py = await settle(bridge.watch(user.connection.py, JSON.stringify(query), onChange,
+        onEnd));
     } catch (error) {
       tab.watches.delete(wid);
       throw error;
     }
     watch.changes.length = 0; // already in the items below
-    if (tab.watches.get(wid) !== watch) { // closed meanwhile
+    if (tab.watches.get(wid) !== watch || watch.ended) { // closed or ended meanwhile
+      tab.watches.delete(wid);
       await endWatch(watch);
-      throw failure("closed", "the live query was closed");
+      throw watch.ended ?? failure("closed", "the live query was closed");
     }
     return bridge.items_json(watch.py);
   },
@@ -542,8 +557,9 @@ const OPS = {
     } finally {
       connection.muted = false;
     }
-    connection.tellState(handle);
-    connection.tellStatus();
+    const status = connection.status(); // once: the state events carry it to their pages
+    connection.tellState(handle, status);
+    connection.tellStatus(status, new Set([...handle.refs].map((r) => r.user)));
     return settle(saved);
   },
 

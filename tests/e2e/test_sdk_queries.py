@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,25 @@ from playwright.sync_api import Page, expect
 from statesync_server.testing import ServerProcess
 
 BOARD_APP = REPO / "tests" / "e2e" / "apps" / "board" / "app.py"
+REDEPLOYED = REPO / "tests" / "e2e" / "apps" / "board" / "redeployed.py"  # no column index
 LIVE = 60_000  # ms: Pyodide's cold start on a busy CI box
+MANY = 200  # tasks in the query whose changes must cost the same as in a short one
+
+# Installed before the page's scripts: the size (JSON) of every message the page receives from
+# the worker, with its op (an event) or the call it answers.
+PORT_MESSAGES = """
+window.portMessages = [];
+for (const proto of [MessagePort.prototype, Worker.prototype]) {
+    const { get, set } = Object.getOwnPropertyDescriptor(proto, "onmessage");
+    Object.defineProperty(proto, "onmessage", { configurable: true, get, set(handler) {
+        set.call(this, (event) => {
+            const { op = null, reply = null } = event.data ?? {};
+            portMessages.push({ op, reply, bytes: JSON.stringify(event.data).length });
+            return handler.call(this, event);
+        });
+    } });
+}
+"""
 
 
 @pytest.fixture
@@ -39,6 +58,18 @@ class Writer:
     def create(self, name: str, **input: Any) -> None:
         response = self.http.post(f"/v1/instances/task/{name}", json={"input": input})
         assert response.status_code == 201, response.text
+
+    def create_many(self, names: list[str]) -> None:
+        """Create tasks named `names` (titled after them), a few at a time."""
+        url, headers = self.http.base_url, self.http.headers
+
+        def create(name: str) -> None:
+            response = httpx.post(f"{url}/v1/instances/task/{name}", headers=headers,
+                                  json={"input": {"title": name}}, timeout=30)
+            assert response.status_code == 201, response.text
+
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(create, names))
 
     def send(self, name: str, **event: Any) -> None:
         response = self.http.post(f"/v1/instances/task/{name}/events",
@@ -203,3 +234,90 @@ def test_react_provider_instance_settings_and_live_query(page: Page, board: Serv
     page.click("#theme")
     expect(page.locator("#theme")).to_have_text("dark", timeout=LIVE)
     assert errors == []
+
+
+def test_a_live_query_the_server_ends_tells_the_page_and_react(page: Page, board: ServerProcess,
+                                                                writer: Writer) -> None:
+    writer.create("t1", title="One")
+    page.set_default_timeout(LIVE)
+    page.goto(f"{board.url}/?token={token('alice')}&task=t1")
+    expect(page.locator("#status")).to_have_text("live", timeout=LIVE)
+    expect(page.locator("#todo li")).to_have_text(["t1:One"], timeout=LIVE)
+    expect(page.locator("#todo")).to_have_attribute("data-ended", "no")
+    page.evaluate("""async (token) => {
+        const { connect } = await import("/statesync/sdk/statesync.js");
+        window.client = await connect({ token });
+        await client.ready;
+        window.todo = await client.watch("task", "column", "eq", "todo");
+        window.points = await client.watch("task", "points", "gte", 1);
+        window.heard = [];
+        todo.onEnd((reason) => heard.push(reason?.code ?? null));
+        todo.ended.then((reason) => (window.endedWith = reason?.code ?? null));
+    }""", token("alice"))
+    assert page.evaluate("todo.live && points.live") is True
+
+    board.app = str(REDEPLOYED)
+    board.restart()  # the page reconnects; watching the column index again is refused
+    page.wait_for_function("window.endedWith !== undefined")
+    ended = page.evaluate("""() => {
+        const late = [];
+        todo.onEnd((reason) => late.push(reason.code));  // ended already: told at once
+        return { endedWith, heard, late, live: todo.live, error: todo.error?.code,
+                 items: todo.items.map((i) => i.instance) };
+    }""")
+    assert ended == {"endedWith": "not-found", "heard": ["not-found"], "late": ["not-found"],
+                     "live": False, "error": "not-found", "items": ["t1"]}
+    expect(page.locator("#todo")).to_have_attribute("data-ended", "not-found")  # useQuery
+    expect(page.locator("#todo li")).to_have_text(["t1:One"])  # the last items stay
+
+    writer.create("t2", title="Two", points=5)  # the other live query was watched again
+    page.wait_for_function("points.items.some((i) => i.instance === 't2')")
+    assert page.evaluate("points.live && heard.length === 1") is True
+    page.evaluate("client.close()")
+
+
+def test_a_change_posts_only_the_change_not_the_whole_list(page: Page, board: ServerProcess,
+                                                           writer: Writer) -> None:
+    writer.create_many([f"t{n:03d}" for n in range(MANY)])
+    page.add_init_script(PORT_MESSAGES)
+    page.set_default_timeout(LIVE)
+    page.goto(f"{board.url}/statesync/manifest.json")
+    page.evaluate("""async (token) => {
+        const { connect } = await import("/statesync/sdk/statesync.js");
+        window.client = await connect({ token });
+        await client.ready;
+        window.todo = await client.watch("task", "column", "eq", "todo");
+        window.seen = [];
+        todo.subscribe((items, changes) => seen.push(...changes.map((c) => [c.kind, c.instance])));
+        window.answered = Math.max(...portMessages.filter((m) => m.reply).map((m) => m.bytes));
+        portMessages.length = 0;
+    }""", token("alice"))
+    assert page.evaluate("todo.items.length") == MANY
+    answered = page.evaluate("answered")
+
+    writer.send("t010", type="MOVE", column="doing")  # leaves
+    writer.send("t020", type="ASSIGN", who="zoe")  # changes
+    writer.create("t0055", title="late")  # enters, between t005 and t006
+    page.wait_for_function("seen.length === 3")
+    posted = page.evaluate("portMessages.filter((m) => m.op === 'query')")
+    print(f"the watch's answer: {answered} bytes; its changes: {posted}")
+    assert answered > 20_000  # every item, once
+    assert posted and all(m["bytes"] < 2_000 for m in posted), posted
+    assert page.evaluate("seen") == [["leave", "t010"], ["update", "t020"], ["enter", "t0055"]]
+
+    # applied in the page: the items and their order are the server's
+    shown = page.evaluate("todo.items")
+    fresh = page.evaluate("""async () => {
+        const items = [];
+        let cursor = null;
+        do {
+            const page = await client.query("task", "column", "eq", "todo", { limit: 1000, cursor });
+            items.push(...page.items);
+            cursor = page.cursor;
+        } while (cursor);
+        return items;
+    }""")
+    assert shown == fresh
+    assert [i["instance"] for i in shown[5:8]] == ["t005", "t0055", "t006"]
+    assert next(i for i in shown if i["instance"] == "t020")["context"]["assignee"] == "zoe"
+    page.evaluate("client.close()")

@@ -13,9 +13,9 @@ function Status() {
 }
 
 function Column({ column }) {
-  const { items, loading } = useQuery("task", "column", "eq", column, { live: true });
+  const { items, loading, ended, error } = useQuery("task", "column", "eq", column, { live: true });
   if (loading) return h("p", { id: "loading" }, "loading");
-  return h("ul", { id: column },
+  return h("ul", { id: column, "data-ended": ended ? error?.code ?? "closed" : "no" },
     items.map((item) => h("li", { key: item.instance }, `${item.instance}:${item.context.title}`)));
 }
 
