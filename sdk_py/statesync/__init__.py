@@ -6,9 +6,11 @@ Pyodide. See `docs/core.md` for the core and `docs/client.md` for the client.
 
 from .actions import Action, assign, cancel, create_instance, raise_, send_to
 from .client import AnonymousSession, Client, ClientError, Instance, Rejected, State, UserSettings
+from .enqueue import enqueue_actions
 from .errors import DefinitionError, InfiniteLoopError, StatesyncError
 from .guards import and_, not_, or_, state_in
 from .machine import Machine
+from .notify import emit, log
 from .sender import Sender
 from .snapshot import Snapshot, matches_state
 
@@ -31,6 +33,9 @@ __all__ = [
     "assign",
     "cancel",
     "create_instance",
+    "emit",
+    "enqueue_actions",
+    "log",
     "matches_state",
     "not_",
     "or_",

@@ -81,9 +81,13 @@ class StateNode:
             raise DefinitionError(f"{where}: 'id' must be a string")
         self.id: str = explicit_id or ".".join((machine.id, *self.path))
         self.config = config
-        self.order = len(machine.id_map)
-        if self.id in machine.id_map:
+        self.order = len(machine.nodes)
+        machine.nodes.append(self)
+        known = machine.id_map.get(self.id)
+        if known is not None and (explicit_id is not None or known.config.get("id") is not None):
             raise DefinitionError(f"{where}: duplicate state id {self.id!r}")
+        # Two implicit ids can only meet through a dotted key ("a.b" and "a" > "b"); as in XState
+        # the later state takes the id, and `#id.path` targets reach both (split at unescaped dots).
         machine.id_map[self.id] = self
         states = config.get("states") or {}
         if not isinstance(states, Mapping):
@@ -411,6 +415,8 @@ class Builder:
         bound = self._bind_action(ref, where)
         if bound.implementation.reads_sender:
             self.machine.reads_sender = True
+        if getattr(bound.implementation, "binds_at_run_time", False):
+            self.machine.binds_at_run_time = True
         return bound
 
     def _bind_action(self, ref: Any, where: str) -> BoundAction:

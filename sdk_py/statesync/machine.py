@@ -7,10 +7,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from ._callables import SENDER, call, call_mode
-from .actions import Action
+from .actions import Action, BoundAction
 from .algorithm import INIT, Step, is_in_final_state, macrostep, microstep, select_transitions
 from .definition import Builder, StateNode, Transition
 from .errors import DefinitionError
+from .guards import CompiledGuard, compile_guard
 from .sender import NO_SENDER, Sender, takes_sender
 from .snapshot import Snapshot, StateValue, to_state_path
 
@@ -35,6 +36,7 @@ class Machine:
         actions: Mapping[str, Any] | None = None,
         guards: Mapping[str, Any] | None = None,
         delays: Mapping[str, Any] | None = None,
+        actors: Mapping[str, Any] | None = None,
         max_microsteps: int = 10_000,
     ) -> None:
         if not isinstance(config, Mapping):
@@ -44,16 +46,25 @@ class Machine:
             raise DefinitionError("the machine 'id' must be a string")
         self.id: str = machine_id
         self.config = config
+        self.actors: Mapping[str, Any] = dict(actors or {})
+        """Invoked `src` names -> implementations, for the runtime (the server's services)."""
         self.actions: Mapping[str, Any] = dict(actions or {})
         self.guards: Mapping[str, Any] = dict(guards or {})
         self.delays: Mapping[str, Any] = dict(delays or {})
         self.max_microsteps = max_microsteps
         self.reads_sender = False
         """Whether some implementation declares `sender` (set while the machine is built)."""
+        self.binds_at_run_time = False
+        """Whether an action (`enqueue_actions`) picks implementations by name while it runs."""
         self.id_map: dict[str, StateNode] = {}
+        self.nodes: list[StateNode] = []
+        """Every state node in document order (`node.order` is its index)."""
         self.root = StateNode(self, config, None, machine_id)
-        Builder(self, self.actions, self.guards, self.delays).build(self.root)
-        self.has_always = any(node.always for node in self.id_map.values())
+        self._builder = Builder(self, self.actions, self.guards, self.delays)
+        self._builder.build(self.root)
+        self._bound: dict[str, BoundAction] = {}
+        self._checks: dict[str, CompiledGuard] = {}
+        self.has_always = any(node.always for node in self.nodes)
         self.entry_plans: dict[tuple[Transition, ...], Any] = {}
         self.kids_cache: dict[tuple[StateNode, ...], dict[StateNode, list[StateNode]]] = {}
         self._initial = Transition(self.root, None, {"reenter": True})
@@ -64,6 +75,8 @@ class Machine:
         self._context_sender = callable(raw_context) and takes_sender(raw_context)
         if self._context_sender or any(mode & SENDER for mode in self._delay_modes.values()):
             self.reads_sender = True
+        if self.binds_at_run_time and _some_implementation_reads_sender(self.actions, self.guards):
+            self.reads_sender = True  # enqueue_actions / check() may run any of them
 
     def __repr__(self) -> str:
         return f"<Machine {self.id!r}: {len(self.id_map)} states>"
@@ -258,6 +271,69 @@ class Machine:
             raise ValueError(f"state '{node.id}' has no child state {key!r}")
         return found
 
+    # implementations -----------------------------------------------------------------------
+
+    @classmethod
+    def setup(
+        cls,
+        *,
+        actions: Mapping[str, Any] | None = None,
+        guards: Mapping[str, Any] | None = None,
+        delays: Mapping[str, Any] | None = None,
+        actors: Mapping[str, Any] | None = None,
+    ) -> MachineSetup:
+        """XState's `setup(...)`: implementations first, then `.create_machine(config)`.
+
+        The v5 way to keep implementations next to a config exported from the Stately editor::
+
+            machine = Machine.setup(actions={"inc": assign(...)}, guards={...}).create_machine(config)
+        """
+        return MachineSetup(actions, guards, delays, actors)
+
+    def provide(
+        self,
+        *,
+        actions: Mapping[str, Any] | None = None,
+        guards: Mapping[str, Any] | None = None,
+        delays: Mapping[str, Any] | None = None,
+        actors: Mapping[str, Any] | None = None,
+    ) -> Machine:
+        """A new machine with the same config, these implementations replacing or adding to
+        this machine's (XState's `machine.provide`). This machine is unchanged."""
+        return type(self)(
+            self.config,
+            actions={**self.actions, **(actions or {})},
+            guards={**self.guards, **(guards or {})},
+            delays={**self.delays, **(delays or {})},
+            actors={**self.actors, **(actors or {})},
+            max_microsteps=self.max_microsteps,
+        )
+
+    def bind_action(self, ref: Any) -> BoundAction:
+        """An action reference (name, `{"type", "params"}`, function or action object) bound
+        to this machine's implementations, as in a config (names without one are effects)."""
+        if type(ref) is str:
+            bound = self._bound.get(ref)
+            if bound is None:
+                bound = self._bound[ref] = self._builder.bind_action(ref, f"machine {self.id!r} enqueued action")
+            return bound
+        return self._builder.bind_action(ref, f"machine {self.id!r} enqueued action")
+
+    def check_guard(self, ref: Any, context: Any, event: Event, step: Step) -> bool:
+        """Evaluate a guard reference against this machine's guards (`check` in `enqueue_actions`)."""
+        compiled = self._checks.get(ref) if type(ref) is str else None
+        if compiled is None:
+            compiled = compile_guard(ref, self.guards, self._find_for_check, f"machine {self.id!r} check()")
+            if type(ref) is str:
+                self._checks[ref] = compiled
+        return compiled.test(context, event, step)
+
+    def _find_for_check(self, ref: str) -> StateNode:
+        node = self.find_by_id(ref)
+        if node is None:
+            raise DefinitionError(f"machine {self.id!r} check(): unknown state {ref!r}")
+        return node
+
     # export --------------------------------------------------------------------------------
 
     def to_config(self) -> dict[str, Any]:
@@ -283,6 +359,13 @@ class Machine:
     def _snapshot(self, step: Step) -> Snapshot:
         return Snapshot(self, tuple(step.nodes), step.context, step.status, step.output, step.error,
                         step.history, step.children)
+
+
+def _some_implementation_reads_sender(actions: Mapping[str, Any], guards: Mapping[str, Any]) -> bool:
+    for implementation in (*actions.values(), *guards.values()):
+        if getattr(implementation, "reads_sender", False) or (callable(implementation) and takes_sender(implementation)):
+            return True
+    return False
 
 
 def _check_event(event: Any) -> None:
@@ -319,3 +402,19 @@ def _initial_nodes_with_ancestors(node: StateNode) -> list[StateNode]:
                 break
             found.setdefault(ancestor, None)
     return list(found)
+
+
+class MachineSetup:
+    """Implementations waiting for a config: the result of `Machine.setup(...)`."""
+
+    def __init__(self, actions: Mapping[str, Any] | None, guards: Mapping[str, Any] | None,
+                 delays: Mapping[str, Any] | None, actors: Mapping[str, Any] | None) -> None:
+        self.actions = dict(actions or {})
+        self.guards = dict(guards or {})
+        self.delays = dict(delays or {})
+        self.actors = dict(actors or {})
+
+    def create_machine(self, config: Mapping[str, Any], *, max_microsteps: int = 10_000) -> Machine:
+        """The `Machine` for `config` with these implementations."""
+        return Machine(config, actions=self.actions, guards=self.guards, delays=self.delays,
+                       actors=self.actors, max_microsteps=max_microsteps)

@@ -99,6 +99,10 @@ class Snapshot:
         """`snapshot.matches("a.b")` or `snapshot.matches({"a": "b"})`."""
         return matches_state(value, self.value)
 
+    def get_meta(self) -> dict[str, Any]:
+        """`{state id: meta}` for the active states whose config has a `meta` (XState's `getMeta()`)."""
+        return {node.id: node.meta for node in self._nodes if "meta" in node.config}
+
     def has_tag(self, tag: str) -> bool:
         return tag in self.tags
 

@@ -110,8 +110,9 @@ def _jsonable(x: Any) -> Any:
     return json.loads(json.dumps(x))
 
 
-def _observe(snapshot: Any, effects: list[str]) -> Observation:
-    return {
+def _observe(snapshot: Any, effects: list[str], emitted: list[Any], logs: list[Any]) -> Observation:
+    """What the XState runner reports; ``emitted``, ``logs`` and ``meta`` only when not empty."""
+    observation = {
         "value": _jsonable(snapshot.value),
         "context": _jsonable(snapshot.context),
         "tags": sorted(snapshot.tags),
@@ -119,6 +120,11 @@ def _observe(snapshot: Any, effects: list[str]) -> Observation:
         "output": _jsonable(snapshot.output),
         "effects": effects,
     }
+    meta = snapshot.get_meta()
+    for key, value in (("emitted", emitted), ("logs", logs), ("meta", meta)):
+        if value:
+            observation[key] = _jsonable(value)
+    return observation
 
 
 class _Timeout(Exception):
@@ -152,6 +158,8 @@ class _Run:
         self.machine = machine
         self.scheduler = SimScheduler()
         self.snapshot: Any = None
+        self.emitted: list[Any] = []
+        self.logs: list[Any] = []
 
     def _apply(self, result: tuple[Any, list[Any]], effects: list[str]) -> None:
         self.snapshot, actions = result
@@ -163,6 +171,11 @@ class _Run:
                     self.scheduler.schedule(str(params.get("id")), params["event"], params["delay"])
             elif kind == "xstate.cancel":
                 self.scheduler.cancel(str(action.params["id"]))
+            elif kind == "xstate.emit":
+                self.emitted.append(action.params["event"])
+            elif kind == "xstate.log":
+                label, value = action.params["label"], action.params["value"]
+                self.logs.append([value] if label is None else [label, value])
             elif not kind.startswith("xstate."):
                 effects.append(vocab.effect_record(kind, action))
         if self.snapshot.status != "active":
@@ -170,11 +183,13 @@ class _Run:
 
     def start(self, input: Any) -> Observation:
         effects: list[str] = []
+        self.emitted, self.logs = [], []
         self._apply(self.machine.initial_transition(input=input), effects)
-        return _observe(self.snapshot, effects)
+        return _observe(self.snapshot, effects, self.emitted, self.logs)
 
     def step(self, step: dict[str, Any]) -> Observation:
         effects: list[str] = []
+        self.emitted, self.logs = [], []
         if "advance" in step:
 
             def fire(event: dict[str, Any]) -> None:
@@ -184,13 +199,13 @@ class _Run:
             self.scheduler.advance(step["advance"], fire)
         elif self.snapshot.status == "active":
             self._apply(self.machine.transition(self.snapshot, dict(step)), effects)
-        return _observe(self.snapshot, effects)
+        return _observe(self.snapshot, effects, self.emitted, self.logs)
 
 
 def run_case(case: dict[str, Any]) -> dict[str, Any]:
     """Run one case; the result has the same shape as the XState runner's."""
     try:
-        machine = vocab.build_machine(case["config"], case.get("implementations"))
+        machine = vocab.build_machine(case)
     except Exception as exc:  # noqa: BLE001 - reported, compared as "both failed"
         return {"error": f"definition: {type(exc).__name__}: {exc}"}
     run = _Run(machine)

@@ -19,6 +19,18 @@ Actions (``"name"`` or ``{"type": "name", "params": {...}}``):
 - ``peek...``: an effect recorded as ``"<name>:<count>:<event type>"`` (what it saw).
 - Any other name: an effect, recorded as its name.
 
+- ``emit:<EV>``: emit ``{"type": EV}``; ``emitCount:<EV>``: emit ``{"type": EV, "count": count}``;
+  ``emitParams``: emit the params; ``log:<label>``: log ``count`` with that label; ``logAll``:
+  ``log()`` (context and event); ``enqAddTwice``: ``enqueue_actions`` queuing ``add`` twice with
+  its own params.
+- ``{"emit": {...}}``: emit that event; ``{"log": {"value": v, "label": l}}``: log ``v``.
+- ``{"enqueue": [item, ...]}``: ``enqueue_actions`` running a small program; an item is an action
+  (name or ``{"type", "params"}``, queued with ``enqueue``), ``{"if": guard, "then": [...],
+  "else": [...]}`` (``check``), ``{"assign": {...}}``, ``{"raise": EV, "delay"?, "id"?}``,
+  ``{"cancel": id}``, ``{"emit": {...}}``, ``{"log": label}`` (logs ``count``),
+  ``{"repeat": [...]}`` (the items ``count`` times: computed actions) or a nested
+  ``{"enqueue": [...]}``.
+
 Guards (``"name"``, ``{"type": "name", "params": {...}}`` or a composite object):
 ``even`` / ``odd`` (on ``count``), ``flag`` (``event.flag`` truthy), ``gt`` (params ``n``:
 ``count > n``), ``lt:<n>``, ``gt:<n>``, ``{"and": [...]}``, ``{"or": [...]}``, ``{"not": g}``,
@@ -26,6 +38,12 @@ Guards (``"name"``, ``{"type": "name", "params": {...}}`` or a composite object)
 
 Delays: numeric keys, plus the named delays ``short`` (50), ``long`` (200) and ``dyn``
 (``count * 10 + 10``).
+
+Case keys besides ``config``/``steps``/``input``: ``implementations`` (``{"guards": {name: alias
+| guard object | composite}, "actions": {name: vocabulary name}, "delays": {name: ms}}``),
+``"build": "setup"`` (``Machine.setup(...).create_machine``) and ``provide`` (same shape as
+``implementations``, given with ``machine.provide``). Observations carry ``emitted``, ``logs``
+(logger argument lists) and ``meta`` (``get_meta()``) only when not empty.
 
 Config markers: ``"context": "$input"`` (context is a copy of the input) and
 ``"output": "$context"`` / ``"$event"`` on the root or on final states.
@@ -38,7 +56,7 @@ from collections.abc import Callable
 from typing import Any
 
 import statesync
-from statesync import and_, assign, cancel, not_, or_, raise_, state_in
+from statesync import and_, assign, cancel, emit, enqueue_actions, log, not_, or_, raise_, state_in
 
 NAMED_DELAYS: dict[str, Any] = {
     "short": 50,
@@ -47,8 +65,8 @@ NAMED_DELAYS: dict[str, Any] = {
 }
 
 # Action names whose implementation is pure (not an effect): exact names and prefixes.
-PURE_ACTIONS = {"inc", "dbl", "add", "setv", "outv", "outk", "fromInput"}
-PURE_PREFIXES = ("push:", "raise:", "raiseDelayed:", "cancel:")
+PURE_ACTIONS = {"inc", "dbl", "add", "setv", "outv", "outk", "fromInput", "emitParams", "logAll", "enqAddTwice"}
+PURE_PREFIXES = ("push:", "raise:", "raiseDelayed:", "cancel:", "emit:", "emitCount:", "log:")
 
 
 def is_effect(name: str) -> bool:
@@ -88,6 +106,23 @@ def action_impl(name: str) -> Any:
         return raise_({"type": parts[1]}, delay=delay, id=ident)
     if name.startswith("cancel:"):
         return cancel(name[len("cancel:"):])
+    if name.startswith("emit:"):
+        return emit({"type": name[len("emit:"):]})
+    if name.startswith("emitCount:"):
+        emitted = name[len("emitCount:"):]
+        return emit(lambda ctx, ev, *rest: {"type": emitted, "count": _count_or_none(ctx)})
+    if name == "emitParams":
+        return emit(lambda ctx, ev, params: dict(params))
+    if name.startswith("log:"):
+        return log(lambda ctx, ev, *rest: _count_or_none(ctx), name[len("log:"):])
+    if name == "logAll":
+        return log()
+    if name == "enqAddTwice":
+        def add_twice(ctx: Any, ev: Any, enqueue: Any, check: Any, params: Any) -> None:
+            enqueue({"type": "add", "params": params})
+            enqueue({"type": "add", "params": params})
+
+        return enqueue_actions(add_twice)
     return None
 
 
@@ -164,9 +199,97 @@ def _translate_guard(g: Any, names: _Names) -> Any:
     raise ValueError(f"bad guard {g!r}")
 
 
+# Action names the vocabulary's own implementations enqueue (their implementations are needed too).
+ENQUEUES = {"enqAddTwice": ["add"]}
+
+
 def _collect_actions(a: Any, names: _Names) -> None:
     for item in _as_list(a):
-        names.actions.add(item if isinstance(item, str) else item["type"])
+        if isinstance(item, dict) and "enqueue" in item:
+            _collect_program(item["enqueue"], names)
+            continue
+        if isinstance(item, dict) and ("emit" in item or "log" in item):
+            continue
+        name = item if isinstance(item, str) else item["type"]
+        names.actions.add(name)
+        names.actions.update(ENQUEUES.get(name, []))
+
+
+def _collect_program(items: list[Any], names: _Names) -> None:
+    for item in items:
+        if isinstance(item, str) or "type" in item:
+            _collect_actions(item, names)
+        elif "if" in item:
+            _collect_program(item.get("then", []), names)
+            _collect_program(item.get("else", []), names)
+        elif "repeat" in item:
+            _collect_program(item["repeat"], names)
+        elif "enqueue" in item:
+            _collect_program(item["enqueue"], names)
+
+
+Program = Callable[[Any, Any, Any, Any], None]
+
+
+def _translate_program(items: list[Any], names: _Names) -> Program:
+    """An ``{"enqueue": [...]}`` program as a function ``(context, event, enqueue, check)``."""
+    steps: list[Program] = []
+    for item in items:
+        if isinstance(item, str) or "type" in item:
+            steps.append(lambda c, e, q, check, item=item: q(item))
+        elif "if" in item:
+            guard = _translate_guard(item["if"], names)
+            then = _translate_program(item.get("then", []), names)
+            otherwise = _translate_program(item.get("else", []), names)
+            steps.append(lambda c, e, q, check, g=guard, t=then, o=otherwise: (t if check(g) else o)(c, e, q, check))
+        elif "assign" in item:
+            steps.append(lambda c, e, q, check, v=item["assign"]: q.assign(dict(v)))
+        elif "raise" in item:
+            options = {k: item[k] for k in ("delay", "id") if k in item}
+            steps.append(lambda c, e, q, check, t=item["raise"], o=options: q.raise_({"type": t}, **o))
+        elif "cancel" in item:
+            steps.append(lambda c, e, q, check, i=item["cancel"]: q.cancel(i))
+        elif "emit" in item:
+            steps.append(lambda c, e, q, check, v=item["emit"]: q.emit(dict(v)))
+        elif "log" in item:
+            steps.append(lambda c, e, q, check, label=item["log"]: q.log(lambda ctx, ev: _count_or_none(ctx), label))
+        elif "repeat" in item:
+            body = _translate_program(item["repeat"], names)
+            steps.append(lambda c, e, q, check, b=body: [b(c, e, q, check) for _ in range(_count(c))])
+        elif "enqueue" in item:
+            inner = _translate_actions({"enqueue": item["enqueue"]}, names)
+            steps.append(lambda c, e, q, check, a=inner: q(a))
+        else:
+            raise ValueError(f"bad enqueue item {item!r}")
+
+    def program(context: Any, event: Any, enqueue: Any, check: Any) -> None:
+        for step in steps:
+            step(context, event, enqueue, check)
+
+    return program
+
+
+def _translate_actions(a: Any, names: _Names) -> Any:
+    """A config's actions: ``{"enqueue": [...]}`` items become ``enqueue_actions``."""
+    _collect_actions(a, names)
+
+    def one(item: Any) -> Any:
+        if not isinstance(item, dict):
+            return item
+        if "emit" in item:
+            return emit(item["emit"])
+        if "log" in item:
+            spec = item["log"]
+            return log(spec["value"], spec.get("label")) if "value" in spec else log(label=spec.get("label"))
+        if "enqueue" in item:
+            return enqueue_actions(_translate_program(item["enqueue"], names))
+        return item
+
+    return [one(x) for x in a] if isinstance(a, list) else one(a)
+
+
+def _count_or_none(ctx: Any) -> Any:
+    return (ctx or {}).get("count")
 
 
 def _translate_transitions(t: Any, names: _Names) -> Any:
@@ -176,7 +299,8 @@ def _translate_transitions(t: Any, names: _Names) -> Any:
         out = dict(x)
         if "guard" in out:
             out["guard"] = _translate_guard(out["guard"], names)
-        _collect_actions(out.get("actions"), names)
+        if "actions" in out:
+            out["actions"] = _translate_actions(out["actions"], names)
         return out
 
     return [one(x) for x in t] if isinstance(t, list) else one(t)
@@ -192,8 +316,9 @@ def _translate_output(o: Any) -> Any:
 
 def _translate_node(node: dict[str, Any], names: _Names) -> dict[str, Any]:
     out = dict(node)
-    _collect_actions(out.get("entry"), names)
-    _collect_actions(out.get("exit"), names)
+    for key in ("entry", "exit"):
+        if key in out:
+            out[key] = _translate_actions(out[key], names)
     for key in ("on", "after"):
         if key in out:
             out[key] = {k: _translate_transitions(v, names) for k, v in out[key].items()}
@@ -223,29 +348,48 @@ def guard_implementations(names: set[str], provided: dict[str, Any] | None) -> d
             continue
         if provided and name in provided:
             raw = provided[name]
-            guards[name] = raw
-            pending.append(raw if isinstance(raw, str) else raw["type"])
+            if isinstance(raw, str) or "type" in raw:
+                guards[name] = raw
+                pending.append(raw if isinstance(raw, str) else raw["type"])
+            else:  # a composite guard of the vocabulary ({"and": [...]}, {"not": ...}, ...)
+                inner = _Names()
+                guards[name] = _translate_guard(raw, inner)
+                pending.extend(sorted(inner.guards))
         else:
             guards[name] = guard_impl(name)
     return guards
 
 
-def build_machine(raw_config: dict[str, Any], provided: dict[str, Any] | None = None) -> statesync.Machine:
-    """A statesync ``Machine`` for a pure-JSON case config, with the vocabulary's implementations.
-
-    ``provided`` is a case's ``implementations``: ``{"guards": {name: alias | guard object},
-    "actions": {name: vocabulary name}, "delays": {name: ms}}``.
-    """
-    provided = provided or {}
-    names = _Names()
-    config = _translate_node(copy.deepcopy(raw_config), names)
-    if config.get("context") == "$input":
-        config["context"] = context_from_input()
+def _implementations(action_names: Any, guard_names: set[str], provided: dict[str, Any]) -> dict[str, Any]:
     actions = {}
-    for name in sorted(names.actions):
+    for name in sorted(action_names):
         impl = action_impl((provided.get("actions") or {}).get(name, name))
         if impl is not None:
             actions[name] = impl
-    guards = guard_implementations(names.guards, provided.get("guards"))
-    delays = {**NAMED_DELAYS, **(provided.get("delays") or {})}
-    return statesync.Machine(config, actions=actions, guards=guards, delays=delays)
+    guards = guard_implementations(guard_names, provided.get("guards"))
+    return {"actions": actions, "guards": guards, "delays": dict(provided.get("delays") or {})}
+
+
+def build_machine(case: dict[str, Any]) -> statesync.Machine:
+    """A statesync ``Machine`` for a case's pure-JSON config, with the vocabulary's implementations.
+
+    A case's ``implementations`` (``{"guards": {name: alias | guard object}, "actions": {name:
+    vocabulary name}, "delays": {name: ms}}``) add to or replace the vocabulary's;
+    ``"build": "setup"`` builds with ``Machine.setup(...).create_machine(config)``; a
+    ``provide`` of the same shape is then given with ``machine.provide(...)``.
+    """
+    names = _Names()
+    config = _translate_node(copy.deepcopy(case["config"]), names)
+    if config.get("context") == "$input":
+        config["context"] = context_from_input()
+    implementations = _implementations(names.actions, names.guards, case.get("implementations") or {})
+    implementations["delays"] = {**NAMED_DELAYS, **implementations["delays"]}
+    if case.get("build") == "setup":
+        machine = statesync.Machine.setup(**implementations).create_machine(config)
+    else:
+        machine = statesync.Machine(config, **implementations)
+    provide = case.get("provide")
+    if provide:
+        machine = machine.provide(**_implementations(
+            (provide.get("actions") or {}).keys(), set(provide.get("guards") or {}), provide))
+    return machine

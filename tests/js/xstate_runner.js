@@ -18,6 +18,7 @@
 const path = require('path');
 const {
   createMachine, createActor, SimulatedClock, assign, raise, cancel, and, or, not, stateIn,
+  emit, log, enqueueActions, setup,
 } = require(path.join(__dirname, 'node_modules', 'xstate'));
 
 const MAX_ITERATIONS = 1000;
@@ -51,6 +52,20 @@ function actionImpl(name, record) {
     return raise({ type }, opts);
   }
   if (name.startsWith('cancel:')) return cancel(name.slice(7));
+  if (name.startsWith('emit:')) return emit({ type: name.slice(5) });
+  if (name.startsWith('emitCount:')) {
+    const type = name.slice(10);
+    return emit(({ context }) => ({ type, count: context.count ?? null }));
+  }
+  if (name === 'emitParams') return emit((_, params) => ({ ...params }));
+  if (name.startsWith('log:')) return log(({ context }) => context.count ?? null, name.slice(4));
+  if (name === 'logAll') return log();
+  if (name === 'enqAddTwice') {
+    return enqueueActions(({ enqueue }, params) => {
+      enqueue({ type: 'add', params });
+      enqueue({ type: 'add', params });
+    });
+  }
   if (name.startsWith('peek')) {
     return ({ context, event }) => record(`${name}:${context ? (context.count ?? null) : null}:${event.type}`);
   }
@@ -87,11 +102,80 @@ function translateGuard(g, guardNames) {
   throw new Error(`bad guard ${JSON.stringify(g)}`);
 }
 
+// Action names the vocabulary's own implementations enqueue (their implementations are needed too).
+const ENQUEUES = { enqAddTwice: ['add'] };
+
 function collectActions(a, actionNames) {
   for (const item of toList(a)) {
-    actionNames.add(typeof item === 'string' ? item : item.type);
+    if (typeof item === 'object' && 'enqueue' in item) {
+      collectProgram(item.enqueue, actionNames);
+      continue;
+    }
+    if (typeof item === 'object' && ('emit' in item || 'log' in item)) continue;
+    const name = typeof item === 'string' ? item : item.type;
+    actionNames.add(name);
+    for (const inner of ENQUEUES[name] ?? []) actionNames.add(inner);
   }
   return a;
+}
+
+// An `{"enqueue": [...]}` program (see tests/differential/vocab.py) becomes enqueueActions.
+function collectProgram(items, actionNames) {
+  for (const item of items) {
+    if (typeof item === 'string' || 'type' in item) collectActions(item, actionNames);
+    else if ('if' in item) {
+      collectProgram(item.then ?? [], actionNames);
+      collectProgram(item.else ?? [], actionNames);
+    } else if ('repeat' in item) collectProgram(item.repeat, actionNames);
+    else if ('enqueue' in item) collectProgram(item.enqueue, actionNames);
+  }
+}
+
+function translateProgram(items, names) {
+  const steps = items.map((item) => {
+    if (typeof item === 'string' || 'type' in item) return ({ enqueue }) => enqueue(item);
+    if ('if' in item) {
+      const guard = translateGuard(item.if, names.guards);
+      const then = translateProgram(item.then ?? [], names);
+      const otherwise = translateProgram(item.else ?? [], names);
+      return (args) => (args.check(guard) ? then(args) : otherwise(args));
+    }
+    if ('assign' in item) return ({ enqueue }) => enqueue.assign(item.assign);
+    if ('raise' in item) {
+      const opts = {};
+      if (item.delay !== undefined) opts.delay = item.delay;
+      if (item.id !== undefined) opts.id = item.id;
+      return ({ enqueue }) => enqueue.raise({ type: item.raise }, opts);
+    }
+    if ('cancel' in item) return ({ enqueue }) => enqueue.cancel(item.cancel);
+    if ('emit' in item) return ({ enqueue }) => enqueue.emit(item.emit);
+    if ('log' in item) return ({ enqueue }) => enqueue(log(({ context }) => context.count ?? null, item.log)); // XState's enqueue has no .log
+    if ('repeat' in item) {
+      const body = translateProgram(item.repeat, names);
+      return (args) => { for (let i = 0; i < (args.context.count ?? 0); i += 1) body(args); };
+    }
+    if ('enqueue' in item) {
+      const inner = translateActions({ enqueue: item.enqueue }, names);
+      return ({ enqueue }) => enqueue(inner);
+    }
+    throw new Error(`bad enqueue item ${JSON.stringify(item)}`);
+  });
+  return (args) => { for (const step of steps) step(args); };
+}
+
+// Actions of a config: `{"enqueue": [...]}` items become enqueueActions, the rest stay names.
+function translateActions(a, names) {
+  collectActions(a, names.actions);
+  if (a === undefined) return a;
+  const one = (item) => {
+    if (typeof item !== 'object') return item;
+    if ('emit' in item) return emit(item.emit);
+    if ('log' in item) return log(item.log.value, item.log.label);
+    if (!('enqueue' in item)) return item;
+    const program = translateProgram(item.enqueue, names);
+    return enqueueActions((args) => program(args));
+  };
+  return Array.isArray(a) ? a.map(one) : one(a);
 }
 
 function translateTransitions(t, names) {
@@ -100,7 +184,7 @@ function translateTransitions(t, names) {
     if (typeof x === 'string') return x;
     const out = { ...x };
     if (out.guard !== undefined) out.guard = translateGuard(out.guard, names.guards);
-    collectActions(out.actions, names.actions);
+    if (out.actions !== undefined) out.actions = translateActions(out.actions, names);
     return out;
   };
   return Array.isArray(t) ? t.map(one) : one(t);
@@ -114,8 +198,8 @@ function translateOutput(o) {
 
 function translateNode(node, names) {
   const out = { ...node };
-  collectActions(out.entry, names.actions);
-  collectActions(out.exit, names.actions);
+  if (out.entry !== undefined) out.entry = translateActions(out.entry, names);
+  if (out.exit !== undefined) out.exit = translateActions(out.exit, names);
   if (out.on) {
     out.on = Object.fromEntries(
       Object.entries(out.on).map(([k, v]) => [k, translateTransitions(v, names)]),
@@ -148,8 +232,14 @@ function guardImplementations(guardNames, provided) {
     if (name in guards) continue;
     if (provided && name in provided) {
       const raw = provided[name];
-      guards[name] = raw;
-      pending.push(typeof raw === 'string' ? raw : raw.type);
+      if (typeof raw === 'string' || 'type' in raw) {
+        guards[name] = raw;
+        pending.push(typeof raw === 'string' ? raw : raw.type);
+      } else { // a composite guard of the vocabulary ({"and": [...]}, {"not": ...}, ...)
+        const inner = new Set();
+        guards[name] = translateGuard(raw, inner);
+        pending.push(...inner);
+      }
     } else {
       guards[name] = guardImpl(name);
     }
@@ -157,19 +247,32 @@ function guardImplementations(guardNames, provided) {
   return guards;
 }
 
-function buildMachine(rawConfig, record, provided = {}) {
-  const names = { actions: new Set(), guards: new Set() };
-  const config = translateNode(rawConfig, names);
-  if (config.context === '$input') config.context = ({ input }) => ({ ...(input ?? {}) });
-  config.options = { ...(config.options ?? {}), maxIterations: MAX_ITERATIONS };
+function implementations(actionNames, guardNames, provided, record) {
   const actions = {};
-  for (const name of names.actions) {
+  for (const name of actionNames) {
     const vocabularyName = (provided.actions ?? {})[name] ?? name;
     actions[name] = actionImpl(vocabularyName, record);
   }
-  const guards = guardImplementations(names.guards, provided.guards);
-  const delays = { ...NAMED_DELAYS, ...(provided.delays ?? {}) };
-  return createMachine(config, { actions, guards, delays });
+  const guards = guardImplementations(guardNames, provided.guards);
+  return { actions, guards, delays: { ...(provided.delays ?? {}) } };
+}
+
+// `c.build === 'setup'`: setup(implementations).createMachine(config); `c.provide` (same shape
+// as `implementations`) is then given with machine.provide(...).
+function buildMachine(c, record) {
+  const names = { actions: new Set(), guards: new Set() };
+  const config = translateNode(c.config, names);
+  if (config.context === '$input') config.context = ({ input }) => ({ ...(input ?? {}) });
+  config.options = { ...(config.options ?? {}), maxIterations: MAX_ITERATIONS };
+  const impls = implementations(names.actions, names.guards, c.implementations ?? {}, record);
+  impls.delays = { ...NAMED_DELAYS, ...impls.delays };
+  let machine = c.build === 'setup' ? setup(impls).createMachine(config) : createMachine(config, impls);
+  if (c.provide) {
+    const p = c.provide;
+    machine = machine.provide(implementations(
+      Object.keys(p.actions ?? {}), new Set(Object.keys(p.guards ?? {})), p, record));
+  }
+  return machine;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -199,9 +302,16 @@ function isConsistent(snapshot) {
   return true;
 }
 
-function observe(snapshot, effects, inconsistent) {
+// `emitted` (events from emit), `logs` (logger calls from log, as argument lists) and `meta`
+// (snapshot.getMeta()) are reported only when not empty.
+function observe(snapshot, effects, inconsistent, emitted = [], logs = []) {
   if (snapshot.status === 'error') return { error: errorText(snapshot.error) };
   const flags = inconsistent || !isConsistent(snapshot) ? { xstateInconsistent: true } : {};
+  const extra = {};
+  if (emitted.length) extra.emitted = emitted;
+  if (logs.length) extra.logs = logs;
+  const meta = snapshot.getMeta();
+  if (Object.keys(meta).length) extra.meta = jsonSafe(meta);
   return {
     ...flags,
     value: jsonSafe(snapshot.value),
@@ -210,15 +320,18 @@ function observe(snapshot, effects, inconsistent) {
     status: snapshot.status,
     output: jsonSafe(snapshot.output),
     effects,
+    ...extra,
   };
 }
 
 function runCase(c) {
   let effects = [];
+  let emitted = [];
+  let logs = [];
   const record = (name) => effects.push(name);
   let machine;
   try {
-    machine = buildMachine(c.config, record, c.implementations);
+    machine = buildMachine(c, record);
   } catch (err) {
     return { error: `definition: ${errorText(err)}` };
   }
@@ -230,18 +343,22 @@ function runCase(c) {
       inconsistent = true;
     }
   };
-  const actor = createActor(machine, { clock, input: c.input, inspect });
+  const logger = (...args) => logs.push(jsonSafe(args));
+  const actor = createActor(machine, { clock, input: c.input, inspect, logger });
   actor.subscribe({ error: () => {} }); // errors are read from the snapshot
+  actor.on('*', (event) => emitted.push(jsonSafe(event)));
   try {
     actor.start();
   } catch (err) {
     observations.push({ error: errorText(err) });
     return { observations };
   }
-  observations.push(observe(actor.getSnapshot(), effects, inconsistent));
+  observations.push(observe(actor.getSnapshot(), effects, inconsistent, emitted, logs));
   for (const step of c.steps ?? []) {
     if (actor.getSnapshot().status === 'error') break;
     effects = [];
+    emitted = [];
+    logs = [];
     inconsistent = false;
     try {
       if (step.advance !== undefined) clock.increment(step.advance);
@@ -250,7 +367,7 @@ function runCase(c) {
       observations.push({ error: errorText(err) });
       break;
     }
-    observations.push(observe(actor.getSnapshot(), effects, inconsistent));
+    observations.push(observe(actor.getSnapshot(), effects, inconsistent, emitted, logs));
   }
   actor.stop();
   return { observations };
