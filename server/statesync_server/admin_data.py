@@ -7,7 +7,6 @@ Every value is the full, private data (contexts, events as sent, effect payloads
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from collections.abc import Iterable
 from typing import Any
@@ -79,7 +78,7 @@ def _instance_item(row: Any, now: float) -> dict[str, Any]:
 async def search_instances(app: Any, store: Any, machine: str, *, prefix: str = "",
                            state: str | None = None, status: str | None = None,
                            where: dict[str, Any] | None = None, after: str = "",
-                           limit: int = 100) -> dict[str, Any]:
+                           limit: int = 100, now: float) -> dict[str, Any]:
     """Instances of `machine` by name prefix, active state (`a.b`: in `a.b` or under it),
     status and index query `where` `{index, op, value}`, sorted by name: one page of
     `limit` after the name `after`, with counts per state, status and version over every
@@ -93,7 +92,6 @@ async def search_instances(app: Any, store: Any, machine: str, *, prefix: str = 
         query = query.where(instances.c.name.startswith(prefix, autoescape=True))
     if status:
         query = query.where(instances.c.status == status)
-    now = time.time()
     items: list[dict[str, Any]] = []
     by_state: Counter[str] = Counter()
     by_version: Counter[str] = Counter()
@@ -126,14 +124,14 @@ def _in_state(path: str, value: Any) -> bool:
         return False
 
 
-async def instance_row(store: Any, machine: str, instance: str) -> dict[str, Any]:
+async def instance_row(store: Any, machine: str, instance: str, now: float) -> dict[str, Any]:
     """The instance's current row with its full snapshot, or `not-found`."""
     query = select(instances).where(instances.c.machine == machine, instances.c.name == instance)
     async with store.engine.connect() as conn:
         row = (await conn.execute(query)).first()
     if row is None:
         raise StatesyncError(ErrorCode.NOT_FOUND, f"no instance {instance!r} of {machine!r}")
-    return {**_instance_item(row, time.time()), "machine": machine,
+    return {**_instance_item(row, now), "machine": machine,
             "snapshot": from_json(row.snapshot)}
 
 
@@ -215,40 +213,38 @@ async def _rows(store: Any, query: Any) -> list[Any]:
         return list(await conn.execute(query))
 
 
-async def instance_timers(store: Any, machine: str, instance: str) -> list[dict[str, Any]]:
+async def instance_timers(store: Any, machine: str, instance: str,
+                          now: float) -> list[dict[str, Any]]:
     """The instance's pending timers, soonest first."""
     query = (select(timers).where(timers.c.machine == machine, timers.c.instance == instance)
              .order_by(timers.c.due))
-    now = time.time()
     return [_timer(r, now) for r in await _rows(store, query)]
 
 
-async def instance_outbox(store: Any, machine: str, instance: str,
-                          kinds: Iterable[str]) -> list[dict[str, Any]]:
+async def instance_outbox(store: Any, machine: str, instance: str, kinds: Iterable[str],
+                          now: float) -> list[dict[str, Any]]:
     """The instance's outbox rows of `kinds` (effects, services or messages), newest first."""
     query = (select(outbox).where(outbox.c.machine == machine, outbox.c.instance == instance,
                                   outbox.c.kind.in_(list(kinds)))
              .order_by(outbox.c.seq.desc(), outbox.c.idx.desc()))
-    now = time.time()
     return [_work(r, now) for r in await _rows(store, query)]
 
 
-async def instance_messages(store: Any, machine: str, instance: str) -> dict[str, Any]:
+async def instance_messages(store: Any, machine: str, instance: str,
+                            now: float) -> dict[str, Any]:
     """Messages (and creations) the instance sent, and those sent to it by other instances."""
     incoming = (select(outbox)
                 .where(outbox.c.name == machine, outbox.c.target == instance,
                        outbox.c.kind.in_(OUTBOX_MESSAGES))
                 .order_by(outbox.c.created_at.desc()))
-    now = time.time()
-    return {"out": await instance_outbox(store, machine, instance, OUTBOX_MESSAGES),
+    return {"out": await instance_outbox(store, machine, instance, OUTBOX_MESSAGES, now),
             "in": [_work(r, now) for r in await _rows(store, incoming)]}
 
 
-async def failures(store: Any, limit: int = 200) -> dict[str, Any]:
+async def failures(store: Any, now: float, limit: int = 200) -> dict[str, Any]:
     """What needs an operator: failed effects, services and messages and those retrying
     after an error; work and timers late by more than `LATE_AFTER` s; instances in `error`
     status or in a state tagged one of `ATTENTION_TAGS` (e.g. a workflow's `stuck` state)."""
-    now = time.time()
     failed = (select(outbox)
               .where(or_(outbox.c.status == "failed",
                          and_(outbox.c.status == "pending", outbox.c.error.is_not(None))))

@@ -38,6 +38,11 @@ def _admin(handler: Callable[[Request, Runtime, Claims], Awaitable[Any]]) -> Cal
     return _endpoint(checked)
 
 
+def _now(runtime: Runtime) -> float:
+    """The server clock's time (virtual with `--clock manual`): what `due`/`late` compare to."""
+    return runtime.engine.clock.time()
+
+
 def _machine(request: Request, runtime: Runtime) -> str:
     name = request.path_params["machine"]
     runtime.app.spec(name)  # not-found for an unknown machine
@@ -61,23 +66,24 @@ async def list_instances(request: Request, runtime: Runtime, claims: Claims) -> 
     return await data.search_instances(
         runtime.app, runtime.engine.store, machine, prefix=params.get("prefix", ""),
         state=params.get("state") or None, status=params.get("status") or None, where=where,
-        after=params.get("after", ""), limit=parse_int(params.get("limit"), "limit", 1, 1000, 100))
+        after=params.get("after", ""), limit=parse_int(params.get("limit"), "limit", 1, 1000, 100),
+        now=_now(runtime))
 
 
 @_admin
 async def failures(request: Request, runtime: Runtime, claims: Claims) -> Any:
-    return await data.failures(runtime.engine.store)
+    return await data.failures(runtime.engine.store, _now(runtime))
 
 
 @_admin
 async def instance(request: Request, runtime: Runtime, claims: Claims) -> Any:
     machine, name = _target(request)
     _machine(request, runtime)
-    store = runtime.engine.store
-    row = await data.instance_row(store, machine, name)
-    return {**row, "timers": await data.instance_timers(store, machine, name),
-            "effects": await data.instance_outbox(store, machine, name, data.OUTBOX_EFFECTS),
-            "messages": await data.instance_messages(store, machine, name)}
+    store, now = runtime.engine.store, _now(runtime)
+    row = await data.instance_row(store, machine, name, now)
+    return {**row, "timers": await data.instance_timers(store, machine, name, now),
+            "effects": await data.instance_outbox(store, machine, name, data.OUTBOX_EFFECTS, now),
+            "messages": await data.instance_messages(store, machine, name, now)}
 
 
 @_admin
@@ -95,7 +101,7 @@ async def event_log(request: Request, runtime: Runtime, claims: Claims) -> Any:
     params = request.query_params
     since = parse_int(params.get("since"), "since", -1, INT_MAX, -1)
     limit = parse_int(params.get("limit"), "limit", 1, 1000, 200)
-    await data.instance_row(runtime.engine.store, machine, name)  # not-found when missing
+    await data.instance_row(runtime.engine.store, machine, name, 0.0)  # not-found when missing
     return await data.event_log(runtime.engine.store, machine, name, since, limit)
 
 
@@ -103,14 +109,15 @@ async def event_log(request: Request, runtime: Runtime, claims: Claims) -> Any:
 async def instance_timers(request: Request, runtime: Runtime, claims: Claims) -> Any:
     machine, name = _target(request)
     _machine(request, runtime)
-    return {"timers": await data.instance_timers(runtime.engine.store, machine, name)}
+    return {"timers": await data.instance_timers(runtime.engine.store, machine, name, _now(runtime))}
 
 
 @_admin
 async def instance_effects(request: Request, runtime: Runtime, claims: Claims) -> Any:
     machine, name = _target(request)
     _machine(request, runtime)
-    rows = await data.instance_outbox(runtime.engine.store, machine, name, data.OUTBOX_EFFECTS)
+    rows = await data.instance_outbox(runtime.engine.store, machine, name, data.OUTBOX_EFFECTS,
+                                      _now(runtime))
     return {"effects": rows}
 
 
@@ -118,7 +125,7 @@ async def instance_effects(request: Request, runtime: Runtime, claims: Claims) -
 async def instance_messages(request: Request, runtime: Runtime, claims: Claims) -> Any:
     machine, name = _target(request)
     _machine(request, runtime)
-    return await data.instance_messages(runtime.engine.store, machine, name)
+    return await data.instance_messages(runtime.engine.store, machine, name, _now(runtime))
 
 
 class AdminSendBody(BaseModel):

@@ -3,7 +3,7 @@
 The graph is plain JSON, independent of any layout:
 
     {"id": machine id, "root": root node id,
-     "nodes": [{"id", "key", "parent", "type", "history", "initial", "tags", "invoke",
+     "nodes": [{"id", "key", "path", "parent", "type", "history", "initial", "tags", "invoke",
                 "internal": [transition labels without a target], "description"}],
      "edges": [{"id", "source", "target", "event", "guard", "delay", "kind", "label"}]}
 
@@ -103,7 +103,7 @@ def chart_graph(machine: Machine) -> dict[str, Any]:
         if node.type == "compound" and node.initial is not None and node.initial.targets:
             initial = node.initial.targets[0].id
         nodes.append({
-            "id": node.id, "key": node.key or machine.id,
+            "id": node.id, "key": node.key or machine.id, "path": ".".join(node.path),
             "parent": node.parent.id if node.parent is not None else None,
             "type": node.type, "history": node.history if node.type == "history" else None,
             "initial": initial, "tags": list(node.tags),

@@ -24,6 +24,7 @@ from .http import routes as http_routes
 from .http import starlette_error
 from .http_metrics import routes as metrics_routes
 from .http_queries import routes as query_routes
+from .inspector_web import routes as inspector_routes
 from .origins import cors_middleware
 from .ratelimit import KeyedLimiter
 from .runtime import Runtime
@@ -60,7 +61,7 @@ def create_asgi_app(app: App, settings: Settings | None = None) -> Starlette:
     browser = web_routes({name: spec.machine for name, spec in app.machines.items()},
                          app.browser_module, static_dir=app.static_dir)
     asgi = Starlette(
-        routes=[*http_routes, *query_routes, *clock_routes, *metrics_routes, *admin_routes,
+        routes=[*http_routes, *query_routes, *clock_routes, *metrics_routes, *admin_routes, *inspector_routes,
                 WebSocketRoute("/v1/ws", websocket_endpoint), *browser],
         lifespan=lifespan,
         middleware=cors_middleware(settings.cors_origins),

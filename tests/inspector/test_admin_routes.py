@@ -27,6 +27,7 @@ ROUTES = [
     ("GET", JOB + "/messages", None),
     ("POST", JOB + "/events", {"event": {"type": "RETRY"}}),
     ("POST", JOB + "/upgrade", {}),
+    ("GET", "/statesync/inspect", None),
 ]
 
 

@@ -1,0 +1,76 @@
+"""The inspector page at `/statesync/inspect` and its scripts (docs/inspector.md).
+
+The page is a shell holding no data: it asks for the admin token, keeps it in the tab's
+sessionStorage and reads everything through the admin routes with a bearer header. A browser
+navigation carries no header, so the shell is answered 401 (403 for a valid non-admin
+token; 200 only to a request that presents the admin credential) and renders the sign-in form.
+
+Its scripts are served from this package (`inspector/`) and elkjs from npm: `npm ci` in
+`statesync_server/inspector/` (a checkout; `.ci/run` does it) or `npm install elkjs` where
+the server runs. Nothing comes from a CDN.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from .auth import require_admin
+from .errors import StatesyncError
+from .web import MEDIA_TYPES, REVALIDATE, node_modules
+
+ASSETS_DIR = Path(__file__).resolve().parent / "inspector"
+ELK_BUNDLE = "elkjs/lib/elk.bundled.js"
+PAGE_HEADERS = {
+    "cache-control": "no-store",
+    # The forms act with the operator's token: never framed, scripts only from this server.
+    "content-security-policy": "default-src 'self'; script-src 'self'; style-src 'self' "
+                               "'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'",
+    "x-frame-options": "DENY",
+    "referrer-policy": "no-referrer",
+}
+OWN_ASSETS = ("inspector.js", "statechart.js", "inspector.css")
+
+
+def elk_bundle() -> Path | None:
+    """elkjs's browser/Node bundle from the nearest `node_modules` (this package's
+    `inspector/`, then the working directory), or None when it is not installed."""
+    for directory in node_modules(ASSETS_DIR, Path.cwd()):
+        candidate = directory / ELK_BUNDLE
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+async def page(request: Request) -> Response:
+    """The shell, with the status the presented credential earns (see the module docstring)."""
+    status = 200
+    try:
+        require_admin(request)
+    except StatesyncError as exc:
+        status = exc.http_status
+    headers = dict(PAGE_HEADERS)
+    if status == 401:
+        headers["www-authenticate"] = 'Bearer realm="statesync admin"'
+    return Response((ASSETS_DIR / "index.html").read_bytes(), status_code=status,
+                    media_type="text/html; charset=utf-8", headers=headers)
+
+
+async def asset(request: Request) -> Response:
+    name = request.path_params["name"]
+    path = ASSETS_DIR / name if name in OWN_ASSETS else elk_bundle() if name == "elk.bundled.js" else None
+    if path is None or not path.is_file():
+        message = ("elkjs is not installed (npm ci in statesync_server/inspector/)"
+                   if name == "elk.bundled.js" else "Not Found")
+        return JSONResponse({"error": {"code": "not-found", "message": message}}, status_code=404)
+    media_type = {".css": "text/css; charset=utf-8", **MEDIA_TYPES}[path.suffix]
+    return FileResponse(path, media_type=media_type, headers=REVALIDATE)
+
+
+routes = [
+    Route("/statesync/inspect", page, methods=["GET"]),
+    Route("/statesync/inspect/assets/{name}", asset, methods=["GET"]),
+]
