@@ -27,6 +27,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from . import logs
 from .store.store import dumps
 from .store.workrows import OutboxKey, key_text
 
@@ -157,11 +158,13 @@ class EffectRunner:
         while True:
             attempt = job.attempts + 1
             final = impl is None
+            started = time.perf_counter()
             if impl is None:
                 error = f"no {job.kind} implementation registered for {job.name!r}"
             else:
                 try:
                     async with self._slots:
+                        started = time.perf_counter()
                         result = await asyncio.wait_for(self._call(impl, job, attempt), retry.timeout)
                     if job.kind == "service":
                         dumps(result)  # the output must be JSON, or it cannot be delivered
@@ -172,18 +175,28 @@ class EffectRunner:
                 except Exception as exc:  # noqa: BLE001 - any failure of user code is retried
                     error = f"{type(exc).__name__}: {exc}"
                 else:
+                    self._observe(job, attempt, started, None, False)
                     await self.workflow.job_succeeded(job, result)
                     return
             job.attempts = attempt
-            log.warning("%s %r (%s) attempt %d failed: %s", job.kind, job.name,
-                        key_text(job.key), attempt, error)
-            if final or attempt >= retry.max_attempts:
+            final = final or attempt >= retry.max_attempts
+            self._observe(job, attempt, started, error, final)
+            if final:
                 await self.workflow.job_failed(job, error)
                 return
             delay = retry.delay(attempt)
             job.next_at = time.time() + delay
             await self.workflow.job_retrying(job, error)
             await asyncio.sleep(max(job.next_at - time.time(), 0))
+
+    def _observe(self, job: Job, attempt: int, started: float, error: str | None,
+                 final: bool) -> None:
+        """Count an attempt and log its line: done, retry (at WARNING) or failed (ERROR)."""
+        self.workflow.engine.metrics.attempt(job.machine, job.kind, job.name, error is None, final)
+        outcome = "done" if error is None else "failed" if final else "retry"
+        if logs.effects.isEnabledFor(logs.EFFECT_LEVELS[outcome]):
+            logs.effect(outcome, job.machine, job.instance, job.key[2], job.kind, job.name,
+                        attempt, time.perf_counter() - started, error)
 
     @staticmethod
     async def _call(impl: Any, job: Job, attempt: int) -> Any:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
+from .metrics import Metrics
 from .store import InstanceWrite, Store, WriteConflict
 
 log = logging.getLogger("statesync")
@@ -21,8 +23,11 @@ class GroupCommitter:
     write fails alone.
     """
 
-    def __init__(self, store: Store, *, max_batch: int = 2000, gather_rounds: int = 2) -> None:
+    def __init__(self, store: Store, *, max_batch: int = 2000, gather_rounds: int = 2,
+                 metrics: Metrics | None = None) -> None:
         self.store = store
+        self.metrics = metrics
+        """Told each transaction's duration and size."""
         self.max_batch = max_batch
         self.gather_rounds = gather_rounds
         self._queue: asyncio.Queue[tuple[InstanceWrite, asyncio.Future[None]]] = asyncio.Queue()
@@ -58,6 +63,7 @@ class GroupCommitter:
                 self._queue.task_done()
 
     async def _commit(self, batch: list[tuple[InstanceWrite, asyncio.Future[None]]]) -> None:
+        started = time.perf_counter()
         try:
             await self.store.commit([write for write, _ in batch])
         except Exception as exc:
@@ -72,6 +78,8 @@ class GroupCommitter:
         else:
             self.transactions += 1
             self.writes += len(batch)
+            if self.metrics is not None:
+                self.metrics.committed(time.perf_counter() - started, len(batch))
             _settle(batch, None)
 
 

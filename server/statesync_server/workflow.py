@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from .app import App, MachineSpec
     from .cluster import Cluster
     from .groupcommit import GroupCommitter
+    from .metrics import Metrics
     from .store import Store
 
 log = logging.getLogger("statesync.workflow")
@@ -141,6 +142,7 @@ class EngineLink(Protocol):
     committer: GroupCommitter
     cache_size: int
     cluster: Cluster | None
+    metrics: Metrics
 
     def submit(self, op: Op) -> None: ...
 
@@ -282,6 +284,23 @@ class Workflow:
         if not self.clustered or live is None:
             live = self._live.get((machine, instance)) or Live()
         return Batch(machine, instance, Live(dict(live.timers), dict(live.services)))
+
+    async def earlier_messages(self, job: Job) -> list[Job]:
+        """The pending messages of `job`'s (sender, receiver) pair committed before it, oldest
+        first, whichever process owns them (cluster mode)."""
+        machine, instance, seq, idx = job.key
+        query = (
+            select(outbox).where(
+                outbox.c.machine == machine, outbox.c.instance == instance,
+                outbox.c.kind.in_(("message", "create")), outbox.c.name == job.name,
+                outbox.c.target == job.target, outbox.c.status == "pending",
+                tuple_(outbox.c.seq, outbox.c.idx) < tuple_(seq, idx))
+            .order_by(outbox.c.seq, outbox.c.idx)
+        )
+        async with self.engine.store._engine().connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [Job((r.machine, r.instance, r.seq, r.idx), r.kind, r.name, r.target,
+                    loads(r.payload), r.attempts, r.next_at) for r in rows]
 
     def claimed(self, timer_rows: list[Any], job_rows: list[Any]) -> None:
         """Cluster mode: run the timers and jobs this process took over from stopped ones."""

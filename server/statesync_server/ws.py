@@ -83,11 +83,14 @@ class Connection:
     async def run(self) -> None:
         await self.websocket.accept()
         writer = asyncio.create_task(self._write())
+        connections = self.runtime.engine.metrics.connections
+        connections.inc()
         try:
             await self._read()
         except WebSocketDisconnect:
             pass
         finally:
+            connections.dec()
             self.closed = True
             self._room.set()
             self.runtime.engine.detach(self, list(self.keys))
