@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from statesync import Machine, assign
+from statesync import Machine, Sender, assign
 
 REOFFER_MS = int(os.environ.get("ORDERS_REOFFER_MS", 60_000))
 """How long a restaurant has to answer an offer before it is offered again."""
@@ -28,12 +28,12 @@ OPEN = ("offered", "preparing", "awaiting_courier", "assigned", "en_route")
 """The states of an order still in progress."""
 
 
-def new_order(input: Any) -> dict[str, Any]:
-    """The context of a submitted order (the input was validated by the app's authorizer)."""
+def new_order(input: Any, *, sender: Sender) -> dict[str, Any]:
+    """The context of an order submitted by `sender` (the app's authorizer checks the input)."""
     order = input if isinstance(input, dict) else {}
     items = order.get("items") or []
     return {
-        "customer": order.get("customer"),
+        "customer": sender.subject,
         "restaurant": order.get("restaurant"),
         "items": items,
         "total_cents": sum(i.get("qty", 0) * i.get("price_cents", 0) for i in items),
@@ -65,7 +65,7 @@ IMPLEMENTATIONS: dict[str, Any] = {
         "countOffer": assign(lambda ctx, ev: {"offers": ctx["offers"] + 1}),
         "keepPrep": assign(lambda ctx, ev: {"prep_seconds": ev["prep_seconds"]}),
         "keepReason": assign(lambda ctx, ev: {"reason": ev.get("reason")}),
-        "assignCourier": assign(lambda ctx, ev: {"courier": ev["courier"]}),
+        "assignCourier": assign({"courier": lambda ctx, ev, *, sender: sender.subject}),
     },
     "guards": {
         "mayReoffer": lambda ctx, ev: ctx["offers"] < MAX_OFFERS,
@@ -117,9 +117,9 @@ order_v1 = Machine(
 )
 
 
-def new_order_v2(input: Any) -> dict[str, Any]:
+def new_order_v2(input: Any, *, sender: Sender) -> dict[str, Any]:
     """Version 2's context: whether the restaurant is a partner decides the path."""
-    context = new_order(input)
+    context = new_order(input, sender=sender)
     return {**context, "partner": context["restaurant"] in PARTNERS}
 
 

@@ -52,7 +52,7 @@ function render(client, role, items) {
     }
     if (role === "courier") {
       row.append(button("Take job", () => send(client, instance,
-        { type: "ACCEPT_JOB", courier: client.status.subject })));
+        { type: "ACCEPT_JOB" })));  // the server assigns the sender
     }
     return row;
   }));
