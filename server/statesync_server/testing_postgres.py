@@ -213,8 +213,9 @@ class Row(tuple):
 
 
 def query(database: str | Path, sql: str, *args: Any) -> list[Row]:
-    """Run `sql` (`?` placeholders) on a test database (a URL or a SQLite path) and return
-    its rows. A new connection each time: it sees what a server committed just before."""
+    """Run `sql` (`?` placeholders) on a test database (a URL or a SQLite path), committed,
+    and return its rows (none for a statement without). A new connection each time: it sees
+    what a server committed just before."""
     from sqlalchemy import create_engine, text
 
     from .store.store import sync_url
@@ -224,8 +225,10 @@ def query(database: str | Path, sql: str, *args: Any) -> list[Row]:
     statement = text(re.sub(r"\?", lambda _: f":p{next(numbered)}", sql))
     engine = create_engine(sync_url(database_url(database)), poolclass=_null_pool())
     try:
-        with engine.connect() as conn:
+        with engine.begin() as conn:
             result = conn.execute(statement, params)
+            if not result.returns_rows:
+                return []
             keys = tuple(result.keys())
             rows = []
             for values in result:

@@ -74,13 +74,15 @@ async def stored_hashes(store: Any) -> dict[tuple[str, str], str]:
 
 
 async def prepare(app: Any, store: Any) -> None:
-    """The start-up check (see the module doc), then index back-fills. Raises `StartupError`."""
-    from .indexes import backfill
-    from .store.schema import metadata
+    """The start-up check (see the module doc), then index back-fills. Raises `StartupError`.
+    One process at a time (processes starting together would record the same rows)."""
+    async with store.exclusive():
+        await _prepare(app, store)
 
-    async with store.engine.begin() as conn:  # indexes added to tables that already existed
-        await conn.run_sync(lambda c: [i.create(c, checkfirst=True)
-                                       for t in metadata.tables.values() for i in t.indexes])
+
+async def _prepare(app: Any, store: Any) -> None:
+    from .indexes import backfill
+
     problems: list[str] = []
     known = await stored_hashes(store)
     new_rows = []

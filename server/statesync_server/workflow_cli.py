@@ -14,7 +14,8 @@ from typing import Any
 from sqlalchemy import create_engine, func, select
 
 from .settings import DEFAULT_DATABASE_URL
-from .store.schema import metadata, outbox, timers
+from .store.migrate import migrate
+from .store.schema import outbox, timers
 from .store.store import sync_url
 
 
@@ -34,7 +35,7 @@ def add_workflow_commands(commands: Any) -> None:
 
 def _connect(url: str) -> Any:
     engine = create_engine(sync_url(url))
-    metadata.create_all(engine, tables=[timers, outbox])
+    migrate(engine)
     return engine
 
 

@@ -1,11 +1,14 @@
 """Tables: instances (current snapshot) and the append-only event log.
 
 JSON values are stored as text serialized by the store, so every dialect behaves alike.
+Every change here is also a migration (store/migrations/versions/, see store/migrate.py);
+tests/server/test_schema_migrations.py checks that the newest revision matches these tables.
 """
 
 from __future__ import annotations
 
 from sqlalchemy import Column, Float, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy.types import TypeEngine
 
 metadata = MetaData()
 
@@ -70,16 +73,24 @@ index_defs = Table(
     Column("path", String(500), nullable=False),
 )
 
+
+def _code_point_ordered(length: int) -> TypeEngine[str]:
+    """Text compared by code point on every database: PostgreSQL's `COLLATE "C"` (its
+    default collation may be a language's); SQLite compares UTF-8 bytes, the same order."""
+    return String(length).with_variant(String(length, collation="C"), "postgresql")
+
+
 # One row per (instance, index, value); a list value gives one row per distinct element.
 # `key` is an order-preserving text encoding of the value (see indexes.encode_key), so one
-# B-tree serves numbers, strings and booleans, and range scans compare bytes.
+# B-tree serves numbers, strings and booleans, and range scans compare code points (so do
+# the instance names that order entries of equal keys).
 index_entries = Table(
     "index_entries",
     metadata,
     Column("machine", String(200), nullable=False),
     Column("name", String(200), nullable=False),
-    Column("key", String(1000), nullable=False),
-    Column("instance", String(200), nullable=False),
+    Column("key", _code_point_ordered(1000), nullable=False),
+    Column("instance", _code_point_ordered(200), nullable=False),
 )
 Index(
     "index_entries_lookup",

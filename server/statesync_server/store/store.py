@@ -11,8 +11,9 @@ away: their commits run on a dedicated writer thread.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +28,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from .migrate import migrate
+from .migrate import exclusive, migrate
 from .schema import checkpoints, events, index_entries, instances
 from .workrows import SideWrite
 from .workrows import statements as _workflow_statements
@@ -165,6 +166,18 @@ class Store:
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", self._sqlite_pragmas)
         self._writer = await self._in_writer(self._sync_engine.connect)
+
+    @contextlib.asynccontextmanager
+    async def exclusive(self) -> AsyncIterator[None]:
+        """Held by one process at a time among all on this database (see migrate.exclusive):
+        for start-up work that must not run twice at once (e.g. recording versions)."""
+        assert self._sync_engine is not None, "Store.open() was not awaited"
+        lock = exclusive(self._sync_engine)
+        await asyncio.to_thread(lock.__enter__)
+        try:
+            yield
+        finally:
+            await asyncio.to_thread(lock.__exit__, None, None, None)
 
     async def _in_writer(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._thread, fn, *args)
