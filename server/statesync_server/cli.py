@@ -14,6 +14,7 @@ import uvicorn
 from . import logs
 from .app import App, load_app
 from .auth import ADMIN_CLAIM, Authenticator
+from .diagram_cli import DIAGRAM_COMMANDS, add_diagram_command
 from .limits import BoundedHttpTools
 from .origins import normalize_origin
 from .server import create_asgi_app
@@ -80,6 +81,7 @@ def _parser() -> argparse.ArgumentParser:
     types = commands.add_parser("types", help="write TypeScript types of the app's machines")
     types.add_argument("app", help="path/to/app.py[:attr] or package.module[:attr]")
     types.add_argument("-o", "--output", help="the .d.ts file to write (default: stdout)")
+    add_diagram_command(commands)
     add_version_commands(commands)
     add_workflow_commands(commands)
     return parser
@@ -162,7 +164,7 @@ def _types(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
-    {"serve": _serve, "token": _token, "types": _types, **VERSION_COMMANDS,
+    {"serve": _serve, "token": _token, "types": _types, **DIAGRAM_COMMANDS, **VERSION_COMMANDS,
      **WORKFLOW_COMMANDS}[args.command](args)
 
 

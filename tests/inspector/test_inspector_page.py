@@ -214,3 +214,30 @@ def test_send_and_upgrade_forms_act_as_admin(inspector_page: Page, as_user, as_a
     assert [(e["origin"], e["subject"]) for e in log] == [("admin", "ops")]
     page.click("#upgrade-form button")
     expect(page.locator("#upgrade-result")).to_have_text("already at v1")
+
+
+def test_the_cli_svg_has_the_inspectors_layout(inspector_page: Page) -> None:
+    import subprocess
+    import sys
+    import xml.etree.ElementTree as ET
+
+    done = subprocess.run([sys.executable, "-m", "statesync_server", "diagram", str(WORKSHOP),
+                           "job", "--format", "svg"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    svg = "{http://www.w3.org/2000/svg}"
+    cli = {}
+    for group in ET.fromstring(done.stdout).iter(f"{svg}g"):
+        shape = group.find(f"{svg}rect") if group.find(f"{svg}rect") is not None else \
+            group.find(f"{svg}circle")
+        if "data-state-id" in group.attrib and shape is not None:
+            cli[group.attrib["data-state-id"]] = {k: float(v) for k, v in shape.attrib.items()
+                                                  if k in ("x", "y", "width", "height", "cx", "cy")}
+    page = inspector_page
+    open_machine(page, "job")
+    shown = page.eval_on_selector_all("#machine-diagram [data-state-id]", """groups =>
+        Object.fromEntries(groups.map(g => {
+          const shape = g.querySelector(':scope > rect, :scope > circle');
+          const keys = ['x', 'y', 'width', 'height', 'cx', 'cy'].filter(k => shape.hasAttribute(k));
+          return [g.dataset.stateId, Object.fromEntries(keys.map(k => [k, Number(shape.getAttribute(k))]))];
+        }))""")
+    assert shown == cli and len(cli) == 14
