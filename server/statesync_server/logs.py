@@ -17,6 +17,7 @@ Callers check `logger.isEnabledFor` first, so a disabled line costs one cached l
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -63,7 +64,10 @@ def _text(value: Any) -> str:
 
 
 def _emit(logger: logging.Logger, level: int, what: str, fields: dict[str, Any]) -> None:
-    logger.log(level, "%s %s", what, _KeyValues(fields), extra={"what": what, "fields": fields})
+    # makeRecord + handle: `logger.log` would also walk the stack for the caller's file and line
+    record = logger.makeRecord(logger.name, level, __file__, 0, "%s %s", (what, _KeyValues(fields)),
+                               None, extra={"what": what, "fields": fields})
+    logger.handle(record)
 
 
 def _ms(seconds: float) -> float:
@@ -128,9 +132,14 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, default=str, ensure_ascii=False)
 
 
+@functools.lru_cache(maxsize=4)
+def _second(seconds: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+
+
 def _iso(created: float) -> str:
     seconds = int(created)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{int((created - seconds) * 1000):03d}Z"
+    return f"{_second(seconds)}.{int((created - seconds) * 1000):03d}Z"
 
 
 def configure(level: str = "info", log_format: str = "text") -> None:
