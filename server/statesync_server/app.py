@@ -50,6 +50,12 @@ class Access:
 Authorizer = Callable[[Access], bool]
 
 
+def _services(machine: Any, services: Mapping[str, Callable[..., Any]] | None) -> dict[str, Callable[..., Any]]:
+    """The machine's callable `actors` (from `Machine.setup`), then `services` over them."""
+    actors = getattr(machine, "actors", None) or {}
+    return {**{src: fn for src, fn in actors.items() if callable(fn)}, **(services or {})}
+
+
 def allow_authenticated(access: Access) -> bool:
     """The default authorizer: any authenticated caller may read and write."""
     return True
@@ -203,6 +209,8 @@ class App:
         `effects` / `services` map effect names and invoked-service `src`s to async
         implementations `fn(call: EffectCall)`, run by the server after the transition that
         starts them is committed, with `retry` (attempts, backoff, timeout; docs/workflows.md).
+        The machine's own `actors` (`Machine.setup(actors=...)`) that are functions are
+        services too, unless `services` names the same `src`.
         `context_model`: a Pydantic model of the public context, for `statesync types`."""
         known = self.versions.setdefault(name, {})
         if str(version) in known or (name in self.machines and not known):
@@ -211,7 +219,7 @@ class App:
         spec = MachineSpec(
             name, machine, allow_read, allow_write, public_context, events, str(version),
             {n: i.path for n, i in declared.items()} or None,
-            effects=dict(effects or {}), services=dict(services or {}), retry=retry or Retry(),
+            effects=dict(effects or {}), services=_services(machine, services), retry=retry or Retry(),
             public_event=public_event, allow_read_history=allow_read_history,
             index_public={n: i.public for n, i in declared.items()},
             context_model=context_model,

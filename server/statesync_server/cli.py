@@ -34,10 +34,10 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000, help="0 picks a free port")
     serve.add_argument("--database-url", default=DEFAULT_DATABASE_URL,
                        help="SQLAlchemy async URL (default: ./statesync.db, SQLite WAL)")
-    serve.add_argument("--log-level", default="info", choices=logs.LEVELS,
+    serve.add_argument("--log-level", default="info", choices=logs.LEVELS, type=str.lower,
                        help="statesync's loggers (debug: a line per transition, timer, effect "
-                       "and rejection); other libraries log at info and above")
-    serve.add_argument("--log-format", default="text", choices=logs.FORMATS,
+                       "and rejection); other libraries' loggers never go below info")
+    serve.add_argument("--log-format", default="text", choices=logs.FORMATS, type=str.lower,
                        help="json: one JSON object per line (docs/operations.md)")
     serve.add_argument("--metrics-token", default=os.environ.get("STATESYNC_METRICS_TOKEN"),
                        help="a bearer secret for GET /metrics besides admin tokens "

@@ -21,7 +21,7 @@ from typing import Any
 
 from statesync import Sender
 
-from . import logs, privacy
+from . import emits, logs, privacy
 from .app import Access, App, MachineSpec
 from .cluster import Cluster, Notice
 from .clock import Clock, SystemClock
@@ -126,6 +126,7 @@ class _Work:
     checkpoints: list[tuple[int, str, dict[str, Any]]] = field(default_factory=list)
     batch: Batch | None = None  # timers, outbox rows (workflow.py)
     ops: list[Op] = field(default_factory=list)  # the operation of each `log` row
+    notices: list[tuple[int, Any]] = field(default_factory=list)  # (seq, emit / log action): after the commit
 
 
 class Engine:
@@ -525,11 +526,14 @@ class Engine:
         return work.batch
 
     def _plan(self, slot: _Slot, work: _Work, seq: int, actions: list[Any]) -> None:
-        """Timers, outbox rows and messages for a transition's actions (same commit)."""
+        """Timers, outbox rows and messages for a transition's actions (same commit); emitted
+        events and log lines wait for the commit (emits.py)."""
         if not actions:
             return
+        actions, notices = emits.split(actions)
         try:
-            self.workflow.plan(slot.spec, self._batch(slot, work), seq, actions)
+            if actions:
+                self.workflow.plan(slot.spec, self._batch(slot, work), seq, actions)
         except Exception:  # cannot be carried out (e.g. a message that is not JSON): undo
             if work.log and work.log[-1].seq == seq:
                 work.log.pop()
@@ -538,6 +542,7 @@ class Engine:
                 if work.checkpoints and work.checkpoints[-1][0] == seq:
                     work.checkpoints.pop()
             raise
+        work.notices.extend((seq, action) for action in notices)
 
     def _spec_of(self, machine: str, state: _Committed | None) -> MachineSpec:
         if state is None:
@@ -656,8 +661,11 @@ class Engine:
                 op.answer(result)
                 if isinstance(result, StatesyncError):
                     self._rejected(op, result)
+        notices = emits.by_seq(work.notices) if work.notices else None
         for snapshot, public in work.updates:
             self._broadcast(slot, snapshot, public)
+            if notices and public.seq in notices:
+                self._notices(slot, snapshot, public.seq, notices[public.seq])
         if work.log and slot.machine in self.live.watched:
             self.live.committed(slot.machine, slot.instance, before, slot.state)
 
@@ -790,6 +798,31 @@ class Engine:
                 subscriber.lost(slot.machine, slot.instance, error)
             elif catchup is None:
                 subscriber.deliver(text)
+
+    def _notices(self, slot: _Slot, snapshot: Any, seq: int, actions: list[Any]) -> None:
+        """Log lines, and emitted events for the subscribers that may read the instance at
+        `seq` (after that seq's update; held like it for a subscriber catching up)."""
+        now = time.time()
+        for action in actions:
+            if action.type == emits.LOG:
+                emits.write_log(slot.machine, slot.instance, seq, action.params)
+                continue
+            for subscriber, catchup in list(slot.subscribers.items()):
+                claims = subscriber.claims
+                if (subscriber.closed or _expired(claims, now)
+                        or not privacy.may_read(slot.spec, claims, slot.instance, snapshot)):
+                    continue  # `_broadcast` has ended these subscriptions
+                try:
+                    text = emits.emitted_json(slot.spec, slot.instance, seq, action.params["event"], claims, snapshot)
+                except Exception:  # not JSON: an application bug, this event reaches no one
+                    log.exception("emitted event of %s/%s cannot be sent", slot.machine, slot.instance)
+                    break
+                if catchup is None:
+                    subscriber.deliver(text)
+                elif not catchup.hold(text):
+                    del slot.subscribers[subscriber]
+                    subscriber.lost(slot.machine, slot.instance, StatesyncError(
+                        ErrorCode.RATE_LIMITED, "fell too far behind while catching up; subscribe again"))
 
     def _evict(self) -> None:
         """Drop idle cached instances beyond `cache_size`, least recently used first."""

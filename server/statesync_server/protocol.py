@@ -194,6 +194,17 @@ class Update(PublicState):
     type: Literal["update"] = "update"
 
 
+class Emitted(_Message):
+    """An event the instance emitted (`emit`) in the transition to `seq`, as this reader may
+    see it (projected like a logged event); sent after that seq's `update`, never stored."""
+
+    type: Literal["emitted"] = "emitted"
+    machine: str
+    instance: str
+    seq: int
+    event: dict[str, Any]
+
+
 class Ack(_Message):
     type: Literal["ack"] = "ack"
     event_id: str
