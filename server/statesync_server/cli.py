@@ -69,6 +69,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--clock", default=Settings.clock, choices=["system", "manual"],
                        help="manual: virtual time for tests and scripts; timers and retries "
                        "wait until an admin advances it (POST /v1/admin/clock)")
+    serve.add_argument("--clock-start", type=float, default=None, metavar="EPOCH_SECONDS",
+                       help="with --clock manual: its time at start-up (default: now)")
 
     token = commands.add_parser("token", help="mint a development token")
     token.add_argument("--sub", required=True, help="the subject (user id)")
@@ -115,6 +117,7 @@ def _serve(args: argparse.Namespace) -> None:
         rate_burst=max(2 * args.rate_limit, 1),
         sqlite_synchronous=args.sqlite_synchronous,
         clock=args.clock,
+        clock_start=args.clock_start,
         cluster_lease=args.cluster_lease,
         metrics_token=args.metrics_token or None,
     )

@@ -24,6 +24,7 @@ import inspect
 import logging
 import random
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -51,10 +52,10 @@ class Retry:
     max_backoff: float = 300.0
     timeout: float = 90.0
 
-    def delay(self, failures: int) -> float:
-        """Seconds to wait after the `failures`-th failure."""
+    def delay(self, failures: int, jitter: Callable[[float, float], float] = random.uniform) -> float:
+        """Seconds to wait after the `failures`-th failure (`jitter(0.9, 1.1)` times the base)."""
         base = min(self.max_backoff, self.backoff * 2 ** max(failures - 1, 0))
-        return base * random.uniform(0.9, 1.1)
+        return base * jitter(0.9, 1.1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +83,10 @@ class EffectCall:
     """The event whose transition produced the job."""
     context: Any = None
     """The instance's (private) context when the action ran."""
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    """`await call.sleep(seconds)`: wait on the server's clock, which is virtual under
+    `--clock manual`; use it (not `asyncio.sleep`) for waits that tests should skip (a poll
+    interval, a stand-in for a slow provider)."""
 
 
 @dataclass(slots=True)
@@ -113,10 +118,28 @@ class EffectRunner:
         self.workflow = workflow
         self._slots = asyncio.Semaphore(concurrency)
         self.jobs: dict[OutboxKey, Job] = {}
+        self._parked: set[OutboxKey] = set()
+        """Jobs waiting on the clock (a retry's backoff, a start time not reached)."""
 
     @property
     def running(self) -> int:
         return len(self.jobs)
+
+    @property
+    def busy(self) -> int:
+        """Jobs running or about to (not waiting on the clock)."""
+        return sum(1 for key in self.jobs if key not in self._parked)
+
+    async def _wait_until(self, job: Job, when: float) -> None:
+        clock = self.workflow.engine.clock
+        wait = when - clock.time()
+        if wait <= 0:
+            return
+        self._parked.add(job.key)
+        try:
+            await clock.sleep(wait)
+        finally:
+            self._parked.discard(job.key)
 
     def start(self, job: Job) -> None:
         if job.key in self.jobs:
@@ -147,14 +170,14 @@ class EffectRunner:
         finally:
             if self.jobs.get(job.key) is job:
                 del self.jobs[job.key]
+                self._parked.discard(job.key)
 
     async def _attempts(self, job: Job) -> None:
         spec = self.workflow.spec_for(job.machine)
         retry = spec.retry if spec is not None else Retry()
         impl = self.workflow.implementation(job.machine, job.kind, job.name)
-        wait = job.next_at - time.time()
-        if wait > 0:
-            await asyncio.sleep(wait)
+        clock = self.workflow.engine.clock
+        await self._wait_until(job, job.next_at)
         while True:
             attempt = job.attempts + 1
             final = impl is None
@@ -165,7 +188,7 @@ class EffectRunner:
                 try:
                     async with self._slots:
                         started = time.perf_counter()
-                        result = await asyncio.wait_for(self._call(impl, job, attempt), retry.timeout)
+                        result = await clock.timeout(self._call(impl, job, attempt), retry.timeout)
                     if job.kind == "service":
                         dumps(result)  # the output must be JSON, or it cannot be delivered
                 except asyncio.CancelledError:
@@ -184,10 +207,10 @@ class EffectRunner:
             if final:
                 await self.workflow.job_failed(job, error)
                 return
-            delay = retry.delay(attempt)
-            job.next_at = time.time() + delay
+            delay = retry.delay(attempt, clock.jitter)
+            job.next_at = clock.time() + delay
             await self.workflow.job_retrying(job, error)
-            await asyncio.sleep(max(job.next_at - time.time(), 0))
+            await self._wait_until(job, job.next_at)
 
     def _observe(self, job: Job, attempt: int, started: float, error: str | None,
                  final: bool) -> None:
@@ -198,14 +221,18 @@ class EffectRunner:
             logs.effect(outcome, job.machine, job.instance, job.key[2], job.kind, job.name,
                         attempt, time.perf_counter() - started, error)
 
-    @staticmethod
-    async def _call(impl: Any, job: Job, attempt: int) -> Any:
+    async def _call(self, impl: Any, job: Job, attempt: int) -> Any:
         payload = job.payload
+        clock = self.workflow.engine.clock
+
+        async def sleep(seconds: float) -> None:
+            await self._wait_until(job, clock.time() + seconds)
+
         call = EffectCall(
             kind=job.kind, name=job.name, machine=job.machine, instance=job.instance,
             idempotency_key=key_text(job.key), attempt=attempt, params=payload.get("params"),
             input=payload.get("input"), invoke_id=job.target, event=payload.get("event"),
-            context=payload.get("context"),
+            context=payload.get("context"), sleep=sleep,
         )
         result = impl(call)
         if inspect.isawaitable(result):

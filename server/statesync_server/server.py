@@ -42,7 +42,7 @@ def create_asgi_app(app: App, settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
     register_builtins(app)  # e.g. `statesync.settings`: user settings with no server code
     store = Store(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
-    engine = Engine(app, store, cache_size=settings.cache_size, clock=make_clock(settings.clock),
+    engine = Engine(app, store, cache_size=settings.cache_size, clock=make_clock(settings.clock, settings.clock_start),
                     cluster_lease=settings.cluster_lease)
     runtime = Runtime(app, engine, Authenticator(app.auth), settings)
     engine.cursors = CursorSealer.from_secret(runtime.auth.key_material())
@@ -90,3 +90,6 @@ async def _log_summary(runtime: Runtime) -> None:
     log.info("machines: %s", machines or "none registered")
     anonymous = "on" if runtime.app.anonymous_sessions else "off"
     log.info("auth: %s; anonymous sessions %s", runtime.auth.source, anonymous)
+    if runtime.engine.clock.manual:
+        log.info("clock: manual (virtual time at %.0f; advance it with POST /v1/admin/clock)",
+                 runtime.engine.clock.time())

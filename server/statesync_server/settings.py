@@ -35,6 +35,8 @@ class Settings:
     cache_size: int = 10_000
     clock: str = "system"
     """`system`, or `manual`: timers and retries wait for `POST /v1/admin/clock` (clock.py)."""
+    clock_start: float | None = None
+    """Where a manual clock starts (epoch seconds; default: now, to the second)."""
     cluster_lease: float = 5.0
     """PostgreSQL: seconds after a process's last heartbeat before the others take over its
     timers and jobs (docs/deployment.md)."""

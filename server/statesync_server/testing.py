@@ -47,7 +47,8 @@ from .testing_postgres import PostgresServer, database_url, is_url
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
 
-START_TIMEOUT = 20.0
+START_TIMEOUT = 60.0
+"""Seconds a server may take to start (a generous cap for a loaded machine)."""
 CHROMIUM_PATHS = ("/usr/lib/chromium/chromium", "/usr/bin/chromium")
 """Where Debian's Chromium is (the real binary first; the wrapper prints a shell warning)."""
 
@@ -62,11 +63,15 @@ def mint_token(secret: str, sub: str, *, ttl: int = 600, **claims: Any) -> str:
 class ServerProcess:
     """`python -m statesync_server serve APP` on 127.0.0.1 with a fresh secret, on `db`: a
     SQLite file path or a database URL (`postgresql://...`); `restart()` brings it back on
-    the same port and database."""
+    the same port and database.
+
+    With `clock="manual"` the server runs on virtual time (`--clock manual`): timers and
+    effect retries wait until the test calls `await server.advance(days=1)`."""
 
     def __init__(self, app: str | Path, db: Path | str, *args: str,
-                 secret: str | None = None) -> None:
+                 secret: str | None = None, clock: str = "system") -> None:
         self.app, self.args = str(app), args
+        self.clock = clock
         self.database_url = database_url(db)
         self.db = db if is_url(db) else Path(db)
         """The SQLite file (a `Path`), or the URL of another database (a `str`)."""
@@ -84,7 +89,7 @@ class ServerProcess:
         """Start the server and wait until it accepts connections."""
         command = [sys.executable, "-m", "statesync_server", "serve", self.app,
                    "--host", "127.0.0.1", "--port", str(self.port),
-                   "--database-url", self.database_url, *self.args]
+                   "--database-url", self.database_url, "--clock", self.clock, *self.args]
         env = {**os.environ, "STATESYNC_SECRET": self.secret}
         cwd = self.db.parent if isinstance(self.db, Path) else None
         self.proc = subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
@@ -103,7 +108,7 @@ class ServerProcess:
             ready.set()  # the process ended
 
         threading.Thread(target=pump, args=(self.proc.stderr,), daemon=True).start()
-        if not ready.wait(START_TIMEOUT) or self.proc.poll() is not None:
+        if not ready.wait(START_TIMEOUT) or self.proc.poll() is not None or not self.url:
             self.kill()
             raise RuntimeError("the statesync server did not start:\n" + self.log())
         return self
@@ -137,6 +142,41 @@ class ServerProcess:
 
     def log(self) -> str:
         return "".join(self.lines)
+
+    # --- virtual time (clock="manual") -------------------------------------------------------
+
+    async def advance(self, *, days: float = 0, hours: float = 0, minutes: float = 0,
+                      seconds: float = 0) -> float:
+        """Skip virtual time: every timer and effect retry due within it fires, in due order
+        at its exact due time, and this returns once the server has settled at the new time
+        (no event, effect or message left to handle). The clock's new time (epoch seconds)."""
+        return await asyncio.to_thread(self.advance_blocking, days=days, hours=hours,
+                                       minutes=minutes, seconds=seconds)
+
+    def advance_blocking(self, *, days: float = 0, hours: float = 0, minutes: float = 0,
+                         seconds: float = 0) -> float:
+        """`advance` for synchronous tests (Playwright's sync API)."""
+        total = ((days * 24 + hours) * 60 + minutes) * 60 + seconds
+        return self._clock_request({"seconds": total})["now"]
+
+    def clock_time(self) -> float:
+        """The server clock's time now (epoch seconds; virtual with `clock="manual"`)."""
+        return self._clock_request(None)["now"]
+
+    def _clock_request(self, body: dict[str, Any] | None) -> dict[str, Any]:
+        from .auth import ADMIN_CLAIM
+
+        token = self.mint("statesync-test-clock", **{ADMIN_CLAIM: True})
+        request = urllib.request.Request(
+            f"{self.url}/v1/admin/clock", data=None if body is None else json.dumps(body).encode(),
+            method="GET" if body is None else "POST",
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=120) as response:
+                return json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            raise AssertionError(f"{request.method} {request.full_url}: {exc.code} "
+                                 f"{exc.read().decode(errors='replace')}") from None
 
 
 # --- reading state over HTTP -----------------------------------------------------------------
@@ -365,6 +405,8 @@ def wait_for_instance_state(page: Page, machine: str, instance: str, *, value: A
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("statesync_app", "the app (path/to/app.py[:attr]) the statesync fixtures serve")
+    parser.addini("statesync_clock", "system (default) or manual: the servers' clock "
+                  "(manual: virtual time, `await statesync_server.advance(days=1)`)")
 
 
 @pytest.fixture(scope="session")
@@ -380,26 +422,40 @@ def statesync_app(pytestconfig: pytest.Config) -> str:
 
 
 @pytest.fixture(scope="session")
-def statesync_server(statesync_app: str,
+def statesync_clock(pytestconfig: pytest.Config) -> str:
+    """The servers' clock: the `statesync_clock` ini option, `system` when unset (override
+    this fixture to choose). With `manual`, `await statesync_server.advance(days=1)` skips
+    virtual time (docs/workflows.md, "Virtual time in tests")."""
+    clock = pytestconfig.getini("statesync_clock") or "system"
+    if clock not in ("system", "manual"):
+        pytest.fail(f"statesync_clock must be system or manual, not {clock!r}")
+    return clock
+
+
+@pytest.fixture(scope="session")
+def statesync_server(statesync_app: str, statesync_clock: str,
                      tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """One server for the test session, on a fresh SQLite database."""
-    server = ServerProcess(statesync_app, tmp_path_factory.mktemp("statesync") / "test.db")
+    """One server for the test session, on a fresh SQLite database and `statesync_clock`."""
+    server = ServerProcess(statesync_app, tmp_path_factory.mktemp("statesync") / "test.db",
+                           clock=statesync_clock)
     yield server.start()
     server.stop()
 
 
 @pytest.fixture
-def statesync_server_factory(statesync_app: str,
+def statesync_server_factory(statesync_app: str, statesync_clock: str,
                              tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
-    """Start servers of your own (other apps, flags, restarts); stopped after the test.
+    """Start servers of your own (other apps, flags, clocks, restarts); stopped after the test.
 
-    `start(*args, app=None, db=None)`; each gets its own SQLite database unless `db` (a path
-    or a database URL) is given.
+    `start(*args, app=None, db=None, clock=None)`; each gets its own SQLite database unless
+    `db` (a path or a database URL) is given, and `statesync_clock` unless `clock` is.
     """
     started: list[ServerProcess] = []
 
-    def start(*args: str, app: str | None = None, db: Path | str | None = None) -> ServerProcess:
-        server = ServerProcess(app or statesync_app, db or tmp_path / f"db{len(started)}.db", *args)
+    def start(*args: str, app: str | None = None, db: Path | str | None = None,
+              clock: str | None = None) -> ServerProcess:
+        server = ServerProcess(app or statesync_app, db or tmp_path / f"db{len(started)}.db",
+                               *args, clock=clock or statesync_clock)
         started.append(server)
         return server.start()
 

@@ -12,10 +12,11 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from .clock import Clock, SystemClock
 
 TimerKey = tuple[str, str, str]
 """(machine, instance, timer_id)."""
@@ -38,10 +39,11 @@ class Timer:
 
 
 class TimerScheduler:
-    """Calls `fire(timer)` at each live timer's due time (never early)."""
+    """Calls `fire(timer)` at each live timer's due time on `clock` (never early)."""
 
-    def __init__(self, fire: Callable[[Timer], None]) -> None:
+    def __init__(self, fire: Callable[[Timer], None], clock: Clock | None = None) -> None:
         self._fire = fire
+        self._clock = clock or SystemClock()
         self._heap: list[Timer] = []
         self._live: dict[TimerKey, int] = {}
         self._order = itertools.count()
@@ -69,6 +71,10 @@ class TimerScheduler:
         if first:
             self._wake.set()
 
+    def has_due(self) -> bool:
+        """Whether a timer (perhaps a cancelled one) is due and not handled yet."""
+        return bool(self._heap) and self._heap[0].due <= self._clock.time()
+
     def remove(self, key: TimerKey, seq: int | None = None) -> None:
         """Forget a cancelled (or fired) timer; its heap entry is skipped when it surfaces."""
         if seq is None or self._live.get(key) == seq:
@@ -80,15 +86,12 @@ class TimerScheduler:
                 await self._wake.wait()
                 self._wake.clear()
                 continue
-            delay = self._heap[0].due - time.time()
+            delay = self._heap[0].due - self._clock.time()
             if delay > 0:
-                try:
-                    await asyncio.wait_for(self._wake.wait(), delay)
-                except TimeoutError:
-                    pass
+                await self._clock.wait(self._wake, delay)
                 self._wake.clear()
                 continue
-            now = time.time()
+            now = self._clock.time()
             fired = 0
             while self._heap and self._heap[0].due <= now:
                 timer = heapq.heappop(self._heap)

@@ -30,8 +30,8 @@ def mint(sub: str, *, ttl: int = 600, secret: str = SECRET, algorithm: str = "HS
 class ServerProcess(testing.ServerProcess):
     """The test app (or `app`) served from the database file `db`, with the test secret."""
 
-    def __init__(self, db: Path, *args: str, app: str = APP) -> None:
-        super().__init__(app, db, *args, secret=SECRET)
+    def __init__(self, db: Path, *args: str, app: str = APP, clock: str = "system") -> None:
+        super().__init__(app, db, *args, secret=SECRET, clock=clock)
 
 
 class WsClient:

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -18,7 +16,7 @@ from server_harness import SECRET, ServerProcess, WsClient, mint
 
 APPS = Path(__file__).parent / "apps"
 
-DAY_MS = 6000  # "a day", shortened through the named delay (the config hash is unchanged)
+DAY_MS = 24 * 3600 * 1000  # a real day: the servers of the story run on virtual time
 
 
 def http(server: ServerProcess, method: str, path: str, token: str, body=None):
@@ -61,9 +59,11 @@ def log_of(server: ServerProcess, name: str, token: str) -> list[dict]:
 
 
 async def test_onboarding_story_live_upgrade(db_url: str, story_env: dict[str, str]) -> None:
+    """On virtual time: the clock stands still while the CLI subprocesses run, and the real
+    day passes in one `advance`."""
     db = db_url
     token = mint("alice")
-    server = ServerProcess(db, app=str(APPS / "app_v1.py")).start()
+    server = ServerProcess(db, app=str(APPS / "app_v1.py"), clock="manual").start()
     try:
         client = await WsClient.connect(server, token)
         for name in ("before", "waiting", "dripped"):
@@ -76,16 +76,16 @@ async def test_onboarding_story_live_upgrade(db_url: str, story_env: dict[str, s
         assert (await client.send_event("onboarding", "dripped", {"type": "DRIP_NOW"},
                                          "d"))["type"] == "ack"
         await client.close()
-        deadline = time.monotonic() + 10
-        while len(mails(story_env)) < 3 and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
+        stopped_at = await server.advance(seconds=0)  # settled: the e-mail effects ran
     finally:
         server.stop()
     assert mails(story_env) == [("sendDripEmail", "dripped"), ("sendWelcomeEmail", "dripped"),
                                 ("sendWelcomeEmail", "waiting")]
 
-    # Deploy v2 next to v1 (same database); the waiting instance's 'day' is still pending.
-    server = ServerProcess(db, app=str(APPS / "app_v12.py")).start()
+    # Deploy v2 next to v1 (same database, the clock where it stopped); the waiting
+    # instance's day is still pending.
+    server = ServerProcess(db, "--clock-start", str(stopped_at), app=str(APPS / "app_v12.py"),
+                           clock="manual").start()
     try:
         client = await WsClient.connect(server, token)
         reply = await client.request({"type": "subscribe", "id": "s", "machine": "onboarding",
@@ -112,7 +112,8 @@ async def test_onboarding_story_live_upgrade(db_url: str, story_env: dict[str, s
         assert entries[-1]["event"] == {"type": "statesync.upgrade", "from": "1", "to": "2",
                                         "path": ["1", "2"]}
 
-        # Those before the welcome e-mail get the new step.
+        # An hour later, those before the welcome e-mail get the new step.
+        await server.advance(hours=1)
         assert (await client.send_event("onboarding", "before", {"type": "CONFIRM"},
                                          "c-before"))["type"] == "ack"
         assert (await client.send_event("onboarding", "before",
@@ -120,19 +121,18 @@ async def test_onboarding_story_live_upgrade(db_url: str, story_env: dict[str, s
                                          "ch-before"))["type"] == "ack"
 
         # The pending day still fires, once, at its time: waiting -> dripped.
+        await server.advance(hours=23)
         update = await client.update("waiting", 3)
         assert update["value"] == "dripped"
-        await asyncio.sleep(0.5)
         entries = log_of(server, "waiting", token)
         timer_events = [e for e in entries if e["event"]["type"].startswith("xstate.after")]
         assert len(timer_events) == 1 and entries[-1]["seq"] == 3
-        deadline = time.monotonic() + 10
-        while len(mails(story_env)) < 6 and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
+        assert timer_events[0]["at"] == entries[1]["at"] + DAY_MS / 1000  # a day after CONFIRM
         await client.close()
     finally:
         server.stop()
-    # Nobody got a second welcome e-mail; the new step ran for `before` only.
+    # Nobody got a second welcome e-mail; the new step ran for `before` only (whose own day,
+    # begun an hour later, is not over).
     assert mails(story_env) == [
         ("lookUpChannel", "before"),
         ("sendDripEmail", "dripped"), ("sendDripEmail", "waiting"),

@@ -32,8 +32,10 @@ class Flow:
         monkeypatch.setenv("FLOWAPP_RECORD", str(self.record))
         self.servers: list[ServerProcess] = []
 
-    def start(self, *args: str, app: str = FLOWAPP) -> ServerProcess:
-        server = ServerProcess(self.db, *args, app=app).start()
+    def start(self, *args: str, app: str = FLOWAPP, clock: str = "system") -> ServerProcess:
+        """A server of `app` on this flow's database; with `clock="manual"` on virtual time
+        (`await server.advance(seconds=...)`)."""
+        server = ServerProcess(self.db, *args, app=app, clock=clock).start()
         self.servers.append(server)
         return server
 

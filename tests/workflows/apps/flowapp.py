@@ -85,7 +85,7 @@ async def sometimes(call: EffectCall) -> None:
 
 async def slow(call: EffectCall) -> None:
     record("effect", call, params=call.params)
-    await asyncio.sleep(call.params.get("seconds", 10))
+    await call.sleep(call.params.get("seconds", 10))
 
 
 notifier = Machine(
@@ -115,7 +115,7 @@ notifier = Machine(
 async def work(call: EffectCall) -> dict:
     record("service", call, input=call.input)
     seconds = (call.input or {}).get("seconds", 0.05)
-    await asyncio.sleep(seconds)
+    await call.sleep(seconds)
     if (call.input or {}).get("fail"):
         raise ValueError("work failed")
     return {"answer": (call.input or {}).get("x", 0) * 2}
