@@ -287,9 +287,9 @@ class Engine:
                     slot.loaded, slot.state = False, None
                     error = StatesyncError(ErrorCode.INTERNAL, "internal error; nothing applied")
                     for op in batch:
-                        op.answer(error)
-                        if op.kind in _WRITES:
+                        if op.kind in _WRITES and not op.answered:
                             self._rejected(op, error)
+                        op.answer(error)
         finally:
             slot.task = None
             if slot.state is None and not slot.subscribers:  # kept in `_missing` instead
@@ -410,6 +410,7 @@ class Engine:
         error = StatesyncError(ErrorCode.INTERNAL, "too much contention; nothing applied, resend")
         for op in batch:
             op.answer(error)
+            self._rejected(op, error)
 
     def _apply(self, slot: _Slot, batch: list[Op], seen: dict[str, int]) -> _Work:
         work = _Work(slot.state)
