@@ -418,6 +418,9 @@ class Client:
         if kind == "update":
             if handle is not None:
                 handle._confirm(message)
+        elif kind == "emitted":
+            if handle is not None:
+                handle._emitted(message["event"])
         elif kind == "ack":
             if handle is not None:
                 handle._ack(message["event_id"], message["seq"])

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("statesync.client")
 
 Listener = Callable[[State], Any]
+EventListener = Callable[[dict[str, Any]], Any]
 
 
 class Instance:
@@ -35,6 +36,7 @@ class Instance:
         self.name = name
         self._reconciler = reconciler
         self._listeners: list[Listener] = []
+        self._event_listeners: dict[str, list[EventListener]] = {}
         self._queues: list[asyncio.Queue[State | None]] = []
         self._futures: dict[str, asyncio.Future[int]] = {}
         self._ready = asyncio.Event()
@@ -113,6 +115,23 @@ class Instance:
 
         return unsubscribe
 
+    def on(self, event_type: str, listener: EventListener) -> Callable[[], None]:
+        """Call `listener(event)` for every event the instance emits (`emit(...)` in the
+        machine) of `event_type` (`"*"`: all), as the server delivers it: after the update of
+        its transition, with the fields this reader may see. Returns `off`.
+
+        Emitted events are not state: nothing is kept, and one emitted while this client was
+        disconnected is not delivered later. Optimistic (local) transitions emit nothing; only
+        the server's events are delivered."""
+        listeners = self._event_listeners.setdefault(event_type, [])
+        listeners.append(listener)
+
+        def off() -> None:
+            if listener in listeners:
+                listeners.remove(listener)
+
+        return off
+
     async def wait_for(self, condition: Callable[[State], bool],
                        timeout: float | None = None) -> State:
         """The first visible state (the current one included) satisfying `condition`;
@@ -174,6 +193,14 @@ class Instance:
         self._notify()
         if future is not None and not future.done():
             future.set_exception(Rejected(code, message, pending.event, event_id))
+
+    def _emitted(self, event: dict[str, Any]) -> None:
+        for key in (event.get("type"), "*"):
+            for listener in list(self._event_listeners.get(key, ())):  # type: ignore[arg-type]
+                try:
+                    listener(event)
+                except Exception:
+                    log.exception("an event listener of %s/%s raised", self.machine, self.name)
 
     def _end(self, error: BaseException) -> None:
         """The handle is finished: fail what is unconfirmed, end iterations."""
