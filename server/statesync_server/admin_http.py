@@ -20,7 +20,7 @@ from .engine import Op, SendResult
 from .errors import ErrorCode, StatesyncError
 from .http import _body, _endpoint, _target, json_response
 from .http_queries import query_value
-from .limits import INT_MAX, parse_int
+from .limits import MAX_SEQ, parse_int
 from .runtime import Runtime
 from .versions import upgrade_instances, version_counts
 
@@ -90,7 +90,7 @@ async def instance(request: Request, runtime: Runtime, claims: Claims) -> Any:
 async def snapshot_at(request: Request, runtime: Runtime, claims: Claims) -> Any:
     machine, name = _target(request)
     _machine(request, runtime)
-    seq = parse_int(request.path_params["seq"], "seq", 0, INT_MAX)
+    seq = parse_int(request.path_params["seq"], "seq", 0, MAX_SEQ)
     return await data.full_snapshot_at(runtime.app, runtime.engine.store, machine, name, seq)
 
 
@@ -99,7 +99,7 @@ async def event_log(request: Request, runtime: Runtime, claims: Claims) -> Any:
     machine, name = _target(request)
     _machine(request, runtime)
     params = request.query_params
-    since = parse_int(params.get("since"), "since", -1, INT_MAX, -1)
+    since = parse_int(params.get("since"), "since", -1, MAX_SEQ, -1)
     limit = parse_int(params.get("limit"), "limit", 1, 1000, 200)
     await data.instance_row(runtime.engine.store, machine, name, 0.0)  # not-found when missing
     return await data.event_log(runtime.engine.store, machine, name, since, limit)

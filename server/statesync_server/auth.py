@@ -8,8 +8,8 @@ import os
 import secrets
 import time
 import uuid
-from dataclasses import dataclass
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -74,9 +74,9 @@ def _check_claims(claims: dict[str, Any]) -> None:
         if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
             raise StatesyncError(ErrorCode.UNAUTHENTICATED, f"invalid token: '{name}' is not a number")
     sub = claims.get("sub")
-    if not isinstance(sub, str) or not 1 <= len(sub) <= MAX_SUBJECT:
-        raise StatesyncError(ErrorCode.UNAUTHENTICATED,
-                             f"invalid token: 'sub' is not a string of 1-{MAX_SUBJECT} characters")
+    if not isinstance(sub, str) or not 1 <= len(sub) <= MAX_SUBJECT or "\x00" in sub:
+        raise StatesyncError(ErrorCode.UNAUTHENTICATED, "invalid token: 'sub' is not a string "
+                             f"of 1-{MAX_SUBJECT} characters without NUL")
 
 
 class Authenticator:

@@ -30,7 +30,8 @@ from .errors import ErrorCode, StatesyncError
 from .groupcommit import GroupCommitter
 from .history import CHECKPOINT_EVERY, Step, public_context_of, readable_steps, replay
 from .replay import HELD_BYTES, REPLAY_PAGE, Catchup
-from .indexes import index_changes
+from .indexes import check_indexable, index_changes
+from .limits import check_operation
 from .live_queries import LiveQueries
 from .metrics import Metrics
 from .migrations import UPGRADE, plan_upgrade
@@ -199,6 +200,7 @@ class Engine:
             if self._stopping:
                 raise StatesyncError(ErrorCode.INTERNAL, "server is shutting down")
             spec = self.app.spec(op.machine)
+            check_operation(op.instance, op.event_id, (op.claims or {}).get("sub"))
             if op.kind == "send" and op.ref is None:
                 assert op.event is not None
                 if len(self.app.versions.get(op.machine, ())) <= 1:  # else: by its version
@@ -610,6 +612,8 @@ class Engine:
     def _record(
         self, slot: _Slot, work: _Work, op: Op, snapshot: Any, seq: int, event: dict[str, Any]
     ) -> None:
+        if slot.spec.indexes:  # before anything is recorded: refused, `work` is unchanged
+            check_indexable(slot.spec.indexes, snapshot.context)
         public = _public_state(slot, snapshot, seq)
         work.log.append(
             LogRow(

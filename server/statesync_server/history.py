@@ -26,6 +26,7 @@ from sqlalchemy import select
 from . import privacy
 from .app import MachineSpec
 from .errors import ErrorCode, StatesyncError
+from .limits import MAX_SEQ
 from .store import LogRow
 from .store.schema import checkpoints
 
@@ -66,7 +67,9 @@ def logged_sender(row: LogRow) -> Sender:
 async def replay(app: Any, store: Any, machine: str, instance: str, since: int,
                  limit: int) -> list[Step]:
     """The log rows after `since` (at most `limit`), each with the full snapshot after it."""
-    first, last = max(since + 1, 0), since + limit
+    if since >= MAX_SEQ:  # no seq comes after it (nor fits the seq columns)
+        return []
+    first, last = max(since + 1, 0), min(since + limit, MAX_SEQ)
     query = (
         select(checkpoints.c.seq, checkpoints.c.version, checkpoints.c.snapshot)
         .where(checkpoints.c.machine == machine, checkpoints.c.instance == instance,

@@ -16,7 +16,7 @@ from . import history
 from . import protocol as p
 from .engine import CreateResult, Op, SendResult
 from .errors import ErrorCode, StatesyncError
-from .limits import INT_MAX, parse_int, parse_json
+from .limits import INT_MAX, MAX_SEQ, parse_int, parse_json
 from .ratelimit import KeyedLimiter
 from .runtime import Runtime, require_live
 
@@ -136,7 +136,7 @@ async def event_log(request: Request, runtime: Runtime) -> Response:
     claims = _caller(request, runtime)
     machine, instance = _target(request)
     params = request.query_params
-    since = parse_int(params.get("since"), "since", -1, INT_MAX, -1)
+    since = parse_int(params.get("since"), "since", -1, MAX_SEQ, -1)
     limit = min(parse_int(params.get("limit"), "limit", 1, INT_MAX, 100), 1000)
     entries, following = await history.event_log(runtime.engine, claims, machine, instance, since, limit)
     body = {"machine": machine, "instance": instance, "entries": entries, "next": following}

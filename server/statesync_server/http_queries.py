@@ -15,7 +15,7 @@ from .errors import ErrorCode, StatesyncError
 from .history import public_state_at
 from .http import _body, _caller, _endpoint, _target, json_response
 from .indexes import Query, QueryItem, run_query
-from .limits import INT_MAX, check_value, invalid, loads, parse_int
+from .limits import MAX_SEQ, check_value, invalid, loads, parse_int
 from .runtime import Runtime
 
 
@@ -67,7 +67,7 @@ async def query_index(request: Request, runtime: Runtime) -> Response:
 async def state_at(request: Request, runtime: Runtime) -> Response:
     claims = _caller(request, runtime)
     machine, instance = _target(request)
-    seq = parse_int(request.path_params["seq"], "seq", 0, INT_MAX)
+    seq = parse_int(request.path_params["seq"], "seq", 0, MAX_SEQ)
     state = await public_state_at(runtime.engine, claims, machine, instance, seq)
     return json_response(state)
 

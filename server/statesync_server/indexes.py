@@ -34,6 +34,7 @@ from . import privacy
 from .app import MachineSpec
 from .cursors import CursorSealer
 from .errors import ErrorCode, StatesyncError
+from .limits import MAX_INDEXED_STRING, MAX_INDEXED_STRING_BYTES, check_text
 from .store.schema import index_defs, index_entries, instances
 
 OPS = ("eq", "ne", "lt", "lte", "gt", "gte", "prefix")
@@ -83,9 +84,29 @@ def lookup(context: Any, path: str) -> Any:
 
 
 def keys_for(value: Any) -> list[str]:
-    """Sorted distinct keys of a context value (a scalar or a list of scalars)."""
+    """Sorted distinct keys of a context value (a scalar or a list of scalars). A string the
+    database cannot store (`check_indexable`) has none: the transitions that would store one
+    are refused, but a back-fill may meet one that was stored before the index existed."""
     items = value if isinstance(value, list) else [value]
-    return sorted({k for k in map(encode_key, items) if k is not None})
+    return sorted({k for k in map(encode_key, items) if k is not None and _storable(k)})
+
+
+def _storable(key: str) -> bool:
+    return key[0] != "s" or (
+        "\x00" not in key and len(key) <= MAX_INDEXED_STRING + 1
+        and len(key.encode()) <= MAX_INDEXED_STRING_BYTES + 1)
+
+
+def check_indexable(indexes: Mapping[str, str], context: Any) -> None:
+    """Refuse (`invalid-event`) a context holding an indexed string the database cannot store
+    (a NUL character, over `MAX_INDEXED_STRING` characters or `MAX_INDEXED_STRING_BYTES`
+    bytes), on every backend alike."""
+    for name, path in indexes.items():
+        value = lookup(context, path)
+        for item in value if isinstance(value, list) else (value,):
+            if isinstance(item, str):
+                check_text(item, f"a value of index {name!r}", MAX_INDEXED_STRING,
+                           max_bytes=MAX_INDEXED_STRING_BYTES, code=ErrorCode.INVALID_EVENT)
 
 
 def instance_keys(indexes: Mapping[str, str], context: Any) -> dict[str, list[str]]:
@@ -287,6 +308,8 @@ def validate(app: Any, query: Query) -> None:
         raise _bad("order is 'asc' or 'desc'")
     if not 1 <= query.limit <= MAX_LIMIT:
         raise _bad(f"limit is between 1 and {MAX_LIMIT}")
+    if isinstance(query.value, str) and "\x00" in query.value:  # no stored value has one
+        raise _bad("an index value may not contain NUL characters")
     if spec.index_public.get(query.index) is False and query.op != "eq":
         raise _bad(f"index {query.index!r} is private: it answers only 'eq' queries")
 

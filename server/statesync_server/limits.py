@@ -1,6 +1,11 @@
 """Checks on what clients send, shared by the WebSocket and HTTP transports: JSON that is not
 too deep, holds only signed 64-bit integers and finite numbers; bounded integer parameters;
-a request-head limit for uvicorn's httptools parser (which has none of its own)."""
+a request-head limit for uvicorn's httptools parser (which has none of its own).
+
+And the limits of what the database stores, checked before it sees a value so that every
+backend refuses the same input with the same structured error (PostgreSQL refuses NUL in text
+and over-long strings; SQLite would store them): `MAX_SEQ`, `MAX_INDEXED_STRING`,
+`check_text`."""
 
 from __future__ import annotations
 
@@ -18,6 +23,15 @@ MAX_DEPTH = 64
 """Nesting levels of arrays and objects a message or body may have."""
 INT_MIN, INT_MAX = -(2**63), 2**63 - 1
 _INTEGER = re.compile(r"-?[0-9]{1,19}")
+
+MAX_SEQ = 2**31 - 1
+"""The largest seq (an instance's transition count): the seq columns are 32-bit integers."""
+MAX_INDEXED_STRING = 999
+"""Characters of an indexed string value: its key (a type letter and the string) fills at
+most the 1,000-character `index_entries.key` column."""
+MAX_INDEXED_STRING_BYTES = 2000
+"""UTF-8 bytes of an indexed string value: PostgreSQL's B-tree entries are limited to about
+2,700 bytes, shared with the machine, index and instance names."""
 
 
 def invalid(message: str) -> StatesyncError:
@@ -65,6 +79,34 @@ def _check_number(value: Any, kind: type) -> None:
         raise invalid("integers must fit in signed 64 bits")
     if kind is float and not math.isfinite(value):
         raise invalid("numbers must be finite")
+
+
+def check_text(value: str, what: str, max_chars: int, *, max_bytes: int | None = None,
+               code: ErrorCode = ErrorCode.INVALID_MESSAGE) -> str:
+    """`value` if the database can store it as text: no NUL character, at most `max_chars`
+    characters (and `max_bytes` UTF-8 bytes); else a `code` error naming `what`."""
+    if "\x00" in value:
+        raise StatesyncError(code, f"{what} may not contain NUL characters")
+    if len(value) > max_chars or (max_bytes is not None and len(value) * 4 > max_bytes
+                                  and len(value.encode()) > max_bytes):
+        limit = f"{max_chars} characters" + (f" ({max_bytes} UTF-8 bytes)" if max_bytes else "")
+        raise StatesyncError(code, f"{what} is limited to {limit}")
+    return value
+
+
+MAX_NAME = 200
+"""Characters of a machine or instance name (and of a token's `sub`)."""
+MAX_EVENT_ID = 128
+
+
+def check_operation(instance: str, event_id: str | None, subject: Any) -> None:
+    """An operation's instance name, event id and sender's subject fit their columns, whoever
+    made it (a client, a message of another instance, server code)."""
+    check_text(instance, "an instance name", MAX_NAME)
+    if event_id is not None:
+        check_text(event_id, "an event id", MAX_EVENT_ID)
+    if isinstance(subject, str):
+        check_text(subject, "the subject ('sub')", MAX_NAME)
 
 
 def parse_int(text: str | None, name: str, lo: int, hi: int, default: int | None = None) -> int:

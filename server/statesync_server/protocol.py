@@ -17,6 +17,8 @@ from pydantic import (
     TypeAdapter,
 )
 
+from .limits import MAX_SEQ
+
 Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:@~-]+$")]
 RequestId = str | int | None
 EventId = Annotated[str, Field(min_length=1, max_length=128)]
@@ -87,7 +89,7 @@ class Subscribe(_Message):
     type: Literal["subscribe"]
     machine: Name
     instance: Name
-    since: Annotated[int, Field(ge=-1)] | None = None
+    since: Annotated[int, Field(ge=-1, le=MAX_SEQ)] | None = None
     id: RequestId = None
 
 

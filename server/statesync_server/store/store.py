@@ -28,6 +28,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from ..errors import ErrorCode, StatesyncError
 from .migrate import exclusive, migrate
 from .schema import checkpoints, events, index_entries, instances
 from .workrows import SideWrite
@@ -165,6 +166,7 @@ class Store:
         self.engine = create_async_engine(self.url)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", self._sqlite_pragmas)
+        event.listen(self.engine.sync_engine, "before_cursor_execute", _refuse_nul)
         self._writer = await self._in_writer(self._sync_engine.connect)
 
     @contextlib.asynccontextmanager
@@ -343,6 +345,17 @@ def _lock_exclusively(database: Path) -> Any:
             "SQLite is single-process: stop the other server, or use PostgreSQL for "
             "several processes (docs/deployment.md)") from None
     return handle
+
+
+def _refuse_nul(_conn: Any, _cursor: Any, _statement: str, parameters: Any, _context: Any,
+                executemany: bool) -> None:
+    """Before a read reaches the database: text with a NUL character is refused alike on every
+    backend (PostgreSQL rejects it; nothing stored holds one: writes are checked upstream)."""
+    for row in parameters if executemany else (parameters,):
+        for value in row.values() if isinstance(row, dict) else row or ():
+            if type(value) is str and "\x00" in value:
+                raise StatesyncError(ErrorCode.INVALID_MESSAGE,
+                                     "text may not contain NUL characters")
 
 
 _INSERT_INSTANCE = insert(instances)
