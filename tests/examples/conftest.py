@@ -29,18 +29,31 @@ def example(name: str) -> Path:
     return EXAMPLES / name / "app.py"
 
 
-def serve(app: Path, db: Path, **env: str) -> ServerProcess:
+class ExampleServer(ServerProcess):
+    """`statesync serve app` on `db` with environment variables of its own, set again on
+    every (re)start."""
+
+    def __init__(self, app: Path, db: Path, env: dict[str, str]) -> None:
+        super().__init__(app, db, secret=SECRET)
+        self.env = env
+
+    def start(self) -> ExampleServer:
+        saved = {key: os.environ.get(key) for key in self.env}
+        os.environ.update(self.env)
+        try:
+            super().start()
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+        return self
+
+
+def serve(app: Path, db: Path, **env: str) -> ExampleServer:
     """Start `statesync serve app` on `db` with these environment variables set."""
-    saved = {key: os.environ.get(key) for key in env}
-    os.environ.update(env)
-    try:
-        return ServerProcess(app, db, secret=SECRET).start()
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    return ExampleServer(app, db, env).start()
 
 
 def statesync_cli(*args: str, env: dict[str, str] | None = None,

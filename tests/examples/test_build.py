@@ -1,0 +1,189 @@
+"""examples/build end to end: wants, an orchestrator, partitions and job runs as instances of
+four machines talking through messages, on a real server process and a real warehouse
+directory; including a SIGKILL of the server in the middle of a build."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import Caller, example, serve, wait_until
+
+from statesync_server.testing import ServerProcess
+
+APP = example("build")
+EVENTS = [{"user": "u1", "page": "/"}, {"user": "u2", "page": "/"}, {"user": "u1", "page": "/a"}]
+USERS = [{"id": "u1", "name": "Ada"}, {"id": "u2", "name": "Grace"}]
+REPORT = [{"name": "Ada", "views": 2}, {"name": "Grace", "views": 1}]
+
+
+class Build:
+    """A server of the example, its warehouse directory, and a user asking for partitions."""
+
+    def __init__(self, server: ServerProcess, data: Path, user: Caller) -> None:
+        self.server, self.data, self.user = server, data, user
+
+    def land(self, source: str, date: str, rows: list[dict[str, Any]]) -> None:
+        path = self.data / "landing" / source / f"{date}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.with_suffix(".tmp").write_text(json.dumps(rows))
+        path.with_suffix(".tmp").replace(path)
+
+    def want(self, name: str, *partitions: str) -> None:
+        created = self.user.create("want", name, {"partitions": list(partitions)})
+        assert created.status_code == 201, created.text
+
+    def settled(self, name: str) -> dict[str, Any]:
+        return self.user.wait("want", name, lambda s: s["done"], timeout=30)
+
+    def built(self, asset: str, date: str) -> Any:
+        return json.loads((self.data / "warehouse" / asset / f"{date}.json").read_text())
+
+    def audit(self) -> list[dict[str, Any]]:
+        path = self.data / "audit.jsonl"
+        return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+    def story(self, machine: str, name: str) -> list[tuple[Any, ...]]:
+        return [(e["origin"], e.get("subject"), e["event"]["type"])
+                for e in self.user.log(machine, name)]
+
+
+ENV = {"BUILD_RETRY_DELAY_MS": "50",
+       "BUILD_FLAKY": "sessions@2026-12-02=1,sessions@2026-12-03=9"}
+
+
+@pytest.fixture(scope="module")
+def build_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, Path]]:
+    root = tmp_path_factory.mktemp("build")
+    process = serve(APP, root / "build.db", BUILD_DATA_DIR=str(root / "data"), **ENV)
+    yield process, root / "data"
+    process.stop()
+
+
+@pytest.fixture
+def build(build_server, callers) -> Build:
+    server, data = build_server
+    return Build(server, data, callers(server, "ada"))
+
+
+def test_a_want_builds_every_partition_it_needs_upstream_first(build: Build) -> None:
+    day = "2026-12-01"
+    build.land("events", day, EVENTS)
+    build.land("users", day, USERS)
+    build.want("w1", f"report@{day}")
+    assert build.settled("w1")["value"] == "satisfied"
+    assert build.built("report", day) == REPORT
+    assert build.built("sessions", day) == {"u1": 2, "u2": 1}
+
+    starts = [a["partition"] for a in build.audit() if a["partition"].endswith(day)]
+    assert sorted(starts) == sorted(f"{a}@{day}" for a in ("events", "users", "sessions", "report"))
+    assert starts.index(f"sessions@{day}") > starts.index(f"events@{day}")
+    assert starts[-1] == f"report@{day}"
+
+    # the whole story is in the event logs: who asked, which run reported, in order
+    orchestrator = build.story("orchestrator", "main")
+    assert ("instance", "want/w1", "WANT") in orchestrator
+    reports = [s for s in orchestrator if s[2] == "RUN_SUCCEEDED" and s[1].endswith(day + "~1")]
+    assert sorted(s[1] for s in reports) == sorted(
+        f"run/{a}@{day}~1" for a in ("events", "users", "sessions", "report"))
+    assert reports[-1][1] == f"run/report@{day}~1"
+    assert build.story("run", f"report@{day}~1") == [
+        ("instance", "orchestrator/main", "xstate.init"),
+        ("service", "job#job", "xstate.done.actor.job"),
+    ]
+    assert [s[2] for s in build.story("partition", f"report@{day}")] == [
+        "xstate.init", "BUILDING", "BUILT"]
+    assert build.user.state("partition", f"report@{day}")["context"]["rows"] == 2
+    assert build.user.state("want", "w1")["context"]["requester"] == "ada"
+
+    # a later want of a built partition is answered without building anything again
+    before = len(build.audit())
+    build.want("w1-again", f"sessions@{day}")
+    assert build.settled("w1-again")["value"] == "satisfied"
+    assert len(build.audit()) == before
+
+
+def test_a_failed_run_is_retried_by_a_new_run(build: Build) -> None:
+    day = "2026-12-02"  # BUILD_FLAKY: the first run of sessions@2026-12-02 fails
+    build.land("events", day, EVENTS)
+    build.land("users", day, USERS)
+    build.want("w2", f"report@{day}")
+    assert build.settled("w2")["value"] == "satisfied"
+    assert build.built("report", day) == REPORT
+    story = build.story("orchestrator", "main")
+    failed = story.index(("instance", f"run/sessions@{day}~1", "RUN_FAILED"))
+    retried = next(i for i, (origin, _, kind) in enumerate(story)
+                   if i > failed and (origin, kind) == ("timer", "RETRY"))
+    assert ("instance", f"run/sessions@{day}~2", "RUN_SUCCEEDED") in story[retried:]
+    run = build.user.state("run", f"sessions@{day}~1")
+    assert run["value"] == "failed" and "connection reset" in run["context"]["error"]
+    assert [s[2] for s in build.story("partition", f"sessions@{day}")] == [
+        "xstate.init", "BUILDING", "RETRYING", "BUILDING", "BUILT"]
+
+
+def test_a_partition_that_keeps_failing_fails_its_want_and_blocks_what_needs_it(build: Build) -> None:
+    day = "2026-12-03"  # BUILD_FLAKY: every run of sessions@2026-12-03 fails
+    build.land("events", day, EVENTS)
+    build.land("users", day, USERS)
+    build.want("w3", f"report@{day}")
+    want = build.settled("w3")
+    assert want["value"] == "failed"
+    assert want["context"]["failed"] == f"sessions@{day}"
+    assert "connection reset (attempt 3)" in want["context"]["error"]
+    assert build.user.state("partition", f"sessions@{day}")["value"] == "failed"
+    assert build.user.state("partition", f"report@{day}")["value"] == "blocked"
+    runs = [a["attempt"] for a in build.audit() if a["partition"] == f"sessions@{day}"]
+    assert runs == [1, 2, 3]
+    assert not any(a["partition"] == f"report@{day}" for a in build.audit())
+
+
+def test_only_the_build_itself_writes_its_entities(build: Build) -> None:
+    user = build.user
+    forged = user.send("orchestrator", "main", {"type": "RUN_SUCCEEDED",
+                                                "partition": "report@2026-12-09", "rows": 1})
+    assert forged.status_code in (403, 422), forged.text
+    assert user.create("partition", "report@2026-12-09", {"asset": "report"}).status_code == 403
+    assert user.create("run", "report@2026-12-09~1", {"partition": "x"}).status_code == 403
+    bad = user.create("want", "w-bad", {"partitions": ["nope@2026-12-01"]})
+    assert bad.status_code == 422 and "nope" in bad.json()["error"]["message"]
+    assert user.create("want", "w-empty", {"partitions": []}).status_code == 422
+    assert user.get("partition", "report@2026-12-09").status_code == 404
+
+
+def test_a_build_killed_mid_way_resumes_where_it_was(tmp_path: Path, callers) -> None:
+    data, day = tmp_path / "data", "2026-12-05"
+    server = serve(APP, tmp_path / "crash.db", BUILD_DATA_DIR=str(data), **ENV)
+    try:
+        build = Build(server, data, callers(server, "ada"))
+        build.land("users", day, USERS)  # events have not landed: their sensor waits
+        build.want("w5", f"report@{day}")
+        build.user.wait("partition", f"users@{day}", lambda s: s["value"] == "built")
+        build.user.wait("run", f"events@{day}~1", lambda s: s["value"] == "running")
+        wait_until(lambda: any(a["partition"] == f"events@{day}" for a in build.audit()),
+                   what="the events sensor to start")
+
+        server.kill()  # SIGKILL: nothing shuts down cleanly
+        server.start()  # same port, same database
+        build.land("events", day, EVENTS)
+        assert build.settled("w5")["value"] == "satisfied"
+        assert build.built("report", day) == REPORT
+
+        starts = Counter(a["partition"] for a in build.audit())
+        # built before the crash: not built again; running at the crash: run again, same key
+        assert starts == {f"users@{day}": 1, f"events@{day}": 2, f"sessions@{day}": 1,
+                          f"report@{day}": 1}
+        keys = {a["key"] for a in build.audit() if a["partition"] == f"events@{day}"}
+        assert len(keys) == 1 and len({a["pid"] for a in build.audit()}) == 2
+        partitions = build.user.state("orchestrator", "main")["context"]["partitions"]
+        assert {p: e["attempts"] for p, e in partitions.items()} == {
+            f"{a}@{day}": 1 for a in ("events", "users", "sessions", "report")}
+        assert build.story("run", f"events@{day}~1") == [
+            ("instance", "orchestrator/main", "xstate.init"),
+            ("service", "job#job", "xstate.done.actor.job"),
+        ]
+    finally:
+        server.stop()
