@@ -13,7 +13,6 @@ from typing import Any
 
 from pydantic_core import from_json
 from sqlalchemy import and_, or_, select
-
 from statesync.snapshot import matches_state
 
 from .chart import chart_graph
@@ -147,7 +146,8 @@ def diff(before: Any, after: Any, path: str = "") -> list[dict[str, Any]]:
         for key in [*before, *(k for k in after if k not in before)]:
             where = f"{path}.{key}" if path else str(key)
             if key not in after:
-                changes.append({"path": where, "op": "remove", "before": before[key], "after": None})
+                changes.append({"path": where, "op": "remove", "before": before[key],
+                                "after": None})
             elif key not in before:
                 changes.append({"path": where, "op": "add", "before": None, "after": after[key]})
             else:

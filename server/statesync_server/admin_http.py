@@ -109,7 +109,8 @@ async def event_log(request: Request, runtime: Runtime, claims: Claims) -> Any:
 async def instance_timers(request: Request, runtime: Runtime, claims: Claims) -> Any:
     machine, name = _target(request)
     _machine(request, runtime)
-    return {"timers": await data.instance_timers(runtime.engine.store, machine, name, _now(runtime))}
+    timers = await data.instance_timers(runtime.engine.store, machine, name, _now(runtime))
+    return {"timers": timers}
 
 
 @_admin

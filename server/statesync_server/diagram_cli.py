@@ -51,7 +51,7 @@ def render_svg(graph: dict[str, Any], *, collapsed: list[str], direction: str, t
                          "(a checkout) or npm install elkjs@0.12.1 here")
     request = json.dumps({"graph": graph, "collapsed": collapsed, "title": title})
     done = subprocess.run([node, str(RENDERER), str(bundle), direction], input=request,
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120, check=False)
     if done.returncode != 0:
         raise SystemExit(f"the SVG renderer failed:\n{done.stderr.strip()}")
     return done.stdout

@@ -61,7 +61,9 @@ async def page(request: Request) -> Response:
 
 async def asset(request: Request) -> Response:
     name = request.path_params["name"]
-    path = ASSETS_DIR / name if name in OWN_ASSETS else elk_bundle() if name == "elk.bundled.js" else None
+    path = ASSETS_DIR / name if name in OWN_ASSETS else None
+    if name == "elk.bundled.js":
+        path = elk_bundle()
     if path is None or not path.is_file():
         message = ("elkjs is not installed (npm ci in statesync_server/inspector/)"
                    if name == "elk.bundled.js" else "Not Found")

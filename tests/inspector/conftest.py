@@ -1,5 +1,6 @@
 """Fixtures: the workshop app (nested, parallel, history, delays, a failing effect, messages)
-on a real server, admin and ordinary tokens, and an HTTP client."""
+on a real server (once per database backend of `$STATESYNC_TEST_DB`, see tests/conftest.py),
+admin and ordinary tokens, and an HTTP client."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ from typing import Any
 
 import httpx
 import pytest
-
 from statesync_server.auth import ADMIN_CLAIM
 from statesync_server.testing import ServerProcess
+from statesync_server.testing_postgres import Databases
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -25,19 +26,19 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items[:] = [i for i in items if i not in browser] + browser
 
 
-@pytest.fixture(scope="session")
-def workshop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    server = ServerProcess(WORKSHOP, tmp_path_factory.mktemp("workshop") / "inspect.db").start()
+@pytest.fixture(scope="module")
+def workshop(session_databases: Databases) -> Iterator[ServerProcess]:
+    server = ServerProcess(WORKSHOP, session_databases.new("inspect")).start()
     yield server
     server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def admin_token(workshop: ServerProcess) -> str:
     return workshop.mint("ops", **{ADMIN_CLAIM: True})
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def http(workshop: ServerProcess) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=workshop.url, timeout=30) as client:
         yield client

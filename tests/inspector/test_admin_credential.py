@@ -10,7 +10,6 @@ from pathlib import Path
 
 import jwt
 import pytest
-
 from statesync_server.auth import ADMIN_CLAIM, AuthConfig, Authenticator, check_admin
 from statesync_server.errors import ErrorCode, StatesyncError
 

@@ -7,8 +7,7 @@ import time
 
 import httpx
 import pytest
-from helpers import failed_job, fresh, send, wait_for
-
+from helpers import failed_job, fresh, send
 from statesync_server.auth import ADMIN_CLAIM
 from statesync_server.testing import ServerProcess
 
@@ -243,3 +242,18 @@ def test_admin_input_errors_are_structured(http: httpx.Client, admin_token: str,
     for method, path, body, status, code in cases:
         response = http.request(method, path, headers=headers, json=body)
         assert (response.status_code, response.json()["error"]["code"]) == (status, code), path
+
+
+def test_the_inspector_page_is_a_shell_answered_200_only_to_an_admin(
+        http: httpx.Client, admin_token: str) -> None:
+    page = http.get("/statesync/inspect", headers={"authorization": f"Bearer {admin_token}"})
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    assert page.headers["cache-control"] == "no-store"
+    anonymous = http.get("/statesync/inspect")
+    assert anonymous.status_code == 401 and anonymous.text == page.text  # no data either way
+    assert anonymous.headers["www-authenticate"].startswith("Bearer")
+    for asset in ("inspector.js", "statechart.js", "inspector.css"):
+        assert http.get(f"/statesync/inspect/assets/{asset}").status_code == 200
+    assert http.get("/statesync/inspect/assets/..%2Fauth.py").status_code == 404
+    assert http.get("/statesync/inspect/assets/index.html").status_code == 404

@@ -2,25 +2,32 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
-import os
 import subprocess
-import sys
 import xml.etree.ElementTree as ET
 
 import pytest
 from conftest import REPO, WORKSHOP
-
 from statesync_server.app import load_app
 from statesync_server.chart import chart_graph
+from statesync_server.cli import main
 from statesync_server.inspector_web import elk_bundle
 
 SVG = "{http://www.w3.org/2000/svg}"
 
 
 def diagram(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "statesync_server", "diagram", *args],
-                          capture_output=True, text=True, timeout=120, env=os.environ)
+    """`statesync diagram ARGS` in this process (the SVG renderer still runs under Node)."""
+    out, err, code = io.StringIO(), io.StringIO(), 0
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            main(["diagram", *args])
+        except SystemExit as exc:
+            code = 1
+            err.write(str(exc))
+    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
 
 
 @pytest.fixture(scope="module")

@@ -13,21 +13,32 @@ import httpx
 import pytest
 from conftest import ARTIFACTS, REPO, WORKSHOP
 from helpers import failed_job, fresh, send, wait_for
-
 from statesync_server.auth import ADMIN_CLAIM
 from statesync_server.inspector_web import elk_bundle
 from statesync_server.testing import ServerProcess
 
 pytest.importorskip("playwright.sync_api")
-from playwright.sync_api import Browser, Page, expect  # noqa: E402
+from playwright.sync_api import Browser, Page, expect
 
 EXAMPLES = sorted(REPO.glob("examples/*/app.py"))
 pytestmark = pytest.mark.skipif(elk_bundle() is None,
                                 reason="elkjs missing (npm ci in server/statesync_server/inspector)")
 
 
+PAGE_ERRORS: list[str] = []
+"""Uncaught errors of every inspector page opened (each test checks none happened)."""
+
+
+@pytest.fixture(autouse=True)
+def no_page_errors() -> Iterator[None]:
+    PAGE_ERRORS.clear()
+    yield
+    assert PAGE_ERRORS == []
+
+
 def sign_in(browser: Browser, server: ServerProcess, width: int = 1600) -> Page:
     page = browser.new_context(viewport={"width": width, "height": 1000}).new_page()
+    page.on("pageerror", lambda error: PAGE_ERRORS.append(str(error)))
     page.set_default_timeout(30_000)
     response = page.goto(f"{server.url}/statesync/inspect")
     assert response is not None and response.status == 401  # a navigation carries no token
@@ -58,6 +69,14 @@ def open_machine(page: Page, machine: str) -> None:
     page.evaluate("name => { location.hash = '#/m/' + encodeURIComponent(name) }", machine)
     expect(page.locator("#machine-title")).to_have_text(machine)
     page.wait_for_selector("#machine-diagram svg")
+
+
+@pytest.fixture(scope="module")
+def workshop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """The browser tests' server: SQLite only (the admin routes run on every backend)."""
+    server = ServerProcess(WORKSHOP, tmp_path_factory.mktemp("browser") / "inspect.db").start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -222,7 +241,8 @@ def test_the_cli_svg_has_the_inspectors_layout(inspector_page: Page) -> None:
     import xml.etree.ElementTree as ET
 
     done = subprocess.run([sys.executable, "-m", "statesync_server", "diagram", str(WORKSHOP),
-                           "job", "--format", "svg"], capture_output=True, text=True, timeout=120)
+                           "job", "--format", "svg"], capture_output=True, text=True, timeout=120,
+                          check=False)
     assert done.returncode == 0, done.stderr
     svg = "{http://www.w3.org/2000/svg}"
     cli = {}
@@ -241,3 +261,26 @@ def test_the_cli_svg_has_the_inspectors_layout(inspector_page: Page) -> None:
           return [g.dataset.stateId, Object.fromEntries(keys.map(k => [k, Number(shape.getAttribute(k))]))];
         }))""")
     assert shown == cli and len(cli) == 14
+
+
+def test_instances_are_searched_with_counts_per_state(inspector_page: Page, as_user) -> None:
+    page = inspector_page
+    owner = fresh("searched")
+    for name, events in [("a", []), ("b", [{"type": "START"}]), ("c", [{"type": "START"}])]:
+        assert as_user(owner, "POST", f"/v1/instances/job/{owner}-{name}",
+                       json={"input": {"owner": owner}}).status_code == 201
+        for event in events:
+            send(as_user, owner, f"{owner}-{name}", event)
+    open_machine(page, "job")
+    page.fill('#search [name="prefix"]', owner)
+    page.click("#search button")
+    expect(page.locator("#instances tbody tr")).to_have_count(3)
+    expect(page.locator('#counts [data-count="running.build.compiling"]')).to_have_text(
+        "running.build.compiling: 2")
+    expect(page.locator('#counts [data-count="queued"]')).to_have_text("queued: 1")
+    page.fill('#search [name="state"]', "queued")
+    page.click("#search button")
+    expect(page.locator("#instances tbody tr")).to_have_count(1)
+    expect(page.locator("#instances tbody")).to_contain_text(f"{owner}-a")
+    page.screenshot(path=ARTIFACTS / "machine-search.png", full_page=True)
+    page.fill('#search [name="state"]', "")
