@@ -104,19 +104,41 @@ def view_json(handle: Instance) -> str:
                        "events": handle.accepted_events})
 
 
+class _Muted:
+    """Set inside `send`: the changes it makes are not told to JavaScript one by one (a call
+    into JavaScript costs more than the transition; the worker reads the result once `send`
+    returned)."""
+
+    on = False
+
+
 def subscribe(handle: Instance, callback: Callable[[], Any]) -> Callable[[], None]:
-    """Call `callback()` on every change (the caller reads `view_json` if it needs the state:
-    nothing is converted for a change nobody reads); returns `unsubscribe`."""
+    """Call `callback()` on every change but those of `send` (the caller reads `view_json`
+    if it needs the state: nothing is converted for a change nobody reads); returns
+    `unsubscribe`."""
 
     def notify(_state: State) -> None:
-        callback()
+        if not _Muted.on:
+            callback()
 
     return handle.subscribe(notify)
 
 
+def on_emitted(handle: Instance, callback: Callable[[str], Any]) -> Callable[[], None]:
+    """Call `callback(event_json)` for every event the instance emits (the server's
+    `emitted` messages, every type); returns `off`."""
+    return handle.on("*", lambda event: callback(json.dumps(event)))
+
+
 def on_status(client: Client, callback: Callable[[], Any]) -> Callable[[], None]:
-    """Call `callback()` whenever the status changes (read it with `status_json`)."""
-    return client.on_status(lambda _info: callback())
+    """Call `callback()` whenever the status changes but in `send` (read it with
+    `status_json`)."""
+
+    def notify(_info: Any) -> None:
+        if not _Muted.on:
+            callback()
+
+    return client.on_status(notify)
 
 
 def status_json(client: Client) -> str:
@@ -126,13 +148,17 @@ def status_json(client: Client) -> str:
 def send(handle: Instance, event_json: str) -> Awaitable[Outcome]:
     """`Instance.send`: the change shows locally at once (subscribers are told before this
     returns); the returned awaitable gives its seq once the server committed it, or the
-    rejection's code."""
+    rejection's code. `subscribe` and `on_status` callbacks are not called for it: the
+    caller reads the new state and status after it returned."""
+    _Muted.on = True
     try:
         future = handle.send(json.loads(event_json))
     except StatesyncError as exc:
         return _ready(_failure(exc))
     except TypeError as exc:
         return _ready(Outcome(code="invalid-event", message=str(exc)))
+    finally:
+        _Muted.on = False
     return _outcome(future)
 
 

@@ -198,6 +198,12 @@ export class Client {
 }
 
 /** A live instance: `state`, `subscribe`, `send`. Get one with `client.instance()`. */
+/** An event an instance emitted (`emit(...)` in the machine), as this reader may see it. */
+export interface EmittedEvent {
+  type: string;
+  [field: string]: unknown;
+}
+
 export class Instance<Context = any, Event extends { type: string } = EventObject,
                       Value extends StateValue = StateValue, Tag extends string = string> {
   private constructor();
@@ -215,6 +221,9 @@ export class Instance<Context = any, Event extends { type: string } = EventObjec
   can(event: Event["type"] | { type: Event["type"] }): boolean | undefined;
   /** `fn(state)` now and on every change of the visible state */
   subscribe(fn: (state: State<Context, Value, Tag>) => void): () => void;
+  /** `listener(event)` for every event the instance emits of this type (`"*"`: all), as the
+   * server delivers it to this reader (the fields it may see); returns `off` */
+  on(type: string, listener: (event: EmittedEvent) => void): () => void;
   /** resolves with the event's seq once committed; rejects with a `StatesyncError` */
   send(event: Event | BareEventType<Event>): Promise<number>;
   /** stop syncing this instance (unconfirmed sends fail with code "closed") */

@@ -135,6 +135,8 @@ function fromWorker(op, args) {
       return undefined;
     case "state":
       return instances.get(args.hid)?.[RECEIVE](args);
+    case "emitted":
+      return instances.get(args.hid)?.[EMITTED](JSON.parse(args.event));
     case "query":
       return queries.get(args.wid)?.[APPLY](args.changes);
     case "query-end":
@@ -464,6 +466,7 @@ const ATTACH = Symbol("attach");
 const APPLY = Symbol("apply");
 const END = Symbol("end");
 const RECEIVE = Symbol("receive");
+const EMITTED = Symbol("emitted");
 const CHANGED = Symbol("changed");
 const TOKEN = Symbol("token");
 const UNSENT = Symbol("unsent");
@@ -852,6 +855,8 @@ export class Instance {
   #closed = false;
   /** @type {Set<(state: State) => void>} */
   #listeners = new Set();
+  /** @type {Map<string, Set<(event: {type: string}) => void>>} `on` listeners by event type */
+  #eventListeners = new Map();
 
   /**
    * @param {string} machine @param {string} name @param {State} state
@@ -957,6 +962,35 @@ export class Instance {
     this.#listeners.add(fn);
     this.#call(fn);
     return () => this.#listeners.delete(fn);
+  }
+
+  /**
+   * Call `listener(event)` for every event the instance emits (`emit(...)` in the machine) of
+   * this type (`"*"`: every type), as the server delivers it to this reader: after the update
+   * of its transition, with the fields the reader may see. Nothing is kept: an event emitted
+   * while disconnected (or before the handover to the worker) is not heard; optimistic
+   * (local) transitions emit nothing.
+   * @param {string} type @param {(event: {type: string}) => void} listener
+   * @returns {() => void} off
+   */
+  on(type, listener) {
+    let listeners = this.#eventListeners.get(type);
+    if (!listeners) this.#eventListeners.set(type, listeners = new Set());
+    listeners.add(listener);
+    return () => listeners.delete(listener);
+  }
+
+  /** An emitted event from the worker. @param {{type: string}} event */
+  [EMITTED](event) {
+    for (const type of [event.type, "*"]) {
+      for (const listener of [...(this.#eventListeners.get(type) ?? [])]) {
+        try {
+          listener(event);
+        } catch (error) {
+          reportError(error); // a failing listener must not starve the others
+        }
+      }
+    }
   }
 
   /** @param {(state: State) => void} fn */

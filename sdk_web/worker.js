@@ -3,6 +3,7 @@
  * threads. statesync.js starts it as a SharedWorker (every tab of an origin shares one runtime,
  * and one Python client and socket per user) or, where there is none, as a dedicated Worker.
  * Pages call it through a `Channel` (the ops below); it pushes `progress`, `status`, `state`,
+ * `emitted` (an event the instance emitted, as the server delivered it),
  * `query` (what changed in a live query: the changes only, the page applies them),
  * `query-end` (the server refused or ended a live query) and `session` events and asks a page
  * for a token (`token`).
@@ -310,7 +311,13 @@ class Connection {
     const py = await settle(bridge.instance(this.py, machine, name, create));
     const handle = { py, key: JSON.stringify([machine, name]), /** @type {Set<Ref>} */ refs: new Set() };
     handle.off = bridge.subscribe(py, () => this.muted || this.tellState(handle));
+    handle.offEmitted = bridge.on_emitted(py, (event) => this.tellEmitted(handle, event));
     return handle;
+  }
+
+  /** Every page's view of `handle` gets the event it emitted (JSON, as the server sent it). */
+  tellEmitted(handle, event) {
+    for (const ref of handle.refs) ref.tab.channel.notify("emitted", { hid: ref.hid, event });
   }
 
   /**
@@ -330,6 +337,8 @@ class Connection {
     this.handles.delete(handle.key);
     handle.off();
     handle.off.destroy();
+    handle.offEmitted();
+    handle.offEmitted.destroy();
     await this.runtime.bridge.close(handle.py);
   }
 
