@@ -11,7 +11,7 @@ from pathlib import Path
 
 import uvicorn
 
-from . import logs
+from . import dev_reload, logs
 from .app import App, load_app
 from .auth import ADMIN_CLAIM, Authenticator
 from .diagram_cli import DIAGRAM_COMMANDS, add_diagram_command
@@ -64,6 +64,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--cluster-lease", type=float, default=Settings.cluster_lease,
                        help="PostgreSQL: seconds without a heartbeat before other processes "
                             "take over a process's timers and jobs")
+    serve.add_argument("--node-id", default=None,
+                       help="PostgreSQL: this process's id in the cluster (default: host:port)")
     serve.add_argument("--sqlite-synchronous", default=Settings.sqlite_synchronous,
                        choices=["FULL", "NORMAL"], help="FULL: acked events survive power loss")
     serve.add_argument("--clock", default=Settings.clock, choices=["system", "manual"],
@@ -71,6 +73,10 @@ def _parser() -> argparse.ArgumentParser:
                        "wait until an admin advances it (POST /v1/admin/clock)")
     serve.add_argument("--clock-start", type=float, default=None, metavar="EPOCH_SECONDS",
                        help="with --clock manual: its time at start-up (default: now)")
+    serve.add_argument("--dev", action="store_true",
+                       help="development: restart when the app's .py files change; a changed "
+                       "machine keeps or resets its instances instead of stopping the server")
+    serve.add_argument("--listen-fd", type=int, default=None, help=argparse.SUPPRESS)
 
     token = commands.add_parser("token", help="mint a development token")
     token.add_argument("--sub", required=True, help="the subject (user id)")
@@ -98,10 +104,17 @@ def _serve(args: argparse.Namespace) -> None:
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
     # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY only on sockets that say they are TCP, and
     # accepted sockets inherit the listener's proto (0 otherwise: Nagle held acks ~20 ms).
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((args.host, args.port))
-    sock.listen(2048)  # connections queue from now on, even before uvicorn accepts them
+    if args.listen_fd is not None:  # a dev-mode child: the supervisor's socket
+        sock = socket.socket(fileno=args.listen_fd)
+    else:
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((args.host, args.port))
+        sock.listen(2048)  # connections queue from now on, even before uvicorn accepts them
+        if args.dev:
+            sock.set_inheritable(True)
+            dev_reload.supervise(_serve_argv(args), sock, args.app)
+            return
     host, port = sock.getsockname()[:2]
     settings = Settings(
         database_url=args.database_url,
@@ -118,7 +131,9 @@ def _serve(args: argparse.Namespace) -> None:
         sqlite_synchronous=args.sqlite_synchronous,
         clock=args.clock,
         clock_start=args.clock_start,
+        dev=args.dev,
         cluster_lease=args.cluster_lease,
+        node_id=args.node_id,
         metrics_token=args.metrics_token or None,
     )
     config = uvicorn.Config(
@@ -137,6 +152,11 @@ def _serve(args: argparse.Namespace) -> None:
         uvicorn.Server(config).run(sockets=[sock])
     except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C after a graceful shutdown
         pass
+
+
+def _serve_argv(args: argparse.Namespace) -> list[str]:
+    """The `serve` command line that `args` came from (for dev mode's child processes)."""
+    return list(args.argv[args.argv.index("serve"):])
 
 
 def _claim(text: str) -> tuple[str, object]:
@@ -167,6 +187,7 @@ def _types(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     {"serve": _serve, "token": _token, "types": _types, **DIAGRAM_COMMANDS, **VERSION_COMMANDS,
      **WORKFLOW_COMMANDS}[args.command](args)
 

@@ -63,9 +63,11 @@ class Cluster:
 
     def __init__(self, store: Store, *, notified: Callable[[Notice], None],
                  resync: Callable[[], None], claimed: Callable[[list[Any], list[Any]], None],
-                 lease: float = 5.0, beat: float = 1.0) -> None:
+                 node: str | None = None, lease: float = 5.0, beat: float = 1.0) -> None:
         self.store = store
-        self.node = f"{socket.gethostname()[:32]}-{os.getpid()}-{secrets.token_hex(4)}"
+        self.node = node or f"{socket.gethostname()[:40]}-{os.getpid()}-{secrets.token_hex(4)}"
+        """This process's id: stable across restarts (host and port) so a restarted process
+        takes its own timers and jobs back at once, oldest first, instead of after the lease."""
         self.lease = lease
         """Seconds without a heartbeat after which a process's timers and jobs are claimed."""
         self.beat = beat

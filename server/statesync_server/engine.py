@@ -134,11 +134,14 @@ class Engine:
     """Applies operations to instances; the only writer of instance state."""
 
     def __init__(self, app: App, store: Store, *, cache_size: int = 10_000,
-                 cluster_lease: float = 5.0, clock: Clock | None = None) -> None:
+                 cluster_lease: float = 5.0, clock: Clock | None = None,
+                 node_id: str | None = None) -> None:
         self.app = app
         self.store = store
         self.clock: Clock = clock or SystemClock()
         """Timers, effect retries and the event log's times (clock.py)."""
+        self.dev = False
+        """Dev mode: a changed machine upgrades or resets its instances (dev_database.py)."""
         self.metrics = Metrics()
         """Prometheus instruments in a registry of this engine's own (`/metrics`)."""
         self.committer = GroupCommitter(store, metrics=self.metrics)
@@ -162,6 +165,7 @@ class Engine:
         self.cluster: Cluster | None = None
         """Set on PostgreSQL: other processes may commit to the same instances."""
         self.cluster_lease = cluster_lease
+        self.node_id = node_id
 
     @property
     def busy(self) -> bool:
@@ -170,10 +174,11 @@ class Engine:
 
     async def start(self) -> None:
         await self.store.open()
-        await prepare(self.app, self.store)  # version check, index back-fill; may refuse
+        await prepare(self.app, self.store, dev=self.dev)  # version check, index back-fill; may refuse
         if not self.store.is_sqlite:
             self.cluster = Cluster(self.store, notified=self.notified, resync=self.resync,
-                                   claimed=self.workflow.claimed, lease=self.cluster_lease)
+                                   claimed=self.workflow.claimed, lease=self.cluster_lease,
+                                   node=self.node_id)
             await self.cluster.start()
         self.committer.start()
         await self.workflow.start()

@@ -7,14 +7,15 @@ failed / ignored), so a crash either happened before (the row is still pending a
 delivered after the restart) or after (it is not delivered again). The event id
 `msg:<sender key>` in the receiver's log is a second guard against double application.
 Each pair has one delivery loop that sends the next message only once the previous one is
-settled, which keeps the pair's order even across failures.
+settled, which keeps the pair's order even across failures. In cluster mode the loop first
+looks in the outbox for the pair's older messages committed through other processes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import logging
-from collections import deque
 from typing import TYPE_CHECKING
 
 from .effects import Job
@@ -31,7 +32,7 @@ Pair = tuple[str, str, str, str]
 class Messenger:
     def __init__(self, workflow: Workflow) -> None:
         self.workflow = workflow
-        self._queues: dict[Pair, deque[Job]] = {}
+        self._queues: dict[Pair, list[Job]] = {}
         self._tasks: dict[Pair, asyncio.Task[None]] = {}
         self._queued: set[tuple[str, str, int, int]] = set()
 
@@ -40,14 +41,25 @@ class Messenger:
         return sum(len(q) for q in self._queues.values())
 
     def enqueue(self, job: Job) -> None:
-        """Deliver `job` after every earlier message of the same pair."""
+        """Deliver `job` after every earlier message of the same pair (the queue is kept in
+        send order: the sender's seq, then the action's index)."""
         if job.key in self._queued:
             return
         self._queued.add(job.key)
         pair = (job.machine, job.instance, job.name, job.target or "")
-        self._queues.setdefault(pair, deque()).append(job)
+        bisect.insort(self._queues.setdefault(pair, []), job, key=_send_order)
         if pair not in self._tasks:
             self._tasks[pair] = asyncio.create_task(self._run(pair), name="statesync-messages")
+
+    def _take_earlier(self, queue: list[Job], earlier: list[Job]) -> bool:
+        """Cluster mode: queue the pair's older pending messages that other processes own (or
+        owned), so the pair's order holds whichever process committed each one; delivering
+        one twice is harmless (the receiver's event id dedups it)."""
+        new = [job for job in earlier if job.key not in self._queued]
+        for job in new:
+            self._queued.add(job.key)
+            bisect.insort(queue, job, key=_send_order)
+        return bool(new)
 
     async def stop(self) -> None:
         tasks = list(self._tasks.values())
@@ -61,8 +73,11 @@ class Messenger:
         try:
             while queue:
                 job = queue[0]
+                if self.workflow.clustered and self._take_earlier(queue, await
+                                                                  self.workflow.earlier_messages(job)):
+                    continue
                 if await self.workflow.deliver_message(job):
-                    queue.popleft()
+                    queue.remove(job)
                     self._queued.discard(job.key)
                     failures = 0
                 else:
@@ -72,3 +87,7 @@ class Messenger:
             del self._tasks[pair]
             if not queue:
                 del self._queues[pair]
+
+
+def _send_order(job: Job) -> tuple[int, int]:
+    return job.key[2], job.key[3]

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import socket
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
@@ -43,7 +44,9 @@ def create_asgi_app(app: App, settings: Settings | None = None) -> Starlette:
     register_builtins(app)  # e.g. `statesync.settings`: user settings with no server code
     store = Store(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
     engine = Engine(app, store, cache_size=settings.cache_size, clock=make_clock(settings.clock, settings.clock_start),
-                    cluster_lease=settings.cluster_lease)
+                    cluster_lease=settings.cluster_lease,
+                    node_id=settings.node_id or _node_id(settings.url))
+    engine.dev = settings.dev
     runtime = Runtime(app, engine, Authenticator(app.auth), settings)
     engine.cursors = CursorSealer.from_secret(runtime.auth.key_material())
 
@@ -93,3 +96,8 @@ async def _log_summary(runtime: Runtime) -> None:
     if runtime.engine.clock.manual:
         log.info("clock: manual (virtual time at %.0f; advance it with POST /v1/admin/clock)",
                  runtime.engine.clock.time())
+
+
+def _node_id(url: str) -> str:
+    """This process's cluster id: host name and port, the same after a restart."""
+    return f"{socket.gethostname()[:48]}:{url.rsplit(':', 1)[-1]}"

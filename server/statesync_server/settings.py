@@ -37,8 +37,13 @@ class Settings:
     """`system`, or `manual`: timers and retries wait for `POST /v1/admin/clock` (clock.py)."""
     clock_start: float | None = None
     """Where a manual clock starts (epoch seconds; default: now, to the second)."""
+    dev: bool = False
+    """`statesync serve --dev`: a changed machine does not stop the server (dev_database.py)."""
     cluster_lease: float = 5.0
     """PostgreSQL: seconds after a process's last heartbeat before the others take over its
     timers and jobs (docs/deployment.md)."""
+    node_id: str | None = None
+    """PostgreSQL: this process's id in the cluster (default: host name and port); a process
+    restarted under the same id takes its timers and jobs back at once."""
     metrics_token: str | None = None
     """A bearer secret a Prometheus scraper may send for `/metrics` (admin tokens work too)."""

@@ -34,6 +34,7 @@ from statesync.actions import (
 from . import logs
 from .effects import EffectRunner, Job
 from .errors import ErrorCode, StatesyncError
+from .limits import MAX_NAME, check_text
 from .messages import Messenger
 from .ops import Op
 from .store.schema import instances, outbox, timers
@@ -175,19 +176,17 @@ class Workflow:
 
     async def start(self) -> None:
         """Load every pending timer and outbox row; late timers fire at once, oldest first.
-        In cluster mode, claim those of stopped processes instead (the others' are theirs)."""
+        In cluster mode only this process's own (left by its previous run under the same
+        node id), then claim those of stopped processes; the others' are theirs."""
+        timer_query, job_query = select(timers), select(outbox).where(outbox.c.status == "pending")
         if self.clustered:
-            self._running = True
-            self.scheduler.start()
-            await self.engine.cluster.claim_now()
-            self._check_services()
-            return
+            node = self.engine.cluster.node
+            timer_query = timer_query.where(timers.c.owner == node)
+            job_query = job_query.where(outbox.c.owner == node)
         async with self.engine.store._engine().connect() as conn:
-            timer_rows = (await conn.execute(select(timers).order_by(timers.c.due))).all()
-            job_rows = (await conn.execute(
-                select(outbox).where(outbox.c.status == "pending")
-                .order_by(outbox.c.machine, outbox.c.instance, outbox.c.seq, outbox.c.idx)
-            )).all()
+            timer_rows = (await conn.execute(timer_query.order_by(timers.c.due))).all()
+            job_rows = (await conn.execute(job_query.order_by(
+                outbox.c.machine, outbox.c.instance, outbox.c.seq, outbox.c.idx))).all()
         for row in timer_rows:
             self.scheduler.add(row.machine, row.instance, row.timer_id, row.seq, row.due,
                                loads(row.event))
@@ -207,6 +206,8 @@ class Workflow:
             log.info("workflow: %d pending timers (%d due), %d pending jobs and messages",
                      len(timer_rows), late, len(job_rows))
         self.scheduler.start()
+        if self.clustered:
+            await self.engine.cluster.claim_now()
         self._check_services()
 
     def _check_services(self) -> None:
@@ -347,11 +348,10 @@ class Workflow:
                 if invocation is not None:
                     stopped.append(invocation)
             elif kind == SEND_TO:
-                new.append(_row(key, "message", params["machine"], str(params["instance"]),
-                                {"event": params["event"]}, now))
+                new.append(_row(key, "message", *_target(params), {"event": params["event"]}, now))
             elif kind == CREATE_INSTANCE:
-                new.append(_row(key, "create", params["machine"], str(params["instance"]),
-                                {"input": params.get("input")}, now))
+                new.append(_row(key, "create", *_target(params), {"input": params.get("input")},
+                                now))
             elif kind in (spec.effects or {}) or self.implementation(machine, "effect", kind):
                 payload = {"params": params, "event": action.event, "context": action.context}
                 new.append(_row(key, "effect", kind, None, payload, now))
@@ -551,6 +551,13 @@ class Workflow:
         op.reply = lambda result: future.done() or future.set_result(result)
         self.engine.submit(op)
         return await future
+
+
+def _target(params: Mapping[str, Any]) -> tuple[str, str]:
+    """(machine, instance) a message goes to; `invalid-event` for the sending transition when
+    no database could store the names (limits.py)."""
+    return tuple(check_text(str(params[part]), f"a message's target {part}", MAX_NAME,
+                            code=ErrorCode.INVALID_EVENT) for part in ("machine", "instance"))
 
 
 def _row(key: OutboxKey, kind: str, name: str, target: str | None, payload: Mapping[str, Any],
