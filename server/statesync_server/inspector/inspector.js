@@ -237,6 +237,7 @@ $("search").addEventListener("submit", (event) => {
     params.set("value", form.get("value"));
   }
   state.search.params = params;
+  refreshMachines().catch(() => {});
   searchInstances(false).catch((error) => { $("counts").innerHTML = `<p class="error">${esc(error.message)}</p>`; });
 });
 $("more").addEventListener("click", () => searchInstances(true));
