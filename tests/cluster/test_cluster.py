@@ -15,6 +15,7 @@ import itertools
 import time
 
 import pytest
+import websockets
 
 from server_harness import WsClient, mint
 from statesync_server.testing import async_wait_for_state, get_state
@@ -115,6 +116,74 @@ async def test_an_instance_created_elsewhere_is_found_at_once(cluster):
     found = await late.request({"type": "get", "id": "g1", "machine": "counter",
                                 "instance": "later"})
     assert found["type"] == "state" and found["seq"] == 0, found
+
+
+async def test_a_live_query_on_one_process_follows_commits_through_another(cluster):
+    servers = cluster(2)
+    watcher = await WsClient.connect(servers[1], TOKEN)
+    first = await watcher.request({"type": "watch", "id": "w", "machine": "counter",
+                                   "index": "last", "op": "eq", "value": 7})
+    assert first["type"] == "results" and first["items"] == [], first
+    writer = await WsClient.connect(servers[0], TOKEN)
+    await _create(writer, "counter", "q")  # not in the set: never mentioned
+    await writer.send_event("counter", "q", {"type": "ADD", "n": 7}, "q1")
+    change = await watcher.expect(lambda m: m["type"] == "query-change", timeout=15)
+    assert (change["change"], change["instance"], change["seq"]) == ("enter", "q", 1), change
+    await writer.send_event("counter", "q", {"type": "ADD", "n": 3}, "q2")
+    change = await watcher.expect(lambda m: m["type"] == "query-change", timeout=15)
+    assert (change["change"], change["instance"]) == ("leave", "q"), change
+
+
+async def test_kill_9_under_concurrent_load_loses_no_acknowledged_event(cluster):
+    servers = cluster(3)
+    setup = await WsClient.connect(servers[1], TOKEN)
+    names = [f"hot{i}" for i in range(4)]
+    for name in names:
+        await _create(setup, "counter", name)
+    acked: dict[str, int] = {}
+    stop = asyncio.Event()
+
+    async def drive(index: int) -> None:
+        """One client: events to random hot instances; on a lost connection it reconnects to
+        the next process and resends what was not acknowledged (same event ids)."""
+        target, n, unacked = index, 0, []
+        while not stop.is_set() or unacked:  # a sent event is resent until acknowledged
+            try:
+                client = await WsClient.connect(servers[target % 3], TOKEN)
+            except OSError:
+                target += 1
+                continue
+            try:
+                while not stop.is_set() or unacked:
+                    if not unacked:
+                        n += 1
+                        unacked = [(f"d{index}-{n}", names[n % len(names)])]
+                    event_id, name = unacked[0]
+                    reply = await client.send_event("counter", name, {"type": "ADD", "n": 1},
+                                                    event_id)
+                    assert reply["type"] == "ack", reply
+                    acked[event_id] = reply["seq"]
+                    unacked = []
+            except (websockets.ConnectionClosed, OSError, TimeoutError):
+                target += 1  # the process died under us: carry on with a survivor
+
+    drivers = [asyncio.create_task(drive(i)) for i in range(6)]
+    await asyncio.sleep(2)
+    servers[0].kill()
+    before_kill = len(acked)
+    await asyncio.sleep(3)
+    stop.set()
+    await asyncio.gather(*drivers)
+    assert before_kill > 0 and len(acked) > before_kill  # the load carried on after the kill
+    total = 0
+    for name in names:
+        state = get_state(servers[1], "counter", name, token=TOKEN)
+        log = _log(servers[2], "counter", name)
+        assert [e["seq"] for e in log] == list(range(state["seq"] + 1))  # gap-free
+        total += state["context"]["count"]
+    assert total == len(acked)  # every acknowledged event applied exactly once, nothing else
+    for server in servers[1:]:
+        assert "Traceback" not in server.log()
 
 
 async def test_a_killed_process_loses_nothing_and_its_timers_and_services_move(cluster):

@@ -53,6 +53,6 @@ async def work(call: EffectCall) -> dict:
 
 
 app = App()
-app.register("counter", counter)
+app.register("counter", counter, indexes={"last": "last"})
 app.register("timed", timed)
 app.register("job", job, services={"work": work})
