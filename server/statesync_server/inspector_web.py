@@ -5,7 +5,8 @@ sessionStorage and reads everything through the admin routes with a bearer heade
 navigation carries no header, so the shell is answered 401 (403 for a valid non-admin
 token; 200 only to a request that presents the admin credential) and renders the sign-in form.
 
-Its scripts are served from this package (`inspector/`) and elkjs from npm: `npm ci` in
+Its scripts (public: code, no data; `/statesync/inspector-assets/`) are served from this
+package (`inspector/`) and elkjs from npm: `npm ci` in
 `statesync_server/inspector/` (a checkout; `.ci/run` does it) or `npm install elkjs` where
 the server runs. Nothing comes from a CDN.
 """
@@ -59,7 +60,18 @@ async def page(request: Request) -> Response:
                     media_type="text/html; charset=utf-8", headers=headers)
 
 
+async def beyond_page(request: Request) -> Response:
+    """Anything under the page's path: the admin credential first (401/403), then not found."""
+    try:
+        require_admin(request)
+    except StatesyncError as exc:
+        return JSONResponse({"error": {"code": exc.code.value, "message": exc.message}},
+                            status_code=exc.http_status)
+    return JSONResponse({"error": {"code": "not-found", "message": "Not Found"}}, status_code=404)
+
+
 async def asset(request: Request) -> Response:
+    """The page's own scripts and stylesheet, and elkjs: code, no data, public like the SDK."""
     name = request.path_params["name"]
     path = ASSETS_DIR / name if name in OWN_ASSETS else None
     if name == "elk.bundled.js":
@@ -74,5 +86,6 @@ async def asset(request: Request) -> Response:
 
 routes = [
     Route("/statesync/inspect", page, methods=["GET"]),
-    Route("/statesync/inspect/assets/{name}", asset, methods=["GET"]),
+    Route("/statesync/inspect/{rest:path}", beyond_page, methods=["GET", "POST"]),
+    Route("/statesync/inspector-assets/{name}", asset, methods=["GET"]),
 ]

@@ -27,6 +27,8 @@ ROUTES = [
     ("POST", JOB + "/events", {"event": {"type": "RETRY"}}),
     ("POST", JOB + "/upgrade", {}),
     ("GET", "/statesync/inspect", None),
+    ("GET", "/statesync/inspect/anything/below", None),
+    ("POST", "/statesync/inspect/x", {}),
 ]
 
 
@@ -254,6 +256,8 @@ def test_the_inspector_page_is_a_shell_answered_200_only_to_an_admin(
     assert anonymous.status_code == 401 and anonymous.text == page.text  # no data either way
     assert anonymous.headers["www-authenticate"].startswith("Bearer")
     for asset in ("inspector.js", "statechart.js", "inspector.css"):
-        assert http.get(f"/statesync/inspect/assets/{asset}").status_code == 200
-    assert http.get("/statesync/inspect/assets/..%2Fauth.py").status_code == 404
-    assert http.get("/statesync/inspect/assets/index.html").status_code == 404
+        assert http.get(f"/statesync/inspector-assets/{asset}").status_code == 200
+    assert http.get("/statesync/inspector-assets/..%2Fauth.py").status_code == 404
+    assert http.get("/statesync/inspector-assets/index.html").status_code == 404
+    below = http.get("/statesync/inspect/nothing", headers={"authorization": f"Bearer {admin_token}"})
+    assert below.status_code == 404
