@@ -5,6 +5,7 @@ import { activeIds, esc, layoutChart, renderSvg } from "./statechart.js";
 const TOKEN_KEY = "statesync.adminToken";
 const LIVE_POLL_MS = 300;
 const FAILURES_POLL_MS = 2000;
+const TIMELINE_MAX = 1000;
 const $ = (id) => document.getElementById(id);
 const elk = new globalThis.ELK();
 
@@ -287,7 +288,8 @@ async function pollInstance() {
 async function refreshLog(current) {
   const base = `/v1/admin/instances/${encodeURIComponent(current.machine)}/${encodeURIComponent(current.name)}/log`;
   let entries = [];
-  for (let since = state.logSeq; ;) {
+  // The timeline keeps the latest TIMELINE_MAX entries; the slider still reaches every seq.
+  for (let since = Math.max(state.logSeq, current.seq - TIMELINE_MAX); ;) {
     const page = await api(`${base}?since=${since}&limit=1000`);
     entries = entries.concat(page.entries);
     if (page.next === null) break;
