@@ -96,6 +96,9 @@ def check_text(value: str, what: str, max_chars: int, *, max_bytes: int | None =
 
 MAX_NAME = 200
 """Characters of a machine or instance name (and of a token's `sub`)."""
+MAX_SENDER = 2 * MAX_NAME + 1
+"""Characters of a logged sender's subject: a token's `sub`, or `machine/instance` of the
+instance that sent a message."""
 MAX_EVENT_ID = 128
 
 
@@ -106,7 +109,7 @@ def check_operation(instance: str, event_id: str | None, subject: Any) -> None:
     if event_id is not None:
         check_text(event_id, "an event id", MAX_EVENT_ID)
     if isinstance(subject, str):
-        check_text(subject, "the subject ('sub')", MAX_NAME)
+        check_text(subject, "the sender's subject", MAX_SENDER)
 
 
 def parse_int(text: str | None, name: str, lo: int, hi: int, default: int | None = None) -> int:

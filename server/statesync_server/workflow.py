@@ -556,8 +556,9 @@ class Workflow:
 def _target(params: Mapping[str, Any]) -> tuple[str, str]:
     """(machine, instance) a message goes to; `invalid-event` for the sending transition when
     no database could store the names (limits.py)."""
-    return tuple(check_text(str(params[part]), f"a message's target {part}", MAX_NAME,
-                            code=ErrorCode.INVALID_EVENT) for part in ("machine", "instance"))
+    machine, instance = (check_text(str(params[part]), f"a message's target {part}", MAX_NAME,
+                                    code=ErrorCode.INVALID_EVENT) for part in ("machine", "instance"))
+    return machine, instance
 
 
 def _row(key: OutboxKey, kind: str, name: str, target: str | None, payload: Mapping[str, Any],

@@ -12,7 +12,7 @@ import threading
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from server_harness import APP, ServerProcess, WsClient, mint
-from sqlalchemy import create_engine, text
+from sqlalchemy import String, create_engine, text
 
 from statesync_server.store.migrate import BASELINE, VERSION_TABLE, head, migrate, revision
 from statesync_server.store.schema import metadata
@@ -28,13 +28,21 @@ def _migrate(url: str, target: str = "head") -> None:
         engine.dispose()
 
 
+def _same_type(context, inspected, metadata_column, inspected_type, metadata_type) -> bool | None:
+    """SQLite keeps but never enforces a VARCHAR's length: migrations leave it as it was."""
+    if context.dialect.name == "sqlite" and isinstance(inspected_type, String) and isinstance(
+            metadata_type, String):
+        return False  # not different
+    return None  # Alembic's own comparison
+
+
 def _differences(url: str) -> list[object]:
     """What differs between the database's tables and store/schema.py's."""
     engine = create_engine(sync_url(url))
     try:
         with engine.connect() as conn:
             context = MigrationContext.configure(conn, opts={
-                "compare_type": True,
+                "compare_type": _same_type,
                 "include_name": lambda name, kind, _parent: name != VERSION_TABLE})
             return compare_metadata(context, metadata)
     finally:

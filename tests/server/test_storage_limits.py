@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -90,6 +91,30 @@ def test_nul_and_over_long_identifiers_are_refused(http: httpx.Client) -> None:
     _error(http.post("/v1/instances/note/" + "n" * 201, json={"input": {}}), 400, "invalid-message")
     _error(http.get("/v1/query/note/title", params={"value": "a\x00"}), 400, "invalid-message")
     assert http.get(f"/v1/instances/note/{name}").json()["seq"] == 0
+
+
+def test_a_message_to_a_name_the_database_cannot_store_is_refused(http: httpx.Client) -> None:
+    """The sending transition is refused (its message would be stored with it); a sender
+    whose `machine/instance` is longer than a token's `sub` may be is still logged."""
+    name, long_name = _note(http), _note_named(http, "L" * 200)
+    for to in ("x" * 201, "a\x00b"):
+        _error(http.post(f"/v1/instances/note/{name}/events",
+                         json={"event": {"type": "TELL", "to": to}, "event_id": f"t{len(to)}"}),
+               422, "invalid-event")
+    assert http.get(f"/v1/instances/note/{name}").json()["seq"] == 0
+    sent = http.post(f"/v1/instances/note/{long_name}/events",
+                     json={"event": {"type": "TELL", "to": name}, "event_id": "tell"})
+    assert sent.status_code == 200, sent.text
+    deadline = time.monotonic() + 10
+    while http.get(f"/v1/instances/note/{name}").json()["context"]["title"] != "heard":
+        assert time.monotonic() < deadline, "the message was not delivered"
+        time.sleep(0.02)
+
+
+def _note_named(http: httpx.Client, name: str) -> str:
+    created = http.post(f"/v1/instances/note/{name}", json={"input": {"owner": "alice"}})
+    assert created.status_code == 201, created.text
+    return name
 
 
 @pytest.mark.parametrize("sub", ["s" * 201, "a\x00b"])

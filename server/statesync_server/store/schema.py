@@ -38,7 +38,7 @@ events = Table(
     Column("event", Text, nullable=False),
     Column("event_id", String(128)),
     Column("origin", String(32), nullable=False),
-    Column("subject", String(200)),
+    Column("subject", String(401)),  # a token's sub, or the sending instance's machine/name
     Column("value", Text, nullable=False),
     Column("tags", Text, nullable=False),
     Column("public", Text, nullable=False),

@@ -1,6 +1,6 @@
 """A note with an indexed title and tags, for the storage-limit tests (test_storage_limits.py)."""
 
-from statesync import Machine, assign
+from statesync import Machine, assign, send_to
 from statesync_server import App
 
 note = Machine(
@@ -9,9 +9,14 @@ note = Machine(
         "initial": "open",
         "context": lambda input: {"owner": (input or {}).get("owner"),
                                   "title": (input or {}).get("title", ""), "tags": []},
-        "states": {"open": {"on": {"SET": {"actions": "set"}}}},
+        "states": {"open": {"on": {"SET": {"actions": "set"}, "TELL": {"actions": "tell"},
+                                   "HEARD": {"actions": "heard"}}}},
     },
-    actions={"set": assign(lambda ctx, ev: {k: ev[k] for k in ("title", "tags") if k in ev})},
+    actions={
+        "set": assign(lambda ctx, ev: {k: ev[k] for k in ("title", "tags") if k in ev}),
+        "tell": send_to("note", lambda ctx, ev: ev["to"], lambda ctx, ev: {"type": "HEARD"}),
+        "heard": assign(lambda ctx, ev: {"title": "heard"}),
+    },
 )
 
 app = App()
