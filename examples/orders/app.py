@@ -10,8 +10,8 @@ submit and cancel their own orders, a restaurant answers offers made to it, cour
 and deliver the ones they were given. What each reader sees is `public_view`: the payment
 details reach the customer and nobody else, on every read path.
 
-Settings (environment): ORDERS_REOFFER_MS (see machines.py), ORDERS_LATEST_VERSION=1 serves
-the app as it was before version 2 (to try the upgrade, README.md).
+Setting (environment): ORDERS_LATEST_VERSION=1 serves the app as it was before version 2
+(to try the upgrade, README.md).
 """
 
 from __future__ import annotations

@@ -13,12 +13,11 @@ when an event is accepted is the statechart's.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from statesync import Machine, Sender, assign
 
-REOFFER_MS = int(os.environ.get("ORDERS_REOFFER_MS", 60_000))
+REOFFER_MS = 60_000
 """How long a restaurant has to answer an offer before it is offered again."""
 MAX_OFFERS = 3
 """Offers before an unanswered order is given up (`unanswered`)."""
@@ -72,7 +71,7 @@ IMPLEMENTATIONS: dict[str, Any] = {
         "partner": lambda ctx, ev: ctx.get("partner", True),
     },
     "delays": {
-        "reofferDelay": lambda ctx, ev: REOFFER_MS,
+        "reofferDelay": REOFFER_MS,
         "courierDelay": lambda ctx, ev: int(ctx["prep_seconds"] * 1000),
     },
 }

@@ -30,11 +30,11 @@ def example(name: str) -> Path:
 
 
 class ExampleServer(ServerProcess):
-    """`statesync serve app` on `db` with environment variables of its own, set again on
-    every (re)start."""
+    """`statesync serve app --clock manual` on `db` (virtual time: timers fire when the test
+    calls `advance`) with environment variables of its own, set again on every (re)start."""
 
     def __init__(self, app: Path, db: Path, env: dict[str, str]) -> None:
-        super().__init__(app, db, secret=SECRET)
+        super().__init__(app, db, secret=SECRET, clock="manual")
         self.env = env
 
     def start(self) -> ExampleServer:
@@ -52,7 +52,7 @@ class ExampleServer(ServerProcess):
 
 
 def serve(app: Path, db: Path, **env: str) -> ExampleServer:
-    """Start `statesync serve app` on `db` with these environment variables set."""
+    """Start `statesync serve app --clock manual` on `db` with these environment variables."""
     return ExampleServer(app, db, env).start()
 
 

@@ -33,9 +33,9 @@ def order_input(restaurant: str = "luigi") -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """The example as shipped (version 2 current), re-offers far beyond any test's length."""
-    process = serve(APP, tmp_path_factory.mktemp("orders") / "orders.db",
-                    ORDERS_REOFFER_MS="600000")
+    """The example as shipped (version 2 current), on virtual time: its timers fire only
+    when a test advances the clock."""
+    process = serve(APP, tmp_path_factory.mktemp("orders") / "orders.db")
     yield process
     process.stop()
 
@@ -63,16 +63,21 @@ def code(response) -> str:
     return response.json()["error"]["code"]
 
 
-def test_an_order_goes_from_the_customer_to_the_restaurant_to_a_courier(people) -> None:
+def test_an_order_goes_from_the_customer_to_the_restaurant_to_a_courier(server, people) -> None:
     ada, luigi, bob, carol = people["ada"], people["luigi"], people["bob"], people["carol"]
     created = submit(people, "o-flow")
     assert created["value"] == "offered" and created["context"]["total_cents"] == 1800
     assert created["context"]["customer"] == "ada"  # whoever submitted it
 
-    assert luigi.send("order", "o-flow", {"type": "ACCEPT", "prep_seconds": 0.2}).status_code == 200
+    assert luigi.send("order", "o-flow", {"type": "ACCEPT", "prep_seconds": 600}).status_code == 200
     assert ada.state("order", "o-flow")["value"] == "preparing"
-    # after the preparation time the order is offered to couriers (a durable timer)
-    bob.wait("order", "o-flow", lambda s: s["value"] == "awaiting_courier")
+    # when the food is ready (a durable timer, on the server's virtual clock) the order is
+    # offered to couriers; not a second earlier
+    server.advance_blocking(seconds=599)
+    assert ada.state("order", "o-flow")["value"] == "preparing"
+    assert code(bob.send("order", "o-flow", {"type": "ACCEPT_JOB"})) == "forbidden"
+    server.advance_blocking(seconds=1)
+    assert bob.state("order", "o-flow")["value"] == "awaiting_courier"
     jobs = bob.query("order", "status", "eq", "awaiting_courier").json()["items"]
     assert "o-flow" in [item["instance"] for item in jobs]
 
@@ -93,7 +98,9 @@ def test_an_order_goes_from_the_customer_to_the_restaurant_to_a_courier(people) 
     assert final["value"] == "delivered" and final["done"]
     assert final["context"]["courier"] == "bob"
 
-    story = [(e["origin"], e["event"]["type"], e["value"]) for e in ada.log("order", "o-flow")]
+    log = ada.log("order", "o-flow")
+    assert log[2]["at"] - log[1]["at"] == pytest.approx(600, abs=1e-3)  # exactly on time
+    story = [(e["origin"], e["event"]["type"], e["value"]) for e in log]
     assert story == [
         ("client", "xstate.init", "offered"),
         ("client", "ACCEPT", "preparing"),
@@ -147,8 +154,8 @@ def test_each_role_sends_only_its_own_events(people) -> None:
 def test_a_courier_never_sees_payment_details_on_any_read_path(server, people) -> None:
     ada, luigi, bob = people["ada"], people["luigi"], people["bob"]
     submit(people, "o-private")
-    luigi.send("order", "o-private", {"type": "ACCEPT", "prep_seconds": 0.1})
-    bob.wait("order", "o-private", lambda s: s["value"] == "awaiting_courier")
+    luigi.send("order", "o-private", {"type": "ACCEPT", "prep_seconds": 60})
+    server.advance_blocking(seconds=60)
     assert bob.send("order", "o-private",
                     {"type": "ACCEPT_JOB"}).status_code == 200
 
@@ -229,20 +236,25 @@ async def test_a_restaurants_open_orders_are_a_live_query(server) -> None:
 
 
 def test_an_unanswered_order_is_offered_again_then_given_up(tmp_path: Path, callers) -> None:
-    server = serve(APP, tmp_path / "reoffer.db", ORDERS_REOFFER_MS="100")
+    server = serve(APP, tmp_path / "reoffer.db")
     try:
         ada = callers(server, "ada", role="customer")
         created = ada.create("order", "o-waiting", order_input())
         assert created.status_code == 201, created.text
-        final = ada.wait("order", "o-waiting", lambda s: s["done"])
+        server.advance_blocking(seconds=59)
+        assert ada.state("order", "o-waiting")["context"]["offers"] == 1
+        server.advance_blocking(minutes=3)
+        final = ada.state("order", "o-waiting")
         assert final["value"] == "unanswered" and final["context"]["offers"] == 3
         timer = "xstate.after.reofferDelay.order.offered"
-        story = [(e["origin"], e["event"]["type"], e["value"], e["context"]["offers"])
-                 for e in ada.log("order", "o-waiting")]
+        log = ada.log("order", "o-waiting")
+        story = [(e["origin"], e["event"]["type"], e["value"], e["context"]["offers"]) for e in log]
         assert story == [("client", "xstate.init", "offered", 1),
                          ("timer", timer, "offered", 2),
                          ("timer", timer, "offered", 3),
                          ("timer", timer, "unanswered", 3)]
+        # a minute per offer, to the millisecond
+        assert [round(b["at"] - a["at"], 3) for a, b in zip(log, log[1:])] == [60.0] * 3
     finally:
         server.stop()
 
@@ -250,7 +262,7 @@ def test_an_unanswered_order_is_offered_again_then_given_up(tmp_path: Path, call
 def test_version_2_dispatches_a_courier_first_and_upgrades_running_orders(tmp_path: Path,
                                                                           callers) -> None:
     db = tmp_path / "upgrade.db"
-    before = serve(APP, db, ORDERS_LATEST_VERSION="1", ORDERS_REOFFER_MS="600000")
+    before = serve(APP, db, ORDERS_LATEST_VERSION="1")
     try:
         ada = callers(before, "ada", role="customer")
         luigi = callers(before, "luigi", role="restaurant")
@@ -263,7 +275,7 @@ def test_version_2_dispatches_a_courier_first_and_upgrades_running_orders(tmp_pa
     finally:
         before.stop()
 
-    after = serve(APP, db, ORDERS_REOFFER_MS="600000")
+    after = serve(APP, db)
     try:
         upgraded = statesync_cli("upgrade", str(APP), "--machine", "order", "--from", "1",
                                  "--url", after.url)
@@ -281,8 +293,13 @@ def test_version_2_dispatches_a_courier_first_and_upgrades_running_orders(tmp_pa
         at = ada.http.get(f"/v1/instances/order/v1-offered/at/{upgrade['seq']}").json()
         assert at["version"] == "2"
         # and go on under version 2's machine
-        assert luigi.send("order", "v1-offered", {"type": "ACCEPT", "prep_seconds": 0.1}).status_code == 200
-        bob.wait("order", "v1-offered", lambda s: s["value"] == "awaiting_courier")
+        assert luigi.send("order", "v1-offered", {"type": "ACCEPT", "prep_seconds": 300}).status_code == 200
+        after.advance_blocking(seconds=300)
+        assert bob.state("order", "v1-offered")["value"] == "awaiting_courier"
+        # the timer started under version 1, before the restart, fires under version 2
+        assert ada.state("order", "v1-preparing")["value"] == "preparing"
+        after.advance_blocking(hours=1)
+        assert bob.state("order", "v1-preparing")["value"] == "awaiting_courier"
 
         # a new order at a restaurant without a partnership goes to a courier first
         new = ada.create("order", "v2-deli", order_input(restaurant="corner-deli"))
