@@ -107,7 +107,11 @@ class PostgresServer:
         """initdb (no sync, ~1 s) and start on a free loopback port (retried if taken)."""
         self.dir = Path(tempfile.mkdtemp(prefix="statesync-pg-"))
         if self._user:
-            owner = pwd.getpwnam(self._user)
+            try:
+                owner = pwd.getpwnam(self._user)
+            except KeyError:
+                raise RuntimeError("PostgreSQL does not run as root, and there is no "
+                                   f"{self._user!r} user to run it as") from None
             os.chown(self.dir, owner.pw_uid, owner.pw_gid)
         data = self.dir / "data"
         self._run("initdb", "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
