@@ -29,7 +29,7 @@ class Step:
     """
 
     __slots__ = ("machine", "nodes", "context", "status", "output", "error", "history", "children",
-                 "queue", "actions", "mutations", "sender", "_kids")
+                 "queue", "actions", "mutations", "sender", "before", "_kids")
 
     def __init__(self, machine: Any, nodes: dict[StateNode, None], context: Any, status: str, output: Any,
                  error: Any, history: History, children: dict[str, str]) -> None:
@@ -46,6 +46,9 @@ class Step:
         self.mutations = 0
         self.sender: Sender = NO_SENDER
         self._kids: dict[StateNode, list[StateNode]] | None = None
+        self.before: dict[StateNode, None] | None = None
+        """The configuration when the current microstep began: what XState's actions see as
+        the snapshot's state nodes (`check` in `enqueue_actions`)."""
 
     def kids(self) -> dict[StateNode, list[StateNode]]:
         """Active children of each active node, in configuration order."""
@@ -357,6 +360,7 @@ def microstep(step: Step, transitions: list[Transition], event: Event, is_initia
     mutations = step.mutations
     history = step.history
     before = step.nodes
+    step.before = dict(before) if is_initial else before  # the initial microstep fills `nodes` in place
     filtered = remove_conflicting_transitions(transitions, before, history)
     if not is_initial:
         step.nodes = dict(before)  # keep `before` intact: XState keeps its order when the set is unchanged

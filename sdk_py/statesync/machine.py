@@ -8,7 +8,7 @@ from typing import Any
 
 from ._callables import SENDER, call, call_mode
 from .actions import Action, BoundAction
-from .algorithm import INIT, Step, is_in_final_state, macrostep, microstep, select_transitions
+from .algorithm import INIT, Step, children_map, is_in_final_state, macrostep, microstep, select_transitions
 from .definition import Builder, StateNode, Transition
 from .errors import DefinitionError
 from .guards import CompiledGuard, compile_guard
@@ -320,12 +320,22 @@ class Machine:
         return self._builder.bind_action(ref, f"machine {self.id!r} enqueued action")
 
     def check_guard(self, ref: Any, context: Any, event: Event, step: Step) -> bool:
-        """Evaluate a guard reference against this machine's guards (`check` in `enqueue_actions`)."""
+        """Evaluate a guard reference against this machine's guards (`check` in `enqueue_actions`).
+
+        As in XState, state guards (`state_in`) see the configuration from before the current
+        microstep: actions run while states are being exited and entered."""
         compiled = self._checks.get(ref) if type(ref) is str else None
         if compiled is None:
             compiled = compile_guard(ref, self.guards, self._find_for_check, f"machine {self.id!r} check()")
             if type(ref) is str:
                 self._checks[ref] = compiled
+        nodes = step.before
+        if nodes is not None and nodes is not step.nodes:
+            view = Step(self, nodes, context, step.status, step.output, step.error, step.history, step.children)
+            view.sender = step.sender
+            if len(nodes) == 1:  # before the initial microstep: XState's value is the initial one
+                view._kids = children_map(self._initial.targets)
+            step = view
         return compiled.test(context, event, step)
 
     def _find_for_check(self, ref: str) -> StateNode:

@@ -123,10 +123,28 @@ def test_check_accepts_every_guard_form():
         results["helper"] = check(and_(["big", state_in("#m.a")]))
         results["alias"] = check("alias")
 
-    Machine({"id": "m", "initial": "a", "context": {"count": 3}, "states": {"a": {"entry": enqueue_actions(collect)}}},
-            guards={"big": lambda c, e: c["count"] > 2, "gt": lambda c, e, p: c["count"] > p["n"], "alias": "big"}
-            ).initial_transition()
+    machine = Machine({"id": "m", "initial": "a", "context": {"count": 3}, "states": {
+        "a": {"on": {"E": {"target": "b", "actions": enqueue_actions(collect)}}}, "b": {}}},
+        guards={"big": lambda c, e: c["count"] > 2, "gt": lambda c, e, p: c["count"] > p["n"], "alias": "big"})
+    first(machine, "E")
     assert results == {"name": True, "object": False, "helper": True, "alias": True}
+
+
+def test_check_sees_the_states_from_before_the_microstep():
+    """As XState's snapshot inside actions: `a` is still active while a -> b runs, `b` is not
+    yet active in its own entry actions, and before the initial microstep only the root is
+    (though its value, as in XState, is the initial one)."""
+    seen = []
+
+    def look(label):
+        return enqueue_actions(lambda c, e, enqueue, check: seen.append(
+            (label, check(state_in("#m.a")), check(state_in("#m.b")), check(state_in("a")))))
+
+    machine = Machine({"id": "m", "initial": "a", "states": {
+        "a": {"entry": look("init"), "on": {"GO": {"target": "b", "actions": look("transition")}}},
+        "b": {"entry": look("entry b")}}})
+    first(machine, "GO")
+    assert seen == [("init", False, False, True), ("transition", True, False, True), ("entry b", True, False, True)]
 
 
 def test_check_of_an_unknown_guard_fails_the_transition():

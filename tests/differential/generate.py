@@ -161,14 +161,20 @@ def _build_tree(c: Chooser) -> Node:
 # --- transitions ------------------------------------------------------------------------------
 
 
-class _Gen:
-    """Decorates a tree with actions and transitions."""
+V5_IMPLEMENTATIONS = {"guards": {"alias": "even", "alias2": "alias", "big": {"type": "gt", "params": {"n": 1}}}}
+"""Guard implementations of ``v5`` cases: an alias, an alias of an alias, a guard object."""
 
-    def __init__(self, c: Chooser, root: Node) -> None:
+
+class _Gen:
+    """Decorates a tree with actions and transitions. With ``v5`` it also uses ``emit``,
+    ``log``, ``enqueue_actions`` programs, ``meta`` and guard aliases (``V5_IMPLEMENTATIONS``)."""
+
+    def __init__(self, c: Chooser, root: Node, v5: bool = False) -> None:
         self.c = c
         self.root = root
         self.nodes = root.descendants()
         self.counter = 0
+        self.v5 = v5
 
     def effect(self) -> str:
         self.counter += 1
@@ -183,16 +189,43 @@ class _Gen:
         states = [n for n in self.nodes if n.kind != "history"]
         if states:
             options.append({"stateIn": c.pick(states).ref})
+        if self.v5:
+            options += ["alias", "alias2", "big", {"type": "big", "params": {"n": 9}}]
         return c.pick(options)
+
+    def program(self, depth: int = 0) -> list[Any]:
+        """An ``enqueue_actions`` program (vocab.py): queued actions, checks, computed repeats."""
+        c = self.c
+        items: list[Any] = []
+        for _ in range(c.int(1, 3)):
+            kind = c.int(0, 9)
+            if kind < 3:
+                items.append(c.pick(["inc", "dbl", "peek", "push:q", self.effect(), {"type": "add", "params": {"n": 2}}]))
+            elif kind < 5 and depth < 2:
+                items.append({"if": self.guard(), "then": self.program(depth + 1),
+                              **({"else": self.program(depth + 1)} if _chance(c, 50) else {})})
+            elif kind < 6:
+                items.append({"emit": {"type": c.pick(["E1", "E2"]), "n": c.int(0, 3)}})
+            elif kind < 7:
+                items.append({"assign": {"count": c.int(0, 4)}})
+            elif kind < 8:
+                items.append({"log": c.pick(["l1", "l2"])})
+            elif kind < 9 and depth < 2:
+                items.append({"repeat": [c.pick(["push:r", self.effect(), "emitCount:E3"])]})
+            else:
+                items.append(c.pick(["raiseDelayed:B:50:rb", "cancel:rb", {"raise": "B", "delay": 100, "id": "rq"}]))
+        return items
 
     def actions(self, *, may_raise: bool = True) -> list[Any]:
         c = self.c
         actions: list[Any] = [self.effect()]
         for _ in range(c.int(0, 2)):
-            options = ["inc", "inc", "peek", "setv", "push:x", "dbl",
-                       "raiseDelayed:B:50:rb", "cancel:rb"]
+            options: list[Any] = ["inc", "inc", "peek", "setv", "push:x", "dbl",
+                                  "raiseDelayed:B:50:rb", "cancel:rb"]
             if may_raise:
                 options.append(f"raise:{RAISED}")
+            if self.v5:
+                options += ["emit:E0", "emitCount:E1", "log:l0", {"enqueue": self.program()}]
             actions.insert(c.int(0, len(actions)), c.pick(options))
         return actions
 
@@ -265,6 +298,8 @@ class _Gen:
             cfg["exit"] = [f"ex_{node.name}"]
         if _chance(c, 20):
             cfg["tags"] = sorted({c.pick(TAGS) for _ in range(c.int(1, 2))})
+        if self.v5 and _chance(c, 20):
+            cfg["meta"] = c.pick([{"name": node.name}, [node.name], None])
         if node.kind == "final":
             return
         keys: list[str] = []
@@ -303,10 +338,10 @@ def _emit(node: Node, c: Chooser) -> dict[str, Any]:
     return cfg
 
 
-def gen_machine(c: Chooser) -> dict[str, Any]:
+def gen_machine(c: Chooser, v5: bool = False) -> dict[str, Any]:
     """A random valid machine config (pure JSON, vocabulary names only)."""
     root = _build_tree(c)
-    gen = _Gen(c, root)
+    gen = _Gen(c, root, v5)
     for node in [root, *gen.nodes]:
         gen.decorate(node)
     config: dict[str, Any] = {"id": MACHINE_ID, "context": {"count": c.int(0, 3)}}
@@ -332,9 +367,15 @@ def gen_steps(c: Chooser) -> list[dict[str, Any]]:
     return out
 
 
-def gen_case(c: Chooser) -> dict[str, Any]:
-    """A differential case: a random machine and a random step sequence."""
-    return {"config": gen_machine(c), "steps": gen_steps(c)}
+def gen_case(c: Chooser, v5: bool = False) -> dict[str, Any]:
+    """A differential case: a random machine and a random step sequence (``v5``: with
+    emit, log, enqueue_actions, meta and guard aliases; half of them built with setup)."""
+    if not v5:
+        return {"config": gen_machine(c), "steps": gen_steps(c)}
+    case = {"config": gen_machine(c, v5=True), "steps": gen_steps(c), "implementations": V5_IMPLEMENTATIONS}
+    if _chance(c, 50):
+        case["build"] = "setup"
+    return case
 
 
 @st.composite
@@ -343,12 +384,12 @@ def cases(draw: st.DrawFn) -> dict[str, Any]:
     return gen_case(HypothesisChooser(draw))
 
 
-def random_cases(n: int, seed: int = 0) -> list[dict[str, Any]]:
+def random_cases(n: int, seed: int = 0, v5: bool = False) -> list[dict[str, Any]]:
     """``n`` cases, the same ones for the same ``seed``."""
     rng = random.Random(seed)
     out = []
     for index in range(n):
-        case = gen_case(RandomChooser(rng))
-        case["name"] = f"generated seed={seed} #{index}"
+        case = gen_case(RandomChooser(rng), v5)
+        case["name"] = f"generated{' v5' if v5 else ''} seed={seed} #{index}"
         out.append(case)
     return out

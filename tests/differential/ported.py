@@ -292,3 +292,17 @@ ported(FINAL + "(statesync) a final state's output null reaches onDone and the r
           "states": {"a": {"on": {"F": "f"}}, "f": {"type": "final", "output": None}}},
     "end": {"type": "final", "output": None},
 }, context={"count": 0, "v": "unset"}, output="$event"), ["F"])
+
+# --- check() sees the configuration from before the microstep (as XState's snapshot) -----------
+
+ported(ENQ + "(statesync) check(stateIn) in a transition sees the states before it", machine({
+    "a": {"on": {"GO": {"target": "b", "actions": {"enqueue": [
+        {"if": {"stateIn": "#m.a"}, "then": ["still_in_a"], "else": ["left_a"]},
+        {"if": {"stateIn": "#m.b"}, "then": ["already_in_b"]}]}}}},
+    "b": {"entry": {"enqueue": [{"if": {"stateIn": "#m.b"}, "then": ["entry_sees_b"], "else": ["entry_sees_no_b"]}]},
+          "on": {"BACK": "a"}},
+}), ["GO", "BACK", "GO"])
+ported(ENQ + "(statesync) check(stateIn) in the initial entry actions", machine({
+    "a": {"entry": {"enqueue": [{"if": {"stateIn": "#m.a"}, "then": ["init_in_a"], "else": ["init_not_in_a"]},
+                                {"if": {"stateIn": "a"}, "then": ["init_matches_a"], "else": ["init_no_match"]}]}},
+}), [])

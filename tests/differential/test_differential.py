@@ -74,6 +74,23 @@ def test_generated_cases(batch: int) -> None:
     assert not found, _report(messages, len(cases))
 
 
+GENERATED_V5 = int(os.environ.get("DIFF_GENERATED_V5", "400"))
+
+
+@pytest.mark.parametrize("batch", range((GENERATED_V5 + BATCH - 1) // BATCH))
+def test_generated_v5_cases(batch: int) -> None:
+    """Random machines that also emit, log, run enqueue_actions programs, carry meta and use
+    guard aliases (generate.py ``v5``)."""
+    count = min(BATCH, GENERATED_V5 - batch * BATCH)
+    cases = generate.random_cases(count, seed=SEED + 1000 + batch, v5=True)
+    found = harness.mismatching_cases(cases, max_error_cases=2)
+    messages = [msg for _, msg in found]
+    if found and SHRINK:
+        small = shrink.shrink(found[0][0])
+        messages[0] += f"\n  shrunk:    {json.dumps(small)}"
+    assert not found, _report(messages, len(cases))
+
+
 @settings(max_examples=SHRINK_EXAMPLES, deadline=None, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(generate.cases())
