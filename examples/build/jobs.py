@@ -6,10 +6,10 @@ job is a sensor that waits for its file. Built partitions are `<data>/warehouse/
 written whole (a new file renamed into place), so running a job twice (at least once, after
 a crash) gives the same result. Every start of a job is appended to `<data>/audit.jsonl`.
 
+A run may take an hour (`JOB_TIMEOUT_S`, a sensor's wait included); then it fails.
 Settings (environment): BUILD_DATA_DIR (default ./build-data); BUILD_FLAKY, e.g.
 `sessions@2026-12-01=1`: the warehouse drops the connection on that many first attempts of
-a partition (to watch retries); BUILD_JOB_TIMEOUT_S (default 3600), how long a run may take
-(a sensor waiting for its source included) before it fails.
+a partition (to watch retries).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import asyncio
 import json
 import os
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +27,8 @@ from graph import split
 from statesync_server import EffectCall
 
 DATA = Path(os.environ.get("BUILD_DATA_DIR", "build-data"))
-JOB_TIMEOUT_S = float(os.environ.get("BUILD_JOB_TIMEOUT_S", 3600))
-SENSOR_POLL_S = 0.05
+JOB_TIMEOUT_S = 3600.0
+SENSOR_POLL_S = 1.0
 FLAKY = {name: int(count) for name, _, count in
          (item.partition("=") for item in os.environ.get("BUILD_FLAKY", "").split(",") if item)}
 
@@ -56,16 +57,17 @@ def warehouse(asset: str, date: str) -> Path:
     return DATA / "warehouse" / asset / f"{date}.json"
 
 
-async def _landed(source: str, date: str) -> Any:
-    """The sensor: wait until the source's file for `date` has landed."""
+async def _landed(source: str, date: str, sleep: Callable[[float], Awaitable[None]]) -> Any:
+    """The sensor: look for the source's file for `date` every second (on the server's
+    clock) until it has landed."""
     path = DATA / "landing" / source / f"{date}.json"
     while not path.exists():
-        await asyncio.sleep(SENSOR_POLL_S)
+        await sleep(SENSOR_POLL_S)
     return await asyncio.to_thread(_read, path)
 
 
-async def _source(asset: str, date: str) -> list[Any]:
-    rows = await _landed(asset, date)
+async def _source(asset: str, date: str, sleep: Callable[[float], Awaitable[None]]) -> list[Any]:
+    rows = await _landed(asset, date, sleep)
     await asyncio.to_thread(_write, warehouse(asset, date), rows)
     return rows
 
@@ -95,7 +97,7 @@ async def run_job(call: EffectCall) -> dict[str, int]:
     if attempt <= FLAKY.get(partition, 0):
         raise ConnectionError(f"warehouse connection reset (attempt {attempt})")
     if asset in ("events", "users"):
-        built: Any = await _source(asset, date)
+        built: Any = await _source(asset, date, call.sleep)
     elif asset == "sessions":
         built = await _sessions(date)
     else:

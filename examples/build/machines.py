@@ -3,7 +3,7 @@
 - `want`: a request for partitions (`{"partitions": ["report@2026-12-01"]}`); tells the
   orchestrator, then waits to be told `SATISFIED` or `FAILED`.
 - `orchestrator` (one instance, `main`): tracks every partition, starts a job run when a
-  partition's upstream is built, retries failed runs after `BUILD_RETRY_DELAY_MS`, answers
+  partition's upstream is built, retries a failed run 30 s later (a new run), answers
   wants. Its decisions are pure functions (orchestration.py); the messages they call for are
   sent by its eventless transitions, one per microstep, in the same transition.
 - `partition`: one day of one asset, as the orchestrator reports it.
@@ -12,13 +12,12 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from orchestration import is_current_run, may_retry, new_orchestrator, retry, run_failed, run_succeeded, want
 from statesync import Machine, Sender, and_, assign, create_instance, raise_, send_to
 
-RETRY_DELAY_MS = int(os.environ.get("BUILD_RETRY_DELAY_MS", 2000))
+RETRY_DELAY_MS = 30_000
 ORCHESTRATOR = "main"
 
 
@@ -123,7 +122,7 @@ orchestrator_machine = Machine(
         "fromCurrentRun": _from_current_run,
         "mayRetry": lambda ctx, ev: may_retry(ctx, ev["partition"]),
     },
-    delays={"retryDelay": lambda ctx, ev: RETRY_DELAY_MS},
+    delays={"retryDelay": RETRY_DELAY_MS},
 )
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Caller, example, serve, wait_until
+from conftest import Caller, example, serve
 
 from statesync_server.testing import ServerProcess
 
@@ -38,7 +38,9 @@ class Build:
         assert created.status_code == 201, created.text
 
     def settled(self, name: str) -> dict[str, Any]:
-        return self.user.wait("want", name, lambda s: s["done"], timeout=30)
+        """The want once the server has nothing left to do at this (virtual) time."""
+        self.server.advance_blocking(seconds=0)
+        return self.user.state("want", name)
 
     def built(self, asset: str, date: str) -> Any:
         return json.loads((self.data / "warehouse" / asset / f"{date}.json").read_text())
@@ -52,8 +54,7 @@ class Build:
                 for e in self.user.log(machine, name)]
 
 
-ENV = {"BUILD_RETRY_DELAY_MS": "50",
-       "BUILD_FLAKY": "sessions@2026-12-02=1,sessions@2026-12-03=9"}
+ENV = {"BUILD_FLAKY": "sessions@2026-12-02=1,sessions@2026-12-03=9"}
 
 
 @pytest.fixture(scope="module")
@@ -112,12 +113,18 @@ def test_a_failed_run_is_retried_by_a_new_run(build: Build) -> None:
     build.land("events", day, EVENTS)
     build.land("users", day, USERS)
     build.want("w2", f"report@{day}")
+    assert build.settled("w2")["value"] == "requested"  # sessions failed: retried in 30 s
+    build.server.advance_blocking(seconds=29)
+    assert build.user.state("partition", f"sessions@{day}")["value"] == "retrying"
+    build.server.advance_blocking(seconds=1)
     assert build.settled("w2")["value"] == "satisfied"
     assert build.built("report", day) == REPORT
-    story = build.story("orchestrator", "main")
+    log = build.user.log("orchestrator", "main")
+    story = [(e["origin"], e.get("subject"), e["event"]["type"]) for e in log]
     failed = story.index(("instance", f"run/sessions@{day}~1", "RUN_FAILED"))
     retried = next(i for i, (origin, _, kind) in enumerate(story)
                    if i > failed and (origin, kind) == ("timer", "RETRY"))
+    assert log[retried]["at"] - log[failed]["at"] == pytest.approx(30, abs=1e-3)
     assert ("instance", f"run/sessions@{day}~2", "RUN_SUCCEEDED") in story[retried:]
     run = build.user.state("run", f"sessions@{day}~1")
     assert run["value"] == "failed" and "connection reset" in run["context"]["error"]
@@ -130,6 +137,7 @@ def test_a_partition_that_keeps_failing_fails_its_want_and_blocks_what_needs_it(
     build.land("events", day, EVENTS)
     build.land("users", day, USERS)
     build.want("w3", f"report@{day}")
+    build.server.advance_blocking(minutes=1)  # two retries, 30 s apart
     want = build.settled("w3")
     assert want["value"] == "failed"
     assert want["context"]["failed"] == f"sessions@{day}"
@@ -161,14 +169,15 @@ def test_a_build_killed_mid_way_resumes_where_it_was(tmp_path: Path, callers) ->
         build = Build(server, data, callers(server, "ada"))
         build.land("users", day, USERS)  # events have not landed: their sensor waits
         build.want("w5", f"report@{day}")
-        build.user.wait("partition", f"users@{day}", lambda s: s["value"] == "built")
-        build.user.wait("run", f"events@{day}~1", lambda s: s["value"] == "running")
-        wait_until(lambda: any(a["partition"] == f"events@{day}" for a in build.audit()),
-                   what="the events sensor to start")
+        server.advance_blocking(seconds=5)  # the sensor looks every second: still nothing
+        assert build.user.state("partition", f"users@{day}")["value"] == "built"
+        assert build.user.state("run", f"events@{day}~1")["value"] == "running"
+        assert any(a["partition"] == f"events@{day}" for a in build.audit())
 
-        server.kill()  # SIGKILL: nothing shuts down cleanly
+        server.kill()  # SIGKILL in the middle of the build: nothing shuts down cleanly
         server.start()  # same port, same database
         build.land("events", day, EVENTS)
+        server.advance_blocking(seconds=1)  # the sensor, run again after the restart, finds them
         assert build.settled("w5")["value"] == "satisfied"
         assert build.built("report", day) == REPORT
 
