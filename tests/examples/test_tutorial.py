@@ -1,0 +1,62 @@
+"""docs/tutorial.md works as written: its Python blocks run one after the other in one
+namespace (blocks marked `python illustrative` are left out), and the functions they define
+(a live query, a test on virtual time) run against a real server of examples/orders."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from conftest import REPO, example, serve
+
+from statesync_server.versions import check_migrations
+
+TUTORIAL = REPO / "docs" / "tutorial.md"
+
+
+def python_blocks(text: str) -> list[str]:
+    return re.findall(r"^```python\n(.*?)^```", text, re.S | re.M)
+
+
+@pytest.fixture(scope="module")
+def tutorial() -> dict[str, Any]:
+    namespace: dict[str, Any] = {"__name__": "tutorial"}
+    blocks = python_blocks(TUTORIAL.read_text())
+    assert len(blocks) >= 6
+    for number, block in enumerate(blocks, start=1):
+        exec(compile(block, f"{TUTORIAL}:block {number}", "exec"), namespace)  # noqa: S102
+    return namespace
+
+
+def test_the_tutorials_app_registers_both_versions_and_a_fitting_migration(tutorial) -> None:
+    app = tutorial["app"]
+    assert set(app.versions["order"]) == {"1", "2"} and app.machines["order"].version == "2"
+    assert check_migrations(app) == []
+
+
+def test_the_tutorials_functions_work_against_the_example(tutorial, tmp_path: Path) -> None:
+    server = serve(example("orders"), tmp_path / "tutorial.db")
+    try:
+        tutorial["test_the_courier_is_requested_when_the_food_is_ready"](server)
+
+        customer = server.mint("ada", role="customer")
+        restaurant = server.mint("luigi", role="restaurant")
+
+        async def submit_while_watching() -> list[str]:
+            watching = asyncio.create_task(tutorial["watch_open_orders"](
+                server.url, restaurant, "luigi", lambda names: "t2" in names))
+            await asyncio.sleep(0)  # (the watch may start before or after the order: both work)
+            async with httpx.AsyncClient(base_url=server.url) as http:
+                created = await http.post("/v1/instances/order/t2", json={"input": tutorial["pizza"]},
+                                          headers={"Authorization": f"Bearer {customer}"})
+                assert created.status_code == 201, created.text
+            return await asyncio.wait_for(watching, 30)
+
+        # t1 (awaiting a courier) is still open at luigi's, and t2 entered the live query
+        assert asyncio.run(submit_while_watching()) == ["t1", "t2"]
+    finally:
+        server.stop()
