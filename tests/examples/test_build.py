@@ -196,3 +196,22 @@ def test_a_build_killed_mid_way_resumes_where_it_was(tmp_path: Path, callers) ->
         ]
     finally:
         server.stop()
+
+
+def test_the_page_shows_a_days_partitions_live_and_asks_for_its_report(page, build: Build) -> None:
+    from playwright.sync_api import expect
+
+    day = "2026-12-07"
+    build.land("events", day, EVENTS)
+    build.land("users", day, USERS)
+    page.goto(f"{build.server.url}/#token={build.user.token}&date={day}")
+    expect(page.locator("body")).to_have_attribute("data-ready", "true", timeout=60_000)
+    expect(page.locator("#date")).to_have_value(day)
+    page.get_by_role("button", name="Build the report").click()
+    rows = page.locator("#partitions tr")
+    expect(rows).to_have_count(4, timeout=60_000)  # (live once the page's Pyodide is up)
+    for asset in ("events", "users", "sessions", "report"):
+        expect(page.locator(f'[data-partition="{asset}@{day}"]')).to_have_attribute(
+            "data-status", "built", timeout=60_000)
+    expect(page.locator(f'[data-partition="report@{day}"] td').nth(3)).to_have_text("2")
+    assert build.built("report", day) == REPORT
