@@ -33,7 +33,8 @@ _set_status = assign(lambda ctx, ev, params: {"status": params["status"]})
 
 def new_want(input: Any, *, sender: Sender) -> dict[str, Any]:
     partitions = input.get("partitions") if isinstance(input, dict) else None
-    return {"partitions": list(partitions or []), "requester": sender.subject,
+    return {"partitions": partitions if isinstance(partitions, list) else [],  # checked by the app
+            "requester": sender.subject,
             "failed": None, "error": None}
 
 

@@ -27,15 +27,24 @@ OPEN = ("offered", "preparing", "awaiting_courier", "assigned", "en_route")
 """The states of an order still in progress."""
 
 
+def _total_cents(items: Any) -> int:
+    """The order's total (0 for input the app's authorizer is about to refuse)."""
+    if not isinstance(items, list):
+        return 0
+    lines = [(i.get("qty"), i.get("price_cents")) for i in items if isinstance(i, dict)]
+    return sum(q * p for q, p in lines if isinstance(q, int) and isinstance(p, int))
+
+
 def new_order(input: Any, *, sender: Sender) -> dict[str, Any]:
-    """The context of an order submitted by `sender` (the app's authorizer checks the input)."""
+    """The context of an order submitted by `sender`. The app's authorizer validates the
+    input right after (and refuses the creation if it is not an order): read it defensively."""
     order = input if isinstance(input, dict) else {}
     items = order.get("items") or []
     return {
         "customer": sender.subject,
         "restaurant": order.get("restaurant"),
         "items": items,
-        "total_cents": sum(i.get("qty", 0) * i.get("price_cents", 0) for i in items),
+        "total_cents": _total_cents(items),
         "address": order.get("address"),
         "payment": order.get("payment"),
         "courier": None,

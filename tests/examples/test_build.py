@@ -158,7 +158,9 @@ def test_only_the_build_itself_writes_its_entities(build: Build) -> None:
     assert user.create("run", "report@2026-12-09~1", {"partition": "x"}).status_code == 403
     bad = user.create("want", "w-bad", {"partitions": ["nope@2026-12-01"]})
     assert bad.status_code == 422 and "nope" in bad.json()["error"]["message"]
-    assert user.create("want", "w-empty", {"partitions": []}).status_code == 422
+    for junk in ({"partitions": []}, None, 7, {"partitions": 7}, {"partitions": [1]},
+                 {"partitions": ["report@2026-12-01"], "extra": 1}):
+        assert user.create("want", "w-junk", junk).status_code == 422, junk
     assert user.get("partition", "report@2026-12-09").status_code == 404
 
 

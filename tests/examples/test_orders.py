@@ -142,6 +142,10 @@ def test_each_role_sends_only_its_own_events(people) -> None:
     assert bad.status_code == 422 and "items" in bad.json()["error"]["message"]
     unknown = ada.create("order", "o-nowhere", order_input(restaurant="nowhere"))
     assert code(unknown) == "invalid-event"
+    for junk in (None, [], "x", {"items": [1, {"qty": "3", "price_cents": 9}]}, {"items": "x"}):
+        refused = ada.create("order", "o-junk", junk)
+        assert refused.status_code == 422, (junk, refused.text)
+    assert ada.get("order", "o-junk").status_code == 404
     assert ada.state("order", "o-roles")["seq"] == 0  # nothing of the above changed it
 
     assert luigi.send("order", "o-roles", {"type": "REJECT", "reason": "closed"}).status_code == 200
