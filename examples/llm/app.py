@@ -3,6 +3,7 @@ redrafted with the validation errors as feedback (at most N drafts), approved by
 and published.
 
 Run it:   statesync serve examples/llm/app.py            (offline: a local stand-in model)
+          then open http://127.0.0.1:8000/#token=<an editor's token>: the review page
 Tokens:   statesync token --sub ada                       (an author)
           statesync token --sub grace --claim role=editor
 
@@ -92,7 +93,7 @@ def may_write(access: Access) -> bool:
     return kind == "RETRY" and access.subject == access.context["author"]
 
 
-app = App()
+app = App(static_dir=Path(__file__).parent / "static")  # the editors' review page
 app.register(
     "article", article_machine,
     allow_read=may_read, allow_write=may_write,

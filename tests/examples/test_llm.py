@@ -143,3 +143,28 @@ def test_a_model_call_that_stops_answering_times_out_and_is_retried(
     assert len(calls) == 3 and calls[2]["feedback"]
     story = [(e["origin"], e["event"]["type"]) for e in ada.log("article", "a4")]
     assert story.count(("service", "xstate.done.actor.model")) == 2  # the timeout is not an event
+
+
+def test_the_review_page_lists_drafts_live_and_approves_them(page, llm_server, ada: Caller,
+                                                             grace: Caller, root: Path) -> None:
+    from playwright.sync_api import expect
+
+    server = llm_server[0]
+    page.goto(f"{server.url}/#token={grace.token}")
+    expect(page.locator("body")).to_have_attribute("data-ready", "true", timeout=60_000)
+    start(ada, "p1", topic="live queries")
+    start(ada, "p2", topic="virtual time")
+    first, second = page.locator('[data-article="p1"]'), page.locator('[data-article="p2"]')
+    expect(first.locator("h2")).to_have_text("Live queries", timeout=60_000)  # once Pyodide is up
+    expect(first).to_contain_text("by ada, draft 2")
+    expect(second).to_be_visible()
+
+    first.get_by_role("button", name="Approve").click()
+    expect(first).to_have_count(0)  # no longer awaiting review
+    second.get_by_label("notes for p2").fill("Shorter, please.")
+    second.get_by_role("button", name="Request changes").click()
+    expect(second).to_contain_text("Shorter, please.")  # redrafted with the notes, back in the queue
+    server.advance_blocking(seconds=0)
+    assert ada.state("article", "p1")["value"] == "published"
+    assert json.loads((root / "published" / "p1.json").read_text())["approved_by"] == "grace"
+    assert ada.state("article", "p2")["context"]["reviewer"] == "grace"
