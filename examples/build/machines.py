@@ -5,7 +5,7 @@
 - `orchestrator` (one instance, `main`): tracks every partition, starts a job run when a
   partition's upstream is built, retries a failed run 30 s later (a new run), answers
   wants. Its decisions are pure functions (orchestration.py); the messages they call for are
-  sent by its eventless transitions, one per microstep, in the same transition.
+  sent by `enqueue_actions` in the same transition.
 - `partition`: one day of one asset, as the orchestrator reports it.
 - `run`: one job run: invokes the `job` service (jobs.py) and reports back.
 """
@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from orchestration import is_current_run, may_retry, new_orchestrator, retry, run_failed, run_succeeded, want
-from statesync import Machine, Sender, and_, assign, create_instance, raise_, send_to
+from statesync import Machine, Sender, and_, assign, create_instance, enqueue_actions, raise_, send_to
 
 RETRY_DELAY_MS = 30_000
 ORCHESTRATOR = "main"
@@ -64,12 +64,19 @@ want_machine = Machine(
 
 # --- orchestrator ----------------------------------------------------------------------------
 
-_COMMANDS = {"create_partition": "createPartition", "create_run": "createRun",
-             "tell_partition": "tellPartition", "tell_want": "tellWant"}
-
-
-def _first(ctx: dict[str, Any], ev: Any) -> dict[str, Any]:
-    return ctx["commands"][0]
+def _send_commands(ctx: dict[str, Any], ev: Any, enqueue: Any, check: Any) -> None:
+    """The messages the last decision calls for, in order; then none are left."""
+    for command in ctx["commands"]:
+        name, payload = command["name"], command["payload"]
+        if command["kind"] == "create_partition":
+            enqueue.create_instance("partition", name, payload)
+        elif command["kind"] == "create_run":
+            enqueue.create_instance("run", name, payload)
+        elif command["kind"] == "tell_partition":
+            enqueue.send_to("partition", name, payload)
+        else:
+            enqueue.send_to("want", name, payload)
+    enqueue.assign({"commands": []})
 
 
 def _from_current_run(ctx: dict[str, Any], ev: dict[str, Any], *, sender: Sender) -> bool:
@@ -85,17 +92,15 @@ orchestrator_machine = Machine(
         "context": new_orchestrator,
         "states": {
             "running": {
-                "always": [{"guard": {"type": "nextIs", "params": {"kind": kind}},
-                            "actions": [action, "shift"]} for kind, action in _COMMANDS.items()],
                 "on": {
-                    "WANT": {"actions": "want"},
-                    "RUN_SUCCEEDED": {"guard": "fromCurrentRun", "actions": "runSucceeded"},
+                    "WANT": {"actions": ["want", "send"]},
+                    "RUN_SUCCEEDED": {"guard": "fromCurrentRun", "actions": ["runSucceeded", "send"]},
                     "RUN_FAILED": [
                         {"guard": and_(["fromCurrentRun", "mayRetry"]),
-                         "actions": ["runFailed", "retryLater"]},
-                        {"guard": "fromCurrentRun", "actions": "runFailed"},
+                         "actions": ["runFailed", "send", "retryLater"]},
+                        {"guard": "fromCurrentRun", "actions": ["runFailed", "send"]},
                     ],
-                    "RETRY": {"actions": "retry"},
+                    "RETRY": {"actions": ["retry", "send"]},
                 },
             },
         },
@@ -107,19 +112,9 @@ orchestrator_machine = Machine(
         "retryLater": raise_(lambda ctx, ev: {"type": "RETRY", "partition": ev["partition"]},
                              delay="retryDelay"),
         "retry": assign(lambda ctx, ev: retry(ctx, ev["partition"])),
-        "createPartition": create_instance("partition", lambda ctx, ev: _first(ctx, ev)["name"],
-                                           lambda ctx, ev: _first(ctx, ev)["payload"]),
-        "createRun": create_instance("run", lambda ctx, ev: _first(ctx, ev)["name"],
-                                     lambda ctx, ev: _first(ctx, ev)["payload"]),
-        "tellPartition": send_to("partition", lambda ctx, ev: _first(ctx, ev)["name"],
-                                 lambda ctx, ev: _first(ctx, ev)["payload"]),
-        "tellWant": send_to("want", lambda ctx, ev: _first(ctx, ev)["name"],
-                            lambda ctx, ev: _first(ctx, ev)["payload"]),
-        "shift": assign(lambda ctx, ev: {"commands": ctx["commands"][1:]}),
+        "send": enqueue_actions(_send_commands),
     },
     guards={
-        "nextIs": lambda ctx, ev, params: bool(ctx["commands"])
-        and ctx["commands"][0]["kind"] == params["kind"],
         "fromCurrentRun": _from_current_run,
         "mayRetry": lambda ctx, ev: may_retry(ctx, ev["partition"]),
     },

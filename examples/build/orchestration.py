@@ -3,7 +3,7 @@
 The context: `partitions` (name -> status, attempts, current run, last error), `wants`
 (want name -> the partitions it needs, while it waits) and `commands`: the messages the
 decision calls for (create a partition or a run, tell a partition or a want), which the
-orchestrator machine sends and clears in the same transition (machines.py).
+orchestrator machine sends and clears in the same transition (`enqueue_actions`, machines.py).
 """
 
 from __future__ import annotations
