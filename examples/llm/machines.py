@@ -15,7 +15,7 @@ from typing import Any
 from schema import check
 from statesync import Machine, Sender, assign
 
-MAX_ATTEMPTS = int(os.environ.get("LLM_MAX_ATTEMPTS", 3))
+MAX_ATTEMPTS = int(os.environ.get("LLM_MAX_ATTEMPTS", "3"))
 """Drafts per round before the pipeline gives up (an input may ask for fewer or more, 1-10)."""
 
 

@@ -61,7 +61,7 @@ def statesync_cli(*args: str, env: dict[str, str] | None = None,
     """Run the `statesync` command (the console script next to this Python)."""
     script = Path(sys.executable).with_name("statesync")
     command = [str(script)] if script.exists() else [sys.executable, "-m", "statesync_server"]
-    return subprocess.run([*command, *args], capture_output=True, text=True, timeout=60,
+    return subprocess.run([*command, *args], capture_output=True, text=True, timeout=60, check=False,
                           env={**os.environ, "STATESYNC_SECRET": SECRET, **(env or {})}, cwd=cwd)
 
 

@@ -5,6 +5,7 @@ driven over HTTP and WebSocket by a customer, restaurants and couriers holding t
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any
 
 import pytest
 import websockets
-from conftest import Caller, example, serve, statesync_cli, wait_until
+from conftest import Caller, example, serve, statesync_cli
 
 from statesync import Client
 from statesync_server.testing import ServerProcess
@@ -258,7 +259,7 @@ def test_an_unanswered_order_is_offered_again_then_given_up(tmp_path: Path, call
                          ("timer", timer, "offered", 3),
                          ("timer", timer, "unanswered", 3)]
         # a minute per offer, to the millisecond
-        assert [round(b["at"] - a["at"], 3) for a, b in zip(log, log[1:])] == [60.0] * 3
+        assert [round(b["at"] - a["at"], 3) for a, b in itertools.pairwise(log)] == [60.0] * 3
     finally:
         server.stop()
 
