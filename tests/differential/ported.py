@@ -306,3 +306,20 @@ ported(ENQ + "(statesync) check(stateIn) in the initial entry actions", machine(
     "a": {"entry": {"enqueue": [{"if": {"stateIn": "#m.a"}, "then": ["init_in_a"], "else": ["init_not_in_a"]},
                                 {"if": {"stateIn": "a"}, "then": ["init_matches_a"], "else": ["init_no_match"]}]}},
 }), [])
+
+# --- actions.test.ts: assign action order, action meta -------------------------------------
+
+ORDER = "actions.test.ts > assign action order > "
+ported(ORDER + "should preserve action order", root(
+    entry=["peek_0", "inc", "peek_1", "inc", "peek_2"],
+), [])
+ported(ORDER + "should deeply preserve action order", root(
+    entry=["peek_0", {"enqueue": ["inc", {"type": "peek_capture"}, "inc"]}, "peek_2"],
+), [])
+ported(ORDER + "should capture correct context values on subsequent transitions", root(
+    on={"EV": {"actions": ["inc", "peek"]}},
+), ["EV", "EV"])
+ported("actions.test.ts > action meta > should provide the original params (an effect's params, an assign's)", machine({
+    "foo": {"entry": [{"type": "entryAction", "params": {"value": "something"}}, {"type": "add", "params": {"n": 4}},
+                      {"emit": {"type": "entered"}}, {"type": "emitParams", "params": {"type": "withParams", "value": "something"}}]},
+}, id="test"), [])
