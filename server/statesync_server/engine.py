@@ -112,6 +112,10 @@ class _Slot:
     recent: dict[str, tuple[int, str | None]] = field(default_factory=dict)
     """Event id -> (seq, sender's subject) of recently applied events."""
     live: Any = None  # workflow.Live: its timers and invoked services still wanted
+    live_stale: bool = False
+    """Cluster mode: another process committed since `live` was read (read before a write)."""
+    refresh_queued: bool = False
+    """Cluster mode: a refresh is queued (it reads up to the latest seq: one is enough)."""
 
 
 @dataclass(slots=True)
@@ -253,9 +257,13 @@ class Engine:
             return
         if notice.machine not in self.app.machines:
             return
+        if slot is not None and slot.refresh_queued:
+            return
         op = Op("refresh", notice.machine, notice.instance, {})
         op.since = notice.first - 1
         self.submit(op)
+        if (queued := self._slots.get(key)) is not None:
+            queued.refresh_queued = True
 
     def resync(self) -> None:
         """Notifications may have been lost: refresh every instance someone listens to."""
@@ -280,6 +288,7 @@ class Engine:
                 batch = _take(slot.ops)
                 try:
                     if batch[0].kind == "refresh":
+                        slot.refresh_queued = False
                         await self._refresh(slot, batch[0].since)
                         continue
                     loaded = await self._load(slot)
@@ -370,8 +379,7 @@ class Engine:
             slot.spec = step.spec
             self._broadcast(slot, step.snapshot, _public_state(slot, step.snapshot, step.row.seq))
         slot.spec, slot.state = spec, after
-        async with self._loads:
-            slot.live = await self.workflow.load_live(slot.machine, slot.instance)
+        slot.live_stale = True  # read again before this process writes to the instance
         if not slot.loaded:
             slot.recent.clear()
             slot.loaded = True
@@ -403,6 +411,10 @@ class Engine:
         """
         seen: dict[str, tuple[int, str | None]] = {}
         for attempt in range(_CONFLICT_RETRIES):
+            if slot.live_stale:
+                async with self._loads:
+                    slot.live = await self.workflow.load_live(slot.machine, slot.instance)
+                slot.live_stale = False
             try:
                 await self._flush(slot, self._apply(slot, batch, dict(seen)))
                 return
@@ -412,8 +424,8 @@ class Engine:
                 await self._refresh(slot)
                 ids = [op.event_id for op in batch if op.event_id is not None]
                 seen = await self.store.applied(slot.machine, slot.instance, ids)
-                if attempt:
-                    await asyncio.sleep(random.uniform(0, min(0.001 * 2 ** attempt, 0.1)))
+                # jittered back-off: processes writing one instance fall out of step
+                await asyncio.sleep(random.uniform(0, min(0.002 * 2 ** attempt, 0.1)))
         error = StatesyncError(ErrorCode.INTERNAL, "too much contention; nothing applied, resend")
         for op in batch:
             op.answer(error)

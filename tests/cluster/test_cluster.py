@@ -233,14 +233,20 @@ async def test_a_killed_process_loses_nothing_and_its_timers_and_services_move(c
 
 
 def _log(server, machine: str, instance: str) -> list[dict]:
+    """The whole event log, page by page."""
     import json
     import urllib.request
 
-    request = urllib.request.Request(
-        f"{server.url}/v1/instances/{machine}/{instance}/events",
-        headers={"Authorization": f"Bearer {TOKEN}"})
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read())["entries"]
+    entries, since = [], -1
+    while since is not None:
+        request = urllib.request.Request(
+            f"{server.url}/v1/instances/{machine}/{instance}/events?since={since}&limit=1000",
+            headers={"Authorization": f"Bearer {TOKEN}"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            page = json.loads(response.read())
+        entries += page["entries"]
+        since = page["next"]
+    return entries
 
 
 async def test_processes_started_together_on_an_empty_database_all_come_up(cluster):
