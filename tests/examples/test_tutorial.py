@@ -1,6 +1,7 @@
 """docs/tutorial.md works as written: its Python blocks run one after the other in one
-namespace (blocks marked `python illustrative` are left out), and the functions they define
-(a live query, a test on virtual time) run against a real server of examples/orders."""
+namespace (blocks marked `illustrative` are left out), and the functions they define (a live
+query, a test on virtual time) run against a real server of examples/orders. (Its `sh server`
+blocks are the HTTP and CLI calls tests/examples/test_orders.py makes.)"""
 
 from __future__ import annotations
 
@@ -18,16 +19,17 @@ from statesync_server.versions import check_migrations
 TUTORIAL = REPO / "docs" / "tutorial.md"
 
 
-def python_blocks(text: str) -> list[str]:
-    return re.findall(r"^```python\n(.*?)^```", text, re.DOTALL | re.MULTILINE)
+def blocks(text: str, info: str) -> list[str]:
+    """The fenced blocks whose info string is exactly `info`."""
+    return re.findall(rf"^```{re.escape(info)}\n(.*?)^```", text, re.DOTALL | re.MULTILINE)
 
 
 @pytest.fixture(scope="module")
 def tutorial() -> dict[str, Any]:
     namespace: dict[str, Any] = {"__name__": "tutorial"}
-    blocks = python_blocks(TUTORIAL.read_text())
-    assert len(blocks) >= 6
-    for number, block in enumerate(blocks, start=1):
+    python = blocks(TUTORIAL.read_text(), "python")
+    assert len(python) >= 6
+    for number, block in enumerate(python, start=1):
         exec(compile(block, f"{TUTORIAL}:block {number}", "exec"), namespace)  # noqa: S102
     return namespace
 
@@ -60,3 +62,4 @@ def test_the_tutorials_functions_work_against_the_example(tutorial, tmp_path: Pa
         assert asyncio.run(submit_while_watching()) == ["t1", "t2"]
     finally:
         server.stop()
+
