@@ -12,6 +12,7 @@ from types import ModuleType
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from statesync import Machine
 from statesync.sender import takes_sender
 
 from .auth import AuthConfig
@@ -212,6 +213,10 @@ class App:
         The machine's own `actors` (`Machine.setup(actors=...)`) that are functions are
         services too, unless `services` names the same `src`.
         `context_model`: a Pydantic model of the public context, for `statesync types`."""
+        if not isinstance(machine, Machine):
+            hint = " (wrap the config: Machine({...}))" if isinstance(machine, Mapping) else ""
+            raise TypeError(f"app.register({name!r}, ...) needs a statesync.Machine, got a "
+                            f"{type(machine).__name__}{hint}")
         known = self.versions.setdefault(name, {})
         if str(version) in known or (name in self.machines and not known):
             raise ValueError(f"machine {name!r} version {version!r} is already registered")

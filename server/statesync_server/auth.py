@@ -62,6 +62,9 @@ def _dev_secret() -> str:
     if not path.exists():
         path.write_text(secrets.token_urlsafe(32))
         path.chmod(0o600)
+        log.warning("created a new development JWT secret in %s: only a server using this "
+                    "file (started in this directory) accepts tokens made with it",
+                    path.resolve())
     log.warning("using the development JWT secret in %s (set STATESYNC_SECRET)", path.resolve())
     return path.read_text().strip()
 
@@ -86,6 +89,7 @@ class Authenticator:
         self.config = config
         self._jwks: jwt.PyJWKSet | None = None
         self._signing_key: Any = None
+        self.dev_secret = False
         if config.jwks_file:
             self._jwks = jwt.PyJWKSet.from_json(Path(config.jwks_file).read_text())
             self._verify_key: Any = None
@@ -95,6 +99,8 @@ class Authenticator:
             self._signing_key = _pem(config.private_key) if config.private_key else None
             self.algorithms = list(config.algorithms or ("RS256",))
         else:
+            self.dev_secret = not (config.secret or os.environ.get("STATESYNC_SECRET"))
+            """Whether the key is the development secret of `./.statesync-secret`."""
             secret = config.secret or os.environ.get("STATESYNC_SECRET") or _dev_secret()
             self._verify_key = self._signing_key = secret
             self.algorithms = list(config.algorithms or ("HS256",))
@@ -126,6 +132,11 @@ class Authenticator:
             )
         except jwt.ExpiredSignatureError:
             raise StatesyncError(ErrorCode.UNAUTHENTICATED, "token expired") from None
+        except jwt.InvalidSignatureError as exc:
+            hint = (" (this server uses the development secret in the .statesync-secret file "
+                    "of the directory it was started in: run `statesync token` there, or set "
+                    "the same STATESYNC_SECRET for both)") if self.dev_secret else ""
+            raise StatesyncError(ErrorCode.UNAUTHENTICATED, f"invalid token: {exc}{hint}") from None
         except (jwt.PyJWTError, KeyError, ValueError) as exc:
             raise StatesyncError(ErrorCode.UNAUTHENTICATED, f"invalid token: {exc}") from None
         _check_claims(claims)

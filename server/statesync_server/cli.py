@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import socket
 import sys
@@ -12,7 +13,14 @@ from pathlib import Path
 import uvicorn
 
 from . import dev_reload, logs
-from .app import App, load_app
+from .app import App
+from .cli_errors import (
+    EXIT_USAGE,
+    StartupFailureFilter,
+    bind_failure,
+    check_app_path,
+    load_app_or_exit,
+)
 from .auth import ADMIN_CLAIM, Authenticator
 from .diagram_cli import DIAGRAM_COMMANDS, add_diagram_command
 from .limits import BoundedHttpTools
@@ -104,14 +112,20 @@ def _serve(args: argparse.Namespace) -> None:
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
     # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY only on sockets that say they are TCP, and
     # accepted sockets inherit the listener's proto (0 otherwise: Nagle held acks ~20 ms).
+    supervising = args.dev and args.listen_fd is None
+    app = None if supervising else load_app_or_exit(args.app)  # dev: the children load it
     if args.listen_fd is not None:  # a dev-mode child: the supervisor's socket
         sock = socket.socket(fileno=args.listen_fd)
     else:
         sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((args.host, args.port))
+        try:
+            sock.bind((args.host, args.port))
+        except OSError as exc:
+            raise bind_failure(args.host, args.port, exc) from None
         sock.listen(2048)  # connections queue from now on, even before uvicorn accepts them
-        if args.dev:
+        if supervising:
+            check_app_path(args.app)
             sock.set_inheritable(True)
             dev_reload.supervise(_serve_argv(args), sock, args.app)
             return
@@ -137,7 +151,7 @@ def _serve(args: argparse.Namespace) -> None:
         metrics_token=args.metrics_token or None,
     )
     config = uvicorn.Config(
-        create_asgi_app(load_app(args.app), settings),
+        create_asgi_app(app, settings),
         log_config=None,
         log_level="info" if args.log_level == "debug" else args.log_level,
         access_log=args.access_log,
@@ -148,10 +162,15 @@ def _serve(args: argparse.Namespace) -> None:
         lifespan="on",
         backlog=2048,
     )
+    refusal = StartupFailureFilter()
+    logging.getLogger("uvicorn.error").addFilter(refusal)
+    server = uvicorn.Server(config)
     try:
-        uvicorn.Server(config).run(sockets=[sock])
+        server.run(sockets=[sock])
     except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C after a graceful shutdown
         pass
+    if not server.started:  # refused at start-up: the reason is logged above
+        raise SystemExit(EXIT_USAGE if refusal.refused else 3)
 
 
 def _serve_argv(args: argparse.Namespace) -> list[str]:
@@ -170,7 +189,7 @@ def _claim(text: str) -> tuple[str, object]:
 
 
 def _token(args: argparse.Namespace) -> None:
-    app = load_app(args.app) if args.app else App()
+    app = load_app_or_exit(args.app) if args.app else App()
     claims = dict(_claim(c) for c in args.claim)
     if args.admin:
         claims[ADMIN_CLAIM] = True
@@ -178,7 +197,7 @@ def _token(args: argparse.Namespace) -> None:
 
 
 def _types(args: argparse.Namespace) -> None:
-    text = generate(load_app(args.app), source=args.app)
+    text = generate(load_app_or_exit(args.app), source=args.app)
     if args.output:
         Path(args.output).write_text(text)
     else:

@@ -73,17 +73,22 @@ async def stored_hashes(store: Any) -> dict[tuple[str, str], str]:
         return {(r.machine, r.version): r.config_hash for r in rows}
 
 
-async def prepare(app: Any, store: Any) -> None:
+async def prepare(app: Any, store: Any, *, dev: bool = False) -> None:
     """The start-up check (see the module doc), then index back-fills. Raises `StartupError`.
-    One process at a time (processes starting together would record the same rows)."""
+    One process at a time (processes starting together would record the same rows).
+
+    `dev` (`statesync serve --dev`): a changed or unregistered version is not refused; its
+    instances are kept or reset instead (dev_database.py)."""
     async with store.exclusive():
-        await _prepare(app, store)
+        await _prepare(app, store, dev)
 
 
-async def _prepare(app: Any, store: Any) -> None:
+async def _prepare(app: Any, store: Any, dev: bool = False) -> None:
+    from .dev_database import DevChanges, adopt
     from .indexes import backfill
 
     problems: list[str] = []
+    changes = DevChanges()
     known = await stored_hashes(store)
     new_rows = []
     for spec in all_specs(app):
@@ -92,11 +97,14 @@ async def _prepare(app: Any, store: Any) -> None:
         if stored is None:
             new_rows.append({"machine": spec.name, "version": spec.version,
                              "config_hash": digest, "first_seen": time.time()})
+        elif stored != digest and dev:
+            changes.changed[(spec.name, spec.version)] = digest
         elif stored != digest:
             problems.append(
                 f"machine {spec.name!r} version {spec.version!r} has changed since this database "
                 f"first served it (config hash {stored[:12]} -> {digest[:12]}); give the changed "
-                f"machine a new version label and register a Migration to it"
+                f"machine a new version label and register a Migration to it (in development, "
+                f"`statesync serve --dev` keeps or resets the instances instead)"
             )
     for (machine, version), count in sorted((await version_counts(store)).items()):
         if machine not in app.machines:
@@ -104,6 +112,9 @@ async def _prepare(app: Any, store: Any) -> None:
                         count, machine)
         elif version not in app.versions.get(machine, {}) and version != app.machines[machine].version:
             current = app.machines[machine].version
+            if dev:
+                changes.orphaned.append((machine, version))
+                continue
             problems.append(
                 f"{count} instance(s) of machine {machine!r} are at version {version!r}, which is "
                 f"no longer registered; register version {version!r} again next to version "
@@ -114,6 +125,8 @@ async def _prepare(app: Any, store: Any) -> None:
         message = "statesync cannot start:\n  - " + "\n  - ".join(problems)
         log.error("%s", message)
         raise StartupError(message)
+    if changes:
+        await adopt(app, store, changes)
     if new_rows:
         async with store.engine.begin() as conn:
             await conn.execute(insert(machine_versions), new_rows)

@@ -7,7 +7,6 @@ process can check what ran, how often, and with which idempotency key.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import time
