@@ -25,6 +25,8 @@ from .store import Store
 log = logging.getLogger("statesync.cluster")
 
 CHANNEL = "statesync"
+LISTENER = "statesync-listener"
+"""The `application_name` of each process's LISTEN connection."""
 CLAIM_BATCH = 500
 
 
@@ -119,6 +121,8 @@ class Cluster:
             try:
                 await self._heartbeat()
                 if not await self._listener_alive():
+                    log.warning("cluster: lost the notification connection; listening again "
+                                "and refreshing every watched instance")
                     await self._close_listener()
                     await self._listen()
                     self._resync()  # notifications may have been missed meanwhile
@@ -141,7 +145,8 @@ class Cluster:
         import asyncpg
 
         url = self.store.url.set(drivername="postgresql")
-        self._listener = await asyncpg.connect(url.render_as_string(hide_password=False))
+        self._listener = await asyncpg.connect(url.render_as_string(hide_password=False),
+                                               server_settings={"application_name": LISTENER})
         await self._listener.add_listener(CHANNEL, self._on_notify)
 
     async def _listener_alive(self) -> bool:

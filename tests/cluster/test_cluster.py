@@ -18,6 +18,7 @@ import pytest
 import websockets
 
 from server_harness import WsClient, mint
+from statesync_server.cluster import LISTENER
 from statesync_server.testing import async_wait_for_state, get_state
 
 
@@ -84,6 +85,34 @@ async def test_concurrent_writers_through_every_process_apply_each_event_once(cl
     for server in servers:
         assert "internal" not in server.log()
         assert "Traceback" not in server.log()
+
+
+async def test_a_subscriber_misses_nothing_when_its_process_loses_the_notifications(
+        cluster, statesync_postgres):
+    servers = cluster(2)
+    watcher = await WsClient.connect(servers[1], TOKEN)
+    writer = await WsClient.connect(servers[0], TOKEN)
+    await _create(writer, "counter", "gap")
+    reply = await watcher.request({"type": "subscribe", "id": "s", "machine": "counter",
+                                   "instance": "gap"})
+    assert reply["type"] == "subscribed", reply
+    await watcher.update("gap", 0)
+    _drop_listeners(statesync_postgres.url)  # every LISTEN connection is cut by the database
+    for n in range(1, 21):  # committed while nobody hears about it
+        assert (await writer.send_event("counter", "gap", {"type": "ADD", "n": 1}, f"g{n}"))["type"] == "ack"
+    seen = [(await watcher.expect(lambda m: m["type"] == "update", timeout=30))["seq"]
+            for _ in range(20)]
+    assert seen == list(range(1, 21))
+    assert "lost the notification connection" in servers[1].log()
+
+
+def _drop_listeners(url: str) -> None:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        cut = conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                           "WHERE application_name = %s", (LISTENER,)).fetchall()
+    assert cut, "no LISTEN connection found"
 
 
 async def test_reads_through_another_process_are_never_staler_than_an_ack(cluster):
