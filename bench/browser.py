@@ -18,11 +18,13 @@ Measures, on examples/settings_page:
   a second tab of the same origin: navigation -> handover (the SharedWorker's runtime and
   connection are already there), and the bytes a reload downloads;
   send() -> optimistic state through the worker (main -> worker -> main: the todo machine
-  applied in Pyodide, the state posted back), one at a time; settings.set() -> shown (the
-  built-in settings machine, applied in the page at once), one at a time and in a burst;
+  applied in Pyodide, the state posted back), one at a time: right after the handover of
+  each cold and warm page load, and 200 in a row in a fresh context; settings.set() -> shown
+  (the built-in settings machine, applied in the page at once), one at a time and in a burst;
   send() -> ack from the server (loopback round trip, durable commit included).
-Targets: optimistic update < 5 ms, first state < 3 s cold (issue 6); no SDK script of 50 ms
-or more on the main thread, warm reload to live < 1.5 s (issue 11).
+Targets: optimistic update < 5 ms p95, first state < 3 s cold (issue 6); no SDK script of
+50 ms or more on the main thread, warm reload to live < 1.5 s (issue 11). The load average
+is printed before and after: the timings mean little on a busy machine.
 """
 
 from __future__ import annotations
@@ -44,18 +46,13 @@ APP = REPO / "examples" / "settings_page" / "app.py"
 CHROMIUM = os.environ.get("STATESYNC_CHROMIUM", "/usr/lib/chromium/chromium")
 READY_MS = 60_000
 
-# Runs in the page: a second client on the page's runtime, timing send() through the worker (a
-# todo item toggled) and on user settings.
-SENDS_JS = """async ({sends, burst}) => {
-  const { connect } = await import("/statesync/sdk/statesync.js");
-  const client = await connect();
-  const settings = await client.settings("bench", { n: -1 });
-  const todo = await client.instance("todo", client.status.subject, { create: {} });
-  await client.ready;
+# Runs in the page (a function body taking `client`, `todo`, `sends`): send() through the worker,
+# a todo item toggled `sends` times, one at a time; milliseconds from send() to the subscriber.
+TOGGLES_JS = """
   await todo.send({ type: "ADD", text: "toggled" });
   const id = todo.state.context.items.at(-1).id;
   let shown;
-  todo.subscribe((state) => shown?.(state));
+  const off = todo.subscribe((state) => shown?.(state));
   const worker = [];
   for (let i = 0; i < sends; i++) {
     const done = !todo.state.context.items.find((item) => item.id === id).done;
@@ -68,7 +65,26 @@ SENDS_JS = """async ({sends, burst}) => {
     worker.push(performance.now() - t0);
     await saved;
   }
-  shown = undefined;
+  off();
+"""
+# After a page load's handover: a second client on the page's runtime (the same Python client).
+LOAD_SENDS_JS = """async (sends) => {
+  const { connect } = await import("/statesync/sdk/statesync.js");
+  const client = await connect();
+  const todo = await client.instance("todo", client.status.subject, { create: {} });
+  await client.ready;
+  """ + TOGGLES_JS + """
+  await client.close();
+  return worker;
+}"""
+# A second client on the page's runtime, timing send() through the worker and on user settings.
+SENDS_JS = """async ({sends, burst}) => {
+  const { connect } = await import("/statesync/sdk/statesync.js");
+  const client = await connect();
+  const settings = await client.settings("bench", { n: -1 });
+  const todo = await client.instance("todo", client.status.subject, { create: {} });
+  await client.ready;
+  """ + TOGGLES_JS + """
   let notified = 0;
   settings.instance.subscribe(() => { notified = performance.now(); });
   const optimistic = [], acked = [];
@@ -123,14 +139,15 @@ MARKS_JS = """async () => {
 }"""
 
 
-def page_load(playwright: Playwright, url: str, runs: int) -> dict[str, list[float]]:
-    """Cold (new profile) and warm (reload) page loads, then a second tab: milliseconds (and
-    bytes, boots). A profile on disk, as a browser's: an ephemeral context's in-memory HTTP
-    cache keeps no 9.6 MB WebAssembly file."""
-    result: dict[str, list[float]] = {key: [] for key in (
+def page_load(playwright: Playwright, url: str, runs: int, sends: int) -> dict[str, list[Any]]:
+    """Cold (new profile) and warm (reload) page loads, each followed by `sends` optimistic
+    sends, then a second tab: milliseconds (and bytes, boots). A profile on disk, as a
+    browser's: an ephemeral context's in-memory HTTP cache keeps no 9.6 MB WebAssembly file."""
+    result: dict[str, list[Any]] = {key: [] for key in (
         "cold", "warm", "live_cold", "live_warm", "pyodide_cold", "pyodide_warm", "core_cold",
         "core_warm", "longest_cold", "longest_warm", "sdk_longest", "downloaded_cold",
-        "downloaded_warm", "live_second", "boots_second", "snapshot_cold", "snapshot_warm")}
+        "downloaded_warm", "live_second", "boots_second", "snapshot_cold", "snapshot_warm",
+        "sends_cold", "sends_warm")}
     for _ in range(runs):
         profile = tempfile.TemporaryDirectory()
         context = playwright.chromium.launch_persistent_context(profile.name,
@@ -161,6 +178,7 @@ def page_load(playwright: Playwright, url: str, runs: int) -> dict[str, list[flo
                 if marks["pyodide"] is not None:
                     result[f"pyodide_{kind}"].append(marks["pyodide"])
                     result[f"core_{kind}"].append(marks["core"])
+                result[f"sends_{kind}"] += page.evaluate(LOAD_SENDS_JS, sends)
         finally:
             context.close()
             profile.cleanup()
@@ -192,18 +210,23 @@ def node_reference() -> float | None:
     return float(done.stdout.strip())
 
 
+def p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
+
+
 def summary(values: list[float]) -> str:
     if not values:
         return "none"
     ordered = sorted(values)
-    p = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]  # noqa: E731
-    return (f"median {statistics.median(ordered):8.2f}  p95 {p(0.95):8.2f}  "
+    return (f"median {statistics.median(ordered):8.2f}  p95 {p95(ordered):8.2f}  "
             f"max {ordered[-1]:8.2f}  (n={len(ordered)})")
 
 
-def run(url: str, runs: int, count: int, burst: int) -> dict[str, Any]:
+def run(url: str, runs: int, count: int, burst: int, load_sends: int) -> dict[str, Any]:
+    load_before = os.getloadavg()[0]
     with sync_playwright() as playwright:
-        loads = page_load(playwright, url, runs)
+        loads = page_load(playwright, url, runs, load_sends)
         browser = playwright.chromium.launch(executable_path=CHROMIUM)
         try:
             timed = sends(browser, url, count, burst)
@@ -224,14 +247,16 @@ def run(url: str, runs: int, count: int, burst: int) -> dict[str, Any]:
         "second tab: page load -> handover": loads["live_second"],
         "bytes downloaded by the worker, cold": loads["downloaded_cold"],
         "bytes downloaded by the worker, warm (reload)": loads["downloaded_warm"],
+        "send() -> optimistic state via the worker, after a cold load": loads["sends_cold"],
+        "send() -> optimistic state via the worker, after a warm load": loads["sends_warm"],
         "send() -> optimistic state via the worker, one at a time": timed["worker"],
         "settings.set() -> shown (in the page), one at a time": timed["optimistic"],
         f"settings.set() -> shown (in the page), burst of {burst}": timed["bursts"],
         "send() -> ack (loopback, durable)": timed["acked"],
     }
     reference = node_reference()
-    print(f"browser client, Chromium + Pyodide, {os.cpu_count()} CPUs, "
-          f"load average {os.getloadavg()[0]:.1f}; milliseconds")
+    print(f"browser client, Chromium + Pyodide, {os.cpu_count()} CPUs, load average "
+          f"{load_before:.1f} before, {os.getloadavg()[0]:.1f} after; milliseconds")
     if reference is not None:
         print(f"  reference: loadPyodide() under Node takes {reference:.0f} ms right now")
     for name, values in rows.items():
@@ -241,35 +266,39 @@ def run(url: str, runs: int, count: int, burst: int) -> dict[str, Any]:
     print(f"  Pyodide memory snapshot, cold boots: {', '.join(loads['snapshot_cold'])}; "
           f"warm (reload): {', '.join(loads['snapshot_warm'])}")
     cold = statistics.median(loads["cold"])
-    optimistic = statistics.median(timed["worker"])
+    optimistic = max(p95(values) for values in (loads["sends_cold"], loads["sends_warm"],
+                                                 timed["worker"]))
     longest = max(loads["sdk_longest"])
     warm = statistics.median(loads["live_warm"])
-    print(f"Targets: optimistic < 5 ms: {'met' if optimistic < 5 else 'MISSED'} "
-          f"({optimistic:.2f}); first state < 3 s cold: {'met' if cold < 3000 else 'MISSED'} "
+    print(f"Targets: optimistic < 5 ms p95: {'met' if optimistic < 5 else 'MISSED'} "
+          f"(worst p95 of cold, warm, in a row: {optimistic:.2f}); "
+          f"first state < 3 s cold: {'met' if cold < 3000 else 'MISSED'} "
           f"({cold / 1000:.2f} s); no SDK script >= 50 ms on the main thread: "
           f"{'met' if longest < 50 else 'MISSED'} (longest {longest:.0f} ms); warm reload to "
           f"live < 1.5 s: {'met' if warm < 1500 else 'MISSED'} ({warm / 1000:.2f} s)")
     return {**rows, "burst total": timed["burstTotal"], "node loadPyodide": reference,
-            "snapshot, cold": loads["snapshot_cold"], "snapshot, warm": loads["snapshot_warm"]}
+            "snapshot, cold": loads["snapshot_cold"], "snapshot, warm": loads["snapshot_warm"],
+            "load average": [load_before, os.getloadavg()[0]]}
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", help="a running server of examples/settings_page/app.py")
-    parser.add_argument("--quick", action="store_true", help="1 page-load run, 20 sends")
+    parser.add_argument("--quick", action="store_true",
+                        help="1 page-load run, 20 sends (10 after each load)")
     parser.add_argument("--json", type=Path, help="write the raw numbers here")
     args = parser.parse_args(argv)
-    runs, count, burst = (1, 20, 10) if args.quick else (5, 200, 50)
+    runs, count, burst, load_sends = (1, 20, 10, 10) if args.quick else (5, 200, 50, 50)
     if args.url:
-        result = run(args.url, runs, count, burst)
+        result = run(args.url, runs, count, burst, load_sends)
     else:
         from statesync_server.testing import ServerProcess
 
         with tempfile.TemporaryDirectory() as tmp:
             server = ServerProcess(APP, Path(tmp) / "bench.db").start()
             try:
-                result = run(server.url + "/", runs, count, burst)
+                result = run(server.url + "/", runs, count, burst, load_sends)
             finally:
                 server.stop()
     if args.json:

@@ -98,10 +98,12 @@ async def instance(client: Client, machine: str, name: str, create_json: str | N
 
 def view_json(handle: Instance) -> str:
     """What a page's `Instance` shows, as one JSON text (one call, one string across):
-    `{state, pending, events}`, `events` being the event descriptors the machine accepts now
-    (`Instance.accepted_events`; null when it does not run here)."""
+    `{state, pending, events, status}`, `events` being the event descriptors the machine
+    accepts now (`Instance.accepted_events`; null when it does not run here) and `status` the
+    client's (`status_json`)."""
     return json.dumps({"state": handle.state.to_dict(), "pending": handle.pending,
-                       "events": handle.accepted_events})
+                       "events": handle.accepted_events,
+                       "status": handle.client.status_info()})
 
 
 class _Muted:

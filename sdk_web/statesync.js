@@ -35,6 +35,7 @@
  * @property {object[]} pending  its events not yet confirmed
  * @property {string[]|null} events  event descriptors the machine accepts now (null: it does
  *   not run in the browser)
+ * @property {object} status  the worker's client's status
  */
 
 /**
@@ -133,8 +134,9 @@ function fromWorker(op, args) {
       progress.set(args.base, { phase: args.phase, loaded: args.loaded, total: args.total });
       for (const client of clients.values()) client[CHANGED]();
       return undefined;
-    case "state":
-      return instances.get(args.hid)?.[RECEIVE](args);
+    case "state": // the views of one instance in this tab: [hid, sent] pairs
+      for (const [hid, sent] of args.refs) instances.get(hid)?.[RECEIVE](args.view, sent);
+      return undefined;
     case "emitted":
       return instances.get(args.hid)?.[EMITTED](JSON.parse(args.event));
     case "query":
@@ -846,7 +848,8 @@ export class Instance {
   /**
    * Sends not yet applied by the worker, in order: queued until the handover (`n` unset),
    * then the worker's `sent` count reaching `n` means applied.
-   * @type {{event: object, n?: number, resolve: (seq: number) => void, reject: (e: Error) => void}[]}
+   * @type {{event: object, json: string, n?: number, resolve: (seq: number) => void,
+   *   reject: (e: Error) => void}[]}
    */
   #unsent = [];
   #posted = 0;
@@ -885,19 +888,19 @@ export class Instance {
   /** @param {{event: object, resolve: Function, reject: Function, n?: number}} entry */
   #post(entry) {
     entry.n = ++this.#posted;
-    call("send", { hid: this.#hid, event: entry.event }).then(entry.resolve, entry.reject);
+    call("send", { hid: this.#hid, event: entry.json }).then(entry.resolve, entry.reject);
   }
 
   /**
    * The worker's view of the instance (JSON), after it applied `sent` of this handle's sends.
-   * @param {{view: string, sent: number, status?: object}} update
+   * @param {string} view @param {number} sent
    */
-  [RECEIVE]({ view, sent, status }) {
-    this.#show(JSON.parse(view), sent, status);
+  [RECEIVE](view, sent) {
+    this.#show(JSON.parse(view), sent);
   }
 
-  /** @param {View} view @param {number} sent @param {object} [status] the client's */
-  #show({ state, pending, events }, sent, status) {
+  /** @param {View} view @param {number} sent */
+  #show({ state, pending, events, status }, sent) {
     this.#confirmed = state;
     this.#remotePending = pending;
     this.#events = events;
@@ -1039,7 +1042,8 @@ export class Instance {
         `an event must be an object with a string "type", got ${JSON.stringify(message)}`));
     }
     return new Promise((resolve, reject) => {
-      const entry = { event: JSON.parse(JSON.stringify(message)), resolve, reject };
+      const json = JSON.stringify(message); // posted as it is: the worker passes it on
+      const entry = { event: JSON.parse(json), json, resolve, reject };
       this.#unsent.push(entry);
       if (this.#hid !== undefined) this.#post(entry);
       this.#refresh();

@@ -284,14 +284,13 @@ class Connection {
   users = new Set();
   /** @type {Map<string, Promise<Handle>>} one Python instance handle per instance */
   handles = new Map();
-  muted = false; // inside a send: status and state go out once it returned
 
   /** @param {string} key @param {Runtime} runtime @param {any} py the Python client */
   constructor(key, runtime, py) {
     this.key = key;
     this.runtime = runtime;
     this.py = py;
-    this.offStatus = runtime.bridge.on_status(py, () => this.muted || this.tellStatus());
+    this.offStatus = runtime.bridge.on_status(py, () => this.tellStatus()); // not in a send
   }
 
   status() {
@@ -310,7 +309,7 @@ class Connection {
     const { bridge } = this.runtime;
     const py = await settle(bridge.instance(this.py, machine, name, create));
     const handle = { py, key: JSON.stringify([machine, name]), /** @type {Set<Ref>} */ refs: new Set() };
-    handle.off = bridge.subscribe(py, () => this.muted || this.tellState(handle));
+    handle.off = bridge.subscribe(py, () => this.tellState(handle)); // not in a send
     handle.offEmitted = bridge.on_emitted(py, (event) => this.tellEmitted(handle, event));
     return handle;
   }
@@ -321,14 +320,19 @@ class Connection {
   }
 
   /**
-   * Every page's view of `handle` gets its state, pending events and accepted events (one
-   * JSON text, made once for all of them), with the page's send count and the status.
+   * Every page's view of `handle` gets its state, pending events, accepted events and the
+   * client's status (one JSON text, made once for all of them), with its send count: one
+   * event per tab, for all of the tab's views (`refs`: `[hid, sent]` pairs).
    */
-  tellState(handle, status = this.status()) {
+  tellState(handle) {
     const view = this.runtime.bridge.view_json(handle.py);
+    /** @type {Map<Tab, [number, number][]>} */
+    const byTab = new Map();
     for (const ref of handle.refs) {
-      ref.tab.channel.notify("state", { hid: ref.hid, view, sent: ref.sent, status });
+      if (!byTab.has(ref.tab)) byTab.set(ref.tab, []);
+      byTab.get(ref.tab).push([ref.hid, ref.sent]);
     }
+    for (const [tab, refs] of byTab) tab.channel.notify("state", { refs, view });
   }
 
   /** @param {Handle} handle */
@@ -553,22 +557,19 @@ const OPS = {
     if (watch) await endWatch(watch);
   },
 
-  /** Apply `event` locally (every page sees it), then answer with its seq once committed. */
+  /**
+   * Apply `event` (JSON) locally (every page sees it), then answer with its seq once
+   * committed.
+   */
   send(tab, { hid, event }) {
     const ref = tab.refs.get(hid);
     if (!ref) throw failure("closed", "the instance was closed");
     const { user: { connection }, handle } = ref;
     ref.sent += 1;
-    connection.muted = true;
-    let saved;
-    try {
-      saved = connection.runtime.bridge.send(handle.py, JSON.stringify(event));
-    } finally {
-      connection.muted = false;
-    }
-    const status = connection.status(); // once: the state events carry it to their pages
-    connection.tellState(handle, status);
-    connection.tellStatus(status, new Set([...handle.refs].map((r) => r.user)));
+    const saved = connection.runtime.bridge.send(handle.py, event); // told below
+    connection.tellState(handle); // with the status: other users of the client get it apart
+    const told = new Set([...handle.refs].map((r) => r.user));
+    if ([...connection.users].some((user) => !told.has(user))) connection.tellStatus(undefined, told);
     return settle(saved);
   },
 
