@@ -44,20 +44,39 @@ _BEAT = text(
     "INSERT INTO nodes (id, started_at, heartbeat_at) VALUES "
     "(:id, EXTRACT(EPOCH FROM now()), EXTRACT(EPOCH FROM now())) "
     "ON CONFLICT (id) DO UPDATE SET heartbeat_at = EXTRACT(EPOCH FROM now())")
-_LEAVE = text("DELETE FROM nodes WHERE id = :id")
-_FORGET_DEAD = text("DELETE FROM nodes WHERE heartbeat_at < EXTRACT(EPOCH FROM now()) - :keep")
-_ORPHAN = ("(owner IS NULL OR owner NOT IN (SELECT id FROM nodes "
-           "WHERE heartbeat_at >= EXTRACT(EPOCH FROM now()) - :lease))")
-_CLAIM_TIMERS = text(
-    "UPDATE timers SET owner = :me WHERE (machine, instance, timer_id) IN ("
-    f"SELECT machine, instance, timer_id FROM timers WHERE {_ORPHAN} "
-    "ORDER BY due LIMIT :n FOR UPDATE SKIP LOCKED) "
-    "RETURNING machine, instance, timer_id, seq, event, due")
-_CLAIM_OUTBOX = text(
-    "UPDATE outbox SET owner = :me WHERE (machine, instance, seq, idx) IN ("
-    f"SELECT machine, instance, seq, idx FROM outbox WHERE status = 'pending' AND {_ORPHAN} "
-    "ORDER BY next_at LIMIT :n FOR UPDATE SKIP LOCKED) "
-    "RETURNING machine, instance, seq, idx, kind, name, target, payload, attempts, next_at")
+_HAND_OVER = [text("UPDATE timers SET owner = NULL WHERE owner = :id"),
+              text("UPDATE outbox SET owner = NULL WHERE owner = :id AND status = 'pending'"),
+              text("DELETE FROM nodes WHERE id = :id")]
+_DEAD = text("SELECT id FROM nodes WHERE heartbeat_at < EXTRACT(EPOCH FROM now()) - :lease "
+             "AND id <> :me")
+_BURY = text("DELETE FROM nodes WHERE id = :dead "
+             "AND heartbeat_at < EXTRACT(EPOCH FROM now()) - :lease")
+# The slow sweep: rows whose owner is not a live process for any other reason.
+_NOT_LIVE = ("(owner IS NULL OR owner NOT IN (SELECT id FROM nodes "
+             "WHERE heartbeat_at >= EXTRACT(EPOCH FROM now()) - :lease))")
+
+
+def _claims(which: str) -> tuple[Any, Any]:
+    timers = text(
+        "UPDATE timers SET owner = :me WHERE (machine, instance, timer_id) IN ("
+        f"SELECT machine, instance, timer_id FROM timers WHERE {which} "
+        "ORDER BY due LIMIT :n FOR UPDATE SKIP LOCKED) "
+        "RETURNING machine, instance, timer_id, seq, event, due")
+    jobs = text(
+        "UPDATE outbox SET owner = :me WHERE (machine, instance, seq, idx) IN ("
+        f"SELECT machine, instance, seq, idx FROM outbox WHERE status = 'pending' AND {which} "
+        "ORDER BY seq, idx LIMIT :n FOR UPDATE SKIP LOCKED) "
+        "RETURNING machine, instance, seq, idx, kind, name, target, payload, attempts, next_at")
+    return timers, jobs
+
+
+# By owner (the `*_owner` indexes): a dead process's rows, and nobody's (handed over by a
+# process that stopped, or written before cluster mode).
+_CLAIM_DEAD = _claims("owner = :dead")
+_CLAIM_NOBODY = _claims("owner IS NULL")
+_CLAIM_SWEEP = _claims(_NOT_LIVE)
+SWEEP_EVERY = 60
+"""Heartbeats between two sweeps for rows of owners that are neither live nor known dead."""
 
 
 class Cluster:
@@ -88,27 +107,42 @@ class Cluster:
         log.info("cluster: process %s joined", self.node)
 
     async def stop(self) -> None:
-        """Leave: the other processes take over this one's timers and jobs at once."""
+        """Leave: hand this process's timers and jobs to the others (they take them at once)."""
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._close_listener()
         try:
             async with self.store._engine().begin() as conn:
-                await conn.execute(_LEAVE, {"id": self.node})
+                for statement in _HAND_OVER:
+                    await conn.execute(statement, {"id": self.node})
         except Exception:  # noqa: BLE001 - the lease runs out instead
             log.warning("cluster: could not leave cleanly; the lease will expire")
 
-    async def claim_now(self) -> int:
-        """Claim the orphaned timer and outbox rows (all of them, in batches); how many."""
+    async def claim_now(self, *, sweep: bool = False) -> int:
+        """Claim the timer and outbox rows of stopped processes, and those nobody owns (all
+        of them, in batches; `sweep`: also any whose owner is not live, by a full scan)."""
+        async with self.store._engine().connect() as conn:
+            dead = [row.id for row in await conn.execute(
+                _DEAD, {"lease": self.lease, "me": self.node})]
+        total = await self._claim(_CLAIM_NOBODY, {})
+        for owner in dead:
+            total += await self._claim(_CLAIM_DEAD, {"dead": owner})
+            async with self.store._engine().begin() as conn:  # all its rows are taken
+                await conn.execute(_BURY, {"dead": owner, "lease": self.lease})
+        if sweep:
+            total += await self._claim(_CLAIM_SWEEP, {})
+        return total
+
+    async def _claim(self, statements: tuple[Any, Any], params: dict[str, Any]) -> int:
         total = 0
+        params = {**params, "me": self.node, "lease": self.lease, "n": CLAIM_BATCH}
         while True:
-            params = {"me": self.node, "lease": self.lease, "n": CLAIM_BATCH}
             async with self.store._engine().begin() as conn:
-                timers = (await conn.execute(_CLAIM_TIMERS, params)).all()
-                jobs = (await conn.execute(_CLAIM_OUTBOX, params)).all()
+                timers = (await conn.execute(statements[0], params)).all()
+                jobs = (await conn.execute(statements[1], params)).all()
             if timers or jobs:
-                log.info("cluster: claimed %d timers and %d jobs of stopped processes",
+                log.info("cluster: took over %d timers and %d jobs of stopped processes",
                          len(timers), len(jobs))
                 self._claimed(timers, jobs)
             total += len(timers) + len(jobs)
@@ -126,11 +160,8 @@ class Cluster:
                     await self._close_listener()
                     await self._listen()
                     self._resync()  # notifications may have been missed meanwhile
-                await self.claim_now()
                 beats += 1
-                if beats % 60 == 0:
-                    async with self.store._engine().begin() as conn:
-                        await conn.execute(_FORGET_DEAD, {"keep": max(3600.0, self.lease * 10)})
+                await self.claim_now(sweep=beats % SWEEP_EVERY == 0)
             except asyncio.CancelledError:
                 raise
             except Exception:  # noqa: BLE001 - the database may be briefly away; go on

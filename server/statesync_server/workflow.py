@@ -207,7 +207,7 @@ class Workflow:
                      len(timer_rows), late, len(job_rows))
         self.scheduler.start()
         if self.clustered:
-            await self.engine.cluster.claim_now()
+            await self.engine.cluster.claim_now(sweep=True)
         self._check_services()
 
     def _check_services(self) -> None:

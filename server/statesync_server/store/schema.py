@@ -12,11 +12,20 @@ from sqlalchemy.types import TypeEngine
 
 metadata = MetaData()
 
+
+def _code_point_ordered(length: int) -> TypeEngine[str]:
+    """Text compared by code point on every database: PostgreSQL's `COLLATE "C"` (its
+    default collation may be a language's); SQLite compares UTF-8 bytes, the same order.
+    Instance names are, in every table that joins on them (a join across collations could
+    not use the other table's index)."""
+    return String(length).with_variant(String(length, collation="C"), "postgresql")
+
+
 instances = Table(
     "instances",
     metadata,
     Column("machine", String(200), primary_key=True),
-    Column("name", String(200), primary_key=True),
+    Column("name", _code_point_ordered(200), primary_key=True),
     Column("version", String(64), nullable=False),
     Column("snapshot", Text, nullable=False),
     Column("seq", Integer, nullable=False),
@@ -33,7 +42,7 @@ events = Table(
     "events",
     metadata,
     Column("machine", String(200), primary_key=True),
-    Column("instance", String(200), primary_key=True),
+    Column("instance", _code_point_ordered(200), primary_key=True),
     Column("seq", Integer, primary_key=True),
     Column("event", Text, nullable=False),
     Column("event_id", String(128)),
@@ -72,12 +81,6 @@ index_defs = Table(
     Column("name", String(200), primary_key=True),
     Column("path", String(500), nullable=False),
 )
-
-
-def _code_point_ordered(length: int) -> TypeEngine[str]:
-    """Text compared by code point on every database: PostgreSQL's `COLLATE "C"` (its
-    default collation may be a language's); SQLite compares UTF-8 bytes, the same order."""
-    return String(length).with_variant(String(length, collation="C"), "postgresql")
 
 
 # One row per (instance, index, value); a list value gives one row per distinct element.
@@ -129,6 +132,7 @@ timers = Table(
     Column("owner", String(64)),
 )
 Index("timers_due", timers.c.due)
+Index("timers_owner", timers.c.owner)  # cluster mode: a stopped process's timers
 
 # Work a transition hands to the outside world, committed with it: `kind` is `effect`,
 # `service` (an invoked service: `target` is its invoke id), `message` or `create` (to
@@ -155,6 +159,7 @@ outbox = Table(
     Column("owner", String(64)),
 )
 Index("outbox_status", outbox.c.status, outbox.c.next_at)
+Index("outbox_owner", outbox.c.owner, outbox.c.status)  # cluster mode: a stopped process's jobs
 
 # --- cluster mode (statesync_server.cluster; PostgreSQL) ------------------------------------
 
