@@ -201,7 +201,7 @@ async def test_query_plan_uses_the_index(big_db: str, backend: str) -> None:
     after = (encode_key(10), "i050000")
     dialect = (sqlite_dialect if backend == "sqlite" else postgresql_dialect).dialect()
     if backend == "postgresql":
-        query_database(big_db, "ANALYZE index_entries")
+        query_database(big_db, "ANALYZE")  # as autovacuum would have, after the bulk load
     for op, value, order in [("eq", 17, "asc"), ("lt", 0, "desc"), ("prefix", "beta", "asc"),
                              ("ne", 3, "asc"), ("gte", 10, "asc")]:
         statement = build_select(Query("item", "n" if op != "prefix" else "label", op, value,
