@@ -105,7 +105,7 @@ COURIER_EVENTS = {"PICKED_UP", "DELIVERED"}
 def may_write(access: Access) -> bool:
     """Each role sends its own events, and only to orders it may read."""
     if access.creating:
-        return role(access) == "customer" and _valid_input(access) is not None
+        return role(access) == "customer" and _input_is_an_order(access)
     if not may_read(access):
         return False
     kind = (access.event or {}).get("type")
@@ -120,8 +120,8 @@ def may_write(access: Access) -> bool:
     return False
 
 
-def _valid_input(access: Access) -> OrderInput:
-    """The creation input, checked (a structured `invalid-event` otherwise)."""
+def _input_is_an_order(access: Access) -> bool:
+    """True when the creation input is a valid order; a structured `invalid-event` otherwise."""
     try:
         order = OrderInput.model_validate((access.event or {}).get("input"))
     except ValidationError as exc:
@@ -130,7 +130,7 @@ def _valid_input(access: Access) -> OrderInput:
         raise StatesyncError(ErrorCode.INVALID_EVENT, f"order input: {detail}") from None
     if order.restaurant not in RESTAURANTS:
         raise StatesyncError(ErrorCode.INVALID_EVENT, f"unknown restaurant {order.restaurant!r}")
-    return order
+    return True
 
 
 # --- what each reader sees -------------------------------------------------------------------
