@@ -96,6 +96,11 @@ export async function main(): Promise<number> {
   const off = live.subscribe((items, changes: Change[]) =>
     console.log(items.length, changes.map((c) => (c.kind === "leave" ? c.instance : c.item.key))));
   off();
+  const offEnd = live.onEnd((reason: StatesyncError | undefined) => console.log(reason?.code));
+  offEnd();
+  const reason: StatesyncError | undefined = await live.ended;
+  // @ts-expect-error: ended is a promise of the reason, not a boolean
+  const endedNow: boolean = live.ended;
   await live.close();
   // @ts-expect-error: not an index operator
   await client.query("order", "total", "between", 1);
@@ -109,6 +114,7 @@ export async function main(): Promise<number> {
   const open: boolean | undefined = view.can("CANCEL") && view.matches("cart") && !view.error;
   const orders = useQuery("order", "total", "gt", 0, { live: true });
   const firstTotal: number | undefined = orders.items[0]?.context.total;
+  const stale: boolean = orders.ended && orders.error?.code === "not-found";
   const prefsView = useSettings("prefs", { theme: "light", size: 14 });
   await prefsView.set("size", 16);
   // @ts-expect-error: size is a number
@@ -116,7 +122,8 @@ export async function main(): Promise<number> {
   const { client: provided, status } = useStatesync();
   const provider = StatesyncProvider({ getToken: () => "jwt", machines: false, children: null });
   console.log(total, busy, totals, next, viewTotal, value, open, firstTotal, provided, provider,
-              status?.phase, orders.loading, prefsView.values.theme.length);
+              status?.phase, orders.loading, prefsView.values.theme.length, reason, endedNow,
+              stale);
 
   stop();
   await client.close();
@@ -195,10 +202,12 @@ def wheel_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def wheel_server(wheel_python: Path, app: Path,
                  monkeypatch: pytest.MonkeyPatch) -> Iterator[ServerProcess]:
     """`statesync serve` of the copied app from the venv, in the app's directory."""
-    located = subprocess.run([str(wheel_python), "-c",
-                              "import statesync_server; print(statesync_server.__file__)"],
-                             capture_output=True, text=True, check=True).stdout
-    assert Path(located).is_relative_to(wheel_python.parents[1])  # the wheel's, not the checkout's
+    monkeypatch.delenv("PYTHONPATH", raising=False)  # nothing of the checkout on the path
+    located = subprocess.run([str(wheel_python), "-c", "import statesync, statesync_server; "
+                              "print(statesync.__file__); print(statesync_server.__file__)"],
+                             capture_output=True, text=True, check=True).stdout.split()
+    for module in located:  # the wheel's, not the checkout's
+        assert Path(module).is_relative_to(wheel_python.parents[1]), module
     monkeypatch.setattr(sys, "executable", str(wheel_python))  # ServerProcess runs the venv's
     server = ServerProcess(app / "app.py", app / "e2e.db", secret=SECRET).start()
     yield server

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -150,6 +151,7 @@ class Store:
 
     async def open(self) -> None:
         """Connect, set SQLite pragmas, and create or migrate the schema (store/migrate.py)."""
+        _require_drivers(self.url)
         if self.is_sqlite and self.url.database and self.url.database != ":memory:":
             Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
             if self._lock:
@@ -345,6 +347,16 @@ def _lock_exclusively(database: Path) -> Any:
             "SQLite is single-process: stop the other server, or use PostgreSQL for "
             "several processes (docs/deployment.md)") from None
     return handle
+
+
+def _require_drivers(url: URL) -> None:
+    """Name the missing drivers of a PostgreSQL URL (before anything connects)."""
+    if url.get_backend_name() != "postgresql":
+        return
+    missing = [name for name in ("asyncpg", "psycopg") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise RuntimeError(f"PostgreSQL needs the {' and '.join(missing)} driver(s): "
+                           "pip install 'statesync[postgres]'")
 
 
 def _refuse_nul(_conn: Any, _cursor: Any, _statement: str, parameters: Any, _context: Any,
