@@ -1,5 +1,5 @@
-"""One `--database-url` per database: a URL without a driver gets the dialect's async and
-sync drivers; one naming a driver keeps it."""
+"""One `--database-url` per database: whatever driver it names, reads get the dialect's async
+driver and the writer its blocking one."""
 
 from __future__ import annotations
 
