@@ -14,8 +14,12 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, Engine, inspect, text
+
+if TYPE_CHECKING:
+    from alembic.config import Config  # Alembic loads only when a database is opened
 
 VERSION_TABLE = "statesync_schema"
 """Alembic's version table (not `alembic_version`, which an app's own migrations may use)."""
@@ -24,7 +28,7 @@ _ADVISORY_KEY = 0x5747_5354  # any fixed 64-bit number; "SGST"
 _SCRIPTS = Path(__file__).with_name("migrations")
 
 
-def _config(connection: Connection) -> object:
+def _config(connection: Connection) -> Config:
     from alembic.config import Config
 
     config = Config()
@@ -37,7 +41,9 @@ def head() -> str:
     """The newest revision: the schema `store.schema.metadata` describes."""
     from alembic.script import ScriptDirectory
 
-    return ScriptDirectory(str(_SCRIPTS)).get_current_head() or BASELINE
+    newest = ScriptDirectory(str(_SCRIPTS)).get_current_head()
+    assert newest is not None, "store/migrations/versions/ holds no revision"
+    return newest
 
 
 def revision(connection: Connection) -> str | None:
