@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Caller, example, serve
+from examples_harness import Caller, example, serve
 
 from statesync_server.testing import ServerProcess
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Caller, example, serve, wait_until
+from examples_harness import Caller, example, serve, wait_until
 
 from statesync_server.testing import ServerProcess
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import websockets
-from conftest import Caller, example, serve, statesync_cli
+from examples_harness import Caller, example, serve, statesync_cli
 
 from statesync import Client
 from statesync_server.testing import ServerProcess

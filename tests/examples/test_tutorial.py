@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import REPO, example, serve
+from examples_harness import REPO, example, serve
 
 from statesync_server.versions import check_migrations
 
