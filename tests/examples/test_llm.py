@@ -134,7 +134,7 @@ def test_a_model_call_that_stops_answering_times_out_and_is_retried(
     server.advance_blocking(seconds=89.9)  # virtual time: the 90 s step timeout, in milliseconds
     assert ada.state("article", "a4")["value"] == "drafting"
     assert len(model_calls(root, "slow provider")) == 1
-    server.advance_blocking(seconds=0.1 + 1)  # timed out; retried after its 1 s backoff
+    server.advance_blocking(seconds=1.5)  # timed out at 90 s; retried after its 1 s backoff
     state = ada.state("article", "a4")
     assert state["value"] == "awaiting_approval"
     calls = model_calls(root, "slow provider")
