@@ -1,12 +1,16 @@
-"""docs/tutorial.md works as written: its Python blocks run one after the other in one
-namespace (blocks marked `illustrative` are left out), and the functions they define (a live
-query, a test on virtual time) run against a real server of examples/orders. (Its `sh server`
-blocks are the HTTP and CLI calls tests/examples/test_orders.py makes.)"""
+"""docs/tutorial.md works as written, with the markers of tests/docs/test_doc_snippets.py
+(which leaves this document to this file): its Python blocks run one after the other in one
+namespace and the functions they define (a live query, a test on virtual time) run against a
+real server of examples/orders; its `sh server` blocks run in bash against such a server,
+from a directory holding its database; `illustrative` Python blocks compile."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -63,3 +67,35 @@ def test_the_tutorials_functions_work_against_the_example(tutorial, tmp_path: Pa
     finally:
         server.stop()
 
+
+def test_the_tutorials_illustrative_python_compiles() -> None:
+    illustrative = blocks(TUTORIAL.read_text(), "python illustrative")
+    for number, block in enumerate(illustrative, start=1):
+        compile(block, f"{TUTORIAL}:illustrative block {number}", "exec")
+
+
+def test_the_tutorials_shell_blocks_work_against_the_example(tmp_path: Path) -> None:
+    (tmp_path / "examples").symlink_to(REPO / "examples")  # the commands' relative paths
+    server = serve(example("orders"), tmp_path / "statesync.db")  # their ./statesync.db
+    try:
+        host = server.url.removeprefix("http://")
+        outputs = []
+        for block in blocks(TUTORIAL.read_text(), "sh server"):
+            script = re.sub(r"(localhost|127\.0\.0\.1):8000", host, block)
+            done = _bash(script, tmp_path, server.secret)
+            assert done.returncode == 0, done.stdout + done.stderr
+            outputs.append(done.stdout)
+        orders, versions = outputs
+        assert '"value":"offered"' in orders and '"seq":1' in orders  # created, then accepted
+        assert orders.rstrip().endswith('"code":"forbidden","message":"not allowed to read \'o1\'"}}')
+        assert "0 upgraded" in versions  # o1 was created under version 2
+    finally:
+        server.stop()
+
+
+def _bash(script: str, cwd: Path, secret: str) -> subprocess.CompletedProcess[str]:
+    """A shell block with `statesync` on the PATH and the server's signing secret."""
+    env = {**os.environ, "STATESYNC_SECRET": secret,
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    return subprocess.run(["bash", "-e", "-c", script], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
