@@ -2,7 +2,7 @@
 (which leaves this document to this file): its Python blocks run one after the other in one
 namespace and the functions they define (a live query, a test on virtual time) run against a
 real server of examples/orders; its `sh server` blocks run in bash against such a server,
-from a directory holding its database; `illustrative` Python blocks compile."""
+from a directory holding its database (`illustrative` blocks are not run)."""
 
 from __future__ import annotations
 
@@ -66,12 +66,6 @@ def test_the_tutorials_functions_work_against_the_example(tutorial, tmp_path: Pa
         assert asyncio.run(submit_while_watching()) == ["t1", "t2"]
     finally:
         server.stop()
-
-
-def test_the_tutorials_illustrative_python_compiles() -> None:
-    illustrative = blocks(TUTORIAL.read_text(), "python illustrative")
-    for number, block in enumerate(illustrative, start=1):
-        compile(block, f"{TUTORIAL}:illustrative block {number}", "exec")
 
 
 def test_the_tutorials_shell_blocks_work_against_the_example(tmp_path: Path) -> None:
