@@ -1150,7 +1150,8 @@ export class LiveQuery {
       const old = this.#byName.get(instance);
       if (old) {
         const at = insertionPoint(items, old, compare);
-        items.splice(items[at] === old ? at : items.indexOf(old), 1); // (Python sorted by code point)
+        // (the worker's first items were sorted by code point, this compares UTF-16 units)
+        items.splice(items[at] === old ? at : items.indexOf(old), 1);
       }
       if (item) {
         items.splice(insertionPoint(items, item, compare), 0, item);

@@ -569,7 +569,9 @@ const OPS = {
     const saved = connection.runtime.bridge.send(handle.py, event); // told below
     connection.tellState(handle); // with the status: other users of the client get it apart
     const told = new Set([...handle.refs].map((r) => r.user));
-    if ([...connection.users].some((user) => !told.has(user))) connection.tellStatus(undefined, told);
+    if ([...connection.users].some((user) => !told.has(user))) {
+      connection.tellStatus(undefined, told);
+    }
     return settle(saved);
   },
 

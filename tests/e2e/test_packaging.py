@@ -203,9 +203,10 @@ def wheel_server(wheel_python: Path, app: Path,
                  monkeypatch: pytest.MonkeyPatch) -> Iterator[ServerProcess]:
     """`statesync serve` of the copied app from the venv, in the app's directory."""
     monkeypatch.delenv("PYTHONPATH", raising=False)  # nothing of the checkout on the path
-    located = subprocess.run([str(wheel_python), "-c", "import statesync, statesync_server; "
-                              "print(statesync.__file__); print(statesync_server.__file__)"],
-                             capture_output=True, text=True, check=True).stdout.split()
+    script = ("import statesync, statesync_server; "
+              "print(statesync.__file__, statesync_server.__file__)")
+    located = subprocess.run([str(wheel_python), "-c", script], capture_output=True, text=True,
+                             check=True).stdout.split()
     for module in located:  # the wheel's, not the checkout's
         assert Path(module).is_relative_to(wheel_python.parents[1]), module
     monkeypatch.setattr(sys, "executable", str(wheel_python))  # ServerProcess runs the venv's

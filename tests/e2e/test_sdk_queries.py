@@ -311,7 +311,8 @@ def test_a_change_posts_only_the_change_not_the_whole_list(page: Page, board: Se
         const items = [];
         let cursor = null;
         do {
-            const page = await client.query("task", "column", "eq", "todo", { limit: 1000, cursor });
+            const page = await client.query("task", "column", "eq", "todo",
+                                            { limit: 1000, cursor });
             items.push(...page.items);
             cursor = page.cursor;
         } while (cursor);
