@@ -42,6 +42,14 @@ def by_seq(notices: Iterable[tuple[int, Action]]) -> dict[int, list[Action]]:
     return grouped
 
 
+def by_event_seq(emitted: Iterable[tuple[int, Any]]) -> dict[int, list[Any]]:
+    """(seq, event) pairs grouped by seq, in order."""
+    grouped: dict[int, list[Any]] = {}
+    for seq, event in emitted:
+        grouped.setdefault(seq, []).append(event)
+    return grouped
+
+
 def emitted_json(spec: MachineSpec, instance: str, seq: int, event: Mapping[str, Any],
                  reader: Mapping[str, Any], snapshot: Any) -> str:
     """The `emitted` message for `reader` (who may read the instance: checked by the caller)."""

@@ -19,9 +19,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from statesync import Sender
+from statesync import Sender, UnknownActorError
+from statesync.actions import Action
 
-from . import emits, logs, privacy
+from . import children, emits, logs, privacy
 from .app import Access, App, MachineSpec
 from .cluster import Cluster, Notice
 from .clock import Clock, SystemClock
@@ -48,6 +49,7 @@ _RECENT_IDS = 1024  # event ids remembered per cached instance, to answer resend
 _MISSING = 100_000  # names remembered as not existing (one database lookup each)
 _LOADS = 8  # instance loads in flight at once, server-wide: the pool keeps room for the rest
 _CONFLICT_RETRIES = 50  # re-applies of a batch another process committed before (cluster mode)
+_UNKNOWN: Any = object()  # _Slot.parent not read yet
 
 @dataclass(frozen=True, slots=True)
 class CreateResult:
@@ -116,6 +118,10 @@ class _Slot:
     """Cluster mode: another process committed since `live` was read (read before a write)."""
     refresh_queued: bool = False
     """Cluster mode: a refresh is queued (it reads up to the latest seq: one is enough)."""
+    emitted_elsewhere: list[tuple[int, Any]] = field(default_factory=list)
+    """Cluster mode: (seq, event) emitted by transitions other processes committed."""
+    parent: Any = _UNKNOWN
+    """A child instance's `children.ParentLink`, None for other instances (read before a write)."""
 
 
 @dataclass(slots=True)
@@ -253,6 +259,9 @@ class Engine:
         machine is watched, bring it up to date behind its queued operations."""
         key = (notice.machine, notice.instance)
         slot = self._slots.get(key)
+        if slot is not None and notice.emitted and slot.subscribers:
+            slot.emitted_elsewhere.extend(notice.emitted)  # sent with their seq's update
+            self._emit_delivered(slot)
         if slot is None and notice.machine not in self.live.watched:
             return
         if notice.machine not in self.app.machines:
@@ -340,6 +349,20 @@ class Engine:
             return True
         return False
 
+    def _emit_delivered(self, slot: _Slot) -> None:
+        """Send the events other processes' transitions emitted whose update this process
+        already delivered (their notification came late); later ones wait for theirs."""
+        state = slot.state
+        if state is None or not slot.emitted_elsewhere:
+            return
+        now, later = time.time(), []
+        for seq, event in slot.emitted_elsewhere:
+            if seq <= state.seq:
+                self._emit(slot, state.snapshot, seq, event, now)
+            else:
+                later.append((seq, event))
+        slot.emitted_elsewhere = later
+
     async def _up_to_date(self, slot: _Slot) -> None:
         """Cluster mode, before a read: refresh if another process committed since (so no
         read is staler than an acknowledgement any process gave)."""
@@ -356,6 +379,7 @@ class Engine:
             stored = await self.store.load(slot.machine, slot.instance)
         before = slot.state
         if stored is None or (before is not None and stored.seq <= before.seq):
+            self._emit_delivered(slot)
             return
         spec = self.app.version_spec(slot.machine, stored.version)
         after = _Committed(stored.version, spec.machine.restore(stored.snapshot), stored.seq)
@@ -373,12 +397,20 @@ class Engine:
             if before is None and steps and steps[0].row.seq == start:
                 first = steps.pop(0)
                 before = _Committed(first.spec.version, first.snapshot, first.row.seq)
+        self._emit_delivered(slot)  # late ones for seqs already sent go first, in order
+        emitted = emits.by_event_seq(slot.emitted_elsewhere)
+        slot.emitted_elsewhere = [(seq, event) for seq, event in slot.emitted_elsewhere
+                                  if not any(step.row.seq == seq for step in steps)]
+        now = time.time()
         for step in steps:
             if step.snapshot is None:
                 continue
             slot.spec = step.spec
             self._broadcast(slot, step.snapshot, _public_state(slot, step.snapshot, step.row.seq))
+            for event in emitted.get(step.row.seq, ()):
+                self._emit(slot, step.snapshot, step.row.seq, event, now)
         slot.spec, slot.state = spec, after
+        self._emit_delivered(slot)
         slot.live_stale = True  # read again before this process writes to the instance
         if not slot.loaded:
             slot.recent.clear()
@@ -411,6 +443,8 @@ class Engine:
         """
         seen: dict[str, tuple[int, str | None]] = {}
         for attempt in range(_CONFLICT_RETRIES):
+            if slot.parent is _UNKNOWN and slot.state is not None:
+                slot.parent = await self.workflow.parent_of(slot.machine, slot.instance)
             if slot.live_stale:
                 async with self._loads:
                     slot.live = await self.workflow.load_live(slot.machine, slot.instance)
@@ -444,6 +478,8 @@ class Engine:
                     self._create(slot, work, op)
             except StatesyncError as exc:
                 work.answers.append((op, exc))
+            except UnknownActorError as exc:  # send_to / forward_to a child id there is not
+                work.answers.append((op, StatesyncError(ErrorCode.INVALID_EVENT, str(exc))))
             except Exception:  # its text may hold private data: logged here, never sent
                 log.exception("error in application code for %s/%s", op.machine, op.instance)
                 error = StatesyncError(ErrorCode.INTERNAL,
@@ -475,10 +511,7 @@ class Engine:
             return
         sender = Sender.client(op.claims)
         if not spec.machine.can(snapshot, op.event, sender):
-            raise StatesyncError(
-                ErrorCode.EVENT_NOT_ACCEPTED,
-                f"{op.event['type']!r} is not accepted in state {_show(snapshot.value)}",
-            )
+            raise StatesyncError(ErrorCode.EVENT_NOT_ACCEPTED, _refusal(spec, snapshot, op.event))
         snapshot, actions = spec.machine.transition(snapshot, op.event, sender)
         seq = work.state.seq + 1
         self._record(slot, work, op, snapshot, seq, op.event)
@@ -508,7 +541,10 @@ class Engine:
             work.answers.append((op, SendResult(work.state.seq, True)))
             return
         spec, snapshot = slot.spec, work.state.snapshot
-        if op.origin == "instance":
+        if ref.kind == "stop":
+            self._stop_child(slot, work, op, snapshot, batch)
+            return
+        if op.origin == "instance" and ref.kind == "message":  # a child's end is not asked
             access = Access(op.claims, slot.machine, slot.instance, snapshot.value,
                             snapshot.context, op.event, False, "instance", ref.key[:2])
             if not spec.allow_write(access):
@@ -540,14 +576,40 @@ class Engine:
         seen[op.event_id] = work.applied[op.event_id] = (seq, op.claims.get("sub"))
         work.answers.append((op, SendResult(seq, False)))
 
+    def _stop_child(self, slot: _Slot, work: _Work, op: Op, snapshot: Any, batch: Batch) -> None:
+        """The parent stops this child instance (children.py): one logged transition to
+        status `stopped`; its timers, services and own children are stopped with it."""
+        parent, sender = slot.parent, op.ref.key[:2]
+        if not isinstance(parent, children.ParentLink) or sender != (parent.machine, parent.instance):
+            batch.finish(op.ref.key, "failed", "forbidden: only its parent stops a child instance")
+            raise StatesyncError(ErrorCode.FORBIDDEN, "only its parent stops a child instance")
+        assert work.state is not None
+        if snapshot.status != "active":  # it ended first: nothing to stop
+            work.answers.append((op, SendResult(work.state.seq, False)))
+            return
+        after, seq = children.stopped(snapshot), work.state.seq + 1
+        self._record(slot, work, op, after, seq, op.event)
+        self.workflow.plan_stop(slot.spec, batch, seq)
+        work.state = _Committed(work.state.version, after, seq)
+        work.applied[op.event_id] = (seq, op.claims.get("sub"))
+        work.answers.append((op, SendResult(seq, False)))
+
     def _batch(self, slot: _Slot, work: _Work) -> Batch:
         if work.batch is None:
             work.batch = self.workflow.batch(slot.machine, slot.instance, slot.live)
+            work.batch.parent = slot.parent if slot.parent is not _UNKNOWN else None
         return work.batch
 
     def _plan(self, slot: _Slot, work: _Work, seq: int, actions: list[Any]) -> None:
         """Timers, outbox rows and messages for a transition's actions (same commit); emitted
-        events and log lines wait for the commit (emits.py)."""
+        events and log lines wait for the commit (emits.py). A child instance's transition that
+        ends it also tells its parent (children.py)."""
+        parent = slot.parent
+        if (isinstance(parent, children.ParentLink) and work.log and work.log[-1].seq == seq
+                and work.log[-1].status in ("done", "error")
+                and (work.state is None or work.state.snapshot.status == "active")):
+            event = children.ended_event(parent.child_id, work.updates[-1][0])
+            actions = [*actions, Action(children.ACTOR_DONE, {"event": event})]
         if not actions:
             return
         actions, notices = emits.split(actions)
@@ -614,9 +676,12 @@ class Engine:
             op.origin, sender,
         )
         if not spec.allow_write(access):
-            if op.ref is not None:
+            if op.ref is not None and op.ref.kind != "child":  # a child's parent hears of it
                 self._batch(slot, work).finish(op.ref.key, "failed", "forbidden")
             raise StatesyncError(ErrorCode.FORBIDDEN, f"not allowed to create {slot.instance!r}")
+        if op.ref is not None and op.ref.kind == "child":
+            slot.parent = children.ParentLink(op.ref.key[0], op.ref.key[1], op.ref.child)
+            self._batch(slot, work).parent = slot.parent
         if op.ref is not None:
             self._batch(slot, work).consume(op.ref)
         self._record(slot, work, op, snapshot, 0, event)
@@ -662,6 +727,8 @@ class Engine:
                                           work.insert),
                     checkpoints=work.checkpoints,
                     workflow=side,
+                    emitted=[(seq, action.params["event"]) for seq, action in work.notices
+                             if action.type == emits.EMIT] if self.cluster and work.notices else None,
                 )
             )
             slot.state = work.state
@@ -829,22 +896,27 @@ class Engine:
             if action.type == emits.LOG:
                 emits.write_log(slot.machine, slot.instance, seq, action.params)
                 continue
-            for subscriber, catchup in list(slot.subscribers.items()):
-                claims = subscriber.claims
-                if (subscriber.closed or _expired(claims, now)
-                        or not privacy.may_read(slot.spec, claims, slot.instance, snapshot)):
-                    continue  # `_broadcast` has ended these subscriptions
-                try:
-                    text = emits.emitted_json(slot.spec, slot.instance, seq, action.params["event"], claims, snapshot)
-                except Exception:  # not JSON: an application bug, this event reaches no one
-                    log.exception("emitted event of %s/%s cannot be sent", slot.machine, slot.instance)
-                    break
-                if catchup is None:
-                    subscriber.deliver(text)
-                elif not catchup.hold(text):
-                    del slot.subscribers[subscriber]
-                    subscriber.lost(slot.machine, slot.instance, StatesyncError(
-                        ErrorCode.RATE_LIMITED, "fell too far behind while catching up; subscribe again"))
+            self._emit(slot, snapshot, seq, action.params["event"], now)
+
+    def _emit(self, slot: _Slot, snapshot: Any, seq: int, event: Mapping[str, Any],
+              now: float) -> None:
+        """One emitted event to the subscribers that may read the instance at `seq`."""
+        for subscriber, catchup in list(slot.subscribers.items()):
+            claims = subscriber.claims
+            if (subscriber.closed or _expired(claims, now)
+                    or not privacy.may_read(slot.spec, claims, slot.instance, snapshot)):
+                continue  # `_broadcast` has ended these subscriptions
+            try:
+                text = emits.emitted_json(slot.spec, slot.instance, seq, event, claims, snapshot)
+            except Exception:  # not JSON: an application bug, this event reaches no one
+                log.exception("emitted event of %s/%s cannot be sent", slot.machine, slot.instance)
+                return
+            if catchup is None:
+                subscriber.deliver(text)
+            elif not catchup.hold(text):
+                del slot.subscribers[subscriber]
+                subscriber.lost(slot.machine, slot.instance, StatesyncError(
+                    ErrorCode.RATE_LIMITED, "fell too far behind while catching up; subscribe again"))
 
     def _evict(self) -> None:
         """Drop idle cached instances beyond `cache_size`, least recently used first."""
@@ -909,6 +981,16 @@ def _expired(claims: Mapping[str, Any], now: float) -> bool:
     """Whether a token's `exp` has passed (one that is not a number counts as expired)."""
     exp = claims.get("exp", now)
     return isinstance(exp, bool) or not isinstance(exp, int | float) or exp < now
+
+
+def _refusal(spec: MachineSpec, snapshot: Any, event: Mapping[str, Any]) -> str:
+    """Why `event` was not taken: no transition for it here, or their guards said no."""
+    kind, state = event["type"], _show(snapshot.value)
+    if snapshot.status != "active":
+        return f"{kind!r} is not accepted: the instance is {snapshot.status}"
+    if spec.machine.handles(snapshot, kind):
+        return f"{kind!r} is handled in state {state}, but the guards of its transitions refused it"
+    return f"{kind!r} is not accepted in state {state} (no transition for it there)"
 
 
 def _internal_sender(op: Op) -> Sender:

@@ -115,6 +115,28 @@ def _drop_listeners(url: str) -> None:
     assert cut, "no LISTEN connection found"
 
 
+async def test_emitted_events_reach_subscribers_on_every_process(cluster):
+    servers = cluster(2)
+    writer = await WsClient.connect(servers[0], TOKEN)
+    await _create(writer, "counter", "pinged")
+    listeners = [await WsClient.connect(server, TOKEN) for server in servers]
+    for listener in listeners:
+        reply = await listener.request({"type": "subscribe", "id": "s", "machine": "counter",
+                                        "instance": "pinged"})
+        assert reply["type"] == "subscribed", reply
+    for n in range(1, 4):
+        reply = await writer.send_event("counter", "pinged", {"type": "PING", "n": n}, f"p{n}")
+        assert reply["type"] == "ack", reply
+    for index, listener in enumerate(listeners):
+        try:
+            got = [await listener.expect(lambda m: m["type"] == "emitted", timeout=15)
+                   for _ in range(3)]
+        except TimeoutError:
+            raise AssertionError(f"listener {index} got {listener.inbox}") from None
+        assert [(m["seq"], m["event"]) for m in got] == [
+            (n, {"type": "pong", "n": n}) for n in range(1, 4)]
+
+
 async def test_reads_through_another_process_are_never_staler_than_an_ack(cluster):
     servers = cluster(3)
     writer = await WsClient.connect(servers[0], TOKEN)

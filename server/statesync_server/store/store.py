@@ -11,6 +11,7 @@ away: their commits run on a dedicated writer thread.
 from __future__ import annotations
 
 import asyncio
+import logging
 import contextlib
 import importlib.util
 import time
@@ -34,6 +35,9 @@ from .migrate import exclusive, migrate
 from .schema import checkpoints, events, index_entries, instances
 from .workrows import SideWrite
 from .workrows import statements as _workflow_statements
+
+
+log = logging.getLogger("statesync.store")
 
 
 def dumps(value: Any) -> str:
@@ -113,6 +117,9 @@ class InstanceWrite:
     workflow: SideWrite | None = None
     """Timers started/cancelled/fired and outbox rows (see workrows.py). A write whose
     `snapshot` is None carries only these (e.g. an effect that finished)."""
+    emitted: list[tuple[int, Any]] | None = None
+    """Cluster mode: (seq, event) emitted by these transitions, for the other processes'
+    subscribers (in the NOTIFY, never stored)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,9 +329,22 @@ class Store:
 _NOTIFY = text("SELECT pg_notify('statesync', :payload)")
 
 
+NOTIFY_BYTES = 7900
+"""PostgreSQL refuses a NOTIFY payload of 8,000 bytes or more."""
+
+
 def _notice(node: str, w: InstanceWrite) -> dict[str, Any]:
-    """The NOTIFY payload of one instance's commit: who, which instance, which seqs."""
-    return {"payload": dumps([node, w.machine, w.instance, w.log[0].seq, w.log[-1].seq])}
+    """The NOTIFY payload of one instance's commit: who, which instance, which seqs, and the
+    events it emitted when they fit (else they reach only this process's subscribers)."""
+    head = [node, w.machine, w.instance, w.log[0].seq, w.log[-1].seq]
+    if w.emitted:
+        payload = dumps([*head, w.emitted])
+        if len(payload.encode()) < NOTIFY_BYTES:
+            return {"payload": payload}
+        log.warning("events emitted by %s/%s are too large for the other processes "
+                    "(%d bytes); only this process's subscribers get them",
+                    w.machine, w.instance, len(payload.encode()))
+    return {"payload": dumps(head)}
 
 
 class DatabaseInUse(RuntimeError):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 
-from statesync import Machine, assign
+from statesync import Machine, assign, emit
 
 from statesync_server import App, EffectCall
 
@@ -16,9 +16,12 @@ counter = Machine(
         "id": "counter",
         "initial": "counting",
         "context": {"count": 0, "last": None},
-        "states": {"counting": {"on": {"ADD": {"actions": "add"}}}},
+        "states": {"counting": {"on": {"ADD": {"actions": "add"}, "PING": {"actions": "pong"}}}},
     },
-    actions={"add": assign(lambda ctx, ev: {"count": ctx["count"] + ev["n"], "last": ev["n"]})},
+    actions={
+        "add": assign(lambda ctx, ev: {"count": ctx["count"] + ev["n"], "last": ev["n"]}),
+        "pong": emit(lambda ctx, ev: {"type": "pong", "n": ev["n"]}),
+    },
 )
 
 timed = Machine(
@@ -53,6 +56,7 @@ async def work(call: EffectCall) -> dict:
 
 
 app = App()
-app.register("counter", counter, indexes={"last": "last"})
+app.register("counter", counter, indexes={"last": "last"},
+             public_event=lambda event, reader: {"n": event.get("n")})
 app.register("timed", timed)
 app.register("job", job, services={"work": work})
