@@ -23,11 +23,14 @@ _names = itertools.count()
 @pytest.fixture
 def cluster(statesync_postgres, monkeypatch) -> Iterator[Callable[..., list[ServerProcess]]]:
     """`cluster(3)`: that many processes serving the cluster test app on a fresh database
-    (`stall=[0]`: process 0's services hang, to be killed mid-job)."""
+    (`stall=[0]`: process 0's services hang, to be killed mid-job; `join=server`: on the
+    database of that earlier process instead)."""
     started: list[ServerProcess] = []
 
-    def start(count: int = 3, *, stall: tuple[int, ...] = ()) -> list[ServerProcess]:
-        url = statesync_postgres.create_database(f"cluster_{next(_names)}")
+    def start(count: int = 3, *, stall: tuple[int, ...] = (),
+              join: ServerProcess | None = None) -> list[ServerProcess]:
+        url = join.database_url if join else statesync_postgres.create_database(
+            f"cluster_{next(_names)}")
         servers = []
         for index in range(count):
             monkeypatch.setenv("STATESYNC_TEST_STALL", "1" if index in stall else "0")

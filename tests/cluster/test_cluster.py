@@ -237,6 +237,24 @@ async def test_kill_9_under_concurrent_load_loses_no_acknowledged_event(cluster)
         assert "Traceback" not in server.log()
 
 
+async def test_a_process_that_starts_leaves_the_live_processes_work_alone(cluster):
+    first = cluster(1, stall=(0,))[0]  # its services hang: still running when others start
+    client = await WsClient.connect(first, TOKEN)
+    for i in range(5):
+        await _create(client, "job", f"busy{i}")
+        await _create(client, "timed", f"later{i}", {"delay": 4000})
+    others = cluster(2, join=first)
+    await asyncio.sleep(3 * 1.5)  # three leases: the first process is alive, nothing moves
+    for server in others:
+        assert "took over" not in server.log()
+    for i in range(5):
+        state = get_state(others[0], "job", f"busy{i}", token=TOKEN)
+        assert state["value"] == "working"  # its service runs on the first process only
+        state = await async_wait_for_state(others[1], "timed", f"later{i}", token=TOKEN,
+                                           value="fired", timeout=30)
+        assert [e["origin"] for e in _log(others[1], "timed", f"later{i}")] == ["client", "timer"]
+
+
 async def test_a_killed_process_loses_nothing_and_its_timers_and_services_move(cluster):
     servers = cluster(3, stall=(0,))
     doomed, survivors = servers[0], servers[1:]
