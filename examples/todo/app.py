@@ -7,16 +7,17 @@ Token:    statesync token --sub alice
 from __future__ import annotations
 
 from pydantic import BaseModel, Field
-from statesync import Machine, assign
+from statesync import Machine, Sender, assign
 
 from statesync_server import Access, App
 
 
-def _context(input: dict | None) -> dict:
+def _context(input: dict | None, *, sender: Sender) -> dict:
+    """A new list: its creator owns it."""
     input = input or {}
     return {
         "title": str(input.get("title", "Todo")),
-        "owner": input.get("owner"),
+        "owner": sender.subject,
         "members": [],
         "items": [],
         "next_id": 1,
@@ -101,8 +102,10 @@ def can_write(access: Access) -> bool:
 
 
 def public(context: dict) -> dict:
-    """Members never leave the server: each reader sees the list, not who else can."""
-    return {"title": context["title"], "owner": context["owner"], "items": context["items"]}
+    """Members never leave the server: each reader sees the list, not who else can. `next_id`
+    is shown so that clients predict `ADD` (which reads it) exactly as the server applies it."""
+    return {"title": context["title"], "owner": context["owner"], "items": context["items"],
+            "next_id": context["next_id"]}
 
 
 app = App()

@@ -161,6 +161,11 @@ class Machine:
         transitions = select_transitions(step, event)
         return any(t.targets is not None or t.actions for t in transitions)
 
+    def handles(self, snapshot: Snapshot, event_type: str) -> bool:
+        """Whether some active state has a transition for `event_type` (guards not asked):
+        with `can` false, the event is handled there but every guard refused it."""
+        return snapshot.status == "active" and any(node.candidates(event_type) for node in snapshot._nodes)
+
     def next_events(self, snapshot: Snapshot) -> list[str]:
         """The event descriptors (types, or `*` / `prefix.*` wildcards) the active states have
         transitions for, sorted: what `can` may accept, before guards. The reserved ones

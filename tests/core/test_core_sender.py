@@ -43,6 +43,7 @@ def test_actions_guards_and_the_context_factory_see_the_sender() -> None:
     snapshot, _ = machine.transition(snapshot, {"type": "CLAIM"}, alice)
     assert snapshot.context["owner"] == "alice"
     assert not machine.can(snapshot, {"type": "RELEASE"}, bob)
+    assert machine.handles(snapshot, "RELEASE") and not machine.handles(snapshot, "CLAIM")
     assert machine.transition(snapshot, {"type": "RELEASE"}, bob)[0] is snapshot
     assert machine.can(snapshot, {"type": "RELEASE"}, alice)
     assert machine.transition(snapshot, {"type": "RELEASE"}, alice)[0].value == "open"

@@ -35,6 +35,10 @@ async def test_the_sender_reaches_actions_guards_and_public_event(
 
     refused = await bob.send_event("claim", "x", {"type": "RELEASE"}, "e2")
     assert refused["type"] == "reject" and refused["code"] == "event-not-accepted"
+    assert refused["message"] == ("'RELEASE' is handled in state taken, but the guards of its "
+                                  "transitions refused it")
+    unknown = await bob.send_event("claim", "x", {"type": "CLAIM"}, "e2b")
+    assert unknown["message"] == "'CLAIM' is not accepted in state taken (no transition for it there)"
 
     await bob.request({"type": "create", "id": 2, "machine": "relay", "instance": "r"})
     assert (await bob.send_event("relay", "r", {"type": "POKE", "target": "x"}, "e3"))["type"] == "ack"

@@ -23,6 +23,8 @@ from ..snapshot import Snapshot
 from .state import State
 
 log = logging.getLogger("statesync.client")
+_warned: set[tuple[str, object]] = set()
+"""(machine, event type) pairs whose optimistic failure was logged (once each)."""
 
 
 @dataclass(slots=True)
@@ -138,7 +140,12 @@ class Reconciler:
         try:
             return self.machine.transition(snapshot, event, self.sender())[0]  # type: ignore[union-attr]
         except Exception as exc:  # noqa: BLE001 - application code; the server decides
-            log.debug("event %r not applied optimistically: %r", event.get("type"), exc)
+            key = (self.machine.id, event.get("type"))  # type: ignore[union-attr]
+            if key not in _warned:
+                _warned.add(key)
+                log.warning("%r of machine %r is not predicted locally (%r); it shows once the "
+                            "server applies it. Does the machine read context the public "
+                            "projection leaves out?", key[1], key[0], exc)
             return snapshot
 
     def _show(self) -> None:
