@@ -4,8 +4,28 @@ The core is standard-library only and runs unchanged on CPython 3.11+ and in the
 Pyodide. See `docs/core.md` for the core and `docs/client.md` for the client.
 """
 
-from .actions import Action, assign, cancel, create_instance, raise_, send_to
-from .client import AnonymousSession, Client, ClientError, Instance, Rejected, State, UserSettings
+from .actions import (
+    Action,
+    UnknownActorError,
+    assign,
+    cancel,
+    create_instance,
+    forward_to,
+    raise_,
+    send_parent,
+    send_to,
+    spawn_child,
+    stop_child,
+)
+from .client import (
+    AnonymousSession,
+    Client,
+    ClientError,
+    Instance,
+    Rejected,
+    State,
+    UserSettings,
+)
 from .enqueue import enqueue_actions
 from .errors import DefinitionError, InfiniteLoopError, StatesyncError
 from .guards import and_, not_, or_, state_in
@@ -28,6 +48,7 @@ __all__ = [
     "Snapshot",
     "State",
     "StatesyncError",
+    "UnknownActorError",
     "UserSettings",
     "and_",
     "assign",
@@ -35,12 +56,16 @@ __all__ = [
     "create_instance",
     "emit",
     "enqueue_actions",
+    "forward_to",
     "log",
     "matches_state",
     "not_",
     "or_",
     "raise_",
+    "send_parent",
     "send_to",
+    "spawn_child",
     "state_in",
+    "stop_child",
 ]
 __version__ = "0.1.0"

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ._callables import PLAIN, SENDER, call, call_mode, name_of
+from .errors import StatesyncError
 
 if TYPE_CHECKING:
     from .algorithm import Step
@@ -24,6 +25,9 @@ SPAWN_CHILD = "xstate.spawnChild"
 STOP_CHILD = "xstate.stopChild"
 SEND_TO = "statesync.sendTo"
 CREATE_INSTANCE = "statesync.createInstance"
+SEND_PARENT = "xstate.sendParent"
+SEND_TO_CHILD = "xstate.sendTo"
+_NO_EVENT: Any = object()
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,6 +224,69 @@ class StopChild(ActionImplementation):
             step.actions.append(Action(STOP_CHILD, {"id": self.child_id}, event, step.context))
 
 
+class UnknownActorError(StatesyncError):
+    """`send_to(child_id, ...)` / `forward_to(child_id)` named no child of the machine."""
+
+
+def _event_of(value: Any, what: str) -> dict[str, Any]:
+    if not isinstance(value, Mapping) or not isinstance(value.get("type"), str):
+        raise TypeError(f'{what} event must be a dict with a string "type", got {value!r}')
+    return dict(value)
+
+
+class SendParent(ActionImplementation):
+    """Send an event to the actor that invoked or spawned this one (see `send_parent`)."""
+
+    type = SEND_PARENT
+
+    def __init__(self, event: Mapping[str, Any] | Callable[..., Mapping[str, Any]]) -> None:
+        if isinstance(event, str):
+            raise TypeError(f'send_parent() takes an event dict, e.g. send_parent({{"type": "{event}"}})')
+        self.event = event
+        self._mode = call_mode(event)
+        self.reads_sender = _reads_sender(self._mode)
+
+    def run(self, step: Step, event: Mapping[str, Any], params: Any) -> None:
+        sent = _event_of(_value(self.event, self._mode, step, event, params), "send_parent()")
+        step.actions.append(Action(SEND_PARENT, {"event": sent}, event, step.context))
+
+    def to_config(self) -> Any:
+        return {"type": self.type} if callable(self.event) else {"type": self.type, "event": dict(self.event)}
+
+
+class SendToChild(ActionImplementation):
+    """Send an event to a child actor by its id (see `send_to` with two arguments, `forward_to`).
+
+    As in XState, naming no current child raises `UnknownActorError` (the transition fails)."""
+
+    type = SEND_TO_CHILD
+
+    def __init__(self, child_id: str | Callable[..., str],
+                 event: Mapping[str, Any] | Callable[..., Mapping[str, Any]] | None) -> None:
+        if isinstance(event, str):
+            raise TypeError(f'send_to() takes an event dict, e.g. send_to(id, {{"type": "{event}"}})')
+        self.child_id = child_id
+        self.event = event  # None: forward the event being processed
+        self._id_mode = call_mode(child_id)
+        self._event_mode = call_mode(event)
+        self.reads_sender = _reads_sender(self._id_mode, self._event_mode)
+
+    def run(self, step: Step, event: Mapping[str, Any], params: Any) -> None:
+        child_id = _value(self.child_id, self._id_mode, step, event, params)
+        sent = event if self.event is None else _value(self.event, self._event_mode, step, event, params)
+        sent = _event_of(sent, "send_to()")
+        if child_id not in step.children:
+            raise UnknownActorError(
+                f"Unable to send event to actor {child_id!r} from machine {step.machine.id!r}.")
+        step.actions.append(Action(SEND_TO_CHILD, {"id": child_id, "event": sent}, event, step.context))
+
+    def to_config(self) -> Any:
+        out: dict[str, Any] = {"type": self.type}
+        if not callable(self.child_id):
+            out["id"] = self.child_id
+        return out
+
+
 class SendTo(ActionImplementation):
     """Send an event to another machine instance (see `send_to`)."""
 
@@ -274,7 +341,7 @@ class CreateInstance(ActionImplementation):
 class BoundAction:
     """One action of a config, resolved to its implementation, with its params."""
 
-    __slots__ = ("implementation", "params", "_params_fn")
+    __slots__ = ("_params_fn", "implementation", "params")
 
     def __init__(self, implementation: ActionImplementation, params: Any = None) -> None:
         self.implementation = implementation
@@ -301,7 +368,7 @@ def raise_(
     event: Mapping[str, Any] | Callable[..., Mapping[str, Any]],
     *,
     id: str | None = None,
-    delay: int | float | str | Callable[..., Any] | None = None,
+    delay: float | str | Callable[..., Any] | None = None,
 ) -> Raise:
     """Raise an event to this machine.
 
@@ -318,16 +385,51 @@ def cancel(send_id: str | Callable[..., str]) -> Cancel:
 
 
 def send_to(
-    machine: str,
-    instance: str | Callable[..., str],
-    event: Mapping[str, Any] | Callable[..., Mapping[str, Any]],
-) -> SendTo:
-    """Send `event` to instance `instance` of `machine` (names or `fn(context, event)`).
+    target: str | Callable[..., str],
+    instance_or_event: Any,
+    event: Mapping[str, Any] | Callable[..., Mapping[str, Any]] = _NO_EVENT,
+) -> SendTo | SendToChild:
+    """Send an event to a child actor or to another machine instance.
 
-    Returned as a `statesync.sendTo` action; the server commits it with this transition and
-    delivers it exactly once, in order per sender and receiver.
+    `send_to(child_id, event)` (XState's `sendTo`): to the child invoked or spawned with that
+    id (an `xstate.sendTo` action `{"id", "event"}`); a `child_id` that names no current
+    child raises `UnknownActorError`, as XState throws.
+    `send_to(machine, instance, event)`: to instance `instance` of `machine`, returned as a
+    `statesync.sendTo` action. Ids, names and events may be `fn(context, event)`. The server
+    commits either with this transition and delivers it exactly once, in order per sender
+    and receiver.
     """
-    return SendTo(machine, instance, event)
+    if event is _NO_EVENT:
+        return SendToChild(target, instance_or_event)
+    if callable(target):
+        raise TypeError("send_to(machine, instance, event) needs the target machine name")
+    return SendTo(target, instance_or_event, event)
+
+
+def send_parent(event: Mapping[str, Any] | Callable[..., Mapping[str, Any]]) -> SendParent:
+    """Send `event` (or `fn(context, event)`) to the parent: the machine instance that invoked
+    or spawned this one (XState's `sendParent`; an `xstate.sendParent` action `{"event"}`)."""
+    return SendParent(event)
+
+
+def forward_to(child_id: str | Callable[..., str]) -> SendToChild:
+    """Send the event being processed on to child `child_id` (XState's `forwardTo`)."""
+    return SendToChild(child_id, None)
+
+
+def spawn_child(src: str, *, id: str, input: Any = None) -> SpawnChild:
+    """Start child actor `src` under `id` (XState's `spawnChild`): a service, or a machine
+    the server runs as a child instance. Stopped by `stop_child(id)` or when the machine ends."""
+    if not isinstance(src, str) or not isinstance(id, str) or not id:
+        raise TypeError("spawn_child(src, id=...) takes the actor's name and a string id")
+    return SpawnChild(id, src, input)
+
+
+def stop_child(child_id: str) -> StopChild:
+    """Stop the child actor `child_id` (XState's `stopChild`); no child by that id: nothing."""
+    if not isinstance(child_id, str):
+        raise TypeError("stop_child() takes the child's id")
+    return StopChild(child_id)
 
 
 def create_instance(machine: str, instance: str | Callable[..., str], input: Any = None) -> CreateInstance:

@@ -6,7 +6,18 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .actions import ActionImplementation, assign, cancel, create_instance, raise_, send_to
+from .actions import (
+    ActionImplementation,
+    assign,
+    cancel,
+    create_instance,
+    forward_to,
+    raise_,
+    send_parent,
+    send_to,
+    spawn_child,
+    stop_child,
+)
 from .notify import emit, log
 from .sender import takes_sender
 
@@ -21,7 +32,9 @@ class Enqueuer:
     `actions=`, or an effect), `{"type": name, "params": {...}}`, a function, or an action
     object. The helpers queue the built-in actions: `enqueue.assign(...)`,
     `enqueue.raise_(...)`, `enqueue.cancel(...)`, `enqueue.emit(...)`, `enqueue.log(...)`,
-    `enqueue.send_to(...)`, `enqueue.create_instance(...)` (same arguments as the functions).
+    `enqueue.send_to(...)`, `enqueue.send_parent(...)`, `enqueue.forward_to(...)`,
+    `enqueue.spawn_child(...)`, `enqueue.stop_child(...)`, `enqueue.create_instance(...)`
+    (same arguments as the functions).
     """
 
     __slots__ = ("actions",)
@@ -52,6 +65,18 @@ class Enqueuer:
 
     def create_instance(self, *args: Any, **kwargs: Any) -> None:
         self.actions.append(create_instance(*args, **kwargs))
+
+    def send_parent(self, *args: Any, **kwargs: Any) -> None:
+        self.actions.append(send_parent(*args, **kwargs))
+
+    def forward_to(self, *args: Any, **kwargs: Any) -> None:
+        self.actions.append(forward_to(*args, **kwargs))
+
+    def spawn_child(self, *args: Any, **kwargs: Any) -> None:
+        self.actions.append(spawn_child(*args, **kwargs))
+
+    def stop_child(self, *args: Any, **kwargs: Any) -> None:
+        self.actions.append(stop_child(*args, **kwargs))
 
 
 def _takes_params(fn: Callable[..., Any]) -> bool:

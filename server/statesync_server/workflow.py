@@ -26,12 +26,15 @@ from statesync.actions import (
     CANCEL,
     CREATE_INSTANCE,
     RAISE,
+    SEND_PARENT,
     SEND_TO,
+    SEND_TO_CHILD,
     SPAWN_CHILD,
     STOP_CHILD,
+    Action,
 )
 
-from . import logs
+from . import children, logs
 from .effects import EffectRunner, Job
 from .errors import ErrorCode, StatesyncError
 from .limits import MAX_NAME, check_text
@@ -60,14 +63,15 @@ class Ref:
     """Why an internal operation exists: which timer fired, which job or message it carries."""
 
     kind: str
-    """`timer`, `service`, `message` or `create`."""
+    """`timer`, `service`, `message` or `create`; for child instances (children.py) `child`
+    (its creation), `actor` (its done / error event to the parent) and `stop`."""
     timer_id: str | None = None
     seq: int | None = None
     """For timers: the transition that started it."""
     key: OutboxKey | None = None
     """For services and messages: the outbox row."""
     child: str | None = None
-    """For services: the invoke id."""
+    """For services, child creations and child results: the invoke id."""
     status: str = "done"
     """For services: the row's status once the result is applied (done / failed)."""
     error: str | None = None
@@ -80,7 +84,18 @@ class Live:
     timers: dict[str, int] = field(default_factory=dict)
     """timer id -> seq of the transition that started it."""
     services: dict[str, OutboxKey] = field(default_factory=dict)
-    """invoke id -> the outbox row of the current invocation."""
+    """invoke id -> the outbox row of the current invocation (a service, or a child machine)."""
+    children: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """invoke id -> (machine, instance) of a child instance still wanted (also in `services`)."""
+
+    def copy(self) -> Live:
+        return Live(dict(self.timers), dict(self.services), dict(self.children))
+
+    def track_child(self, key: OutboxKey, machine: str, instance: str | None,
+                    payload: Mapping[str, Any]) -> None:
+        """A pending `child` outbox row: the child instance `instance` of `machine`."""
+        self.services[payload["id"]] = key
+        self.children[payload["id"]] = (machine, instance or "")
 
 
 @dataclass(slots=True)
@@ -92,6 +107,8 @@ class Batch:
     live: Live
     write: SideWrite = field(default_factory=SideWrite)
     finished: dict[OutboxKey, dict[str, Any]] = field(default_factory=dict)
+    parent: children.ParentLink | None = None
+    """For a child instance: its parent (where `send_parent` and its done event go)."""
 
     def finish(self, key: OutboxKey, status: str, error: str | None = None) -> None:
         self.finished[key] = {"key": key, "status": status, "error": error}
@@ -116,7 +133,18 @@ class Batch:
             if self.live.services.get(ref.child) != ref.key:
                 return False
             del self.live.services[ref.child]
+            self.live.children.pop(ref.child, None)
             self.finish(ref.key, ref.status, ref.error)
+            return True
+        if ref.kind == "actor":  # a child instance ended: is it still this instance's child?
+            assert ref.child is not None
+            if self.live.children.get(ref.child) != ref.key[:2]:
+                self.finish(ref.key, "ignored", "the child instance was stopped or replaced")
+                return False
+            del self.live.children[ref.child]
+            self.finish(self.live.services.pop(ref.child), ref.status, ref.error)
+        elif ref.kind == "child":  # the child exists: its row is `running` until it ends
+            self.finish(ref.key, "running")
             return True
         self.finish(ref.key, "done")
         return True
@@ -187,14 +215,22 @@ class Workflow:
             timer_rows = (await conn.execute(timer_query.order_by(timers.c.due))).all()
             job_rows = (await conn.execute(job_query.order_by(
                 outbox.c.machine, outbox.c.instance, outbox.c.seq, outbox.c.idx))).all()
+            running = [] if self.clustered else (await conn.execute(
+                select(outbox).where(outbox.c.status == "running"))).all()
+        for row in running:  # child instances (children.py): read with the parent in cluster mode
+            self._live_of(row.machine, row.instance).track_child(
+                (row.machine, row.instance, row.seq, row.idx), row.name, row.target, loads(row.payload))
         for row in timer_rows:
             self.scheduler.add(row.machine, row.instance, row.timer_id, row.seq, row.due,
                                loads(row.event))
             self._live_of(row.machine, row.instance).timers[row.timer_id] = row.seq
         for row in job_rows:
+            key = (row.machine, row.instance, row.seq, row.idx)
             if row.kind == "service":
-                key = (row.machine, row.instance, row.seq, row.idx)
                 self._live_of(row.machine, row.instance).services[row.target] = key
+            elif row.kind == "child":
+                self._live_of(row.machine, row.instance).track_child(key, row.name, row.target,
+                                                                    loads(row.payload))
         self._running = True
         for row in job_rows:
             job = Job((row.machine, row.instance, row.seq, row.idx), row.kind, row.name,
@@ -215,6 +251,12 @@ class Workflow:
         for spec in self.engine.app.machines.values():
             for node in getattr(spec.machine, "id_map", {}).values():
                 for invoke in getattr(node, "invoke", ()):
+                    try:
+                        if children.child_machine(self.engine.app, spec, invoke["src"]):
+                            continue
+                    except StatesyncError as exc:
+                        log.warning("%s", exc.message)
+                        continue
                     if self.implementation(spec.name, "service", invoke["src"]) is None:
                         log.warning("machine %r invokes %r, which has no registered service",
                                     spec.name, invoke["src"])
@@ -265,18 +307,23 @@ class Workflow:
         if self.clustered:
             return await self._read_live(machine, instance)
         live = self._live.get((machine, instance)) or Live()
-        return Live(dict(live.timers), dict(live.services))
+        return live.copy()
 
     async def _read_live(self, machine: str, instance: str) -> Live:
         timer_query = select(timers.c.timer_id, timers.c.seq).where(
             timers.c.machine == machine, timers.c.instance == instance)
-        service_query = select(outbox.c.target, outbox.c.seq, outbox.c.idx).where(
+        service_query = select(outbox.c.kind, outbox.c.name, outbox.c.target, outbox.c.seq,
+                               outbox.c.idx, outbox.c.payload).where(
             outbox.c.machine == machine, outbox.c.instance == instance,
-            outbox.c.kind == "service", outbox.c.status == "pending")
+            outbox.c.kind.in_(("service", "child")), outbox.c.status.in_(("pending", "running")))
         async with self.engine.store._engine().connect() as conn:
             live = Live({row.timer_id: row.seq for row in await conn.execute(timer_query)})
             for row in await conn.execute(service_query):
-                live.services[row.target] = (machine, instance, row.seq, row.idx)
+                key = (machine, instance, row.seq, row.idx)
+                if row.kind == "child":
+                    live.track_child(key, row.name, row.target, loads(row.payload))
+                else:
+                    live.services[row.target] = key
         return live
 
     def batch(self, machine: str, instance: str, live: Live | None = None) -> Batch:
@@ -284,7 +331,14 @@ class Workflow:
         `live`: those the engine read with the instance)."""
         if not self.clustered or live is None:
             live = self._live.get((machine, instance)) or Live()
-        return Batch(machine, instance, Live(dict(live.timers), dict(live.services)))
+        return Batch(machine, instance, live.copy())
+
+    async def parent_of(self, machine: str, instance: str) -> children.ParentLink | None:
+        """The parent of a child instance (children.py); None for any other instance."""
+        if children.SEPARATOR not in instance:
+            return None
+        first = await self.engine.store.log(machine, instance, -1, 1)
+        return children.parent_from_log(self.engine.app, instance, first[0] if first else None)
 
     async def earlier_messages(self, job: Job) -> list[Job]:
         """The pending messages of `job`'s (sender, receiver) pair committed before it, oldest
@@ -293,7 +347,7 @@ class Workflow:
         query = (
             select(outbox).where(
                 outbox.c.machine == machine, outbox.c.instance == instance,
-                outbox.c.kind.in_(("message", "create")), outbox.c.name == job.name,
+                outbox.c.kind.in_(("message", "create", "child")), outbox.c.name == job.name,
                 outbox.c.target == job.target, outbox.c.status == "pending",
                 tuple_(outbox.c.seq, outbox.c.idx) < tuple_(seq, idx))
             .order_by(outbox.c.seq, outbox.c.idx)
@@ -320,6 +374,7 @@ class Workflow:
             return
         machine, instance = batch.machine, batch.instance
         timers_live, services_live = dict(batch.live.timers), dict(batch.live.services)
+        children_live = dict(batch.live.children)
         timer_ops: dict[tuple[str, str, str], dict[str, Any] | None] = {}
         new: list[dict[str, Any]] = []
         stopped: list[OutboxKey] = []
@@ -340,6 +395,13 @@ class Workflow:
                 timer_ops[(machine, instance, params["id"])] = None
             elif kind == SPAWN_CHILD:
                 services_live[params["id"]] = key
+                child_machine = children.child_machine(self.engine.app, spec, params["src"])
+                if child_machine is not None:  # a child instance (children.py)
+                    child = children.instance_name(instance, params["id"], seq)
+                    children_live[params["id"]] = (child_machine, child)
+                    payload = {"id": params["id"], "input": params.get("input")}
+                    new.append(_row(key, "child", child_machine, child, payload, now))
+                    continue
                 payload = {"input": params.get("input"), "event": action.event,
                            "context": action.context}
                 new.append(_row(key, "service", params["src"], params["id"], payload, now))
@@ -347,6 +409,26 @@ class Workflow:
                 invocation = services_live.pop(params["id"], None)
                 if invocation is not None:
                     stopped.append(invocation)
+                target = children_live.pop(params["id"], None)
+                if target is not None:
+                    new.append(_row(key, "message", *target,
+                                    {"event": {"type": children.STOP_EVENT}, "stop": True}, now))
+            elif kind == SEND_TO_CHILD:
+                target = children_live.get(params["id"])
+                if target is None:  # a service, or a child that has ended: nobody to tell
+                    log.warning("%s/%s: send_to(%r): no child instance by that id; not sent",
+                                machine, instance, params["id"])
+                    continue
+                new.append(_row(key, "message", *target, {"event": params["event"]}, now))
+            elif kind == SEND_PARENT or kind == children.ACTOR_DONE:
+                parent = batch.parent
+                if parent is None:
+                    raise StatesyncError(ErrorCode.INVALID_EVENT,
+                                         f"send_parent(): {machine}/{instance} has no parent instance")
+                payload = {"event": params["event"]}
+                if kind == children.ACTOR_DONE:
+                    payload["actor"] = parent.child_id
+                new.append(_row(key, "message", parent.machine, parent.instance, payload, now))
             elif kind == SEND_TO:
                 new.append(_row(key, "message", *_target(params), {"event": params["event"]}, now))
             elif kind == CREATE_INSTANCE:
@@ -360,10 +442,18 @@ class Workflow:
                 log.warning("machine %r: effect %r has no implementation; it is skipped",
                             spec.name, kind)
         batch.live.timers, batch.live.services = timers_live, services_live
+        batch.live.children = children_live
         batch.write.timer_ops.update(timer_ops)
         batch.write.outbox_new.extend(new)
         for invocation in stopped:
             batch.finish(invocation, "cancelled", "the invoking state was left")
+
+    def plan_stop(self, spec: MachineSpec, batch: Batch, seq: int) -> None:
+        """A child instance its parent stopped: cancel all its timers, stop its services and
+        its own children (transition `seq`, status `stopped`)."""
+        actions = [Action(CANCEL, {"id": timer_id}) for timer_id in batch.live.timers]
+        actions += [Action(STOP_CHILD, {"id": child}) for child in batch.live.services]
+        self.plan(spec, batch, seq, actions)
 
     def committed(self, side: SideWrite | None) -> None:
         """After `side` is durable: schedule, start, queue, cancel, and count what settles."""
@@ -383,10 +473,12 @@ class Workflow:
                                    loads(row["event"]))
         for row in side.outbox_new:
             key = (row["machine"], row["instance"], row["seq"], row["idx"])
+            payload = loads(row["payload"])
             if row["kind"] == "service":
                 self._live_of(key[0], key[1]).services[row["target"]] = key
-            job = Job(key, row["kind"], row["name"], row["target"], loads(row["payload"]),
-                      0, row["next_at"])
+            elif row["kind"] == "child":
+                self._live_of(key[0], key[1]).track_child(key, row["name"], row["target"], payload)
+            job = Job(key, row["kind"], row["name"], row["target"], payload, 0, row["next_at"])
             self._dispatch(job)
         for change in side.outbox_set:
             if change["status"] not in _TERMINAL:
@@ -399,6 +491,7 @@ class Workflow:
                 for child, invocation in list(live.services.items()):
                     if invocation == key:
                         del live.services[child]
+                        live.children.pop(child, None)
                 self._forget_if_empty(key[0], key[1], live)
             pending = self._pending.get(key[:2])
             if pending is not None and key in pending:
@@ -529,8 +622,8 @@ class Workflow:
         sender = f"{job.machine}/{job.instance}"
         claims = {"sub": sender, "machine": job.machine, "instance": job.instance}
         target = job.target or ""
-        ref = Ref(job.kind, key=job.key)
-        if job.kind == "create":
+        ref = _message_ref(job)
+        if job.kind in ("create", "child"):
             op = Op("create", job.name, target, claims, input=job.payload.get("input"),
                     if_exists="get")
         else:
@@ -543,6 +636,12 @@ class Workflow:
                 return False
             log.warning("message %s -> %s/%s not delivered: %s", key_text(job.key), job.name,
                         target, result.message)
+            if job.kind == "child":  # the parent hears of it as its child's error, once
+                error = f"{result.code}: {result.message}"
+                event = {"type": f"xstate.error.actor.{ref.child}", "error": {"message": error}}
+                await self._deliver_result(job, event, Ref("service", key=job.key, child=ref.child,
+                                                           status="failed", error=error))
+                return True
             await self._commit_side(job, "failed", f"{result.code}: {result.message}")
         return True
 
@@ -551,6 +650,20 @@ class Workflow:
         op.reply = lambda result: future.done() or future.set_result(result)
         self.engine.submit(op)
         return await future
+
+
+def _message_ref(job: Job) -> Ref:
+    """The `Ref` a delivered message carries (children.py: a child's creation, its end, its stop)."""
+    if job.kind == "child":
+        return Ref("child", key=job.key, child=job.payload["id"])
+    if "actor" in job.payload:
+        failed = job.payload["event"]["type"].startswith("xstate.error.actor.")
+        return Ref("actor", key=job.key, child=job.payload["actor"],
+                   status="failed" if failed else "done",
+                   error="the child instance failed" if failed else None)
+    if job.payload.get("stop"):
+        return Ref("stop", key=job.key)
+    return Ref(job.kind, key=job.key)
 
 
 def _target(params: Mapping[str, Any]) -> tuple[str, str]:

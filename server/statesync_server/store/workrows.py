@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, func, insert, update
+from sqlalchemy import and_, bindparam, delete, func, insert, or_, update
 
 from .schema import outbox, timers
 
@@ -33,7 +33,8 @@ class SideWrite:
     """(machine, instance, timer_id) -> the row to insert, or None to delete."""
     outbox_new: list[dict[str, Any]] = field(default_factory=list)
     outbox_set: list[dict[str, Any]] = field(default_factory=list)
-    """Status changes: {key, status, error, attempts?, next_at?} (only pending rows change)."""
+    """Status changes: {key, status, error, attempts?, next_at?} (only pending rows change, and
+    the `running` rows of child instances)."""
 
     def __bool__(self) -> bool:
         return bool(self.timer_ops or self.outbox_new or self.outbox_set)
@@ -52,7 +53,7 @@ _WHERE_PENDING = and_(
     outbox.c.instance == bindparam("k_instance"),
     outbox.c.seq == bindparam("k_seq"),
     outbox.c.idx == bindparam("k_idx"),
-    outbox.c.status == "pending",
+    or_(outbox.c.status == "pending", outbox.c.status == "running"),  # running: children.py
 )
 _FINISH = update(outbox).where(_WHERE_PENDING).values(
     status=bindparam("v_status"), error=bindparam("v_error"), updated_at=bindparam("v_at"),

@@ -1,0 +1,153 @@
+"""Child machines as persistent child instances (docs/workflows.md, "Child machines"): created
+with the parent's transition, talking to it through the outbox, ended or stopped once, across
+a SIGKILL of a real server; bad input answered or logged, never a crash."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from server_harness import WsClient, mint
+
+CHILDAPP = str(Path(__file__).parent / "apps" / "childapp.py")
+CHILD = "o1~pay~0"  # the order's instance name ~ the invoke id ~ the order's seq that invoked it
+
+
+async def _create(client: WsClient, machine: str, instance: str, input=None) -> dict:
+    reply = await client.request({"type": "create", "id": f"c-{machine}-{instance}",
+                                  "machine": machine, "instance": instance, "input": input})
+    assert reply["type"] == "created", reply
+    return reply
+
+
+async def _get(client: WsClient, machine: str, instance: str) -> dict:
+    return await client.request({"type": "get", "id": f"g-{machine}-{instance}",
+                                 "machine": machine, "instance": instance})
+
+
+def _types(flow, machine: str, instance: str) -> list[str]:
+    return [row["event"]["type"] for row in flow.log(machine, instance)]
+
+
+def _status(flow, machine: str, instance: str) -> str | None:
+    rows = flow.query("SELECT status FROM instances WHERE machine=? AND name=?", machine, instance)
+    return rows[0][0] if rows else None
+
+
+async def test_invoked_child_survives_a_restart_and_ends_into_its_parent_once(flow) -> None:
+    server = flow.start(app=CHILDAPP)
+    alice = await WsClient.connect(server, mint("alice"))
+    await _create(alice, "order", "o1", {"amount": 42})
+    # the child exists once the parent's creation committed (delivered from the outbox)
+    flow.wait(lambda: _status(flow, "payment", CHILD) == "active", what="the child instance")
+    child = flow.log("payment", CHILD)[0]
+    assert (child["origin"], child["subject"]) == ("instance", "order/o1")
+    assert child["event"]["input"] == {"amount": 42}
+    assert (await _get(alice, "payment", CHILD))["value"] == "pending"
+    # forwarded to the child, which is governed by its own allow_read
+    await alice.send_event("order", "o1", {"type": "PING"}, "ping-1")
+    flow.wait(lambda: "PING" in _types(flow, "payment", CHILD), what="the forwarded PING")
+    bob = await WsClient.connect(server, mint("bob"))
+    refused = await _get(bob, "payment", CHILD)
+    assert refused["type"] == "error" and refused["code"] in ("forbidden", "not-found"), refused
+    await bob.close()
+    await alice.close()
+
+    server.proc.kill()  # SIGKILL
+    server.proc.wait()
+    server = flow.start(app=CHILDAPP)
+    alice = await WsClient.connect(server, mint("alice"))
+    ack = await alice.send_event("order", "o1", {"type": "NUDGE"}, "nudge-1")
+    assert ack["type"] == "ack", ack
+    flow.wait(lambda: _status(flow, "payment", CHILD) == "done", what="the child to end")
+    flow.wait(lambda: (s := _get_sync(flow, "order", "o1")) and s["value"] == "paid",
+              what="the parent to take the done event")
+    state = await _get(alice, "order", "o1")
+    assert state["context"]["receipt"] == {"ok": True, "amount": 42, "pings": 1}
+    assert state["context"]["progress"] == [42]  # send_parent reached the parent
+    server.proc.kill()  # and again, after everything: nothing is delivered twice
+    server.proc.wait()
+    server = flow.start(app=CHILDAPP)
+    alice = await WsClient.connect(server, mint("alice"))
+    await _get(alice, "order", "o1")
+    types = _types(flow, "order", "o1")
+    assert types.count("xstate.done.actor.pay") == 1 and types.count("PROGRESS") == 1, types
+    assert _types(flow, "payment", CHILD) == ["xstate.init", "PING", "APPROVE"]
+    child_rows = flow.query("SELECT kind, status FROM outbox WHERE kind='child'")
+    assert [tuple(r) for r in child_rows] == [("child", "done")]
+    assert {r[0] for r in flow.query("SELECT status FROM outbox")} == {"done"}
+    await alice.close()
+
+
+def _get_sync(flow, machine: str, instance: str) -> dict | None:
+    rows = flow.query("SELECT snapshot FROM instances WHERE machine=? AND name=?", machine, instance)
+    return json.loads(rows[0][0]) if rows else None
+
+
+async def test_leaving_the_invoking_state_stops_the_child_and_its_timers(flow) -> None:
+    server = flow.start(app=CHILDAPP)
+    alice = await WsClient.connect(server, mint("alice"))
+    await _create(alice, "order", "o1", {"amount": 7})
+    flow.wait(lambda: _status(flow, "payment", CHILD) == "active", what="the child instance")
+    assert flow.query("SELECT COUNT(*) FROM timers WHERE instance=?", CHILD)[0][0] == 1
+    await alice.send_event("order", "o1", {"type": "CANCEL"}, "cancel-1")
+    flow.wait(lambda: _status(flow, "payment", CHILD) == "stopped", what="the child stopped")
+    assert flow.query("SELECT COUNT(*) FROM timers")[0][0] == 0
+    assert _types(flow, "payment", CHILD) == ["xstate.init", "xstate.stop"]
+    # a stopped child takes no more events, and its parent gets no done event
+    reply = await alice.send_event("payment", CHILD, {"type": "APPROVE"}, "late-1")
+    assert reply["type"] == "reject", reply
+    assert "xstate.done.actor.pay" not in _types(flow, "order", "o1")
+    assert (await _get(alice, "order", "o1"))["value"] == "cancelled"
+    statuses = dict(tuple(r) for r in flow.query("SELECT kind, status FROM outbox"))
+    assert statuses == {"child": "cancelled", "message": "done"}
+    await alice.close()
+
+
+async def test_spawned_by_name_then_stopped_and_a_failing_child(flow) -> None:
+    server = flow.start(app=CHILDAPP)
+    alice = await WsClient.connect(server, mint("alice"))
+    await _create(alice, "wallet", "w")
+    await alice.send_event("wallet", "w", {"type": "SPAWN"}, "spawn-1")
+    flow.wait(lambda: _status(flow, "payment", "w~p1~1") == "active", what="the spawned child")
+    await alice.send_event("wallet", "w", {"type": "STOP"}, "stop-1")
+    flow.wait(lambda: _status(flow, "payment", "w~p1~1") == "stopped", what="stop_child")
+    # the same id again is a new child instance (named by the spawning transition's seq)
+    await alice.send_event("wallet", "w", {"type": "SPAWN"}, "spawn-2")
+    flow.wait(lambda: _status(flow, "payment", "w~p1~3") == "active", what="the second child")
+
+    # a child that ends in error: the parent's onError gets xstate.error.actor.<id>
+    await _create(alice, "order", "o2")
+    flow.wait(lambda: _status(flow, "payment", "o2~pay~0") == "active", what="o2's child")
+    await alice.send_event("order", "o2", {"type": "CHARGE"}, "charge-1")
+    flow.wait(lambda: _status(flow, "payment", "o2~pay~0") == "error", what="the child error")
+    flow.wait(lambda: (s := _get_sync(flow, "order", "o2")) and s["value"] == "failed",
+              what="the parent's onError")
+    assert _types(flow, "order", "o2").count("xstate.error.actor.pay") == 1
+    await alice.close()
+
+
+async def test_bad_child_addresses_and_a_cycle_of_children_never_crash(flow) -> None:
+    server = flow.start(app=CHILDAPP)
+    alice = await WsClient.connect(server, mint("alice"))
+    await _create(alice, "order", "o1")
+    # send_to a child id the machine does not have: a structured refusal, nothing changes
+    reply = await alice.send_event("order", "o1", {"type": "POKE"}, "poke-1")
+    assert reply["type"] == "reject" and reply["code"] == "invalid-event", reply
+    assert "nobody" in reply["message"]
+    # send_parent from an instance nobody started: refused the same way
+    await _create(alice, "payment", "alone")
+    reply = await alice.send_event("payment", "alone", {"type": "APPROVE"}, "approve-1")
+    assert reply["type"] == "reject" and reply["code"] == "invalid-event", reply
+    assert (await _get(alice, "payment", "alone"))["value"] == "pending"
+    # a machine that invokes itself: one level per child until the name is too long; the
+    # deepest parent gets the error event, the server keeps serving
+    await _create(alice, "loop", "l")
+    flow.wait(lambda: flow.query("SELECT COUNT(*) FROM instances WHERE machine='loop' AND "
+                                 "snapshot LIKE '%broke%'")[0][0] == 1, what="the deepest error")
+    count = flow.query("SELECT COUNT(*) FROM instances WHERE machine='loop'")[0][0]
+    assert 10 < count < 30
+    failed = flow.query("SELECT error FROM outbox WHERE kind='child' AND status='failed'")
+    assert len(failed) == 1 and "invalid-event" in failed[0][0]
+    assert (await _get(alice, "order", "o1"))["value"] == "paying"
+    await alice.close()
