@@ -35,14 +35,17 @@ async def test_example_todo_app(start_server, tmp_path: Path) -> None:
     alice = await WsClient.connect(server, token)
     created = await alice.request({"type": "create", "id": 1, "machine": "todo",
                                    "instance": "groceries",
-                                   "input": {"title": "Groceries", "owner": "alice"}})
-    assert created["context"] == {"title": "Groceries", "owner": "alice", "items": []}
+                                   "input": {"title": "Groceries"}})  # alice: the owner
+    assert created["context"] == {"title": "Groceries", "owner": "alice", "items": [],
+                                  "next_id": 1}
     await alice.request({"type": "subscribe", "id": 2, "machine": "todo", "instance": "groceries"})
     await alice.send_event("todo", "groceries", {"type": "ADD", "text": "milk"}, "a1")
     await alice.send_event("todo", "groceries", {"type": "TOGGLE", "id": 1}, "a2")
     await alice.send_event("todo", "groceries", {"type": "SHARE", "member": "bob"}, "a3")
     missing = await alice.send_event("todo", "groceries", {"type": "TOGGLE", "id": 9}, "a4")
     assert missing["code"] == "event-not-accepted"
+    assert missing["message"] == ("'TOGGLE' is handled in state active, but the guards of its "
+                                  "transitions refused it")
     state = await alice.update("groceries", 3)
     assert state["context"]["items"] == [{"id": 1, "text": "milk", "done": True}]
     assert "members" not in state["context"]
