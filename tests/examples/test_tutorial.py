@@ -11,12 +11,13 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from examples_harness import REPO, example, serve
+from examples_harness import REPO, ExampleServer, example, serve
 
 from statesync_server.versions import check_migrations
 
@@ -44,47 +45,49 @@ def test_the_tutorials_app_registers_both_versions_and_a_fitting_migration(tutor
     assert check_migrations(app) == []
 
 
-def test_the_tutorials_functions_work_against_the_example(tutorial, tmp_path: Path) -> None:
-    server = serve(example("orders"), tmp_path / "tutorial.db")
-    try:
-        tutorial["test_the_courier_is_requested_when_the_food_is_ready"](server)
-
-        customer = server.mint("ada", role="customer")
-        restaurant = server.mint("luigi", role="restaurant")
-
-        async def submit_while_watching() -> list[str]:
-            watching = asyncio.create_task(tutorial["watch_open_orders"](
-                server.url, restaurant, "luigi", lambda names: "t2" in names))
-            await asyncio.sleep(0)  # (the watch may start before or after the order: both work)
-            async with httpx.AsyncClient(base_url=server.url) as http:
-                created = await http.post("/v1/instances/order/t2", json={"input": tutorial["pizza"]},
-                                          headers={"Authorization": f"Bearer {customer}"})
-                assert created.status_code == 201, created.text
-            return await asyncio.wait_for(watching, 30)
-
-        # t1 (awaiting a courier) is still open at luigi's, and t2 entered the live query
-        assert asyncio.run(submit_while_watching()) == ["t1", "t2"]
-    finally:
-        server.stop()
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExampleServer]:
+    """examples/orders served from a directory where the tutorial's commands work as written:
+    `examples/` is there, and `./statesync.db` is the server's database."""
+    directory = tmp_path_factory.mktemp("tutorial")
+    (directory / "examples").symlink_to(REPO / "examples")
+    process = serve(example("orders"), directory / "statesync.db")
+    yield process
+    process.stop()
 
 
-def test_the_tutorials_shell_blocks_work_against_the_example(tmp_path: Path) -> None:
-    (tmp_path / "examples").symlink_to(REPO / "examples")  # the commands' relative paths
-    server = serve(example("orders"), tmp_path / "statesync.db")  # their ./statesync.db
-    try:
-        host = server.url.removeprefix("http://")
-        outputs = []
-        for block in blocks(TUTORIAL.read_text(), "sh server"):
-            script = re.sub(r"(localhost|127\.0\.0\.1):8000", host, block)
-            done = _bash(script, tmp_path, server.secret)
-            assert done.returncode == 0, done.stdout + done.stderr
-            outputs.append(done.stdout)
-        orders, versions = outputs
-        assert '"value":"offered"' in orders and '"seq":1' in orders  # created, then accepted
-        assert orders.rstrip().endswith('"code":"forbidden","message":"not allowed to read \'o1\'"}}')
-        assert "0 upgraded" in versions  # o1 was created under version 2
-    finally:
-        server.stop()
+def test_the_tutorials_functions_work_against_the_example(tutorial, server: ExampleServer) -> None:
+    tutorial["test_the_courier_is_requested_when_the_food_is_ready"](server)
+
+    customer = server.mint("ada", role="customer")
+    restaurant = server.mint("luigi", role="restaurant")
+
+    async def submit_while_watching() -> list[str]:
+        watching = asyncio.create_task(tutorial["watch_open_orders"](
+            server.url, restaurant, "luigi", lambda names: "t2" in names))
+        await asyncio.sleep(0)  # (the watch may start before or after the order: both work)
+        async with httpx.AsyncClient(base_url=server.url) as http:
+            created = await http.post("/v1/instances/order/t2", json={"input": tutorial["pizza"]},
+                                      headers={"Authorization": f"Bearer {customer}"})
+            assert created.status_code == 201, created.text
+        return await asyncio.wait_for(watching, 30)
+
+    # t1 (awaiting a courier) is still open at luigi's, and t2 entered the live query
+    assert {"t1", "t2"} <= set(asyncio.run(submit_while_watching()))
+
+
+def test_the_tutorials_shell_blocks_work_against_the_example(server: ExampleServer) -> None:
+    host = server.url.removeprefix("http://")
+    outputs = []
+    for block in blocks(TUTORIAL.read_text(), "sh server"):
+        script = re.sub(r"(localhost|127\.0\.0\.1):8000", host, block)
+        done = _bash(script, server.db.parent, server.secret)
+        assert done.returncode == 0, done.stdout + done.stderr
+        outputs.append(done.stdout)
+    orders, versions = outputs
+    assert '"value":"offered"' in orders and '"seq":1' in orders  # created, then accepted
+    assert orders.rstrip().endswith('"code":"forbidden","message":"not allowed to read \'o1\'"}}')
+    assert "0 upgraded" in versions  # o1 was created under version 2
 
 
 def _bash(script: str, cwd: Path, secret: str) -> subprocess.CompletedProcess[str]:
