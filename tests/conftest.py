@@ -8,6 +8,7 @@ instead of naming a SQLite file, so every test using them runs once per backend 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -43,9 +44,13 @@ def session_databases(request: pytest.FixtureRequest, backend: str,
 
 
 @pytest.fixture
-def databases(request: pytest.FixtureRequest, backend: str, tmp_path: Path) -> Databases:
-    """`databases.new("label")`: a fresh, empty database URL on this test's backend."""
-    return _databases(request, backend, tmp_path)
+def databases(request: pytest.FixtureRequest, backend: str,
+              tmp_path: Path) -> Iterator[Databases]:
+    """`databases.new("label")`: a fresh, empty database URL on this test's backend (dropped
+    after the test, once the servers using it have stopped)."""
+    made = _databases(request, backend, tmp_path)
+    yield made
+    made.drop_all()
 
 
 @pytest.fixture(scope="session")

@@ -153,6 +153,13 @@ class PostgresServer:
             conn.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
         return self.database_url(name)
 
+    def drop_database(self, name: str) -> None:
+        """Drop database `name`, ending the connections still open to it."""
+        import psycopg
+
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
 
 class Databases:
     """Fresh test databases of one backend: `new(label)` -> a `--database-url`.
@@ -163,6 +170,7 @@ class Databases:
         if backend == "postgresql" and server is None:
             raise ValueError("the postgresql backend needs a PostgresServer")
         self.backend, self.directory, self.server = backend, directory, server
+        self._created: list[str] = []
 
     def new(self, label: str = "test") -> str:
         return self._create(label, None)
@@ -187,7 +195,14 @@ class Databases:
         assert self.server is not None
         slug = re.sub(r"[^a-z0-9_]", "_", label.lower())[:40]
         template = source.rsplit("/", 1)[1] if source else None
-        return self.server.create_database(f"t{os.getpid()}_{number}_{slug}", template)
+        name = f"t{os.getpid()}_{number}_{slug}"
+        self._created.append(name)
+        return self.server.create_database(name, template)
+
+    def drop_all(self) -> None:
+        """Drop the PostgreSQL databases made here (SQLite files go with their directory)."""
+        while self._created and self.server is not None:
+            self.server.drop_database(self._created.pop())
 
 
 _numbers = itertools.count(1)
