@@ -386,11 +386,16 @@ class Engine:
         start = before.seq if before is not None else since
         watched = slot.machine in self.live.watched
         steps: list[Step] = []
+        # What a subscriber is sent of a step depends on nothing but the logged row (the
+        # default read rule, a projection without the reader): no replay to rebuild it.
+        as_logged = (not privacy.checks_reads(spec) and not spec.context_takes_reader
+                     and spec.allow_read_history is None)
         if (slot.subscribers or watched) and start is not None and stored.seq > start:
-            if stored.seq == start + 1 and before is not None:
-                rows = await self.store.log(slot.machine, slot.instance, start, 1)
+            if before is not None and (stored.seq == start + 1 or as_logged):
+                rows = await self.store.log(slot.machine, slot.instance, start, stored.seq - start)
                 steps = [Step(row, spec, after.snapshot) for row in rows]
             else:  # several transitions (or the one before them): replayed exactly
+                as_logged = False
                 origin = start - 1 if before is None and start >= 0 else start
                 steps = await replay(self.app, self.store, slot.machine, slot.instance, origin,
                                      stored.seq - origin)
@@ -406,7 +411,9 @@ class Engine:
             if step.snapshot is None:
                 continue
             slot.spec = step.spec
-            self._broadcast(slot, step.snapshot, _public_state(slot, step.snapshot, step.row.seq))
+            public = (_logged_state(slot, step.row) if as_logged
+                      else _public_state(slot, step.snapshot, step.row.seq))
+            self._broadcast(slot, step.snapshot, public)
             for event in emitted.get(step.row.seq, ()):
                 self._emit(slot, step.snapshot, step.row.seq, event, now)
         slot.spec, slot.state = spec, after
@@ -962,6 +969,13 @@ def _public_state(slot: _Slot, snapshot: Any, seq: int,
         status=status,
         done=status == "done",
     )
+
+
+def _logged_state(slot: _Slot, row: LogRow) -> PublicState:
+    """The public state a log row recorded (what subscribers were sent at its commit)."""
+    return PublicState.model_construct(
+        machine=slot.machine, instance=slot.instance, seq=row.seq, value=row.value,
+        tags=row.tags, context=row.public, status=row.status, done=row.status == "done")
 
 
 def _update_json(state: PublicState) -> str:
