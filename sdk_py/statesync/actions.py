@@ -275,7 +275,7 @@ class SendToChild(ActionImplementation):
         child_id = _value(self.child_id, self._id_mode, step, event, params)
         sent = event if self.event is None else _value(self.event, self._event_mode, step, event, params)
         sent = _event_of(sent, "send_to()")
-        if child_id not in step.children:
+        if child_id not in step.children and not _spawned_on_entry(step, child_id):
             raise UnknownActorError(
                 f"Unable to send event to actor {child_id!r} from machine {step.machine.id!r}.")
         step.actions.append(Action(SEND_TO_CHILD, {"id": child_id, "event": sent}, event, step.context))
@@ -285,6 +285,11 @@ class SendToChild(ActionImplementation):
         if not callable(self.child_id):
             out["id"] = self.child_id
         return out
+
+
+def _spawned_on_entry(step: Step, child_id: Any) -> bool:
+    entering = step.entering
+    return entering is not None and any(invoke["id"] == child_id for invoke in entering.invoke)
 
 
 class SendTo(ActionImplementation):

@@ -29,7 +29,7 @@ class Step:
     """
 
     __slots__ = ("machine", "nodes", "context", "status", "output", "error", "history", "children",
-                 "queue", "actions", "mutations", "sender", "before", "_kids")
+                 "queue", "actions", "mutations", "sender", "before", "entering", "_kids")
 
     def __init__(self, machine: Any, nodes: dict[StateNode, None], context: Any, status: str, output: Any,
                  error: Any, history: History, children: dict[str, str]) -> None:
@@ -46,6 +46,9 @@ class Step:
         self.mutations = 0
         self.sender: Sender = NO_SENDER
         self._kids: dict[StateNode, list[StateNode]] | None = None
+        self.entering: StateNode | None = None
+        """The state with `invoke` whose entry actions are running: its invoke ids may be
+        sent to before they are spawned (XState's deferred actor ids)."""
         self.before: dict[StateNode, None] | None = None
         """The configuration when the current microstep began: what XState's actions see as
         the snapshot's state nodes (`check` in `enqueue_actions`)."""
@@ -454,12 +457,16 @@ def _enter_states(step: Step, transitions: list[Transition], event: Event, is_in
     for state in to_enter:
         nodes[state] = None
         step._kids = None
-        if state.entry:
-            step.run(state.entry, event)
         if state.spawns:
+            step.entering = state
+            if state.entry:
+                step.run(state.entry, event)
             step.run(state.spawns, event)
+        elif state.entry:
+            step.run(state.entry, event)
         if state.initial is not None and state.initial.actions and (state in default_entry or (is_initial and state is root)):
             step.run(state.initial.actions, event)
+        step.entering = None
         if state.type != "final":
             continue
         parent = state.parent

@@ -138,11 +138,6 @@ class Machine:
         step = self._step(snapshot)
         if sender is not None:
             step.sender = sender
-        event_type = event["type"]
-        if event_type.startswith(("xstate.done.actor.", "xstate.error.actor.")):
-            finished = event_type.split(".", 3)[3]
-            if finished in step.children:
-                step.children = {k: v for k, v in step.children.items() if k != finished}
         macrostep(step, event, self.max_microsteps)
         if (not step.mutations and step.history is snapshot.history and step.children == snapshot.children
                 and tuple(step.nodes) == snapshot._nodes):
@@ -211,7 +206,8 @@ class Machine:
     # persistence ---------------------------------------------------------------------------
 
     def restore(self, data: Mapping[str, Any]) -> Snapshot:
-        """A snapshot from `Snapshot.to_dict()` output (or any dict with at least `value`)."""
+        """A snapshot from `Snapshot.to_dict()` output (or any dict with at least `value`;
+        without `children`, the actors the active states invoke are taken as running)."""
         if not isinstance(data, Mapping) or "value" not in data:
             raise ValueError("restore() needs a dict with a 'value' (from Snapshot.to_dict())")
         nodes = self._nodes_for_value(data["value"])
@@ -225,8 +221,11 @@ class Machine:
         if is_in_final_state(dict.fromkeys(nodes), self.root):
             status = "done"
         context = data.get("context")
+        children = data.get("children")
+        if children is None:  # e.g. a client's public state: the active states' invoked actors
+            children = {invoke["id"]: invoke["src"] for node in nodes for invoke in node.invoke}
         return Snapshot(self, tuple(nodes), {} if context is None else context, status, data.get("output"),
-                        data.get("error"), history, dict(data.get("children") or {}))
+                        data.get("error"), history, dict(children))
 
     def _nodes_for_value(self, value: StateValue) -> list[StateNode]:
         nodes = dict.fromkeys(self._state_nodes(self.root, value))

@@ -106,5 +106,5 @@ def stopped(snapshot: Snapshot) -> Snapshot:
 def ended_event(child_id: str, snapshot: Any) -> dict[str, Any]:
     """The event the parent gets when its child instance ends with `snapshot`."""
     if snapshot.status == "done":
-        return {"type": f"xstate.done.actor.{child_id}", "output": snapshot.output}
-    return {"type": f"xstate.error.actor.{child_id}", "error": snapshot.error}
+        return {"type": f"xstate.done.actor.{child_id}", "output": snapshot.output, "actorId": child_id}
+    return {"type": f"xstate.error.actor.{child_id}", "error": snapshot.error, "actorId": child_id}

@@ -212,7 +212,7 @@ class Workflow:
             timer_query = timer_query.where(timers.c.owner == node)
             job_query = job_query.where(outbox.c.owner == node)
         async with self.engine.store._engine().connect() as conn:
-            timer_rows = (await conn.execute(timer_query.order_by(timers.c.due))).all()
+            timer_rows = (await conn.execute(timer_query.order_by(timers.c.due, timers.c.seq))).all()
             job_rows = (await conn.execute(job_query.order_by(
                 outbox.c.machine, outbox.c.instance, outbox.c.seq, outbox.c.idx))).all()
             running = [] if self.clustered else (await conn.execute(
@@ -358,8 +358,9 @@ class Workflow:
                     loads(r.payload), r.attempts, r.next_at) for r in rows]
 
     def claimed(self, timer_rows: list[Any], job_rows: list[Any]) -> None:
-        """Cluster mode: run the timers and jobs this process took over from stopped ones."""
-        for row in timer_rows:
+        """Cluster mode: run the timers and jobs this process took over from stopped ones
+        (late timers oldest first: by due time, then by the transition that started them)."""
+        for row in sorted(timer_rows, key=lambda row: (row.due, row.seq)):
             self.scheduler.add(row.machine, row.instance, row.timer_id, row.seq, row.due,
                                loads(row.event))
         for row in job_rows:
@@ -375,6 +376,7 @@ class Workflow:
         machine, instance = batch.machine, batch.instance
         timers_live, services_live = dict(batch.live.timers), dict(batch.live.services)
         children_live = dict(batch.live.children)
+        actions = _spawns_first(actions)
         timer_ops: dict[tuple[str, str, str], dict[str, Any] | None] = {}
         new: list[dict[str, Any]] = []
         stopped: list[OutboxKey] = []
@@ -638,7 +640,8 @@ class Workflow:
                         target, result.message)
             if job.kind == "child":  # the parent hears of it as its child's error, once
                 error = f"{result.code}: {result.message}"
-                event = {"type": f"xstate.error.actor.{ref.child}", "error": {"message": error}}
+                event = {"type": f"xstate.error.actor.{ref.child}", "error": {"message": error},
+                         "actorId": ref.child}
                 await self._deliver_result(job, event, Ref("service", key=job.key, child=ref.child,
                                                            status="failed", error=error))
                 return True
@@ -650,6 +653,29 @@ class Workflow:
         op.reply = lambda result: future.done() or future.set_result(result)
         self.engine.submit(op)
         return await future
+
+
+def _spawns_first(actions: list[Any]) -> list[Any]:
+    """`actions` with each spawn moved before an earlier `send_to` of its id (a state's entry
+    actions may send to its invoked child before it is spawned, as in XState, where the
+    event waits for the child to start): the child's creation is delivered first."""
+    spawned = {a.params["id"]: a for a in actions if a.type == SPAWN_CHILD}
+    if not spawned:
+        return actions
+    ordered: list[Any] = []
+    placed: set[int] = set()
+    for action in actions:
+        if action.type == SEND_TO_CHILD:
+            spawn = spawned.get(action.params["id"])
+            if spawn is not None and id(spawn) not in placed:
+                placed.add(id(spawn))
+                ordered.append(spawn)
+        elif action.type == SPAWN_CHILD:
+            if id(action) in placed:
+                continue
+            placed.add(id(action))
+        ordered.append(action)
+    return ordered
 
 
 def _message_ref(job: Job) -> Ref:

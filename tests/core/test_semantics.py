@@ -489,7 +489,9 @@ def test_invoke_starts_and_stops_services_and_handles_results():
     assert [(a.type, a.params) for a in actions] == [("xstate.spawnChild", {"id": "fetch", "src": "fetchUser", "input": {"id": 7}})]
     assert loading.children == {"fetch": "fetchUser"}
     ready, actions = machine.transition(loading, {"type": "xstate.done.actor.fetch", "output": {"name": "Ada"}})
-    assert ready.value == "ready" and ready.context["user"] == {"name": "Ada"} and actions == [] and ready.children == {}
+    assert ready.value == "ready" and ready.context["user"] == {"name": "Ada"} and ready.children == {}
+    # as in XState, a finished child stays among the children until its state is left (stopped then)
+    assert [(a.type, a.params) for a in actions] == [("xstate.stopChild", {"id": "fetch"})]
     failed, _ = machine.transition(loading, {"type": "xstate.error.actor.fetch", "error": "boom"})
     assert failed.value == "failed" and failed.context["error"] == "boom"
     cancelled, actions = machine.transition(loading, {"type": "CANCEL"})

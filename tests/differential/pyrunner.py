@@ -14,15 +14,25 @@ plus the actor system's scheduler (``tests/js/node_modules/xstate/dist``):
   are never fired by that event, only by a later ``advance``.
 - When the machine stops (status not ``active``) every pending timer is cancelled and later
   events are ignored (an actor that is done does not process events).
+
+Child machines (a case's ``actors``) run as XState's actor system runs them (``_Child``): each
+actor has a mailbox (an event sent to a busy or not yet started actor waits in it); effects
+run during a transition, while spawns, starts, ``send_to`` / ``send_parent`` relays and stops
+are deferred to after it, in order; a child that ends sends ``xstate.done.actor.<id>`` (or
+``xstate.error.actor.<id>``) to its parent after its deferred actions. Timers in children are
+not modelled (a case using them is an error).
 """
 
 from __future__ import annotations
 
 import json
 import signal
+from collections import deque
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
+
+import statesync
 
 from . import vocab
 
@@ -110,8 +120,26 @@ def _jsonable(x: Any) -> Any:
     return json.loads(json.dumps(x))
 
 
-def _observe(snapshot: Any, effects: list[str], emitted: list[Any], logs: list[Any]) -> Observation:
-    """What the XState runner reports; ``emitted``, ``logs`` and ``meta`` only when not empty."""
+def _observe_children(actors: dict[str, _Child], snapshot: Any) -> dict[str, Any]:
+    """``{id: {value, context, status, output[, children]}}`` of the machine's running children."""
+    found = {}
+    for ident in snapshot.children:
+        child = actors.get(ident)
+        if child is None or child.stopped or child.snapshot is None:
+            continue
+        entry = {"value": _jsonable(child.snapshot.value), "context": _jsonable(child.snapshot.context),
+                 "status": child.snapshot.status, "output": _jsonable(child.snapshot.output)}
+        nested = _observe_children(child.children, child.snapshot)
+        if nested:
+            entry["children"] = nested
+        found[ident] = entry
+    return found
+
+
+def _observe(snapshot: Any, effects: list[str], emitted: list[Any], logs: list[Any],
+             children: dict[str, Any] | None = None) -> Observation:
+    """What the XState runner reports; ``emitted``, ``logs``, ``meta`` and ``children`` only
+    when not empty."""
     observation = {
         "value": _jsonable(snapshot.value),
         "context": _jsonable(snapshot.context),
@@ -120,8 +148,10 @@ def _observe(snapshot: Any, effects: list[str], emitted: list[Any], logs: list[A
         "output": _jsonable(snapshot.output),
         "effects": effects,
     }
+    if snapshot.status == "error":  # as the XState runner reports an actor in error
+        return {"error": str(snapshot.error)}
     meta = snapshot.get_meta()
-    for key, value in (("emitted", emitted), ("logs", logs), ("meta", meta)):
+    for key, value in (("emitted", emitted), ("logs", logs), ("meta", meta), ("children", children)):
         if value:
             observation[key] = _jsonable(value)
     return observation
@@ -151,55 +181,176 @@ def _time_limit(seconds: int) -> Iterator[None]:
         signal.signal(signal.SIGALRM, old)
 
 
+_CHILD_ACTIONS = frozenset({"xstate.spawnChild", "xstate.stopChild", "xstate.sendTo", "xstate.sendParent"})
+
+
+class _Child:
+    """An actor of the system: the root (`_Run`) or a child machine, with its mailbox."""
+
+    def __init__(self, machine: Any, parent: _Child | None, ident: str | None, run: _Run) -> None:
+        self.machine, self.parent, self.ident, self.run = machine, parent, ident, run
+        self.snapshot: Any = None
+        self.children: dict[str, _Child] = {}
+        self.mailbox: deque[dict[str, Any]] = deque()
+        self.busy = True  # until started
+        self.stopped = False
+
+    def start(self, input: Any) -> None:
+        self.execute(self.machine.initial_transition(input=input), initial=True)
+        self.busy = False
+        self.drain()
+
+    def send(self, event: dict[str, Any]) -> None:
+        if self.stopped:
+            return
+        self.mailbox.append(event)
+        if not self.busy:
+            self.drain()
+
+    def drain(self) -> None:
+        while self.mailbox and not self.stopped:
+            event = self.mailbox.popleft()
+            if self.snapshot.status != "active":
+                continue
+            self.busy = True
+            try:
+                self.execute(self.transition(event), initial=False)
+            finally:
+                self.busy = False
+
+    def transition(self, event: dict[str, Any]) -> tuple[Any, list[Any]]:
+        if self.parent is None:
+            return self.machine.transition(self.snapshot, event)
+        try:
+            return self.machine.transition(self.snapshot, event)
+        except Exception as exc:  # noqa: BLE001 - the child errors; its parent hears of it
+            snapshot = statesync.Snapshot(self.machine, self.snapshot._nodes, self.snapshot.context, "error",
+                                          None, str(exc), self.snapshot.history, self.snapshot.children)
+            return snapshot, []
+
+    def execute(self, result: tuple[Any, list[Any]], initial: bool) -> None:
+        """Effects now (at start: in order with the rest), then the deferred ones."""
+        self.snapshot, actions = result
+        deferred: list[Any] = []
+        for action in actions:
+            kind = action.type
+            if kind == "xstate.spawnChild":
+                logic = self.machine.actors.get(action.params["src"])
+                if isinstance(logic, statesync.Machine):
+                    self.children[action.params["id"]] = _Child(logic, self, action.params["id"], self.run)
+                deferred.append(action)
+            elif kind in _CHILD_ACTIONS or initial:
+                deferred.append(action)
+            else:
+                self.run.carry_out(self, action)
+        for action in deferred:
+            self._deferred(action)
+        if self.snapshot.status != "active":
+            if self.parent is None:
+                self.run.scheduler.cancel_all()
+            else:
+                self._ended()
+
+    def _deferred(self, action: Any) -> None:
+        kind, params = action.type, action.params
+        if kind == "xstate.spawnChild":
+            child = self.children.get(params["id"])
+            if child is not None and not child.stopped:
+                child.start(params.get("input"))
+        elif kind == "xstate.stopChild":
+            child = self.children.pop(params["id"], None)
+            if child is not None:
+                child.stop()
+        elif kind == "xstate.sendTo":
+            child = self.children.get(params["id"])
+            if child is not None:
+                child.send(params["event"])
+        elif kind == "xstate.sendParent":
+            if self.parent is None:
+                raise RuntimeError("Unable to send event to actor '#_parent': it has no parent")
+            self.parent.send(params["event"])
+        else:
+            self.run.carry_out(self, action)
+
+    def stop(self) -> None:
+        self.stopped = True
+        self.mailbox.clear()
+        for child in self.children.values():
+            child.stop()
+
+    def _ended(self) -> None:
+        for child in self.children.values():
+            child.stop()
+        snapshot, ident = self.snapshot, self.ident  # it stays among the parent's children
+        if snapshot.status == "done":
+            self.parent.send({"type": f"xstate.done.actor.{ident}", "output": snapshot.output, "actorId": ident})
+        else:
+            self.parent.send({"type": f"xstate.error.actor.{ident}", "error": snapshot.error, "actorId": ident})
+
+
 class _Run:
-    """One case in progress: machine, snapshot, scheduler."""
+    """One case in progress: the root actor, its scheduler, what it reported."""
 
     def __init__(self, machine: Any) -> None:
         self.machine = machine
         self.scheduler = SimScheduler()
-        self.snapshot: Any = None
+        self.root = _Child(machine, None, None, self)
         self.emitted: list[Any] = []
         self.logs: list[Any] = []
+        self.effects: list[str] = []
 
-    def _apply(self, result: tuple[Any, list[Any]], effects: list[str]) -> None:
-        self.snapshot, actions = result
-        for action in actions:
-            kind = action.type
-            if kind == "xstate.raise":
-                params = action.params
-                if params.get("delay") is not None:
-                    self.scheduler.schedule(str(params.get("id")), params["event"], params["delay"])
-            elif kind == "xstate.cancel":
-                self.scheduler.cancel(str(action.params["id"]))
-            elif kind == "xstate.emit":
-                self.emitted.append(action.params["event"])
-            elif kind == "xstate.log":
-                label, value = action.params["label"], action.params["value"]
-                self.logs.append([value] if label is None else [label, value])
-            elif not kind.startswith("xstate."):
-                effects.append(vocab.effect_record(kind, action))
-        if self.snapshot.status != "active":
-            self.scheduler.cancel_all()
+    @property
+    def snapshot(self) -> Any:
+        return self.root.snapshot
+
+    def carry_out(self, actor: _Child, action: Any) -> None:
+        """A timer, emit, log or effect action of `actor` (timers and emits: the root's only)."""
+        kind = action.type
+        if kind in ("xstate.raise", "xstate.cancel") and actor.parent is not None:
+            if kind == "xstate.raise" and action.params.get("delay") is None:
+                return
+            raise NotImplementedError("timers in child actors are not modelled by this runner")
+        if kind == "xstate.emit" and actor.parent is not None:
+            return  # heard by the child's own listeners: nobody here
+        self._apply_one(action, self.effects)
+
+    def _observe(self) -> Observation:
+        return _observe(self.snapshot, self.effects, self.emitted, self.logs,
+                        _observe_children(self.root.children, self.snapshot))
+
+    def _apply_one(self, action: Any, effects: list[str]) -> None:
+        kind = action.type
+        if kind == "xstate.raise":
+            params = action.params
+            if params.get("delay") is not None:
+                self.scheduler.schedule(str(params.get("id")), params["event"], params["delay"])
+        elif kind == "xstate.cancel":
+            self.scheduler.cancel(str(action.params["id"]))
+        elif kind == "xstate.emit":
+            self.emitted.append(action.params["event"])
+        elif kind == "xstate.log":
+            label, value = action.params["label"], action.params["value"]
+            self.logs.append([value] if label is None else [label, value])
+        elif not kind.startswith("xstate."):
+            effects.append(vocab.effect_record(kind, action))
 
     def start(self, input: Any) -> Observation:
-        effects: list[str] = []
-        self.emitted, self.logs = [], []
-        self._apply(self.machine.initial_transition(input=input), effects)
-        return _observe(self.snapshot, effects, self.emitted, self.logs)
+        self.effects, self.emitted, self.logs = [], [], []
+        self.root.start(input)
+        return self._observe()
 
     def step(self, step: dict[str, Any]) -> Observation:
-        effects: list[str] = []
-        self.emitted, self.logs = [], []
+        self.effects, self.emitted, self.logs = [], [], []
         if "advance" in step:
 
             def fire(event: dict[str, Any]) -> None:
                 if self.snapshot.status == "active":
-                    self._apply(self.machine.transition(self.snapshot, event), effects)
+                    self.root.send(event)
 
             self.scheduler.advance(step["advance"], fire)
         elif self.snapshot.status == "active":
-            self._apply(self.machine.transition(self.snapshot, dict(step)), effects)
-        return _observe(self.snapshot, effects, self.emitted, self.logs)
+            self.root.send(dict(step))
+        return self._observe()
 
 
 def run_case(case: dict[str, Any]) -> dict[str, Any]:

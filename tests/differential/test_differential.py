@@ -21,7 +21,7 @@ import os
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from . import cases_v5, generate, harness, ported, shrink  # noqa: F401 (cases_v5, ported register cases)
+from . import cases_v5, generate, harness, ported, ported_actors, shrink  # noqa: F401 (they register cases)
 from .cases import CASES
 
 _missing = harness.xstate_missing_reason()

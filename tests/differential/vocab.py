@@ -23,6 +23,9 @@ Actions (``"name"`` or ``{"type": "name", "params": {...}}``):
   ``emitParams``: emit the params; ``log:<label>``: log ``count`` with that label; ``logAll``:
   ``log()`` (context and event); ``enqAddTwice``: ``enqueue_actions`` queuing ``add`` twice with
   its own params.
+- Child actors: ``sendParent:<EV>`` / ``sendParentCount:<EV>`` (with ``count``): ``send_parent``;
+  ``sendTo:<id>:<EV>``: ``send_to(id, ...)``; ``forwardTo:<id>``; ``spawn:<src>:<id>``:
+  ``spawn_child(src, id=id)``; ``stopChild:<id>``.
 - ``{"emit": {...}}``: emit that event; ``{"log": {"value": v, "label": l}}``: log ``v``.
 - ``{"enqueue": [item, ...]}``: ``enqueue_actions`` running a small program; an item is an action
   (name or ``{"type", "params"}``, queued with ``enqueue``), ``{"if": guard, "then": [...],
@@ -46,7 +49,12 @@ Case keys besides ``config``/``steps``/``input``: ``implementations`` (``{"guard
 (logger argument lists) and ``meta`` (``get_meta()``) only when not empty.
 
 Config markers: ``"context": "$input"`` (context is a copy of the input) and
-``"output": "$context"`` / ``"$event"`` on the root or on final states.
+``"output": "$context"`` / ``"$event"`` on the root or on final states; an invoke's
+``"input": "$context"`` (the context at the time).
+
+``actors``: ``{src: case}``, child machines (a case with its own ``config``, ``implementations``,
+``actors``) that ``invoke`` / ``spawn:`` start by ``src``. Observations then carry ``children``
+(when not empty): ``{id: {value, context, status, output[, children]}}`` of the running children.
 """
 
 from __future__ import annotations
@@ -56,7 +64,23 @@ from collections.abc import Callable
 from typing import Any
 
 import statesync
-from statesync import and_, assign, cancel, emit, enqueue_actions, log, not_, or_, raise_, state_in
+from statesync import (
+    and_,
+    assign,
+    cancel,
+    emit,
+    enqueue_actions,
+    forward_to,
+    log,
+    not_,
+    or_,
+    raise_,
+    send_parent,
+    send_to,
+    spawn_child,
+    state_in,
+    stop_child,
+)
 
 NAMED_DELAYS: dict[str, Any] = {
     "short": 50,
@@ -66,7 +90,8 @@ NAMED_DELAYS: dict[str, Any] = {
 
 # Action names whose implementation is pure (not an effect): exact names and prefixes.
 PURE_ACTIONS = {"inc", "dbl", "add", "setv", "outv", "outk", "fromInput", "emitParams", "logAll", "enqAddTwice"}
-PURE_PREFIXES = ("push:", "raise:", "raiseDelayed:", "cancel:", "emit:", "emitCount:", "log:")
+PURE_PREFIXES = ("push:", "raise:", "raiseDelayed:", "cancel:", "emit:", "emitCount:", "log:",
+                 "sendParent:", "sendParentCount:", "sendTo:", "forwardTo:", "spawn:", "stopChild:")
 
 
 def is_effect(name: str) -> bool:
@@ -117,6 +142,21 @@ def action_impl(name: str) -> Any:
         return log(lambda ctx, ev, *rest: _count_or_none(ctx), name[len("log:"):])
     if name == "logAll":
         return log()
+    if name.startswith("sendParent:"):
+        return send_parent({"type": name[len("sendParent:"):]})
+    if name.startswith("sendParentCount:"):
+        sent = name[len("sendParentCount:"):]
+        return send_parent(lambda ctx, ev, *rest: {"type": sent, "count": _count_or_none(ctx)})
+    if name.startswith("sendTo:"):
+        _, child, sent = name.split(":")
+        return send_to(child, {"type": sent})
+    if name.startswith("forwardTo:"):
+        return forward_to(name[len("forwardTo:"):])
+    if name.startswith("spawn:"):
+        _, src, child = name.split(":")
+        return spawn_child(src, id=child)
+    if name.startswith("stopChild:"):
+        return stop_child(name[len("stopChild:"):])
     if name == "enqAddTwice":
         def add_twice(ctx: Any, ev: Any, enqueue: Any, check: Any, params: Any) -> None:
             enqueue({"type": "add", "params": params})
@@ -327,8 +367,20 @@ def _translate_node(node: dict[str, Any], names: _Names) -> dict[str, Any]:
             out[key] = _translate_transitions(out[key], names)
     if "output" in out:
         out["output"] = _translate_output(out["output"])
+    if "invoke" in out:
+        out["invoke"] = [_translate_invoke(i, names) for i in _as_list(out["invoke"])]
     if "states" in out:
         out["states"] = {k: _translate_node(v, names) for k, v in out["states"].items()}
+    return out
+
+
+def _translate_invoke(invoke: dict[str, Any], names: _Names) -> dict[str, Any]:
+    out = dict(invoke)
+    for key in ("onDone", "onError"):
+        if key in out:
+            out[key] = _translate_transitions(out[key], names)
+    if out.get("input") == "$context":
+        out["input"] = lambda ctx, ev, *rest: ctx
     return out
 
 
@@ -384,6 +436,7 @@ def build_machine(case: dict[str, Any]) -> statesync.Machine:
         config["context"] = context_from_input()
     implementations = _implementations(names.actions, names.guards, case.get("implementations") or {})
     implementations["delays"] = {**NAMED_DELAYS, **implementations["delays"]}
+    implementations["actors"] = {src: build_machine(child) for src, child in (case.get("actors") or {}).items()}
     if case.get("build") == "setup":
         machine = statesync.Machine.setup(**implementations).create_machine(config)
     else:

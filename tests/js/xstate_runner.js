@@ -18,7 +18,7 @@
 const path = require('path');
 const {
   createMachine, createActor, SimulatedClock, assign, raise, cancel, and, or, not, stateIn,
-  emit, log, enqueueActions, setup,
+  emit, log, enqueueActions, setup, sendParent, sendTo, forwardTo, spawnChild, stopChild,
 } = require(path.join(__dirname, 'node_modules', 'xstate'));
 
 const MAX_ITERATIONS = 1000;
@@ -60,6 +60,21 @@ function actionImpl(name, record) {
   if (name === 'emitParams') return emit((_, params) => ({ ...params }));
   if (name.startsWith('log:')) return log(({ context }) => context.count ?? null, name.slice(4));
   if (name === 'logAll') return log();
+  if (name.startsWith('sendParent:')) return sendParent({ type: name.slice(11) });
+  if (name.startsWith('sendParentCount:')) {
+    const type = name.slice(16);
+    return sendParent(({ context }) => ({ type, count: context.count ?? null }));
+  }
+  if (name.startsWith('sendTo:')) {
+    const [, id, type] = name.split(':');
+    return sendTo(id, { type });
+  }
+  if (name.startsWith('forwardTo:')) return forwardTo(name.slice(10));
+  if (name.startsWith('spawn:')) {
+    const [, src, id] = name.split(':');
+    return spawnChild(src, { id });
+  }
+  if (name.startsWith('stopChild:')) return stopChild(name.slice(10));
   if (name === 'enqAddTwice') {
     return enqueueActions(({ enqueue }, params) => {
       enqueue({ type: 'add', params });
@@ -213,11 +228,20 @@ function translateNode(node, names) {
   if (out.always !== undefined) out.always = translateTransitions(out.always, names);
   if (out.onDone !== undefined) out.onDone = translateTransitions(out.onDone, names);
   if (out.output !== undefined) out.output = translateOutput(out.output);
+  if (out.invoke !== undefined) out.invoke = toList(out.invoke).map((i) => translateInvoke(i, names));
   if (out.states) {
     out.states = Object.fromEntries(
       Object.entries(out.states).map(([k, v]) => [k, translateNode(v, names)]),
     );
   }
+  return out;
+}
+
+function translateInvoke(invoke, names) {
+  const out = { ...invoke };
+  if (out.onDone !== undefined) out.onDone = translateTransitions(out.onDone, names);
+  if (out.onError !== undefined) out.onError = translateTransitions(out.onError, names);
+  if (out.input === '$context') out.input = ({ context }) => context;
   return out;
 }
 
@@ -266,6 +290,9 @@ function buildMachine(c, record) {
   config.options = { ...(config.options ?? {}), maxIterations: MAX_ITERATIONS };
   const impls = implementations(names.actions, names.guards, c.implementations ?? {}, record);
   impls.delays = { ...NAMED_DELAYS, ...impls.delays };
+  // `c.actors`: {src: case} child machines (tests/differential/vocab.py)
+  impls.actors = Object.fromEntries(
+    Object.entries(c.actors ?? {}).map(([src, child]) => [src, buildMachine(child, record)]));
   let machine = c.build === 'setup' ? setup(impls).createMachine(config) : createMachine(config, impls);
   if (c.provide) {
     const p = c.provide;
@@ -302,8 +329,27 @@ function isConsistent(snapshot) {
   return true;
 }
 
-// `emitted` (events from emit), `logs` (logger calls from log, as argument lists) and `meta`
-// (snapshot.getMeta()) are reported only when not empty.
+// The running child machines: {id: {value, context, status, output[, children]}}.
+function observeChildren(snapshot) {
+  const found = {};
+  for (const [id, ref] of Object.entries(snapshot.children ?? {})) {
+    const child = ref.getSnapshot();
+    if (!child || child.value === undefined || child.status === 'stopped') continue;
+    const entry = {
+      value: jsonSafe(child.value),
+      context: jsonSafe(child.context),
+      status: child.status,
+      output: jsonSafe(child.output),
+    };
+    const nested = observeChildren(child);
+    if (Object.keys(nested).length) entry.children = nested;
+    found[id] = entry;
+  }
+  return found;
+}
+
+// `emitted` (events from emit), `logs` (logger calls from log, as argument lists), `meta`
+// (snapshot.getMeta()) and `children` (observeChildren) are reported only when not empty.
 function observe(snapshot, effects, inconsistent, emitted = [], logs = []) {
   if (snapshot.status === 'error') return { error: errorText(snapshot.error) };
   const flags = inconsistent || !isConsistent(snapshot) ? { xstateInconsistent: true } : {};
@@ -312,6 +358,8 @@ function observe(snapshot, effects, inconsistent, emitted = [], logs = []) {
   if (logs.length) extra.logs = logs;
   const meta = snapshot.getMeta();
   if (Object.keys(meta).length) extra.meta = jsonSafe(meta);
+  const children = observeChildren(snapshot);
+  if (Object.keys(children).length) extra.children = children;
   return {
     ...flags,
     value: jsonSafe(snapshot.value),
