@@ -1,0 +1,105 @@
+"""Child actor actions in the pure core: what `send_parent`, `send_to(child_id, ...)`,
+`forward_to`, `spawn_child` and `stop_child` return for the runtime (XState's sendParent,
+sendTo, forwardTo, spawnChild, stopChild; their behaviour with real children is compared with
+XState in tests/differential/ported_actors.py)."""
+
+from __future__ import annotations
+
+import pytest
+from statesync import (
+    Machine,
+    UnknownActorError,
+    enqueue_actions,
+    forward_to,
+    send_parent,
+    send_to,
+    spawn_child,
+    stop_child,
+)
+
+child = Machine({"id": "child", "initial": "a", "states": {"a": {}}})
+
+
+def parent(**states):
+    return Machine.setup(actors={"kid": child}).create_machine(
+        {"id": "p", "initial": "w", "context": {"n": 2}, "states": {"w": {}, **states}})
+
+
+def kinds(actions):
+    return [(a.type, a.params) for a in actions]
+
+
+def test_send_to_a_child_by_id_and_forward_to():
+    machine = parent(w={
+        "invoke": {"src": "kid", "id": "k"},
+        "on": {"GO": {"actions": send_to("k", lambda ctx, ev: {"type": "PING", "n": ctx["n"]})},
+               "FWD": {"actions": forward_to("k")}},
+    })
+    snapshot, actions = machine.initial_transition()
+    assert kinds(actions) == [("xstate.spawnChild", {"id": "k", "src": "kid", "input": None})]
+    _, actions = machine.transition(snapshot, {"type": "GO"})
+    assert kinds(actions) == [("xstate.sendTo", {"id": "k", "event": {"type": "PING", "n": 2}})]
+    _, actions = machine.transition(snapshot, {"type": "FWD", "x": 1})
+    assert kinds(actions) == [("xstate.sendTo", {"id": "k", "event": {"type": "FWD", "x": 1}})]
+
+
+def test_send_to_an_id_that_is_no_child_raises_as_xstate_throws():
+    machine = parent(w={"on": {"GO": {"actions": send_to("nobody", {"type": "X"})}}})
+    snapshot, _ = machine.initial_transition()
+    with pytest.raises(UnknownActorError, match="Unable to send event to actor 'nobody' from machine 'p'"):
+        machine.transition(snapshot, {"type": "GO"})
+
+
+def test_entry_actions_may_send_to_the_child_their_state_invokes():
+    machine = parent(w={"invoke": {"src": "kid", "id": "k"}, "entry": send_to("k", {"type": "HI"})})
+    _, actions = machine.initial_transition()
+    assert [a.type for a in actions] == ["xstate.sendTo", "xstate.spawnChild"]
+
+
+def test_send_parent_spawn_child_and_stop_child():
+    machine = parent(w={"on": {
+        "UP": {"actions": send_parent({"type": "DONE_SOON"})},
+        "SPAWN": {"actions": spawn_child("kid", id="c1", input={"a": 1})},
+        "STOP": {"actions": stop_child("c1")},
+    }})
+    snapshot, _ = machine.initial_transition()
+    _, actions = machine.transition(snapshot, {"type": "UP"})
+    assert kinds(actions) == [("xstate.sendParent", {"event": {"type": "DONE_SOON"}})]
+    spawned, actions = machine.transition(snapshot, {"type": "SPAWN"})
+    assert kinds(actions) == [("xstate.spawnChild", {"id": "c1", "src": "kid", "input": {"a": 1}})]
+    assert spawned.children == {"c1": "kid"}
+    stopped, actions = machine.transition(spawned, {"type": "STOP"})
+    assert kinds(actions) == [("xstate.stopChild", {"id": "c1"})] and stopped.children == {}
+    _, actions = machine.transition(stopped, {"type": "STOP"})  # no such child: nothing
+    assert actions == []
+
+
+def test_a_done_child_stays_until_stopped_and_enqueue_helpers():
+    machine = parent(w={
+        "invoke": {"src": "kid", "id": "k"},
+        "on": {"xstate.done.actor.k": {"actions": enqueue_actions(
+                   lambda ctx, ev, enqueue, check: (enqueue.send_to("k", {"type": "LATE"}),
+                                                    enqueue.send_parent({"type": "UP"})))},
+               "LEAVE": "x"},
+    }, x={})
+    snapshot, _ = machine.initial_transition()
+    finished, actions = machine.transition(snapshot, {"type": "xstate.done.actor.k", "output": 1})
+    assert finished.children == {"k": "kid"}
+    assert [a.type for a in actions] == ["xstate.sendTo", "xstate.sendParent"]
+    _, actions = machine.transition(finished, {"type": "LEAVE"})
+    assert kinds(actions) == [("xstate.stopChild", {"id": "k"})]
+
+
+def test_restore_without_children_takes_the_active_invokes_as_running():
+    machine = parent(w={"invoke": {"src": "kid", "id": "k"}})
+    assert machine.restore({"value": "w", "context": {"n": 2}}).children == {"k": "kid"}
+    assert machine.restore({"value": "w", "context": {}, "children": {}}).children == {}
+
+
+def test_bad_arguments_are_refused_at_definition():
+    with pytest.raises(TypeError):
+        send_parent("UP")
+    with pytest.raises(TypeError):
+        send_to("k", "PING")
+    with pytest.raises(TypeError):
+        spawn_child("kid", id="")
