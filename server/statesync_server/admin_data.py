@@ -26,7 +26,7 @@ ATTENTION_TAGS = ("needs-attention", "stuck", "error")
 LATE_AFTER = 5.0
 """Seconds past its due time after which a pending timer or effect counts as late."""
 OUTBOX_EFFECTS = ("effect", "service")
-OUTBOX_MESSAGES = ("message", "create")
+OUTBOX_MESSAGES = ("message", "create", "child")  # child: a child instance (children.py)
 
 
 def leaf_paths(value: Any, prefix: str = "") -> list[str]:
