@@ -449,7 +449,15 @@ class Engine:
         redone knowing which ids were applied. Nothing is answered before the commit.
         """
         seen: dict[str, tuple[int, str | None]] = {}
+        ids = [op.event_id for op in batch if op.event_id is not None]
         for attempt in range(_CONFLICT_RETRIES):
+            if attempt:
+                # A resend after a restart, or (cluster mode) another process committed to
+                # the instance first. A jittered back-off (processes writing one instance
+                # fall out of step), then catch up with it and apply the batch again at once.
+                await asyncio.sleep(random.uniform(0, min(0.001 * 2 ** attempt, 0.05)))
+                _, seen = await asyncio.gather(
+                    self._refresh(slot), self.store.applied(slot.machine, slot.instance, ids))
             if slot.parent is _UNKNOWN and slot.state is not None:
                 slot.parent = await self.workflow.parent_of(slot.machine, slot.instance)
             if slot.live_stale:
@@ -460,13 +468,7 @@ class Engine:
                 await self._flush(slot, self._apply(slot, batch, dict(seen)))
                 return
             except WriteConflict:
-                # A resend after a restart, or (cluster mode) another process committed to
-                # the instance first: catch up with it and apply the batch again.
-                await self._refresh(slot)
-                ids = [op.event_id for op in batch if op.event_id is not None]
-                seen = await self.store.applied(slot.machine, slot.instance, ids)
-                # jittered back-off: processes writing one instance fall out of step
-                await asyncio.sleep(random.uniform(0, min(0.002 * 2 ** attempt, 0.1)))
+                continue
         error = StatesyncError(ErrorCode.INTERNAL, "too much contention; nothing applied, resend")
         for op in batch:
             op.answer(error)
@@ -714,7 +716,8 @@ class Engine:
         work.ops.append(op)
         # A machine that reads the sender is checkpointed at every transition: the log keeps
         # only the sender's subject, so replaying its events could not give the same result.
-        if seq % CHECKPOINT_EVERY == 0 or event["type"] == UPGRADE or slot.spec.machine.reads_sender:
+        if (seq % CHECKPOINT_EVERY == 0 or event["type"] in (UPGRADE, children.STOP_EVENT)
+                or slot.spec.machine.reads_sender):  # a stop is no transition a replay could redo
             work.checkpoints.append((seq, slot.spec.version, snapshot.to_dict()))
 
     async def _flush(self, slot: _Slot, work: _Work) -> None:

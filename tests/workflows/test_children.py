@@ -94,6 +94,8 @@ async def test_leaving_the_invoking_state_stops_the_child_and_its_timers(flow) -
     flow.wait(lambda: _status(flow, "payment", CHILD) == "stopped", what="the child stopped")
     assert flow.query("SELECT COUNT(*) FROM timers")[0][0] == 0
     assert _types(flow, "payment", CHILD) == ["xstate.init", "xstate.stop"]
+    checkpoint = flow.query("SELECT snapshot FROM checkpoints WHERE instance=? AND seq=1", CHILD)
+    assert json.loads(checkpoint[0][0])["status"] == "stopped"  # the history replays it exactly
     # a stopped child takes no more events, and its parent gets no done event
     reply = await alice.send_event("payment", CHILD, {"type": "APPROVE"}, "late-1")
     assert reply["type"] == "reject", reply
