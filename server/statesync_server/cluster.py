@@ -26,7 +26,7 @@ log = logging.getLogger("statesync.cluster")
 
 CHANNEL = "statesync"
 LISTENER = "statesync-listener"
-"""The `application_name` of each process's LISTEN connection."""
+"""The `application_name` of each process's LISTEN connection (followed by its id)."""
 CLAIM_BATCH = 500
 
 
@@ -49,10 +49,14 @@ _BEAT = text(
 _HAND_OVER = [text("UPDATE timers SET owner = NULL WHERE owner = :id"),
               text("UPDATE outbox SET owner = NULL WHERE owner = :id AND status = 'pending'"),
               text("DELETE FROM nodes WHERE id = :id")]
-_DEAD = text("SELECT id FROM nodes WHERE heartbeat_at < EXTRACT(EPOCH FROM now()) - :lease "
-             "AND id <> :me")
-_BURY = text("DELETE FROM nodes WHERE id = :dead "
-             "AND heartbeat_at < EXTRACT(EPOCH FROM now()) - :lease")
+# Dead: no heartbeat within the lease, or (the usual crash: the database saw the process's
+# connections close) no LISTEN connection of its own any more (a process joins `nodes` only
+# once it listens).
+_DEAD = text(
+    "SELECT id FROM nodes WHERE id <> :me AND (heartbeat_at < EXTRACT(EPOCH FROM now()) - :lease"
+    " OR NOT EXISTS (SELECT 1 FROM pg_stat_activity"
+    f" WHERE application_name = left('{LISTENER} ' || nodes.id, 63)))")
+_BURY = text("DELETE FROM nodes WHERE id = :dead")
 # The slow sweep: rows whose owner is not a live process for any other reason.
 _NOT_LIVE = ("(owner IS NULL OR owner NOT IN (SELECT id FROM nodes "
              "WHERE heartbeat_at >= EXTRACT(EPOCH FROM now()) - :lease))")
@@ -102,8 +106,8 @@ class Cluster:
 
     async def start(self) -> None:
         """Join: heartbeat, listen, and start claiming orphaned rows."""
-        await self._heartbeat()
         await self._listen()
+        await self._heartbeat()
         self.store.node = self.node
         self._tasks = [asyncio.create_task(self._run(), name="statesync-cluster")]
         log.info("cluster: process %s joined", self.node)
@@ -131,7 +135,7 @@ class Cluster:
         for owner in dead:
             total += await self._claim(_CLAIM_DEAD, {"dead": owner})
             async with self.store._engine().begin() as conn:  # all its rows are taken
-                await conn.execute(_BURY, {"dead": owner, "lease": self.lease})
+                await conn.execute(_BURY, {"dead": owner})
         if sweep:
             total += await self._claim(_CLAIM_SWEEP, {})
         return total
@@ -178,8 +182,9 @@ class Cluster:
         import asyncpg
 
         url = self.store.url.set(drivername="postgresql")
+        name = f"{LISTENER} {self.node}".encode()[:63].decode(errors="ignore")
         self._listener = await asyncpg.connect(url.render_as_string(hide_password=False),
-                                               server_settings={"application_name": LISTENER})
+                                               server_settings={"application_name": name})
         await self._listener.add_listener(CHANNEL, self._on_notify)
 
     async def _listener_alive(self) -> bool:

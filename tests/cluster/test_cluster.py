@@ -111,7 +111,7 @@ def _drop_listeners(url: str) -> None:
 
     with psycopg.connect(url, autocommit=True) as conn:
         cut = conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                           "WHERE application_name = %s", (LISTENER,)).fetchall()
+                           "WHERE application_name LIKE %s", (LISTENER + " %",)).fetchall()
     assert cut, "no LISTEN connection found"
 
 

@@ -116,5 +116,5 @@ async def test_timers_survive_a_crash_and_fire_late_oldest_first(flow, monkeypat
         mine = sorted((r["seq"], "after" in r["event"]) for r in seqs if r["instance"] == f"r{i}")
         assert [after for _seq, after in mine] == [False, True]
     assert "pending timers (10 due)" in restarted.log() or (  # PostgreSQL: cluster mode
-        "claimed 10 timers" in restarted.log())
+        "took over 10 timers" in restarted.log())
     await client.close()
