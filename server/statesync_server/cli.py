@@ -150,8 +150,9 @@ def _serve(args: argparse.Namespace) -> None:
         node_id=args.node_id,
         metrics_token=args.metrics_token or None,
     )
+    asgi = create_asgi_app(app, settings)
     config = uvicorn.Config(
-        create_asgi_app(app, settings),
+        asgi,
         log_config=None,
         log_level="info" if args.log_level == "debug" else args.log_level,
         access_log=args.access_log,
@@ -169,8 +170,10 @@ def _serve(args: argparse.Namespace) -> None:
         server.run(sockets=[sock])
     except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C after a graceful shutdown
         pass
-    if not server.started:  # refused at start-up: the reason is logged above
-        raise SystemExit(EXIT_USAGE if refusal.refused else 3)
+    except SystemExit:  # uvicorn's exit after a failed start-up
+        if server.started or not (refusal.refused or getattr(asgi.state, "refused", False)):
+            raise
+        raise SystemExit(EXIT_USAGE) from None  # refused: the reason is logged above
 
 
 def _serve_argv(args: argparse.Namespace) -> list[str]:

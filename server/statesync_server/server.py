@@ -31,6 +31,7 @@ from .ratelimit import KeyedLimiter
 from .runtime import Runtime
 from .settings import Settings
 from .store import Store
+from .versions import StartupError
 from .web import web_routes
 from .ws import websocket_endpoint
 
@@ -51,8 +52,12 @@ def create_asgi_app(app: App, settings: Settings | None = None) -> Starlette:
     engine.cursors = CursorSealer.from_secret(runtime.auth.key_material())
 
     @contextlib.asynccontextmanager
-    async def lifespan(_asgi: Starlette) -> AsyncIterator[None]:
-        await engine.start()
+    async def lifespan(asgi: Starlette) -> AsyncIterator[None]:
+        try:
+            await engine.start()
+        except StartupError:  # the app and the database disagree: logged, in words
+            asgi.state.refused = True
+            raise
         await _log_summary(runtime)
         gc.freeze()  # keep the long-lived startup objects out of every full collection
         try:

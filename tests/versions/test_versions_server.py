@@ -153,7 +153,7 @@ async def test_server_refuses_to_start_without_the_stored_version(db_url: str,
         server.stop()
     refused = cli("serve", str(APPS / "app_v2only.py"), "--port", "0", "--database-url",
                   db, env=story_env)
-    assert refused.returncode == 2
+    assert refused.returncode == 2, refused.stderr
     assert ("1 instance(s) of machine 'onboarding' are at version '1', which is no longer "
             "registered") in refused.stderr
     assert "Traceback" not in refused.stderr  # the reason, in words only
