@@ -15,6 +15,11 @@ With Playwright installed, `statesync_page` is a Chromium page at the server's o
 Chromium when there is one) and `wait_for_instance_state(page, "todo", "groceries",
 value="active")` waits until the browser SDK in that page shows the instance so.
 
+Virtual time: with `statesync_clock = manual` (ini option or fixture) the servers run on a
+clock that moves only when the test says, `await statesync_server.advance(days=1)` (every
+timer and effect retry due fires in due order at its exact time, and it returns once the
+server has settled); `statesync_server_factory(clock="manual")` for one server.
+
 `statesync_postgres` is a throwaway PostgreSQL server (the installed PostgreSQL's binaries)
 whose `create_database(name)` gives a URL to serve from.
 
