@@ -375,24 +375,27 @@ class Engine:
         process committed after the cached seq to the subscribers, in seq order and
         projected per reader, and tell the live queries (`since`: the seq before the first
         new one, when the instance is not cached)."""
-        async with self._loads:
-            stored = await self.store.load(slot.machine, slot.instance)
         before = slot.state
+        watched = slot.machine in self.live.watched
+        rows: list[LogRow] | None = None
+        async with self._loads:
+            if before is not None and (slot.subscribers or watched):  # one round trip
+                stored, rows = await self.store.catch_up(slot.machine, slot.instance, before.seq)
+            else:
+                stored = await self.store.load(slot.machine, slot.instance)
         if stored is None or (before is not None and stored.seq <= before.seq):
             self._emit_delivered(slot)
             return
         spec = self.app.version_spec(slot.machine, stored.version)
         after = _Committed(stored.version, spec.machine.restore(stored.snapshot), stored.seq)
         start = before.seq if before is not None else since
-        watched = slot.machine in self.live.watched
         steps: list[Step] = []
         # What a subscriber is sent of a step depends on nothing but the logged row (the
         # default read rule, a projection without the reader): no replay to rebuild it.
         as_logged = (not privacy.checks_reads(spec) and not spec.context_takes_reader
                      and spec.allow_read_history is None)
         if (slot.subscribers or watched) and start is not None and stored.seq > start:
-            if before is not None and (stored.seq == start + 1 or as_logged):
-                rows = await self.store.log(slot.machine, slot.instance, start, stored.seq - start)
+            if rows is not None and (stored.seq == start + 1 or as_logged):
                 steps = [Step(row, spec, after.snapshot) for row in rows]
             else:  # several transitions (or the one before them): replayed exactly
                 as_logged = False

@@ -8,7 +8,6 @@ import json
 import time
 from pathlib import Path
 
-from conftest import LEASE
 from server_harness import ServerProcess, WsClient, mint
 from statesync_server.testing_postgres import query
 
@@ -26,7 +25,7 @@ def _wait(check, what: str, timeout: float = 20.0):
 
 async def test_a_child_outlives_the_process_that_started_it(statesync_postgres) -> None:
     url = statesync_postgres.create_database("cluster_children")
-    a, b = (ServerProcess(url, "--cluster-lease", str(LEASE), app=CHILDAPP).start() for _ in range(2))
+    a, b = (ServerProcess(url, "--cluster-lease", "1.5", app=CHILDAPP).start() for _ in range(2))
     try:
         alice = await WsClient.connect(a, mint("alice"))
         reply = await alice.request({"type": "create", "id": "c1", "machine": "order",

@@ -28,7 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from ..errors import ErrorCode, StatesyncError
 from .migrate import exclusive, migrate
@@ -216,23 +216,37 @@ class Store:
         """The instance's committed seq (None if it does not exist): one key lookup."""
         query = select(instances.c.seq).where(instances.c.machine == machine,
                                               instances.c.name == name)
-        async with self._engine().connect() as conn:
+        async with self._reading() as conn:
             return (await conn.execute(query)).scalar()
 
     def _engine(self) -> AsyncEngine:
         assert self.engine is not None, "Store.open() was not awaited"
         return self.engine
 
+    @contextlib.asynccontextmanager
+    async def _reading(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for reads of committed rows; on PostgreSQL in autocommit, which
+        saves the BEGIN and ROLLBACK round trips around every read of the hot path."""
+        async with self._engine().connect() as conn:
+            if not self.is_sqlite:
+                conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            yield conn
+
+    async def catch_up(self, machine: str, name: str,
+                       since: int) -> tuple[StoredInstance | None, list[LogRow]]:
+        """The instance's current row and its log rows after `since` up to it, on one
+        connection (a cluster process catching up with another's commits)."""
+        async with self._reading() as conn:
+            stored = _stored(await conn.execute(_load_query(machine, name)))
+            if stored is None or stored.seq <= since:
+                return stored, []
+            rows = (await conn.execute(_log_query(machine, name, since, stored.seq - since))).all()
+        return stored, [_log_row_of(r) for r in rows]
+
     async def load(self, machine: str, name: str) -> StoredInstance | None:
         """The instance's current row, or None."""
-        query = select(
-            instances.c.version, instances.c.snapshot, instances.c.seq, instances.c.status
-        ).where(instances.c.machine == machine, instances.c.name == name)
-        async with self._engine().connect() as conn:
-            row = (await conn.execute(query)).first()
-        if row is None:
-            return None
-        return StoredInstance(row.version, loads(row.snapshot), row.seq, row.status)
+        async with self._reading() as conn:
+            return _stored(await conn.execute(_load_query(machine, name)))
 
     async def applied(self, machine: str, name: str,
                       event_ids: list[str]) -> dict[str, tuple[int, str | None]]:
@@ -242,26 +256,14 @@ class Store:
             events.c.instance == name,
             events.c.event_id.in_(event_ids),
         )
-        async with self._engine().connect() as conn:
+        async with self._reading() as conn:
             return {row.event_id: (row.seq, row.subject) for row in await conn.execute(query)}
 
     async def log(self, machine: str, name: str, since: int, limit: int | None) -> list[LogRow]:
         """Log rows with seq > `since`, oldest first."""
-        query = (
-            select(events)
-            .where(events.c.machine == machine, events.c.instance == name, events.c.seq > since)
-            .order_by(events.c.seq)
-            .limit(limit)
-        )
-        async with self._engine().connect() as conn:
-            rows = (await conn.execute(query)).all()
-        return [
-            LogRow(
-                r.seq, loads(r.event), r.event_id, r.origin, r.subject, loads(r.value),
-                loads(r.tags), loads(r.public), r.status, r.at,
-            )
-            for r in rows
-        ]
+        async with self._reading() as conn:
+            rows = (await conn.execute(_log_query(machine, name, since, limit))).all()
+        return [_log_row_of(r) for r in rows]
 
     async def instance_counts(self) -> dict[str, int]:
         """Number of stored instances per machine (for the startup summary)."""
@@ -324,6 +326,33 @@ class Store:
 
         self._driver_sql[statement] = compiled.string, params
         return compiled.string, params
+
+
+def _load_query(machine: str, name: str) -> Any:
+    return select(
+        instances.c.version, instances.c.snapshot, instances.c.seq, instances.c.status
+    ).where(instances.c.machine == machine, instances.c.name == name)
+
+
+def _stored(result: Any) -> StoredInstance | None:
+    row = result.first()
+    if row is None:
+        return None
+    return StoredInstance(row.version, loads(row.snapshot), row.seq, row.status)
+
+
+def _log_query(machine: str, name: str, since: int, limit: int | None) -> Any:
+    return (
+        select(events)
+        .where(events.c.machine == machine, events.c.instance == name, events.c.seq > since)
+        .order_by(events.c.seq)
+        .limit(limit)
+    )
+
+
+def _log_row_of(r: Any) -> LogRow:
+    return LogRow(r.seq, loads(r.event), r.event_id, r.origin, r.subject, loads(r.value),
+                  loads(r.tags), loads(r.public), r.status, r.at)
 
 
 _NOTIFY = text("SELECT pg_notify('statesync', :payload)")
