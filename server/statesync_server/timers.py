@@ -71,6 +71,12 @@ class TimerScheduler:
         if first:
             self._wake.set()
 
+    @property
+    def waking(self) -> bool:
+        """Whether it was told of a timer due before its current wait and has not re-planned
+        that wait yet (virtual time must not step past the new timer meanwhile)."""
+        return self._wake.is_set()
+
     def has_due(self) -> bool:
         """Whether a timer (perhaps a cancelled one) is due and not handled yet."""
         return bool(self._heap) and self._heap[0].due <= self._clock.time()

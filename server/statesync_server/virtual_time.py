@@ -52,7 +52,8 @@ def is_settled(engine: Engine) -> bool:
     """Nothing is runnable at the clock's current time."""
     workflow = engine.workflow
     return not (manual_clock(engine).waking or engine.busy or workflow.runner.busy
-                or workflow.messenger.pending or workflow.scheduler.has_due())
+                or workflow.messenger.pending or workflow.scheduler.waking
+                or workflow.scheduler.has_due())
 
 
 async def settle(engine: Engine, timeout: float = SETTLE_TIMEOUT) -> None:

@@ -50,3 +50,33 @@ def test_a_system_clock_cannot_be_advanced(start_server: Callable[..., ServerPro
     assert status == 200 and body["manual"] is False
     status, body = clock(server, admin, {"seconds": 1})
     assert status == 400 and "--clock manual" in body["error"]["message"]
+
+
+TIMED_APP = str(__import__("pathlib").Path(__file__).parents[1] / "cluster" / "apps" / "clusterapp.py")
+
+
+def test_a_timer_due_before_the_pending_ones_fires_at_its_own_time(
+        start_server: Callable[..., ServerProcess]) -> None:
+    """A timer started (by another timer's transition) while a later one is pending is due
+    first: skipping past both fires each at its exact due time, not at the end of the window."""
+    from statesync_server.testing import get_state
+
+    server = start_server("--clock", "manual", "--clock-start", "1000000", app=TIMED_APP)
+    token = mint("alice")
+    for machine, name, body in (("timed", "far", {"input": {"delay": 3_600_000}}),
+                                ("relay", "steps", {})):
+        request = urllib.request.Request(
+            f"{server.url}/v1/instances/{machine}/{name}", method="POST",
+            data=json.dumps(body).encode(),
+            headers={"authorization": f"Bearer {token}", "content-type": "application/json"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            assert response.status in (200, 201)
+    assert server.advance_blocking(minutes=5) == 1000000 + 300
+    assert get_state(server, "relay", "steps", token=token)["value"] == "three"
+    assert get_state(server, "timed", "far", token=token)["value"] == "waiting"
+    request = urllib.request.Request(f"{server.url}/v1/instances/relay/steps/events",
+                                     headers={"authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        entries = json.loads(response.read())["entries"]
+    assert [(e["origin"], e["at"]) for e in entries] == [
+        ("client", 1000000.0), ("timer", 1000060.0), ("timer", 1000120.0)]

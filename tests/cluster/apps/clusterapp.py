@@ -37,6 +37,18 @@ timed = Machine(
     delays={"wait": lambda ctx, ev: ctx["delay"]},
 )
 
+relay = Machine(  # each step's timer starts the next one's (tests/server/test_virtual_clock.py)
+    {
+        "id": "relay",
+        "initial": "one",
+        "states": {
+            "one": {"after": {"60000": "two"}},
+            "two": {"after": {"60000": "three"}},
+            "three": {"type": "final"},
+        },
+    },
+)
+
 job = Machine(
     {
         "id": "job",
@@ -59,4 +71,5 @@ app = App()
 app.register("counter", counter, indexes={"last": "last"},
              public_event=lambda event, reader: {"n": event.get("n")})
 app.register("timed", timed)
+app.register("relay", relay)
 app.register("job", job, services={"work": work})
