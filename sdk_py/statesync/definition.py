@@ -27,7 +27,8 @@ STATE_KEYS = frozenset(
      "target", "tags", "onDone", "output", "description", "meta", "invoke", "version", "schemas", "types"}
 )
 TRANSITION_KEYS = frozenset({"target", "actions", "guard", "reenter", "description", "meta"})
-INVOKE_KEYS = frozenset({"src", "id", "input", "onDone", "onError", "systemId", "description", "meta"})
+INVOKE_KEYS = frozenset({"src", "id", "input", "onDone", "onError", "onSnapshot", "systemId",
+                         "description", "meta"})
 
 
 UNRESOLVED: Any = object()  # a transition's domain before it is first computed
@@ -261,7 +262,8 @@ class Builder:
             descriptor = f"xstate.done.state.{node.id}"
             node.transitions[descriptor] = self.transitions(node, descriptor, config["onDone"])
         for invoke in node.invoke:
-            for key, prefix in (("onDone", "xstate.done.actor."), ("onError", "xstate.error.actor.")):
+            for key, prefix in (("onDone", "xstate.done.actor."), ("onError", "xstate.error.actor."),
+                                ("onSnapshot", "xstate.snapshot.")):
                 if invoke["config"].get(key) is not None:
                     descriptor = prefix + invoke["id"]
                     node.transitions[descriptor] = self.transitions(node, descriptor, invoke["config"][key])

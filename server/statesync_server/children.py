@@ -34,6 +34,11 @@ STOP_EVENT = "xstate.stop"
 ACTOR_DONE = "statesync.actorDone"
 """An action the engine adds to a child instance's transition that ends it (done or error):
 planned as the done / error event's message to the parent."""
+ACTOR_SNAPSHOT = "statesync.actorSnapshot"
+"""An action the engine adds to a child instance's creation and to each of its transitions that
+leaves it active, when the parent's invoke has `onSnapshot`: planned as the
+`xstate.snapshot.<id>` event's message to the parent (XState sends the child's initial snapshot
+and every change; the one that ends it is the done / error event instead)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +106,24 @@ def stopped(snapshot: Snapshot) -> Snapshot:
     """The snapshot of a child its parent stopped: same state, status `stopped`, no children."""
     return Snapshot(snapshot.machine, snapshot._nodes, snapshot.context, "stopped", snapshot.output,
                     snapshot.error, snapshot.history, {})
+
+
+def wants_snapshots(app: App, parent: ParentLink) -> bool:
+    """Whether the parent's machine invokes the child's id with `onSnapshot` (any version)."""
+    specs = [app.machines.get(parent.machine), *getattr(app, "versions", {}).get(parent.machine, {}).values()]
+    for spec in specs:
+        for node in getattr(getattr(spec, "machine", None), "id_map", {}).values():
+            for invoke in getattr(node, "invoke", ()):
+                if invoke.get("id") == parent.child_id and invoke["config"].get("onSnapshot") is not None:
+                    return True
+    return False
+
+
+def snapshot_event(child_id: str, snapshot: Any) -> dict[str, Any]:
+    """The `xstate.snapshot.<id>` event the parent gets for its child's `snapshot`."""
+    return {"type": f"xstate.snapshot.{child_id}", "actorId": child_id,
+            "snapshot": {"value": snapshot.value, "context": snapshot.context,
+                         "status": snapshot.status, "tags": sorted(snapshot.tags)}}
 
 
 def ended_event(child_id: str, snapshot: Any) -> dict[str, Any]:

@@ -622,6 +622,10 @@ class Engine:
                 and (work.state is None or work.state.snapshot.status == "active")):
             event = children.ended_event(parent.child_id, work.updates[-1][0])
             actions = [*actions, Action(children.ACTOR_DONE, {"event": event})]
+        elif (isinstance(parent, children.ParentLink) and work.log and work.log[-1].seq == seq
+                and work.log[-1].status == "active" and children.wants_snapshots(self.app, parent)):
+            event = children.snapshot_event(parent.child_id, work.updates[-1][0])
+            actions = [*actions, Action(children.ACTOR_SNAPSHOT, {"event": event})]
         if not actions:
             return
         actions, notices = emits.split(actions)

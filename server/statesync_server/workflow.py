@@ -143,6 +143,11 @@ class Batch:
                 return False
             del self.live.children[ref.child]
             self.finish(self.live.services.pop(ref.child), ref.status, ref.error)
+        elif ref.kind == "snapshot":  # from a child instance: is it still this one's child?
+            assert ref.child is not None
+            if self.live.children.get(ref.child) != ref.key[:2]:
+                self.finish(ref.key, "ignored", "the child instance was stopped or replaced")
+                return False
         elif ref.kind == "child":  # the child exists: its row is `running` until it ends
             self.finish(ref.key, "running")
             return True
@@ -422,7 +427,7 @@ class Workflow:
                                 machine, instance, params["id"])
                     continue
                 new.append(_row(key, "message", *target, {"event": params["event"]}, now))
-            elif kind == SEND_PARENT or kind == children.ACTOR_DONE:
+            elif kind in (SEND_PARENT, children.ACTOR_DONE, children.ACTOR_SNAPSHOT):
                 parent = batch.parent
                 if parent is None:
                     raise StatesyncError(ErrorCode.INVALID_EVENT,
@@ -430,6 +435,8 @@ class Workflow:
                 payload = {"event": params["event"]}
                 if kind == children.ACTOR_DONE:
                     payload["actor"] = parent.child_id
+                elif kind == children.ACTOR_SNAPSHOT:
+                    payload["snapshot_of"] = parent.child_id
                 new.append(_row(key, "message", parent.machine, parent.instance, payload, now))
             elif kind == SEND_TO:
                 new.append(_row(key, "message", *_target(params), {"event": params["event"]}, now))
@@ -687,6 +694,8 @@ def _message_ref(job: Job) -> Ref:
         return Ref("actor", key=job.key, child=job.payload["actor"],
                    status="failed" if failed else "done",
                    error="the child instance failed" if failed else None)
+    if "snapshot_of" in job.payload:
+        return Ref("snapshot", key=job.key, child=job.payload["snapshot_of"])
     if job.payload.get("stop"):
         return Ref("stop", key=job.key)
     return Ref(job.kind, key=job.key)

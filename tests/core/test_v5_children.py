@@ -103,3 +103,23 @@ def test_bad_arguments_are_refused_at_definition():
         send_to("k", "PING")
     with pytest.raises(TypeError):
         spawn_child("kid", id="")
+
+
+def test_on_snapshot_is_a_transition_on_the_childs_snapshot_event():
+    """XState v5's `invoke.onSnapshot` (packages/core/test/invoke.test.ts, "onSnapshot"): the
+    invoking state takes `xstate.snapshot.<id>` events, which carry the child's `snapshot`;
+    the runtime (the server, for child instances) sends them."""
+    from statesync import Machine, assign
+
+    machine = Machine(
+        {"id": "p", "initial": "a", "context": {"seen": []},
+         "states": {"a": {"invoke": {"src": "child", "id": "c",
+                                     "onSnapshot": {"actions": "see"}}},
+                    "b": {}}},
+        actions={"see": assign(lambda ctx, ev: {"seen": [*ctx["seen"], ev["snapshot"]["value"]]})},
+    )
+    snapshot, _ = machine.initial_transition()
+    snapshot, _ = machine.transition(snapshot, {"type": "xstate.snapshot.c", "snapshot": {"value": "x"}})
+    assert snapshot.context == {"seen": ["x"]}
+    assert machine.can(snapshot, {"type": "xstate.snapshot.c", "snapshot": {"value": "y"}})
+    assert not machine.can(snapshot, {"type": "xstate.snapshot.other", "snapshot": {}})

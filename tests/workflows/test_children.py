@@ -155,3 +155,27 @@ async def test_bad_child_addresses_and_a_cycle_of_children_never_crash(flow) -> 
     assert len(failed) == 1 and "invalid-event" in failed[0][0]
     assert (await _get(alice, "order", "o1"))["value"] == "paying"
     await alice.close()
+
+
+async def test_on_snapshot_hears_the_child_start_and_change_then_its_end(flow) -> None:
+    """XState's invoke.onSnapshot (invoke.test.ts): the parent gets the child's initial snapshot
+    and each change while it is active (`xstate.snapshot.<id>`), then `xstate.done.actor.<id>`."""
+    server = flow.start(app=CHILDAPP)
+    alice = await WsClient.connect(server, mint("alice"))
+    await _create(alice, "monitor", "m1")
+    child = "m1~pay~0"
+    flow.wait(lambda: (s := _get_sync(flow, "monitor", "m1")) and s["context"]["seen"],
+              what="the child's first snapshot")
+    await alice.send_event("monitor", "m1", {"type": "PING"}, "ping-1")
+    flow.wait(lambda: len(_get_sync(flow, "monitor", "m1")["context"]["seen"]) == 2,
+              what="the child's changed snapshot")
+    await alice.send_event("monitor", "m1", {"type": "NUDGE"}, "nudge-1")
+    flow.wait(lambda: _get_sync(flow, "monitor", "m1")["value"] == "paid", what="the done event")
+    state = await _get(alice, "monitor", "m1")
+    assert state["context"]["seen"] == [["pending", 0], ["pending", 1]]
+    assert state["context"]["receipt"] == {"ok": True, "amount": 0, "pings": 1}
+    types = _types(flow, "monitor", "m1")
+    assert types.count("xstate.snapshot.pay") == 2 and types.count("xstate.done.actor.pay") == 1
+    assert _types(flow, "payment", child) == ["xstate.init", "PING", "APPROVE"]
+    await alice.close()
+

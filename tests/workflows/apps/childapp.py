@@ -128,9 +128,36 @@ async def charge(call: EffectCall) -> None:
     raise RuntimeError("card declined")
 
 
+# A monitor invokes a payment with onSnapshot (XState's invoke.onSnapshot): it hears the
+# child's first snapshot and each change while the child is active, then its done event.
+monitor = Machine.setup(
+    actors={"pay": payment},
+    actions={
+        "saw": assign(lambda ctx, ev: {"seen": [*ctx["seen"], [ev["snapshot"]["value"],
+                                                               ev["snapshot"]["context"]["pings"]]]}),
+        "paid": assign(lambda ctx, ev: {"receipt": ev["output"]}),
+    },
+).create_machine(
+    {
+        "id": "monitor",
+        "initial": "watching",
+        "context": {"seen": [], "receipt": None},
+        "states": {
+            "watching": {
+                "invoke": {"src": "pay", "id": "pay", "onSnapshot": {"actions": "saw"},
+                           "onDone": {"target": "paid", "actions": "paid"}},
+                "on": {"PING": {"actions": forward_to("pay")},
+                       "NUDGE": {"actions": send_to("pay", {"type": "APPROVE"})}},
+            },
+            "paid": {},
+        },
+    },
+)
+
 app = App()
 app.register("payment", payment, allow_read=lambda access: access.subject == "alice",
              services={"charge": charge}, retry=Retry(max_attempts=1))
 app.register("order", order)
 app.register("wallet", wallet)
 app.register("loop", loop)
+app.register("monitor", monitor)
