@@ -30,10 +30,10 @@ def test_token_admin_flag_mints_the_admin_claim(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("claims", "code"), [
     (None, ErrorCode.UNAUTHENTICATED),
     ({"sub": "ops", ADMIN_CLAIM: True, "exp": time.time() - 1}, ErrorCode.UNAUTHENTICATED),
-    ({"sub": "alice", "exp": time.time() + 60}, ErrorCode.FORBIDDEN),
-    ({"sub": "alice", "exp": time.time() + 60, ADMIN_CLAIM: "true"}, ErrorCode.FORBIDDEN),
-    ({"sub": "alice", "exp": time.time() + 60, "admin": True}, ErrorCode.FORBIDDEN),
-    ({"sub": "anon:1", "exp": time.time() + 60, "anon": True, ADMIN_CLAIM: True},
+    ({"sub": "alice", "exp": time.time() + 10**7}, ErrorCode.FORBIDDEN),
+    ({"sub": "alice", "exp": time.time() + 10**7, ADMIN_CLAIM: "true"}, ErrorCode.FORBIDDEN),
+    ({"sub": "alice", "exp": time.time() + 10**7, "admin": True}, ErrorCode.FORBIDDEN),
+    ({"sub": "anon:1", "exp": time.time() + 10**7, "anon": True, ADMIN_CLAIM: True},
      ErrorCode.FORBIDDEN),
 ])
 def test_only_a_live_admin_token_passes(claims: dict | None, code: ErrorCode) -> None:
