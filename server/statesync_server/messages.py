@@ -73,9 +73,11 @@ class Messenger:
         try:
             while queue:
                 job = queue[0]
-                if self.workflow.clustered and self._take_earlier(queue, await
-                                                                  self.workflow.earlier_messages(job)):
-                    continue
+                if self.workflow.clustered:
+                    earlier = await self.workflow.earlier_messages(job)
+                    # older ones were queued meanwhile (taken over from a stopped process)
+                    if self._take_earlier(queue, earlier) or queue[0] is not job:
+                        continue
                 if await self.workflow.deliver_message(job):
                     queue.remove(job)
                     self._queued.discard(job.key)
