@@ -110,7 +110,8 @@ def test_a_second_tab_shares_the_runtime_and_the_connection(
     second = second_page.evaluate(LIVE, alice)
     print(f"time to live: first tab {first['live']:.0f} ms, second tab {second['live']:.0f} ms")
     assert second["info"] == {**second["info"], "worker": "shared", "boots": 1, "connections": 1}
-    assert second["phases"] == ["connecting", "live"]  # nothing left to load
+    # nothing left to load (the HTTP-first read may still show while the worker answers)
+    assert [phase for phase in second["phases"] if phase != "http"] == ["connecting", "live"]
 
     # One Python client for both: an edit in one tab shows in the other.
     page.evaluate("window.t.todo.send({ type: 'ADD', text: 'from the first tab' })")
