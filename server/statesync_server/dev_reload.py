@@ -89,7 +89,17 @@ class _Child(subprocess.Popen):  # type: ignore[type-arg]
 
 
 def _start(command: list[str], sock: socket.socket) -> _Child:
-    return _Child(command, pass_fds=(sock.fileno(),))
+    return _Child(command, pass_fds=(sock.fileno(),), preexec_fn=_die_with_parent)
+
+
+def _die_with_parent() -> None:
+    """Linux: the server gets SIGTERM if this supervisor dies first (say, it is killed), so
+    no server outlives `--dev`. Elsewhere nothing (a killed supervisor may leave it)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1  # noqa: N806 - the C constant's name
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _stop(child: _Child, timeout: float = 10.0) -> None:

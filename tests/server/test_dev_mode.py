@@ -91,8 +91,35 @@ def test_dev_mode_reloads_and_keeps_or_resets_instances(tmp_path: Path) -> None:
         (tmp_path / "helper.py").write_text("X = 2\n")
         wait_for_start(server, 4)
         assert call(server, "GET", "/v1/instances/light/stays")[1]["value"] == "off"
+        children = _children(server.proc.pid)
+        assert children
+        server.kill()  # even a supervisor killed outright leaves no server behind
+        deadline = time.monotonic() + 30
+        while any(Path(f"/proc/{pid}").exists() and _alive(pid) for pid in children):
+            assert time.monotonic() < deadline, f"{children} outlived the dev supervisor"
+            time.sleep(0.05)
     finally:
         server.stop()
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:  # a zombie is gone for our purpose
+        return (Path(f"/proc/{pid}") / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 def test_without_dev_a_changed_machine_stops_the_server_with_one_line(tmp_path: Path) -> None:
