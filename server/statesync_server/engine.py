@@ -407,8 +407,9 @@ class Engine:
                 before = _Committed(first.spec.version, first.snapshot, first.row.seq)
         self._emit_delivered(slot)  # late ones for seqs already sent go first, in order
         emitted = emits.by_event_seq(slot.emitted_elsewhere)
+        sent = {step.row.seq for step in steps}
         slot.emitted_elsewhere = [(seq, event) for seq, event in slot.emitted_elsewhere
-                                  if not any(step.row.seq == seq for step in steps)]
+                                  if seq not in sent]
         now = time.time()
         for step in steps:
             if step.snapshot is None:
