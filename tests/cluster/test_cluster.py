@@ -23,7 +23,11 @@ from statesync_server.testing import async_wait_for_state, get_state
 
 
 _ids = itertools.count()
-TOKEN = mint("tester")
+
+
+def tester_token() -> str:
+    """A fresh token for each use: a module-level one would expire in a long suite."""
+    return mint("tester")
 
 
 async def _create(client: WsClient, machine: str, name: str, input: dict | None = None) -> dict:
@@ -52,8 +56,8 @@ async def _events(base: list[dict], client: WsClient, name: str, values: list[in
 
 async def test_concurrent_writers_through_every_process_apply_each_event_once(cluster):
     servers = cluster(3)
-    clients = [await WsClient.connect(server, TOKEN) for server in servers]
-    watchers = [await WsClient.connect(server, TOKEN) for server in servers]
+    clients = [await WsClient.connect(server, tester_token()) for server in servers]
+    watchers = [await WsClient.connect(server, tester_token()) for server in servers]
     await _create(clients[0], "counter", "shared")
     for watcher in watchers:
         reply = await watcher.request({"type": "subscribe", "id": "s", "machine": "counter",
@@ -72,7 +76,7 @@ async def test_concurrent_writers_through_every_process_apply_each_event_once(cl
 
     expected = sum(sum(v) for v in values)  # a serial application of every event
     for server in servers:  # every process answers the final state: no stale cache
-        state = get_state(server, "counter", "shared", token=TOKEN)
+        state = get_state(server, "counter", "shared", token=tester_token())
         assert state["seq"] == total and state["context"]["count"] == expected, state
 
     for watcher in watchers:  # each subscriber: every update, in seq order, exactly once
@@ -90,8 +94,8 @@ async def test_concurrent_writers_through_every_process_apply_each_event_once(cl
 async def test_a_subscriber_misses_nothing_when_its_process_loses_the_notifications(
         cluster, statesync_postgres):
     servers = cluster(2)
-    watcher = await WsClient.connect(servers[1], TOKEN)
-    writer = await WsClient.connect(servers[0], TOKEN)
+    watcher = await WsClient.connect(servers[1], tester_token())
+    writer = await WsClient.connect(servers[0], tester_token())
     await _create(writer, "counter", "gap")
     reply = await watcher.request({"type": "subscribe", "id": "s", "machine": "counter",
                                    "instance": "gap"})
@@ -117,9 +121,9 @@ def _drop_listeners(url: str) -> None:
 
 async def test_emitted_events_reach_subscribers_on_every_process(cluster):
     servers = cluster(2)
-    writer = await WsClient.connect(servers[0], TOKEN)
+    writer = await WsClient.connect(servers[0], tester_token())
     await _create(writer, "counter", "pinged")
-    listeners = [await WsClient.connect(server, TOKEN) for server in servers]
+    listeners = [await WsClient.connect(server, tester_token()) for server in servers]
     for listener in listeners:
         reply = await listener.request({"type": "subscribe", "id": "s", "machine": "counter",
                                         "instance": "pinged"})
@@ -139,8 +143,8 @@ async def test_emitted_events_reach_subscribers_on_every_process(cluster):
 
 async def test_reads_through_another_process_are_never_staler_than_an_ack(cluster):
     servers = cluster(3)
-    writer = await WsClient.connect(servers[0], TOKEN)
-    readers = [await WsClient.connect(server, TOKEN) for server in servers[1:]]
+    writer = await WsClient.connect(servers[0], tester_token())
+    readers = [await WsClient.connect(server, tester_token()) for server in servers[1:]]
     await _create(writer, "counter", "fresh")
     for reader in readers:  # cache the instance at seq 0 in the other processes
         reply = await reader.request({"type": "get", "id": f"g{next(_ids)}",
@@ -153,17 +157,17 @@ async def test_reads_through_another_process_are_never_staler_than_an_ack(cluste
             got = await reader.request({"type": "get", "id": f"g{next(_ids)}",
                                         "machine": "counter", "instance": "fresh"})
             assert got["seq"] >= reply["seq"], (got, reply)
-        state = get_state(servers[2], "counter", "fresh", token=TOKEN)
+        state = get_state(servers[2], "counter", "fresh", token=tester_token())
         assert state["seq"] >= reply["seq"]
 
 
 async def test_an_instance_created_elsewhere_is_found_at_once(cluster):
     servers = cluster(2)
-    late = await WsClient.connect(servers[1], TOKEN)
+    late = await WsClient.connect(servers[1], tester_token())
     missing = await late.request({"type": "get", "id": "g0", "machine": "counter",
                                   "instance": "later"})
     assert missing["type"] == "error" and missing["code"] == "not-found"
-    await _create(await WsClient.connect(servers[0], TOKEN), "counter", "later")
+    await _create(await WsClient.connect(servers[0], tester_token()), "counter", "later")
     found = await late.request({"type": "get", "id": "g1", "machine": "counter",
                                 "instance": "later"})
     assert found["type"] == "state" and found["seq"] == 0, found
@@ -171,11 +175,11 @@ async def test_an_instance_created_elsewhere_is_found_at_once(cluster):
 
 async def test_a_live_query_on_one_process_follows_commits_through_another(cluster):
     servers = cluster(2)
-    watcher = await WsClient.connect(servers[1], TOKEN)
+    watcher = await WsClient.connect(servers[1], tester_token())
     first = await watcher.request({"type": "watch", "id": "w", "machine": "counter",
                                    "index": "last", "op": "eq", "value": 7})
     assert first["type"] == "results" and first["items"] == [], first
-    writer = await WsClient.connect(servers[0], TOKEN)
+    writer = await WsClient.connect(servers[0], tester_token())
     await _create(writer, "counter", "q")  # not in the set: never mentioned
     await writer.send_event("counter", "q", {"type": "ADD", "n": 7}, "q1")
     change = await watcher.expect(lambda m: m["type"] == "query-change", timeout=15)
@@ -187,7 +191,7 @@ async def test_a_live_query_on_one_process_follows_commits_through_another(clust
 
 async def test_kill_9_under_concurrent_load_loses_no_acknowledged_event(cluster):
     servers = cluster(3)
-    setup = await WsClient.connect(servers[1], TOKEN)
+    setup = await WsClient.connect(servers[1], tester_token())
     names = [f"hot{i}" for i in range(4)]
     for name in names:
         await _create(setup, "counter", name)
@@ -200,7 +204,7 @@ async def test_kill_9_under_concurrent_load_loses_no_acknowledged_event(cluster)
         target, n, unacked = index, 0, []
         while not stop.is_set() or unacked:  # a sent event is resent until acknowledged
             try:
-                client = await WsClient.connect(servers[target % 3], TOKEN)
+                client = await WsClient.connect(servers[target % 3], tester_token())
             except OSError:
                 target += 1
                 continue
@@ -228,7 +232,7 @@ async def test_kill_9_under_concurrent_load_loses_no_acknowledged_event(cluster)
     assert before_kill > 0 and len(acked) > before_kill  # the load carried on after the kill
     total = 0
     for name in names:
-        state = get_state(servers[1], "counter", name, token=TOKEN)
+        state = get_state(servers[1], "counter", name, token=tester_token())
         log = _log(servers[2], "counter", name)
         assert [e["seq"] for e in log] == list(range(state["seq"] + 1))  # gap-free
         total += state["context"]["count"]
@@ -239,7 +243,7 @@ async def test_kill_9_under_concurrent_load_loses_no_acknowledged_event(cluster)
 
 async def test_a_process_that_starts_leaves_the_live_processes_work_alone(cluster):
     first = cluster(1, stall=(0,))[0]  # its services hang: still running when others start
-    client = await WsClient.connect(first, TOKEN)
+    client = await WsClient.connect(first, tester_token())
     for i in range(5):
         await _create(client, "job", f"busy{i}")
         await _create(client, "timed", f"later{i}", {"delay": 4000})
@@ -248,9 +252,9 @@ async def test_a_process_that_starts_leaves_the_live_processes_work_alone(cluste
     for server in others:
         assert "took over" not in server.log()
     for i in range(5):
-        state = get_state(others[0], "job", f"busy{i}", token=TOKEN)
+        state = get_state(others[0], "job", f"busy{i}", token=tester_token())
         assert state["value"] == "working"  # its service runs on the first process only
-        state = await async_wait_for_state(others[1], "timed", f"later{i}", token=TOKEN,
+        state = await async_wait_for_state(others[1], "timed", f"later{i}", token=tester_token(),
                                            value="fired", timeout=30)
         assert [e["origin"] for e in _log(others[1], "timed", f"later{i}")] == ["client", "timer"]
 
@@ -258,7 +262,7 @@ async def test_a_process_that_starts_leaves_the_live_processes_work_alone(cluste
 async def test_a_killed_process_loses_nothing_and_its_timers_and_services_move(cluster):
     servers = cluster(3, stall=(0,))
     doomed, survivors = servers[0], servers[1:]
-    client = await WsClient.connect(doomed, TOKEN)
+    client = await WsClient.connect(doomed, tester_token())
     for i in range(5):  # timers owned by the doomed process; due after it is gone
         await _create(client, "timed", f"t{i}", {"delay": 800})
     for i in range(5):  # services it starts and never finishes (they hang there)
@@ -273,19 +277,19 @@ async def test_a_killed_process_loses_nothing_and_its_timers_and_services_move(c
     killed_at = time.monotonic()
 
     for i in range(5):
-        state = await async_wait_for_state(survivors[i % 2], "timed", f"t{i}", token=TOKEN,
+        state = await async_wait_for_state(survivors[i % 2], "timed", f"t{i}", token=tester_token(),
                                            value="fired", timeout=30)
         assert state["seq"] == 1  # fired exactly once
-        state = await async_wait_for_state(survivors[i % 2], "job", f"j{i}", token=TOKEN,
+        state = await async_wait_for_state(survivors[i % 2], "job", f"j{i}", token=tester_token(),
                                            value="done", timeout=30)
         assert state["seq"] == 1
     taken_over = time.monotonic() - killed_at
 
-    state = get_state(survivors[0], "counter", "load", token=TOKEN)
+    state = get_state(survivors[0], "counter", "load", token=tester_token())
     assert state["seq"] == 20 and state["context"]["count"] == sum(acked)
     # a client of the dead process reconnects to a survivor and carries on (a resend of the
     # last acked event is answered as a duplicate, not applied again)
-    client = await WsClient.connect(survivors[0], TOKEN)
+    client = await WsClient.connect(survivors[0], tester_token())
     again = await client.send_event("counter", "load", {"type": "ADD", "n": 20}, "k20")
     assert again["type"] == "ack" and again["duplicate"] is True and again["seq"] == 20
     more = await client.send_event("counter", "load", {"type": "ADD", "n": 21}, "k21")
@@ -310,7 +314,7 @@ def _log(server, machine: str, instance: str) -> list[dict]:
     while since is not None:
         request = urllib.request.Request(
             f"{server.url}/v1/instances/{machine}/{instance}/events?since={since}&limit=1000",
-            headers={"Authorization": f"Bearer {TOKEN}"})
+            headers={"Authorization": f"Bearer {tester_token()}"})
         with urllib.request.urlopen(request, timeout=10) as response:
             page = json.loads(response.read())
         entries += page["entries"]
@@ -337,7 +341,7 @@ def test_a_second_process_on_one_sqlite_file_refuses_to_start(tmp_path):
         while "already served" not in second.log() and time.monotonic() < deadline:
             time.sleep(0.05)
         assert "already served by another statesync process" in second.log()
-        assert get_state(first, "counter", "nothing", token=TOKEN) is None  # first one serves
+        assert get_state(first, "counter", "nothing", token=tester_token()) is None  # first one serves
     finally:
         second.kill()
         first.stop()

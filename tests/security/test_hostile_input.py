@@ -12,7 +12,7 @@ import json
 import socket
 import time
 import warnings
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ from hostile_harness import (
     start_hostile,
     unchanged,
 )
+from server_harness import Bearer
 from statesync_server import ErrorCode
 
 CODES = {code.value for code in ErrorCode}
@@ -380,15 +381,15 @@ async def test_frame_above_the_hard_limit_closes_1009(hostile: ServerProcess) ->
 
 # --- HTTP ------------------------------------------------------------------------------------------
 
-BEARER = {"Authorization": f"Bearer {mint('alice')}"}
-BOB = {"Authorization": f"Bearer {mint('bob')}"}
+BEARER = Bearer("alice")
+BOB = Bearer("bob")
 JSON = {"content-type": "application/json"}
-ADMIN = {"Authorization": f"Bearer {mint('root', statesync_admin=True)}"}
+ADMIN = Bearer("root", statesync_admin=True)
 NOTE = "/v1/instances/note/alice-note"
 COUNTER = "/v1/instances/counter/target"
 
 # (label, method, path, headers, body, status, code)
-HTTP_CASES: list[tuple[str, str, str, dict[str, str], str | None, int, str]] = [
+HTTP_CASES: list[tuple[str, str, str, Mapping[str, str], str | None, int, str]] = [
     ("no-auth", "GET", COUNTER, {}, None, 401, "unauthenticated"),
     ("basic-auth", "GET", COUNTER, {"Authorization": "Basic YWxpY2U6eA=="}, None, 401,
      "unauthenticated"),
@@ -483,7 +484,7 @@ assert len({label for label, *_ in HTTP_CASES}) == len(HTTP_CASES)
 @pytest.mark.parametrize(("label", "method", "path", "headers", "body", "status", "code"),
                          HTTP_CASES, ids=[c[0] for c in HTTP_CASES])
 async def test_bad_http_request(hostile: ServerProcess, label: str, method: str, path: str,
-                                headers: dict[str, str], body: str | None, status: int,
+                                headers: Mapping[str, str], body: str | None, status: int,
                                 code: str) -> None:
     async with unchanged(hostile), httpx.AsyncClient(base_url=hostile.url, timeout=WAIT) as http:
         reply = await http.request(method, path, headers={**JSON, **headers},

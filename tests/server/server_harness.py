@@ -6,6 +6,7 @@ import asyncio
 import json
 import time
 from pathlib import Path
+from collections.abc import Iterator, Mapping
 from typing import Any, Callable
 
 import jwt
@@ -25,6 +26,25 @@ def mint(sub: str, *, ttl: int = 600, secret: str = SECRET, algorithm: str = "HS
     payload = {"sub": sub, "iat": now, "exp": now + ttl, "aud": "statesync", "iss": "statesync",
                **claims}
     return jwt.encode(payload, secret, algorithm=algorithm)
+
+
+class Bearer(Mapping[str, str]):
+    """An `Authorization` header whose token is minted each time it is read, so a module-level
+    constant stays valid however late in a long suite a test uses it."""
+
+    def __init__(self, sub: str, **claims: Any) -> None:
+        self.sub, self.claims = sub, claims
+
+    def __getitem__(self, key: str) -> str:
+        if key != "Authorization":
+            raise KeyError(key)
+        return f"Bearer {mint(self.sub, **self.claims)}"
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(("Authorization",))
+
+    def __len__(self) -> int:
+        return 1
 
 
 class ServerProcess(testing.ServerProcess):
