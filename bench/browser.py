@@ -11,7 +11,8 @@ Measures, on examples/settings_page:
   page load -> handover to the Python client (Pyodide booted, connected, every handle
   switched over: sends are optimistic from then on), cold and warm;
   Pyodide start (fetch + loadPyodide, in the worker; a reload restores the memory snapshot
-  the first boot saved) and installing the statesync core + machine module;
+  the first boot saved), installing the statesync core + machine module, and the warm-up a
+  restored runtime runs (the send path on a throwaway machine);
   the longest main-thread task from navigation to the handover (PerformanceObserver
   "longtask"; the page's own React rendering included) and any SDK script in a long
   animation frame;
@@ -21,7 +22,8 @@ Measures, on examples/settings_page:
   applied in Pyodide, the state posted back), one at a time: right after the handover of
   each cold and warm page load, and 200 in a row in a fresh context; settings.set() -> shown
   (the built-in settings machine, applied in the page at once), one at a time and in a burst;
-  send() -> ack from the server (loopback round trip, durable commit included).
+  send() -> ack from the server (loopback round trip, durable commit included); and the
+  platform's floor for the optimistic path: a message echoed by a bare SharedWorker.
 Targets: optimistic update < 5 ms p95, first state < 3 s cold (issue 6); no SDK script of
 50 ms or more on the main thread, warm reload to live < 1.5 s (issue 11). The load average
 is printed before and after: the timings mean little on a busy machine.
@@ -109,6 +111,27 @@ SENDS_JS = """async ({sends, burst}) => {
   return { worker, optimistic, acked, bursts, burstTotal };
 }"""
 
+# The platform's floor for the path above: a message to a bare SharedWorker that echoes it, one
+# at a time (a 5 ms pause between, as a send waits for its ack): milliseconds per round trip.
+ECHO_JS = """async (count) => {
+  const source = "onconnect = (e) => { const port = e.ports[0]; "
+               + "port.onmessage = (m) => port.postMessage(m.data); };";
+  const worker = new SharedWorker(URL.createObjectURL(new Blob([source])));
+  worker.port.start();
+  const times = [];
+  for (let i = 0; i < count; i++) {
+    const t0 = performance.now();
+    await new Promise((resolve) => {
+      worker.port.onmessage = resolve;
+      worker.port.postMessage({ id: i, op: "send", args: { hid: 1, event: '{"type": "TOGGLE"}' } });
+    });
+    times.push(performance.now() - t0);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  worker.port.close();
+  return times;
+}"""
+
 HANDOVER = "handover to the Python client (optimistic ready)"  # from page load
 LIVE_JS = "() => performance.getEntriesByName('statesync:live').length > 0"
 # Installed before the page's scripts: the main thread's long tasks and long-frame scripts.
@@ -135,7 +158,8 @@ MARKS_JS = """async () => {
            pyodide: get("statesync:pyodide")?.duration, core: get("statesync:core")?.duration,
            longest: Math.max(0, ...before.map((t) => t.duration)),
            sdkLongest: Math.max(0, ...sdkScripts.map((s) => s.duration)),
-           boots: info.boots, downloaded: info.downloaded, snapshot: info.timings.snapshot };
+           boots: info.boots, downloaded: info.downloaded, snapshot: info.timings.snapshot,
+           warmUp: info.timings.warmUp };
 }"""
 
 
@@ -147,7 +171,7 @@ def page_load(playwright: Playwright, url: str, runs: int, sends: int) -> dict[s
         "cold", "warm", "live_cold", "live_warm", "pyodide_cold", "pyodide_warm", "core_cold",
         "core_warm", "longest_cold", "longest_warm", "sdk_longest", "downloaded_cold",
         "downloaded_warm", "live_second", "boots_second", "snapshot_cold", "snapshot_warm",
-        "sends_cold", "sends_warm")}
+        "sends_cold", "sends_warm", "warm_up")}
     for _ in range(runs):
         profile = tempfile.TemporaryDirectory()
         context = playwright.chromium.launch_persistent_context(profile.name,
@@ -175,6 +199,8 @@ def page_load(playwright: Playwright, url: str, runs: int, sends: int) -> dict[s
                 result[f"longest_{kind}"].append(marks["longest"])
                 result[f"downloaded_{kind}"].append(marks["downloaded"])
                 result[f"snapshot_{kind}"].append(marks["snapshot"])
+                if kind == "warm":
+                    result["warm_up"].append(marks["warmUp"])
                 if marks["pyodide"] is not None:
                     result[f"pyodide_{kind}"].append(marks["pyodide"])
                     result[f"core_{kind}"].append(marks["core"])
@@ -191,7 +217,8 @@ def sends(browser: Browser, url: str, count: int, burst: int) -> dict[str, Any]:
         page = context.new_page()
         page.goto(url)
         page.wait_for_selector("body[data-ready=true]", timeout=READY_MS)
-        return page.evaluate(SENDS_JS, {"sends": count, "burst": burst})
+        timed = page.evaluate(SENDS_JS, {"sends": count, "burst": burst})
+        return {**timed, "echo": page.evaluate(ECHO_JS, count)}
     finally:
         context.close()
 
@@ -241,6 +268,7 @@ def run(url: str, runs: int, count: int, burst: int, load_sends: int) -> dict[st
         "Pyodide start, warm": loads["pyodide_warm"],
         "install core + machine module, cold": loads["core_cold"],
         "install core + machine module, warm": loads["core_warm"],
+        "warm-up after restoring the snapshot (warm)": loads["warm_up"],
         "longest main-thread task until the handover, cold": loads["longest_cold"],
         "longest main-thread task until the handover, warm": loads["longest_warm"],
         "longest SDK script in a long animation frame": loads["sdk_longest"],
@@ -250,6 +278,7 @@ def run(url: str, runs: int, count: int, burst: int, load_sends: int) -> dict[st
         "send() -> optimistic state via the worker, after a cold load": loads["sends_cold"],
         "send() -> optimistic state via the worker, after a warm load": loads["sends_warm"],
         "send() -> optimistic state via the worker, one at a time": timed["worker"],
+        "the platform's floor: postMessage echo by a bare SharedWorker": timed["echo"],
         "settings.set() -> shown (in the page), one at a time": timed["optimistic"],
         f"settings.set() -> shown (in the page), burst of {burst}": timed["bursts"],
         "send() -> ack (loopback, durable)": timed["acked"],
@@ -268,6 +297,9 @@ def run(url: str, runs: int, count: int, burst: int, load_sends: int) -> dict[st
     cold = statistics.median(loads["cold"])
     optimistic = max(p95(values) for values in (loads["sends_cold"], loads["sends_warm"],
                                                  timed["worker"]))
+    floor = p95(timed["echo"])
+    print(f"  p95 optimistic / p95 bare echo: {optimistic / floor:.1f}x "
+          f"({optimistic:.2f} / {floor:.2f} ms)")
     longest = max(loads["sdk_longest"])
     warm = statistics.median(loads["live_warm"])
     print(f"Targets: optimistic < 5 ms p95: {'met' if optimistic < 5 else 'MISSED'} "

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from statesync import Machine, StatesyncError
+from statesync import Machine, StatesyncError, assign
 from statesync.client import (
     AnonymousSession,
     Change,
@@ -208,3 +208,43 @@ def items_json(live: LiveQuery) -> str:
 
 async def close(target: Client | Instance | LiveQuery) -> None:
     await target.close()
+
+
+# A restored memory snapshot holds the interpreter's heap but not the compiled code: Chromium
+# compiles the hot WebAssembly functions again, in the background, once they have run enough.
+# After a cold boot the imports did that; after a restore the first sends would (their tail
+# latency doubled while the compiler ran). `warm_up_stepper` gives the worker the send path's
+# work to run a few hundred times first: a transition with guards, assignments, nested and
+# parallel states, JSON both ways, and a call back into JavaScript.
+_WARM_UP = Machine(
+    {"id": "warm-up", "type": "parallel",
+     "context": {"items": [{"id": i, "done": False, "text": f"item {i}"} for i in range(8)],
+                 "flips": 0},
+     "states": {
+         "list": {"initial": "idle", "states": {
+             "idle": {"on": {"FLIP": {"target": "busy", "actions": "flip"}}},
+             "busy": {"on": {"FLIP": [{"guard": "even", "target": "idle", "actions": "flip"},
+                                      {"actions": "flip"}]}}}},
+         "count": {"initial": "low", "states": {
+             "low": {"always": {"guard": "many", "target": "high"}},
+             "high": {}}}}},
+    actions={"flip": assign(lambda context, event: {"flips": context["flips"] + 1, "items": [
+        dict(item, done=not item["done"]) if item["id"] == event["id"] else item
+        for item in context["items"]]})},
+    guards={"even": lambda context, event: context["flips"] % 2 == 0,
+            "many": lambda context, event: context["flips"] > 100},
+)
+
+
+def warm_up_stepper(sink: Callable[[str], Any]) -> Callable[[str], str]:
+    """`step(event_json) -> snapshot_json` on a throwaway machine, each step also handing a
+    JSON text to `sink` (as a send hands its frame to the WebSocket)."""
+    snapshot = _WARM_UP.initial_transition()[0]
+
+    def step(event_json: str) -> str:
+        nonlocal snapshot
+        snapshot, _actions = _WARM_UP.transition(snapshot, json.loads(event_json))
+        sink(json.dumps({"type": "event", "event": event_json}))
+        return json.dumps(snapshot.to_dict())
+
+    return step

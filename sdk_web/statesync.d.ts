@@ -99,9 +99,12 @@ export interface RuntimeInfo {
   connections: number;
   /** bytes this worker fetched over the network (HTTP cache hits count 0) */
   downloaded: number;
-  /** milliseconds: Pyodide's start (fetch + loadPyodide), then installing the core; and how
-   * the runtime booted: from a memory snapshot, or saving one, or a bad one discarded, or none */
-  timings: { pyodide: number; core: number; snapshot: "restored" | "saved" | "discarded" | "none" };
+  /** milliseconds: Pyodide's start (fetch + loadPyodide), then installing the core, then (after
+   * restoring a snapshot) running the send path on a throwaway machine so the WebAssembly
+   * compiler is done before the first send; and how the runtime booted: from a memory
+   * snapshot, or saving one, or a bad one discarded, or none */
+  timings: { pyodide: number; core: number; warmUp: number;
+             snapshot: "restored" | "saved" | "discarded" | "none" };
 }
 
 export interface ConnectOptions {

@@ -71,9 +71,10 @@ export class StatesyncError extends Error {
  * @property {number} connections  Python clients (WebSockets) open in this worker
  * @property {number} downloaded   bytes this worker fetched over the network (HTTP cache
  *   hits count 0; the runtime is served under content-hashed URLs, cached for good)
- * @property {{pyodide: number, core: number, snapshot: "restored"|"saved"|"discarded"|"none"}}
- *   timings  ms: Pyodide's start (fetch + `loadPyodide`), then installing the core and the
- *   machine modules; `snapshot`: how the runtime booted (README: warm boots)
+ * @property {{pyodide: number, core: number, warmUp: number,
+ *   snapshot: "restored"|"saved"|"discarded"|"none"}} timings  ms: Pyodide's start (fetch +
+ *   `loadPyodide`), then installing the core and the machine modules, then the warm-up after
+ *   a restored snapshot; `snapshot`: how the runtime booted (README: warm boots)
  */
 
 /**
@@ -178,6 +179,10 @@ export async function loadRuntime(url = location.origin) {
     performance.measure("statesync:pyodide", { start, duration: info.timings.pyodide });
     performance.measure("statesync:core", { start: start + info.timings.pyodide,
       duration: info.timings.core });
+    if (info.timings.warmUp) {
+      performance.measure("statesync:warm-up", {
+        start: start + info.timings.pyodide + info.timings.core, duration: info.timings.warmUp });
+    }
   }
   const { timeOrigin, started, ...timings } = info.timings;
   return { ...info, timings };

@@ -28,6 +28,9 @@ ROWS = (  # what issue 11 asks for, cold and warm
     "send() -> optimistic state via the worker, one at a time",
     "settings.set() -> shown (in the page), one at a time",
     "send() -> ack",
+    "warm-up after restoring the snapshot (warm)",
+    "the platform's floor: postMessage echo by a bare SharedWorker",
+    "p95 optimistic / p95 bare echo",
 )
 
 

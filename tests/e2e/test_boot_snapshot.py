@@ -76,11 +76,14 @@ def test_reload_restores_the_snapshot_and_a_changed_module_invalidates_it(
     page.goto(f"{own_server.url}/statesync/manifest.json")
     first = boot(page, "cold")
     assert first["worker"] == "shared" and first["timings"]["snapshot"] == "saved"
+    assert first["timings"]["warmUp"] == 0  # the imports warmed the interpreter up
     [saved] = page.evaluate(STORED, [1, None])
     assert not saved["failed"] and saved["bytes"] > 10_000_000  # the interpreter's heap
 
     page.reload()  # the SharedWorker ended with its last page: a new one restores the heap
-    assert boot(page, "restored")["timings"]["snapshot"] == "restored"
+    restored = boot(page, "restored")["timings"]
+    assert restored["snapshot"] == "restored" and restored["warmUp"] > 0  # bridge.warm_up_stepper
+    assert page.evaluate("performance.getEntriesByName('statesync:warm-up').length") == 1
 
     # A changed machine module (same server, same origin): a new key, the old entry deleted.
     machines = app_dir / "machines.py"
