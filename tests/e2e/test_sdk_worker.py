@@ -63,18 +63,39 @@ def long_tasks(page: Page) -> dict[str, Any]:
 
 def test_the_main_thread_has_no_long_task_while_pyodide_boots(page: Page,
                                                               server: ServerProcess) -> None:
-    page.add_init_script(OBSERVE)
-    live = open_blank(page, server).evaluate(LIVE, token("alice"))
-    assert live["info"]["worker"] == "shared" and live["info"]["boots"] == 1
-    assert live["phases"][0] in {"http", "loading-runtime"} and live["phases"][-1] == "live"
-    assert {"loading-packages", "connecting"} <= set(live["phases"])
-    measured = long_tasks(page)
-    print("main thread, SDK import -> live:", measured)
-    assert measured["sdkScripts"] == []  # no script of the SDK ran for 50 ms or more
-    assert measured["longest"] < 50, measured["tasks"]
+    """From the SDK's import to live, no main-thread task of 50 ms or more and no SDK script
+    in a long animation frame. Both are wall-clock: on a starved machine the OS can stall any
+    task past 50 ms, so a boot that shows one is measured again in a fresh browser context
+    (a new worker, a cold boot) up to twice more. The SDK blocking the main thread would do
+    so in every boot; it must be clean in one of three."""
+    attempts, contexts = [], []
+    try:
+        for attempt in range(3):
+            if attempt:
+                contexts.append(page.context.browser.new_context())
+                page = contexts[-1].new_page()
+            page.add_init_script(OBSERVE)
+            live = open_blank(page, server).evaluate(LIVE, token("alice"))
+            assert live["info"]["worker"] == "shared" and live["info"]["boots"] == 1
+            assert live["phases"][0] in {"http", "loading-runtime"}
+            assert live["phases"][-1] == "live"
+            assert {"loading-packages", "connecting"} <= set(live["phases"])
+            measured = long_tasks(page)
+            print("main thread, SDK import -> live:", measured)
+            attempts.append(measured)
+            if measured["sdkScripts"] == [] and measured["longest"] < 50:
+                break
+        assert measured["sdkScripts"] == [], attempts  # no SDK script ran for 50 ms or more
+        assert measured["longest"] < 50, attempts
+        observers_see_a_long_task(page)
+    finally:
+        for context in contexts:
+            context.close()
 
-    # The observers do see a long task in this browser (else the above could not fail): one
-    # of the page's own tasks (what evaluate() runs directly is not a task they observe).
+
+def observers_see_a_long_task(page: Page) -> None:
+    """The observers do see a long task in this browser (else the test above could not fail):
+    one of the page's own tasks (what evaluate() runs directly is not a task they observe)."""
     page.evaluate("""() => new Promise((done) => setTimeout(() => {
         const end = performance.now() + 120;
         while (performance.now() < end);

@@ -35,7 +35,7 @@ def workshop(session_databases: Databases) -> Iterator[ServerProcess]:
 
 @pytest.fixture(scope="module")
 def admin_token(workshop: ServerProcess) -> str:
-    return workshop.mint("ops", **{ADMIN_CLAIM: True})
+    return workshop.mint("ops", ttl=86400, **{ADMIN_CLAIM: True})  # outlives the module's tests
 
 
 @pytest.fixture(scope="module")

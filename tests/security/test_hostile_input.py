@@ -254,6 +254,10 @@ async def test_requests_before_auth(hostile: ServerProcess, label: str) -> None:
         await client.close()
 
 
+# An expiry the whole suite stays well before: each bad token below has its one defect only.
+FAR = int(time.time()) + 30 * 86400
+
+
 def unsigned(claims: dict[str, Any]) -> str:
     def part(data: dict[str, Any]) -> str:
         return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
@@ -261,7 +265,7 @@ def unsigned(claims: dict[str, Any]) -> str:
 
 
 def signed(**claims: Any) -> str:
-    payload = {"sub": "alice", "exp": int(time.time()) + 600, "aud": "statesync",
+    payload = {"sub": "alice", "exp": FAR, "aud": "statesync",
                "iss": "statesync", **claims}
     return jwt.encode({k: v for k, v in payload.items() if v is not None}, SECRET,
                       algorithm="HS256")
@@ -274,7 +278,6 @@ def hs512(claims: dict[str, Any]) -> str:
         return jwt.encode(claims, SECRET, algorithm="HS512")
 
 
-FAR = int(time.time()) + 600
 BAD_TOKENS = {
     "alg-none": unsigned({"sub": "alice", "exp": FAR, "aud": "statesync", "iss": "statesync"}),
     "wrong-key": mint("alice", secret="another-secret-of-sufficient-length-000"),

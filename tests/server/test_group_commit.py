@@ -1,0 +1,41 @@
+"""Group commit on a real database (each backend): a failing write fails alone, cheaply."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+
+from statesync_server import Store
+from statesync_server.groupcommit import GroupCommitter
+from statesync_server.store import InstanceWrite, WriteConflict
+from statesync_server.testing_postgres import Databases
+
+
+def create(name: str) -> InstanceWrite:
+    return InstanceWrite("counter", name, "1", {"value": "idle", "context": {}}, 0, "active",
+                         insert=True)
+
+
+async def test_a_conflicting_write_fails_alone_in_a_few_transactions(databases: Databases) -> None:
+    """A batch with one write that breaks a uniqueness rule (an instance created twice, as two
+    processes racing in cluster mode): the other writes commit, and finding the bad one costs
+    about log2(batch) transactions, not one transaction per write."""
+    store = Store(databases.new("groupcommit"))
+    await store.open()
+    committer = GroupCommitter(store)
+    committer.start()
+    try:
+        await committer.commit(create("taken"))
+        names = [f"n{i}" for i in range(63)]
+        before = committer.transactions
+        results = await asyncio.gather(
+            *(committer.commit(create(name)) for name in [*names[:40], "taken", *names[40:]]),
+            return_exceptions=True)
+        assert isinstance(results[40], WriteConflict)
+        assert [r for i, r in enumerate(results) if i != 40] == [None] * 63
+        for name in names:
+            assert await store.load("counter", name) is not None
+        assert committer.transactions - before <= 2 * math.ceil(math.log2(64))
+    finally:
+        await committer.stop()
+        await store.close()
