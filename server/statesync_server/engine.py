@@ -118,6 +118,9 @@ class _Slot:
     """Cluster mode: another process committed since `live` was read (read before a write)."""
     refresh_queued: bool = False
     """Cluster mode: a refresh is queued (it reads up to the latest seq: one is enough)."""
+    notified_seq: int = -1
+    """Cluster mode: the highest seq another process is known to have committed (a write
+    from a cache older than that would lose its commit: it catches up first)."""
     emitted_elsewhere: list[tuple[int, Any]] = field(default_factory=list)
     """Cluster mode: (seq, event) emitted by transitions other processes committed."""
     parent: Any = _UNKNOWN
@@ -259,6 +262,8 @@ class Engine:
         machine is watched, bring it up to date behind its queued operations."""
         key = (notice.machine, notice.instance)
         slot = self._slots.get(key)
+        if slot is not None:
+            slot.notified_seq = max(slot.notified_seq, notice.last)
         if slot is not None and notice.emitted and slot.subscribers:
             slot.emitted_elsewhere.extend(notice.emitted)  # sent with their seq's update
             self._emit_delivered(slot)
@@ -455,7 +460,9 @@ class Engine:
         seen: dict[str, tuple[int, str | None]] = {}
         ids = [op.event_id for op in batch if op.event_id is not None]
         for attempt in range(_CONFLICT_RETRIES):
-            if attempt:
+            if not attempt and slot.state is not None and slot.notified_seq > slot.state.seq:
+                await self._refresh(slot)  # a commit from this cache would be refused
+            elif attempt:
                 # A resend after a restart, or (cluster mode) another process committed to
                 # the instance first. A jittered back-off (processes writing one instance
                 # fall out of step), then catch up with it and apply the batch again at once.

@@ -27,7 +27,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from ..errors import ErrorCode, StatesyncError
@@ -78,7 +78,11 @@ def sync_url(url: str | URL) -> URL:
 
 
 class WriteConflict(Exception):
-    """A write broke a uniqueness rule (e.g. an event id already applied); nothing was written."""
+    """A write broke a uniqueness rule (e.g. an event id already applied), or the database
+    rolled it back for another transaction's sake (a deadlock); nothing was written."""
+
+
+_RETRYABLE_STATES = frozenset({"40P01", "40001"})  # deadlock detected, serialization failure
 
 
 @dataclass(slots=True)
@@ -278,6 +282,9 @@ class Store:
         rows join this transaction. Raises `WriteConflict` when a uniqueness rule is broken.
         """
         now = time.time()
+        # Rows are locked in one order by every process (cluster mode): two group commits
+        # touching the same instances in other orders deadlocked, each costing a second.
+        writes = sorted(writes, key=lambda w: (w.machine, w.instance))
         rows: list[tuple[Any, list[dict[str, Any]]]] = [
             (_INSERT_INSTANCE, [_instance_row(w, now) for w in writes if w.insert]),
             (_UPDATE_INSTANCE,
@@ -304,6 +311,11 @@ class Store:
                     conn.exec_driver_sql(sql, [params(row) for row in rows])
         except IntegrityError as exc:
             raise WriteConflict(str(exc.orig)) from exc
+        except OperationalError as exc:
+            # A deadlock or serialization failure rolled it all back: safe to redo.
+            if getattr(exc.orig, "sqlstate", None) in _RETRYABLE_STATES:
+                raise WriteConflict(str(exc.orig)) from exc
+            raise
 
     def _compile(self, statement: Any) -> tuple[str, Callable[[dict[str, Any]], Any]]:
         """`statement` compiled once for the writer's dialect, and how to turn a row dict into
