@@ -15,7 +15,7 @@ import logging
 import random
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,6 +49,8 @@ _RECENT_IDS = 1024  # event ids remembered per cached instance, to answer resend
 _MISSING = 100_000  # names remembered as not existing (one database lookup each)
 _LOADS = 8  # instance loads in flight at once, server-wide: the pool keeps room for the rest
 _CONFLICT_RETRIES = 50  # re-applies of a batch another process committed before (cluster mode)
+_FENCE_AFTER = 3  # lost races before a write takes the instance's row lock (cluster mode)
+_FENCES = 4  # fenced writes at once (each holds a pooled connection; loads may hold _LOADS more)
 _UNKNOWN: Any = object()  # _Slot.parent not read yet
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +171,7 @@ class Engine:
         self.settle_timeout = 30.0
         self._settling: set[asyncio.Task[None]] = set()
         self._loads = asyncio.Semaphore(_LOADS)
+        self._fences = asyncio.Semaphore(_FENCES)
         self._missing: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._catchups: set[asyncio.Task[None]] = set()
         self.cursors = CursorSealer.from_secret(None)
@@ -460,22 +463,22 @@ class Engine:
         seen: dict[str, tuple[int, str | None]] = {}
         ids = [op.event_id for op in batch if op.event_id is not None]
         for attempt in range(_CONFLICT_RETRIES):
-            if not attempt and slot.state is not None and slot.notified_seq > slot.state.seq:
-                await self._refresh(slot)  # a commit from this cache would be refused
-            elif attempt:
-                # A resend after a restart, or (cluster mode) another process committed to
-                # the instance first. A jittered back-off (processes writing one instance
-                # fall out of step), then catch up with it and apply the batch again at once.
-                await asyncio.sleep(random.uniform(0, min(0.001 * 2 ** attempt, 0.05)))
-                _, seen = await asyncio.gather(
-                    self._refresh(slot), self.store.applied(slot.machine, slot.instance, ids))
-            if slot.parent is _UNKNOWN and slot.state is not None:
-                slot.parent = await self.workflow.parent_of(slot.machine, slot.instance)
-            if slot.live_stale:
-                async with self._loads:
-                    slot.live = await self.workflow.load_live(slot.machine, slot.instance)
-                slot.live_stale = False
             try:
+                if attempt >= _FENCE_AFTER and self.cluster is not None:
+                    # Another process keeps committing to the instance first: catch up and
+                    # commit under its row lock, so this write cannot lose to it again (the
+                    # process whose cache is always fresh would win every race).
+                    await self._write_fenced(slot, batch, ids)
+                    return
+                if attempt:  # a lost race, or a resend after a restart: catch up, and ask
+                    # the database which of the batch's event ids it has
+                    if self.cluster is not None:  # processes writing one instance fall out of step
+                        await asyncio.sleep(random.uniform(0, 0.001 * 2 ** attempt))
+                    _, seen = await asyncio.gather(
+                        self._refresh(slot), self.store.applied(slot.machine, slot.instance, ids))
+                elif slot.state is not None and slot.notified_seq > slot.state.seq:
+                    await self._refresh(slot)  # a commit from this cache would be refused
+                await self._prepare(slot)
                 await self._flush(slot, self._apply(slot, batch, dict(seen)))
                 return
             except WriteConflict:
@@ -484,6 +487,25 @@ class Engine:
         for op in batch:
             op.answer(error)
             self._rejected(op, error)
+
+    async def _write_fenced(self, slot: _Slot, batch: list[Op], ids: list[str]) -> None:
+        """`_write` under the instance's row lock (`Store.fenced`): caught up with every
+        commit before it, applied, and committed in that transaction."""
+        async with self._fences, self.store.fenced(slot.machine, slot.instance) as fence:
+            _, seen = await asyncio.gather(
+                self._refresh(slot), self.store.applied(slot.machine, slot.instance, ids))
+            await self._prepare(slot)
+            await self._flush(slot, self._apply(slot, batch, dict(seen)), fence.commit)
+
+    async def _prepare(self, slot: _Slot) -> None:
+        """Read what a write needs and the cache may lack: the parent link, the live timers
+        and services (after another process's commit)."""
+        if slot.parent is _UNKNOWN and slot.state is not None:
+            slot.parent = await self.workflow.parent_of(slot.machine, slot.instance)
+        if slot.live_stale:
+            async with self._loads:
+                slot.live = await self.workflow.load_live(slot.machine, slot.instance)
+            slot.live_stale = False
 
     def _apply(self, slot: _Slot, batch: list[Op], seen: dict[str, int]) -> _Work:
         work = _Work(slot.state)
@@ -735,15 +757,18 @@ class Engine:
                 or slot.spec.machine.reads_sender):  # a stop is no transition a replay could redo
             work.checkpoints.append((seq, slot.spec.version, snapshot.to_dict()))
 
-    async def _flush(self, slot: _Slot, work: _Work) -> None:
-        """Commit `work`, then answer its operations and broadcast its updates."""
+    async def _flush(self, slot: _Slot, work: _Work,
+                     commit: Callable[[InstanceWrite], Awaitable[None]] | None = None) -> None:
+        """Commit `work` (through the group committer, or `commit`), then answer its
+        operations and broadcast its updates."""
+        commit = commit or self.committer.commit
         side = work.batch.side() if work.batch is not None else None
         before = slot.state
         if not work.log and side is not None:  # e.g. a timer whose event was not taken
-            await self.committer.commit(self.workflow.side_only(side))
+            await commit(self.workflow.side_only(side))
         if work.log:
             assert work.state is not None
-            await self.committer.commit(
+            await commit(
                 InstanceWrite(
                     slot.machine, slot.instance, work.state.version,
                     work.state.snapshot.to_dict(), work.state.seq, work.state.snapshot.status,

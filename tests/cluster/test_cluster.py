@@ -345,3 +345,47 @@ def test_a_second_process_on_one_sqlite_file_refuses_to_start(tmp_path):
     finally:
         second.kill()
         first.stop()
+
+
+async def test_a_process_is_not_starved_on_an_instance_another_keeps_busy(cluster):
+    """Every instance written through every process (no sticky routing): while one process
+    commits to an instance as fast as its clients send, a client of another process still
+    gets its events applied, during that load. (A write that lost a race used to lose again
+    and again to the process whose cache was always fresh, until the load stopped.)"""
+    busy, other = cluster(2)
+    setup = await WsClient.connect(busy, tester_token())
+    await _create(setup, "counter", "contended")
+    done = asyncio.Event()
+    busy_acks = 0
+    deadline = time.monotonic() + 60  # the load's bound if the other process starved
+
+    async def hammer(index: int) -> None:
+        nonlocal busy_acks
+        client = await WsClient.connect(busy, tester_token())
+        for n in itertools.count():
+            if done.is_set() or time.monotonic() > deadline:
+                break
+            reply = await client.send_event("counter", "contended", {"type": "ADD", "n": 1},
+                                            f"busy{index}-{n}")
+            assert reply["type"] == "ack", reply
+            busy_acks += 1
+        await client.close()
+
+    load = [asyncio.create_task(hammer(i)) for i in range(12)]
+    while busy_acks < 50:  # the load is on
+        await asyncio.sleep(0.01)
+    client = await WsClient.connect(other, tester_token())
+    before = busy_acks
+    for n in range(10):
+        await client.send({"type": "send", "machine": "counter", "instance": "contended",
+                           "event": {"type": "ADD", "n": 1}, "event_id": f"other-{n}"})
+        reply = await client.expect(lambda m, n=n: m.get("event_id") == f"other-{n}", timeout=90)
+        assert reply["type"] == "ack", reply
+    during = busy_acks - before
+    starved = time.monotonic() > deadline
+    done.set()
+    await asyncio.gather(*load)
+    assert not starved, "the other process's events waited for the load to end"
+    assert during > 0  # the busy process kept committing meanwhile: the race was real
+    state = get_state(other, "counter", "contended", token=tester_token())
+    assert state["context"]["count"] == busy_acks + 10

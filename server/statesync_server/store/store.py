@@ -278,10 +278,19 @@ class Store:
     async def commit(self, writes: list[InstanceWrite]) -> None:
         """Write a batch of instances' transitions in ONE transaction: all or nothing.
 
-        This is the only write path (one dedicated connection); durable timers and outbox
-        rows join this transaction. Raises `WriteConflict` when a uniqueness rule is broken.
+        The write path (one dedicated connection; `fenced` is the other, for a write that
+        lost a race); durable timers and outbox rows join this transaction. Raises
+        `WriteConflict` when a uniqueness rule is broken.
         """
-        now = time.time()
+        statements = self._statements(writes, time.time())
+        if self._commit_on_loop:
+            self._transaction(statements)
+        else:
+            await self._in_writer(self._transaction, statements)
+
+    def _statements(self, writes: list[InstanceWrite],
+                    now: float) -> list[tuple[Any, list[dict[str, Any]]]]:
+        """The statements of one transaction writing `writes`, each with its rows."""
         # Rows are locked in one order by every process (cluster mode): two group commits
         # touching the same instances in other orders deadlocked, each costing a second.
         writes = sorted(writes, key=lambda w: (w.machine, w.instance))
@@ -294,11 +303,23 @@ class Store:
             *_workflow_statements([w.workflow for w in writes if w.workflow], now, self.node),
             (_NOTIFY, [_notice(self.node, w) for w in writes if w.log] if self.node else []),
         ]
-        statements = [(s, r) for s, r in rows if r]
-        if self._commit_on_loop:
-            self._transaction(statements)
-        else:
-            await self._in_writer(self._transaction, statements)
+        return [(statement, r) for statement, r in rows if r]
+
+    @contextlib.asynccontextmanager
+    async def fenced(self, machine: str, name: str) -> AsyncIterator[Fence]:
+        """A transaction holding the instance's row lock (`SELECT ... FOR UPDATE`): until
+        `Fence.commit` (or the end of the block), no other process commits to the instance,
+        so reads made inside see every commit to it and the write cannot lose a race. For a
+        write that lost one (cluster mode); `commit` is the only write path besides."""
+        async with self._engine().connect() as conn:
+            await conn.begin()
+            await conn.execute(select(instances.c.seq).where(
+                instances.c.machine == machine, instances.c.name == name).with_for_update())
+            try:
+                yield Fence(self, conn)
+            finally:
+                if conn.in_transaction():
+                    await conn.rollback()
 
     def _transaction(self, statements: list[tuple[Any, list[dict[str, Any]]]]) -> None:
         """Runs on the event loop (SQLite) or the writer thread."""
@@ -309,13 +330,10 @@ class Store:
                 for statement, rows in statements:
                     sql, params = self._driver_sql.get(statement) or self._compile(statement)
                     conn.exec_driver_sql(sql, [params(row) for row in rows])
-        except IntegrityError as exc:
-            raise WriteConflict(str(exc.orig)) from exc
-        except OperationalError as exc:
-            # A deadlock or serialization failure rolled it all back: safe to redo.
-            if getattr(exc.orig, "sqlstate", None) in _RETRYABLE_STATES:
-                raise WriteConflict(str(exc.orig)) from exc
-            raise
+        except (IntegrityError, OperationalError) as exc:
+            if (conflict := _conflict(exc)) is None:
+                raise
+            raise conflict from exc
 
     def _compile(self, statement: Any) -> tuple[str, Callable[[dict[str, Any]], Any]]:
         """`statement` compiled once for the writer's dialect, and how to turn a row dict into
@@ -338,6 +356,33 @@ class Store:
 
         self._driver_sql[statement] = compiled.string, params
         return compiled.string, params
+
+
+class Fence:
+    """The open transaction of `Store.fenced`."""
+
+    def __init__(self, store: Store, conn: AsyncConnection) -> None:
+        self.store, self.conn = store, conn
+
+    async def commit(self, write: InstanceWrite) -> None:
+        """Write `write` in the fenced transaction and commit it (`WriteConflict` as
+        `Store.commit` raises it: a resent event id)."""
+        try:
+            for statement, rows in self.store._statements([write], time.time()):
+                await self.conn.execute(statement, rows)
+            await self.conn.commit()
+        except (IntegrityError, OperationalError) as exc:
+            if (conflict := _conflict(exc)) is None:
+                raise
+            raise conflict from exc
+
+
+def _conflict(exc: IntegrityError | OperationalError) -> WriteConflict | None:
+    """A uniqueness rule broken, or a deadlock or serialization failure (the transaction was
+    rolled back, so it is safe to redo): a `WriteConflict`; None for any other error."""
+    if isinstance(exc, IntegrityError) or getattr(exc.orig, "sqlstate", None) in _RETRYABLE_STATES:
+        return WriteConflict(str(exc.orig))
+    return None
 
 
 def _load_query(machine: str, name: str) -> Any:
