@@ -20,6 +20,7 @@ const PROGRESS_EVERY = 50; // ms between two progress events of one boot
 const SNAPSHOTS = "statesync-snapshots";
 const SNAPSHOT_LAYOUT = 1; // bump when boot() changes what a snapshot's heap holds
 const SNAPSHOT_FAILED = "x-statesync-snapshot-failed"; // header of a key's "do not retry" entry
+const WARM_UP_STEPS = 300; // after a restore: about 30 ms (warmUpRuntime)
 const RESTORE_TIMEOUT = 30_000; // ms: Pyodide only logs a failed instantiation, then hangs
 
 /**
@@ -27,9 +28,10 @@ const RESTORE_TIMEOUT = 30_000; // ms: Pyodide only logs a failed instantiation,
  * @property {any} pyodide
  * @property {any} manifest   /statesync/manifest.json
  * @property {any} bridge     the `statesync_bridge` Python module (a PyProxy)
- * @property {{started: number, pyodide: number, core: number, timeOrigin: number,
- *   snapshot: "restored" | "saved" | "discarded" | "none"}} timings  ms: when the boot started
- *   (this worker's clock) and how long each part took; `snapshot`: booted from a memory
+ * @property {{started: number, pyodide: number, core: number, warmUp: number,
+ *   timeOrigin: number, snapshot: "restored" | "saved" | "discarded" | "none"}} timings  ms:
+ *   when the boot started (this worker's clock) and how long each part took (`warmUp`: after
+ *   a restore, `warmUpRuntime`; 0 otherwise); `snapshot`: booted from a memory
  *   snapshot, or booted and saved one, or one failed to restore (discarded, not made again for
  *   these files), or none (no Cache API)
  */
@@ -146,34 +148,35 @@ async function boot(base) {
       pyodide.runPython(`import sys; sys.path.insert(0, ${JSON.stringify(SITE_MODULES)})`);
     }
     const bridge = pyodide.pyimport("statesync_bridge");
-    let warmUp = 0;
-    if (snapshot === "restored") {
-      const t = performance.now();
-      const step = pyodide.runPython(`
-import json
-from statesync import Machine, assign
-m = Machine({"id": "w", "initial": "a", "context": {"items": [{"id": i, "done": False} for i in range(5)]},
-  "states": {"a": {"on": {"T": {"target": "b", "actions": "flip"}}}, "b": {"on": {"T": {"target": "a", "actions": "flip"}}}}},
-  actions={"flip": assign(lambda c, e: {"items": [dict(x, done=not x["done"]) for x in c["items"]]})})
-box = [m.initial_transition()[0]]
-def step(event_json):
-    box[0], _ = m.transition(box[0], json.loads(event_json))
-    return json.dumps(box[0].to_dict())
-step
-`);
-      for (let i = 0; i < 300; i++) JSON.parse(step('{"type": "T"}'));
-      step.destroy();
-      warmUp = performance.now() - t;
-    }
     if (snapshot === "saved") snapshot = snapshots.save(pyodide, manifest) ? "saved" : "none";
+    const warmUp = snapshot === "restored" ? warmUpRuntime(bridge) : 0;
     const timings = { started, pyodide: loadedPyodide - started,
-      core: performance.now() - loadedPyodide, timeOrigin: performance.timeOrigin, snapshot, warmUp };
+      core: performance.now() - loadedPyodide - warmUp, warmUp,
+      timeOrigin: performance.timeOrigin, snapshot };
     return { pyodide, manifest, bridge, timings };
   } finally {
     counters.delete(base);
     clearTimeout(timer);
     progress.delete(base);
   }
+}
+
+/**
+ * Run the send path's work `WARM_UP_STEPS` times on a throwaway machine (`bridge.py`), so
+ * that Chromium's optimizing compiler takes up its hot WebAssembly functions now, in the
+ * background while the connection opens, rather than during the first sends: a restored
+ * snapshot brings the heap, not the compiled code.
+ * @returns {number} milliseconds
+ */
+function warmUpRuntime(bridge) {
+  const started = performance.now();
+  const step = bridge.warm_up_stepper(() => {});
+  try {
+    for (let i = 0; i < WARM_UP_STEPS; i++) JSON.parse(step(`{"type": "FLIP", "id": ${i % 8}}`));
+  } finally {
+    step.destroy();
+  }
+  return performance.now() - started;
 }
 
 /**
