@@ -96,7 +96,12 @@ class ServerProcess:
                    "--host", "127.0.0.1", "--port", str(self.port),
                    "--database-url", self.database_url, "--clock", self.clock, *self.args]
         env = {**os.environ, "STATESYNC_SECRET": self.secret}
-        cwd = self.db.parent if isinstance(self.db, Path) else None
+        return self._launch(command, env, self.db.parent if isinstance(self.db, Path) else None)
+
+    def _launch(self, command: list[str], env: dict[str, str],
+                cwd: Path | None) -> ServerProcess:
+        """Run `command`, a server, and wait until it accepts connections (its URL is read
+        from its log)."""
         self.proc = subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                      text=True, env=env, cwd=cwd)
         ready = threading.Event()

@@ -21,12 +21,12 @@ import os
 import re
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
 
 from statesync_server.auth import ADMIN_CLAIM
+from statesync_server.testing import ServerProcess
 
 REPO = Path(__file__).resolve().parents[2]
 READMES = sorted((REPO / "examples").glob("*/README.md"))
@@ -68,43 +68,18 @@ def test_blocks_use_known_markers_and_each_example_has_one_to_run() -> None:
     assert {where.split("/")[1] for where, _ in RUN} == {p.parent.name for p in READMES}
 
 
-class Server:
-    """The block's first command, as a process of its own (its log kept for a failure)."""
+class ReadmeServer(ServerProcess):
+    """The block's first command, run as typed (by bash, in `cwd`, its database
+    `./statesync.db`) with `--port 0 --clock manual` added."""
 
     def __init__(self, command: str, cwd: Path, env: dict[str, str]) -> None:
-        self.lines: list[str] = []
-        self.url: str | None = None
-        ready = threading.Event()
-        self.proc = subprocess.Popen(["bash", "-c", f"{command} --port 0 --clock manual"],
-                                     cwd=cwd, env=env, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE, text=True)
+        super().__init__("", cwd / "statesync.db", clock="manual")
+        self.command, self.cwd, self.env = command, cwd, env
 
-        def pump() -> None:
-            assert self.proc.stderr is not None
-            for line in self.proc.stderr:
-                self.lines.append(line)
-                found = re.search(r"statesync serving (http://\S+)", line)
-                if found:
-                    self.url = found.group(1)
-                if "Application startup complete" in line:
-                    ready.set()
-            ready.set()
-
-        threading.Thread(target=pump, daemon=True).start()
-        if not ready.wait(60) or self.proc.poll() is not None or self.url is None:
-            self.stop()
-            raise AssertionError(f"`{command}` did not start:\n{self.log()}")
-
-    def log(self) -> str:
-        return "".join(self.lines[-60:])
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+    def start(self) -> ReadmeServer:
+        self._launch(["bash", "-c", f"{self.command} --port 0 --clock manual"], self.env,
+                     self.cwd)
+        return self
 
 
 @pytest.mark.parametrize(("where", "code"), RUN, ids=[where for where, _ in RUN])
@@ -115,7 +90,7 @@ def test_readme_block_runs(where: str, code: str, tmp_path: Path) -> None:
     (tmp_path / "examples").symlink_to(REPO / "examples")
     env = {key: value for key, value in os.environ.items() if key != "STATESYNC_SECRET"}
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    server = Server(command, tmp_path, env)
+    server = ReadmeServer(command, tmp_path, env).start()
     try:
         address = server.url.removeprefix("http://")
         script = PRELUDE + re.sub(r"(localhost|127\.0\.0\.1):8000", address, rest)

@@ -6,6 +6,7 @@ import asyncio
 import math
 
 import pytest
+from sqlalchemy import text
 
 from statesync_server import Store
 from statesync_server.groupcommit import GroupCommitter
@@ -68,3 +69,44 @@ async def test_processes_committing_the_same_instances_never_deadlock(
     finally:
         await first.close()
         await second.close()
+
+
+async def test_a_fenced_write_holds_off_other_processes_commits(databases: Databases) -> None:
+    """`Store.fenced` holds the instance's row lock: another process's commit to the instance
+    waits for the fenced write's commit and lands after it; a fenced write that breaks a
+    uniqueness rule is a `WriteConflict`."""
+    if databases.backend == "sqlite":
+        pytest.skip("SQLite is served by one process")
+    url = databases.new("fence")
+    first, second = Store(url), Store(url)
+    await first.open()
+    await second.open()
+    try:
+        await first.commit([create("f")])
+        async with first.fenced("counter", "f") as fence:
+            waiting = asyncio.create_task(second.commit([update("f", 1)]))
+            for _ in range(6000):  # until the other commit waits for the lock (bounded)
+                if await _waits_for_a_lock(first):
+                    break
+                await asyncio.sleep(0.01)
+            else:
+                pytest.fail("the other commit never waited for the fenced row")
+            assert not waiting.done()
+            await fence.commit(update("f", 2))
+        await waiting
+        assert (await first.load("counter", "f")).seq == 1  # the waiting commit came after
+        await first.commit([create("taken")])
+        with pytest.raises(WriteConflict):
+            async with first.fenced("counter", "taken") as fence:
+                await fence.commit(create("taken"))
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def _waits_for_a_lock(store: Store) -> bool:
+    async with store._reading() as conn:
+        waiting = await conn.execute(text(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+            " AND datname = current_database()"))
+        return waiting.scalar() > 0

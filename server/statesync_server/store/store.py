@@ -15,7 +15,7 @@ import logging
 import contextlib
 import importlib.util
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -310,7 +310,7 @@ class Store:
         """A transaction holding the instance's row lock (`SELECT ... FOR UPDATE`): until
         `Fence.commit` (or the end of the block), no other process commits to the instance,
         so reads made inside see every commit to it and the write cannot lose a race. For a
-        write that lost one (cluster mode); `commit` is the only write path besides."""
+        write that lost races to other processes (cluster mode)."""
         async with self._engine().connect() as conn:
             await conn.begin()
             await conn.execute(select(instances.c.seq).where(
@@ -325,15 +325,10 @@ class Store:
         """Runs on the event loop (SQLite) or the writer thread."""
         conn = self._writer
         assert conn is not None, "Store.open() was not awaited"
-        try:
-            with conn.begin():
-                for statement, rows in statements:
-                    sql, params = self._driver_sql.get(statement) or self._compile(statement)
-                    conn.exec_driver_sql(sql, [params(row) for row in rows])
-        except (IntegrityError, OperationalError) as exc:
-            if (conflict := _conflict(exc)) is None:
-                raise
-            raise conflict from exc
+        with _conflicts(), conn.begin():
+            for statement, rows in statements:
+                sql, params = self._driver_sql.get(statement) or self._compile(statement)
+                conn.exec_driver_sql(sql, [params(row) for row in rows])
 
     def _compile(self, statement: Any) -> tuple[str, Callable[[dict[str, Any]], Any]]:
         """`statement` compiled once for the writer's dialect, and how to turn a row dict into
@@ -367,22 +362,24 @@ class Fence:
     async def commit(self, write: InstanceWrite) -> None:
         """Write `write` in the fenced transaction and commit it (`WriteConflict` as
         `Store.commit` raises it: a resent event id)."""
-        try:
+        with _conflicts():
             for statement, rows in self.store._statements([write], time.time()):
                 await self.conn.execute(statement, rows)
             await self.conn.commit()
-        except (IntegrityError, OperationalError) as exc:
-            if (conflict := _conflict(exc)) is None:
-                raise
-            raise conflict from exc
 
 
-def _conflict(exc: IntegrityError | OperationalError) -> WriteConflict | None:
+@contextlib.contextmanager
+def _conflicts() -> Iterator[None]:
     """A uniqueness rule broken, or a deadlock or serialization failure (the transaction was
-    rolled back, so it is safe to redo): a `WriteConflict`; None for any other error."""
-    if isinstance(exc, IntegrityError) or getattr(exc.orig, "sqlstate", None) in _RETRYABLE_STATES:
-        return WriteConflict(str(exc.orig))
-    return None
+    rolled back, so it is safe to redo), raised as a `WriteConflict`; other errors as they are."""
+    try:
+        yield
+    except IntegrityError as exc:
+        raise WriteConflict(str(exc.orig)) from exc
+    except OperationalError as exc:
+        if getattr(exc.orig, "sqlstate", None) not in _RETRYABLE_STATES:
+            raise
+        raise WriteConflict(str(exc.orig)) from exc
 
 
 def _load_query(machine: str, name: str) -> Any:
