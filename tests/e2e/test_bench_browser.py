@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from e2e_harness import CHROMIUM, PYODIDE, REPO
 
-ROWS = (  # what issue 11 asks for, cold and warm
+ROWS = (  # what issue 11 asks for, cold and warm; the example page, then a bare page
     "page load -> first state, cold",
     "page load -> first state, warm (reload)",
     "handover to the Python client (optimistic ready), cold",
@@ -19,6 +19,14 @@ ROWS = (  # what issue 11 asks for, cold and warm
     "install core + machine module",
     "longest main-thread task until the handover, cold",
     "longest main-thread task until the handover, warm",
+    "longest script in a long animation frame (the page's code in it)",
+    "send() -> optimistic state, rendered, after a cold load",
+    "send() -> optimistic state, rendered, after a warm load",
+    "send() -> optimistic state, rendered, one at a time",
+    "SDK import -> handover, cold",
+    "SDK import -> handover, warm (reload)",
+    "longest main-thread task, SDK import -> handover, cold",
+    "longest main-thread task, SDK import -> handover, warm",
     "longest SDK script in a long animation frame",
     "second tab: page load -> handover",
     "bytes downloaded by the worker, cold",
@@ -51,4 +59,7 @@ def test_bench_quick_reports_every_figure(tmp_path: Path) -> None:
     assert len(figures["send() -> optimistic state via the worker, one at a time"]) == 20
     assert len(figures["send() -> optimistic state via the worker, after a cold load"]) == 10
     assert len(figures["send() -> optimistic state via the worker, after a warm load"]) == 10
+    assert len(figures["send() -> optimistic state, rendered, one at a time"]) == 20
+    assert len(figures["send() -> optimistic state, rendered, after a warm load"]) == 10
+    assert len(figures["SDK import -> handover, warm (reload)"]) == 1
     assert len(figures["load average"]) == 2
