@@ -227,7 +227,8 @@ export class Instance<Context = any, Event extends { type: string } = EventObjec
   /** `listener(event)` for every event the instance emits of this type (`"*"`: all), as the
    * server delivers it to this reader (the fields it may see); returns `off` */
   on(type: string, listener: (event: EmittedEvent) => void): () => void;
-  /** resolves with the event's seq once committed; rejects with a `StatesyncError` */
+  /** resolves with the event's seq once committed and shown (`state.seq` >= it); rejects
+   * with a `StatesyncError` */
   send(event: Event | BareEventType<Event>): Promise<number>;
   /** stop syncing this instance (unconfirmed sends fail with code "closed") */
   close(): Promise<void>;

@@ -1032,8 +1032,9 @@ export class Instance {
   /**
    * Send an event. Subscribers see its effect once the worker applied it (one message each
    * way, before the server's answer; changes to the built-in settings show before this
-   * returns). The promise resolves with the event's seq once the server committed it, or
-   * rejects with a `StatesyncError` (e.g. code "invalid-event") after the change was undone.
+   * returns). The promise resolves with the event's seq once the server committed it and this
+   * handle shows that commit (`state.seq` is at least that seq, `pending` no longer counts it),
+   * or rejects with a `StatesyncError` (e.g. code "invalid-event") after the change was undone.
    * Before the handover the event waits in a queue (counted in `state.pending`) and is sent,
    * in order, by the Python client once it is live.
    * @param {{type: string} | string} event

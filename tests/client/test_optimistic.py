@@ -123,3 +123,19 @@ async def test_burst_of_optimistic_sends_converges(statesync_server: ServerProce
     for i in range(3):  # each client's events in the order it sent them
         mine = [x for x in final["items"] if x.startswith(f"{i}:")]
         assert mine == [f"{i}:{n}" for n in range(30)]
+
+
+async def test_a_send_resolves_once_the_handle_shows_its_commit(
+        statesync_server: ServerProcess, statesync_token, make_client, name: str) -> None:
+    """Read your writes: when `await send()` returns, the handle's state is the committed one
+    (the server acks before it sends the update: the send waits for that update), so a caller
+    that sends again right away does not have the previous update land in the middle."""
+    journal = await make_client(statesync_server.url, token=statesync_token("alice")).instance(
+        "journal", name, create={})
+    told: list[tuple[int, int]] = []
+    journal.subscribe(lambda state: told.append((state.seq, state.pending)))
+    for n in range(1, 21):
+        assert await journal.send({"type": "ADD", "item": str(n)}) == n
+        assert (journal.state.seq, journal.state.pending) == (n, 0)
+        assert told[-1] == (n, 0)  # subscribers were told before the send resolved
+    assert journal.state.context["items"] == [str(n) for n in range(1, 21)]

@@ -27,11 +27,11 @@ def test_instance_state_send_and_subscribe_with_a_token(blank: Page) -> None:
         }));
         const unsavedThen = client.status.unsaved;  // the optimistic state comes before the ack
         const seq = await saved;
+        const shown = todo.state;  // read your writes: the send resolved once this showed it
         off();
-        await todo.send("CLEAR_DONE");  // acked; confirmed once its update arrives too
-        const tick = () => new Promise((resolve) => setTimeout(resolve, 10));
-        for (let i = 0; i < 500 && client.status.unsaved; i++) await tick();
-        const result = { before, counted, optimistic, unsavedThen, seq, seen, status: client.status,
+        const cleared = await todo.send("CLEAR_DONE");
+        const result = { before, counted, optimistic, unsavedThen, seq, shown, cleared,
+                         clearedShown: todo.state, seen, status: client.status,
                          matches: todo.matches("active"), tag: todo.hasTag("x"),
                          same: (await client.instance("todo", "alice")) === todo };
         await client.close();
@@ -43,6 +43,9 @@ def test_instance_state_send_and_subscribe_with_a_token(blank: Page) -> None:
     assert result["optimistic"]["context"]["items"] == [{"id": 1, "text": "milk", "done": False}]
     assert result["optimistic"]["pending"] == 1 and result["unsavedThen"] == 1
     assert result["seq"] == 1
+    assert result["shown"] == {**result["optimistic"], "seq": 1, "pending": 0}
+    assert result["cleared"] == 2
+    assert result["clearedShown"]["seq"] == 2 and result["clearedShown"]["pending"] == 0
     # Called at once, on the count, then on the optimistic change (one message from the worker).
     assert result["seen"][:3] == [[], [], ["milk"]]
     assert result["status"] == {"status": "live", "unsaved": 0, "subject": "alice", "phase": "live"}

@@ -39,6 +39,7 @@ class Instance:
         self._event_listeners: dict[str, list[EventListener]] = {}
         self._queues: list[asyncio.Queue[State | None]] = []
         self._futures: dict[str, asyncio.Future[int]] = {}
+        self._acked: dict[str, int] = {}  # event id -> seq: committed, its update not here yet
         self._ready = asyncio.Event()
         self.closed = False
         self.error: ClientError | None = None
@@ -85,8 +86,9 @@ class Instance:
     def send(self, event: dict[str, Any] | str, **payload: Any) -> asyncio.Future[int]:
         """Send an event; its effect shows at once when the machine is known locally.
 
-        Returns a future resolving to the event's seq once the server committed it, or raising
-        `Rejected` (with the server's `code`) after the change was rolled back.
+        Returns a future resolving to the event's seq once the server committed it and this
+        handle shows that commit (`state.seq` is at least that seq: read your writes), or
+        raising `Rejected` (with the server's `code`) after the change was rolled back.
         """
         if self.closed:
             raise ClientClosed(f"{self.machine}/{self.name} is closed")
@@ -175,15 +177,27 @@ class Instance:
         if self._reconciler.confirm(State.from_server(message)):
             self._ready.set()
             self._notify()
+            shown = [event_id for event_id in self._acked
+                     if event_id not in self._reconciler.pending]
+            for event_id in shown:
+                self._resolve(event_id, self._acked.pop(event_id))
 
     def _ack(self, event_id: str, seq: int) -> None:
+        """The server committed the event as `seq`: its send resolves once the handle shows
+        that commit (the update follows the ack), so the caller reads its own write."""
         before = len(self._reconciler.pending)
         self._reconciler.ack(event_id, seq)
+        if event_id in self._reconciler.pending:
+            self._acked[event_id] = seq
+            return
+        self._resolve(event_id, seq)  # its update came first (replayed after a reconnect)
+        if len(self._reconciler.pending) != before:
+            self._notify()
+
+    def _resolve(self, event_id: str, seq: int) -> None:
         future = self._futures.pop(event_id, None)
         if future is not None and not future.done():
             future.set_result(seq)
-        if len(self._reconciler.pending) != before:
-            self._notify()
 
     def _reject(self, event_id: str, code: str, message: str) -> None:
         pending = self._reconciler.reject(event_id)
@@ -203,8 +217,12 @@ class Instance:
                     log.exception("an event listener of %s/%s raised", self.machine, self.name)
 
     def _end(self, error: BaseException) -> None:
-        """The handle is finished: fail what is unconfirmed, end iterations."""
+        """The handle is finished: resolve what was committed, fail the rest, end
+        iterations."""
         self.closed = True
+        for event_id, seq in self._acked.items():
+            self._resolve(event_id, seq)
+        self._acked.clear()
         for future in self._futures.values():
             if not future.done():
                 future.set_exception(error)
