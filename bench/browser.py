@@ -32,8 +32,9 @@ On the bare page:
   send() -> optimistic state through the worker (main -> worker -> main: the todo machine
   applied in Pyodide, the state posted back), one at a time: right after each cold and warm
   load, and 200 in a row in a fresh context; settings.set() -> shown (the built-in settings
-  machine, applied in the page at once), one at a time and in a burst; send() -> ack from the
-  server (loopback round trip, durable commit included); and the platform's floor for the
+  machine, applied in the page at once), one at a time and in a burst; send() -> resolved (the
+  server's ack and update: a loopback round trip, durable commit included); and the platform's
+  floor for the
   optimistic path: a message echoed by a bare SharedWorker.
 Targets: optimistic update (main thread -> worker -> main thread) < 5 ms p95 and no SDK
 script of 50 ms or more on the main thread, judged on the bare page (issue 11; the example
@@ -378,7 +379,7 @@ def run(url: str, runs: int, count: int, burst: int, load_sends: int) -> dict[st
         "the platform's floor: postMessage echo by a bare SharedWorker": timed["echo"],
         "settings.set() -> shown (in the page), one at a time": timed["optimistic"],
         f"settings.set() -> shown (in the page), burst of {burst}": timed["bursts"],
-        "send() -> ack (loopback, durable)": timed["acked"],
+        "send() -> ack and update: resolved (loopback, durable)": timed["acked"],
     }
     reference = node_reference()
     print(f"browser client, Chromium + Pyodide, {os.cpu_count()} CPUs, load average "
