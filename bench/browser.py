@@ -34,8 +34,7 @@ On the bare page:
   load, and 200 in a row in a fresh context; settings.set() -> shown (the built-in settings
   machine, applied in the page at once), one at a time and in a burst; send() -> resolved (the
   server's ack and update: a loopback round trip, durable commit included); and the platform's
-  floor for the
-  optimistic path: a message echoed by a bare SharedWorker.
+  floor for the optimistic path: a message echoed by a bare SharedWorker.
 Targets: optimistic update (main thread -> worker -> main thread) < 5 ms p95 and no SDK
 script of 50 ms or more on the main thread, judged on the bare page (issue 11; the example
 page's figures are printed beside them); first state < 3 s cold (issue 6) and warm reload to
