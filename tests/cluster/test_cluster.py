@@ -25,7 +25,7 @@ from statesync_server.testing import async_wait_for_state, get_state
 _ids = itertools.count()
 
 
-def tester_token() -> str:
+def token_for_tester() -> str:
     """A fresh token for each use: a module-level one would expire in a long suite."""
     return mint("tester")
 
@@ -56,8 +56,8 @@ async def _events(base: list[dict], client: WsClient, name: str, values: list[in
 
 async def test_concurrent_writers_through_every_process_apply_each_event_once(cluster):
     servers = cluster(3)
-    clients = [await WsClient.connect(server, tester_token()) for server in servers]
-    watchers = [await WsClient.connect(server, tester_token()) for server in servers]
+    clients = [await WsClient.connect(server, token_for_tester()) for server in servers]
+    watchers = [await WsClient.connect(server, token_for_tester()) for server in servers]
     await _create(clients[0], "counter", "shared")
     for watcher in watchers:
         reply = await watcher.request({"type": "subscribe", "id": "s", "machine": "counter",
@@ -76,7 +76,7 @@ async def test_concurrent_writers_through_every_process_apply_each_event_once(cl
 
     expected = sum(sum(v) for v in values)  # a serial application of every event
     for server in servers:  # every process answers the final state: no stale cache
-        state = get_state(server, "counter", "shared", token=tester_token())
+        state = get_state(server, "counter", "shared", token=token_for_tester())
         assert state["seq"] == total and state["context"]["count"] == expected, state
 
     for watcher in watchers:  # each subscriber: every update, in seq order, exactly once
@@ -94,8 +94,8 @@ async def test_concurrent_writers_through_every_process_apply_each_event_once(cl
 async def test_a_subscriber_misses_nothing_when_its_process_loses_the_notifications(
         cluster, statesync_postgres):
     servers = cluster(2)
-    watcher = await WsClient.connect(servers[1], tester_token())
-    writer = await WsClient.connect(servers[0], tester_token())
+    watcher = await WsClient.connect(servers[1], token_for_tester())
+    writer = await WsClient.connect(servers[0], token_for_tester())
     await _create(writer, "counter", "gap")
     reply = await watcher.request({"type": "subscribe", "id": "s", "machine": "counter",
                                    "instance": "gap"})
@@ -121,9 +121,9 @@ def _drop_listeners(url: str) -> None:
 
 async def test_emitted_events_reach_subscribers_on_every_process(cluster):
     servers = cluster(2)
-    writer = await WsClient.connect(servers[0], tester_token())
+    writer = await WsClient.connect(servers[0], token_for_tester())
     await _create(writer, "counter", "pinged")
-    listeners = [await WsClient.connect(server, tester_token()) for server in servers]
+    listeners = [await WsClient.connect(server, token_for_tester()) for server in servers]
     for listener in listeners:
         reply = await listener.request({"type": "subscribe", "id": "s", "machine": "counter",
                                         "instance": "pinged"})
@@ -143,8 +143,8 @@ async def test_emitted_events_reach_subscribers_on_every_process(cluster):
 
 async def test_reads_through_another_process_are_never_staler_than_an_ack(cluster):
     servers = cluster(3)
-    writer = await WsClient.connect(servers[0], tester_token())
-    readers = [await WsClient.connect(server, tester_token()) for server in servers[1:]]
+    writer = await WsClient.connect(servers[0], token_for_tester())
+    readers = [await WsClient.connect(server, token_for_tester()) for server in servers[1:]]
     await _create(writer, "counter", "fresh")
     for reader in readers:  # cache the instance at seq 0 in the other processes
         reply = await reader.request({"type": "get", "id": f"g{next(_ids)}",
@@ -157,17 +157,17 @@ async def test_reads_through_another_process_are_never_staler_than_an_ack(cluste
             got = await reader.request({"type": "get", "id": f"g{next(_ids)}",
                                         "machine": "counter", "instance": "fresh"})
             assert got["seq"] >= reply["seq"], (got, reply)
-        state = get_state(servers[2], "counter", "fresh", token=tester_token())
+        state = get_state(servers[2], "counter", "fresh", token=token_for_tester())
         assert state["seq"] >= reply["seq"]
 
 
 async def test_an_instance_created_elsewhere_is_found_at_once(cluster):
     servers = cluster(2)
-    late = await WsClient.connect(servers[1], tester_token())
+    late = await WsClient.connect(servers[1], token_for_tester())
     missing = await late.request({"type": "get", "id": "g0", "machine": "counter",
                                   "instance": "later"})
     assert missing["type"] == "error" and missing["code"] == "not-found"
-    await _create(await WsClient.connect(servers[0], tester_token()), "counter", "later")
+    await _create(await WsClient.connect(servers[0], token_for_tester()), "counter", "later")
     found = await late.request({"type": "get", "id": "g1", "machine": "counter",
                                 "instance": "later"})
     assert found["type"] == "state" and found["seq"] == 0, found
@@ -175,11 +175,11 @@ async def test_an_instance_created_elsewhere_is_found_at_once(cluster):
 
 async def test_a_live_query_on_one_process_follows_commits_through_another(cluster):
     servers = cluster(2)
-    watcher = await WsClient.connect(servers[1], tester_token())
+    watcher = await WsClient.connect(servers[1], token_for_tester())
     first = await watcher.request({"type": "watch", "id": "w", "machine": "counter",
                                    "index": "last", "op": "eq", "value": 7})
     assert first["type"] == "results" and first["items"] == [], first
-    writer = await WsClient.connect(servers[0], tester_token())
+    writer = await WsClient.connect(servers[0], token_for_tester())
     await _create(writer, "counter", "q")  # not in the set: never mentioned
     await writer.send_event("counter", "q", {"type": "ADD", "n": 7}, "q1")
     change = await watcher.expect(lambda m: m["type"] == "query-change", timeout=15)
@@ -191,7 +191,7 @@ async def test_a_live_query_on_one_process_follows_commits_through_another(clust
 
 async def test_kill_9_under_concurrent_load_loses_no_acknowledged_event(cluster):
     servers = cluster(3)
-    setup = await WsClient.connect(servers[1], tester_token())
+    setup = await WsClient.connect(servers[1], token_for_tester())
     names = [f"hot{i}" for i in range(4)]
     for name in names:
         await _create(setup, "counter", name)
@@ -204,7 +204,7 @@ async def test_kill_9_under_concurrent_load_loses_no_acknowledged_event(cluster)
         target, n, unacked = index, 0, []
         while not stop.is_set() or unacked:  # a sent event is resent until acknowledged
             try:
-                client = await WsClient.connect(servers[target % 3], tester_token())
+                client = await WsClient.connect(servers[target % 3], token_for_tester())
             except OSError:
                 target += 1
                 continue
@@ -232,7 +232,7 @@ async def test_kill_9_under_concurrent_load_loses_no_acknowledged_event(cluster)
     assert before_kill > 0 and len(acked) > before_kill  # the load carried on after the kill
     total = 0
     for name in names:
-        state = get_state(servers[1], "counter", name, token=tester_token())
+        state = get_state(servers[1], "counter", name, token=token_for_tester())
         log = _log(servers[2], "counter", name)
         assert [e["seq"] for e in log] == list(range(state["seq"] + 1))  # gap-free
         total += state["context"]["count"]
@@ -243,7 +243,7 @@ async def test_kill_9_under_concurrent_load_loses_no_acknowledged_event(cluster)
 
 async def test_a_process_that_starts_leaves_the_live_processes_work_alone(cluster):
     first = cluster(1, stall=(0,))[0]  # its services hang: still running when others start
-    client = await WsClient.connect(first, tester_token())
+    client = await WsClient.connect(first, token_for_tester())
     for i in range(5):
         await _create(client, "job", f"busy{i}")
         await _create(client, "timed", f"later{i}", {"delay": 4000})
@@ -252,9 +252,9 @@ async def test_a_process_that_starts_leaves_the_live_processes_work_alone(cluste
     for server in others:
         assert "took over" not in server.log()
     for i in range(5):
-        state = get_state(others[0], "job", f"busy{i}", token=tester_token())
+        state = get_state(others[0], "job", f"busy{i}", token=token_for_tester())
         assert state["value"] == "working"  # its service runs on the first process only
-        state = await async_wait_for_state(others[1], "timed", f"later{i}", token=tester_token(),
+        state = await async_wait_for_state(others[1], "timed", f"later{i}", token=token_for_tester(),
                                            value="fired", timeout=30)
         assert [e["origin"] for e in _log(others[1], "timed", f"later{i}")] == ["client", "timer"]
 
@@ -262,7 +262,7 @@ async def test_a_process_that_starts_leaves_the_live_processes_work_alone(cluste
 async def test_a_killed_process_loses_nothing_and_its_timers_and_services_move(cluster):
     servers = cluster(3, stall=(0,))
     doomed, survivors = servers[0], servers[1:]
-    client = await WsClient.connect(doomed, tester_token())
+    client = await WsClient.connect(doomed, token_for_tester())
     for i in range(5):  # timers owned by the doomed process; due after it is gone
         await _create(client, "timed", f"t{i}", {"delay": 800})
     for i in range(5):  # services it starts and never finishes (they hang there)
@@ -277,19 +277,19 @@ async def test_a_killed_process_loses_nothing_and_its_timers_and_services_move(c
     killed_at = time.monotonic()
 
     for i in range(5):
-        state = await async_wait_for_state(survivors[i % 2], "timed", f"t{i}", token=tester_token(),
+        state = await async_wait_for_state(survivors[i % 2], "timed", f"t{i}", token=token_for_tester(),
                                            value="fired", timeout=30)
         assert state["seq"] == 1  # fired exactly once
-        state = await async_wait_for_state(survivors[i % 2], "job", f"j{i}", token=tester_token(),
+        state = await async_wait_for_state(survivors[i % 2], "job", f"j{i}", token=token_for_tester(),
                                            value="done", timeout=30)
         assert state["seq"] == 1
     taken_over = time.monotonic() - killed_at
 
-    state = get_state(survivors[0], "counter", "load", token=tester_token())
+    state = get_state(survivors[0], "counter", "load", token=token_for_tester())
     assert state["seq"] == 20 and state["context"]["count"] == sum(acked)
     # a client of the dead process reconnects to a survivor and carries on (a resend of the
     # last acked event is answered as a duplicate, not applied again)
-    client = await WsClient.connect(survivors[0], tester_token())
+    client = await WsClient.connect(survivors[0], token_for_tester())
     again = await client.send_event("counter", "load", {"type": "ADD", "n": 20}, "k20")
     assert again["type"] == "ack" and again["duplicate"] is True and again["seq"] == 20
     more = await client.send_event("counter", "load", {"type": "ADD", "n": 21}, "k21")
@@ -314,7 +314,7 @@ def _log(server, machine: str, instance: str) -> list[dict]:
     while since is not None:
         request = urllib.request.Request(
             f"{server.url}/v1/instances/{machine}/{instance}/events?since={since}&limit=1000",
-            headers={"Authorization": f"Bearer {tester_token()}"})
+            headers={"Authorization": f"Bearer {token_for_tester()}"})
         with urllib.request.urlopen(request, timeout=10) as response:
             page = json.loads(response.read())
         entries += page["entries"]
@@ -341,7 +341,7 @@ def test_a_second_process_on_one_sqlite_file_refuses_to_start(tmp_path):
         while "already served" not in second.log() and time.monotonic() < deadline:
             time.sleep(0.05)
         assert "already served by another statesync process" in second.log()
-        assert get_state(first, "counter", "nothing", token=tester_token()) is None  # first one serves
+        assert get_state(first, "counter", "nothing", token=token_for_tester()) is None  # first one serves
     finally:
         second.kill()
         first.stop()
@@ -353,7 +353,7 @@ async def test_a_process_is_not_starved_on_an_instance_another_keeps_busy(cluste
     gets its events applied, during that load. (A write that lost a race used to lose again
     and again to the process whose cache was always fresh, until the load stopped.)"""
     busy, other = cluster(2)
-    setup = await WsClient.connect(busy, tester_token())
+    setup = await WsClient.connect(busy, token_for_tester())
     await _create(setup, "counter", "contended")
     done = asyncio.Event()
     busy_acks = 0
@@ -361,7 +361,7 @@ async def test_a_process_is_not_starved_on_an_instance_another_keeps_busy(cluste
 
     async def hammer(index: int) -> None:
         nonlocal busy_acks
-        client = await WsClient.connect(busy, tester_token())
+        client = await WsClient.connect(busy, token_for_tester())
         for n in itertools.count():
             if done.is_set() or time.monotonic() > deadline:
                 break
@@ -374,7 +374,7 @@ async def test_a_process_is_not_starved_on_an_instance_another_keeps_busy(cluste
     load = [asyncio.create_task(hammer(i)) for i in range(12)]
     while busy_acks < 50:  # the load is on
         await asyncio.sleep(0.01)
-    client = await WsClient.connect(other, tester_token())
+    client = await WsClient.connect(other, token_for_tester())
     before = busy_acks
     for n in range(10):
         await client.send({"type": "send", "machine": "counter", "instance": "contended",
@@ -387,5 +387,5 @@ async def test_a_process_is_not_starved_on_an_instance_another_keeps_busy(cluste
     await asyncio.gather(*load)
     assert not starved, "the other process's events waited for the load to end"
     assert during > 0  # the busy process kept committing meanwhile: the race was real
-    state = get_state(other, "counter", "contended", token=tester_token())
+    state = get_state(other, "counter", "contended", token=token_for_tester())
     assert state["context"]["count"] == busy_acks + 10
