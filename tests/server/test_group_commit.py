@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import pytest
 from sqlalchemy import text
@@ -49,39 +51,40 @@ def update(name: str, seq: int) -> InstanceWrite:
                          "active", insert=False)
 
 
+@asynccontextmanager
+async def two_processes(databases: Databases, name: str) -> AsyncIterator[tuple[Store, Store]]:
+    """Two stores on one new PostgreSQL database, as two server processes of a cluster."""
+    if databases.backend == "sqlite":
+        pytest.skip("SQLite is served by one process")
+    url = databases.new(name)
+    first, second = Store(url), Store(url)
+    await first.open()
+    await second.open()
+    try:
+        yield first, second
+    finally:
+        await first.close()
+        await second.close()
+
+
 async def test_processes_committing_the_same_instances_never_deadlock(
         databases: Databases) -> None:
     """Two processes' group commits touching the same instances (cluster mode, every instance
     written through every process) lock their rows in one order, so neither waits for the
     database's deadlock detector (a second per deadlock, and then an error) for the other."""
-    if databases.backend == "sqlite":
-        pytest.skip("SQLite is served by one process")
-    url = databases.new("deadlock")
-    first, second = Store(url), Store(url)
-    await first.open()
-    await second.open()
-    try:
+    async with two_processes(databases, "deadlock") as (first, second):
         names = [f"d{i}" for i in range(20)]
         await first.commit([create(name) for name in names])
         for round_ in range(1, 41):
             await asyncio.gather(first.commit([update(n, round_) for n in names]),
                                  second.commit([update(n, round_) for n in reversed(names)]))
-    finally:
-        await first.close()
-        await second.close()
 
 
 async def test_a_fenced_write_holds_off_other_processes_commits(databases: Databases) -> None:
     """`Store.fenced` holds the instance's row lock: another process's commit to the instance
     waits for the fenced write's commit and lands after it; a fenced write that breaks a
     uniqueness rule is a `WriteConflict`."""
-    if databases.backend == "sqlite":
-        pytest.skip("SQLite is served by one process")
-    url = databases.new("fence")
-    first, second = Store(url), Store(url)
-    await first.open()
-    await second.open()
-    try:
+    async with two_processes(databases, "fence") as (first, second):
         await first.commit([create("f")])
         async with first.fenced("counter", "f") as fence:
             waiting = asyncio.create_task(second.commit([update("f", 1)]))
@@ -99,9 +102,6 @@ async def test_a_fenced_write_holds_off_other_processes_commits(databases: Datab
         with pytest.raises(WriteConflict):
             async with first.fenced("counter", "taken") as fence:
                 await fence.commit(create("taken"))
-    finally:
-        await first.close()
-        await second.close()
 
 
 async def _waits_for_a_lock(store: Store) -> bool:
