@@ -65,18 +65,36 @@ def mint_token(secret: str, sub: str, *, ttl: int = 600, **claims: Any) -> str:
     return Authenticator(AuthConfig(secret=secret)).mint(sub, claims, ttl)
 
 
+def resolve_app(app: str | Path, root: Path) -> str:
+    """`path/to/app.py[:attr]` with a relative path made absolute against `root` (a
+    `package.module[:attr]` stays as it is)."""
+    location, sep, attr = str(app).partition(":")
+    path = root / location
+    if location.endswith(".py") or path.exists():
+        location = str(path.resolve())
+    return location + sep + attr
+
+
 class ServerProcess:
     """`python -m statesync_server serve APP` on 127.0.0.1 with a fresh secret, on `db`: a
     SQLite file path or a database URL (`postgresql://...`); `restart()` brings it back on
     the same port and database.
 
+    Relative paths (`app`, `db`) are relative to `root` (default: the current directory;
+    the pytest fixtures pass pytest's rootdir), which is also on the server's `PYTHONPATH`
+    for a `package.module` app; the server itself runs in the database's folder.
+
     With `clock="manual"` the server runs on virtual time (`--clock manual`): timers and
     effect retries wait until the test calls `await server.advance(days=1)`."""
 
     def __init__(self, app: str | Path, db: Path | str, *args: str,
-                 secret: str | None = None, clock: str = "system") -> None:
-        self.app, self.args = str(app), args
+                 secret: str | None = None, clock: str = "system",
+                 root: Path | None = None) -> None:
+        self.root = (root or Path.cwd()).resolve()
+        self.app, self.args = resolve_app(app, self.root), args
         self.clock = clock
+        if not is_url(db):
+            db = self.root / db
         self.database_url = database_url(db)
         self.db = db if is_url(db) else Path(db)
         """The SQLite file (a `Path`), or the URL of another database (a `str`)."""
@@ -95,7 +113,8 @@ class ServerProcess:
         command = [sys.executable, "-m", "statesync_server", "serve", self.app,
                    "--host", "127.0.0.1", "--port", str(self.port),
                    "--database-url", self.database_url, "--clock", self.clock, *self.args]
-        env = {**os.environ, "STATESYNC_SECRET": self.secret}
+        path = os.pathsep.join(filter(None, (str(self.root), os.environ.get("PYTHONPATH"))))
+        env = {**os.environ, "STATESYNC_SECRET": self.secret, "PYTHONPATH": path}
         return self._launch(command, env, self.db.parent if isinstance(self.db, Path) else None)
 
     def _launch(self, command: list[str], env: dict[str, str],
@@ -421,14 +440,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 @pytest.fixture(scope="session")
 def statesync_app(pytestconfig: pytest.Config) -> str:
-    """The app to serve: the `statesync_app` ini option (override this fixture to choose)."""
+    """The app to serve: the `statesync_app` ini option (override this fixture to choose);
+    a relative path is relative to pytest's rootdir."""
     app = pytestconfig.getini("statesync_app")
     if not app:
         pytest.fail("set `statesync_app` in pytest's ini options or override the fixture")
-    location, sep, attr = app.partition(":")
-    if location.endswith(".py"):
-        location = str((pytestconfig.rootpath / location).resolve())
-    return location + sep + attr
+    return app
 
 
 @pytest.fixture(scope="session")
@@ -443,29 +460,32 @@ def statesync_clock(pytestconfig: pytest.Config) -> str:
 
 
 @pytest.fixture(scope="session")
-def statesync_server(statesync_app: str, statesync_clock: str,
+def statesync_server(statesync_app: str, statesync_clock: str, pytestconfig: pytest.Config,
                      tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """One server for the test session, on a fresh SQLite database and `statesync_clock`."""
     server = ServerProcess(statesync_app, tmp_path_factory.mktemp("statesync") / "test.db",
-                           clock=statesync_clock)
+                           clock=statesync_clock, root=pytestconfig.rootpath)
     yield server.start()
     server.stop()
 
 
 @pytest.fixture
 def statesync_server_factory(statesync_app: str, statesync_clock: str,
+                             pytestconfig: pytest.Config,
                              tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
     """Start servers of your own (other apps, flags, clocks, restarts); stopped after the test.
 
     `start(*args, app=None, db=None, clock=None)`; each gets its own SQLite database unless
     `db` (a path or a database URL) is given, and `statesync_clock` unless `clock` is.
+    Relative paths are relative to pytest's rootdir.
     """
     started: list[ServerProcess] = []
 
     def start(*args: str, app: str | None = None, db: Path | str | None = None,
               clock: str | None = None) -> ServerProcess:
         server = ServerProcess(app or statesync_app, db or tmp_path / f"db{len(started)}.db",
-                               *args, clock=clock or statesync_clock)
+                               *args, clock=clock or statesync_clock,
+                               root=pytestconfig.rootpath)
         started.append(server)
         return server.start()
 

@@ -24,6 +24,7 @@ import os
 import re
 import subprocess
 import sys
+import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,6 +81,19 @@ def test_snippets_use_only_known_markers() -> None:
     unknown = [(s.where, sorted(s.markers - MARKERS)) for s in ALL if s.markers - MARKERS]
     assert not unknown, f"unknown snippet markers (known: {sorted(MARKERS)}): {unknown}"
     assert len(CHECKED) >= 30  # the parser still finds the docs' snippets
+
+
+def test_docs_with_async_tests_say_what_runs_them() -> None:
+    """An `async def test_` needs pytest-asyncio and its mode: the document that shows one
+    says to install `statesync[testing]` (which has it) and to set `asyncio_mode`."""
+    extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"]
+    assert any(r.startswith("pytest-asyncio") for r in extras["testing"])
+    showing = {s.doc for s in ALL if s.language == "python" and "async def test_" in s.code}
+    assert showing  # the docs still show one
+    for doc in showing:
+        text = (REPO / doc).read_text()
+        assert "statesync[testing]" in text and "asyncio_mode" in text, doc
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -96,3 +97,21 @@ def _bash(script: str, cwd: Path, secret: str) -> subprocess.CompletedProcess[st
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     return subprocess.run(["bash", "-e", "-c", script], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_the_tutorials_tests_run_through_pytest_in_a_fresh_directory(tmp_path: Path) -> None:
+    """Section 5 as a user writes it: the example in `examples/orders/`, the `conftest.py`
+    block, the test block (with the `pizza` it uses) in a test file, and `python -m pytest`
+    in that directory (the plugin resolves the app's path against pytest's rootdir)."""
+    text = TUTORIAL.read_text()
+    section = text.split("\n## 5.", 1)[1].split("\n## 6.", 1)[0]
+    test_block, conftest_block = blocks(section, "python")
+    pizza = re.search(r"^pizza = .*?\}\}\n", text, re.DOTALL | re.MULTILINE)
+    assert pizza is not None
+    shutil.copytree(REPO / "examples" / "orders", tmp_path / "examples" / "orders")
+    (tmp_path / "conftest.py").write_text(conftest_block)
+    (tmp_path / "test_orders.py").write_text(pizza.group(0) + "\n\n" + test_block)
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 passed" in done.stdout
