@@ -267,7 +267,8 @@ class Engine:
         slot = self._slots.get(key)
         if slot is not None:
             slot.notified_seq = max(slot.notified_seq, notice.last)
-        if slot is not None and notice.emitted and slot.subscribers:
+        if slot is not None and notice.emitted:  # kept even with no subscriber yet: one
+            # may be subscribing (loading the instance) and get this seq's update next
             slot.emitted_elsewhere.extend(notice.emitted)  # sent with their seq's update
             self._emit_delivered(slot)
         if slot is None and notice.machine not in self.live.watched:
@@ -860,6 +861,7 @@ class Engine:
         if subscriber.closed:
             return
         op.answer(state.seq)
+        self._emit_delivered(slot)  # late events of seqs up to this one: not for this subscriber
         if op.since is None or op.since >= state.seq:
             slot.subscribers[subscriber] = None
             if op.since is None:

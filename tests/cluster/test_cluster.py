@@ -141,6 +141,42 @@ async def test_emitted_events_reach_subscribers_on_every_process(cluster):
             (n, {"type": "pong", "n": n}) for n in range(1, 4)]
 
 
+async def test_a_subscriber_whose_process_had_not_cached_the_instance_gets_every_emitted_event(
+        cluster):
+    """Subscribe on B while A commits emitting transitions as fast as it can: B's subscriber
+    gets the emitted event of every seq after the one it subscribed at (the notices that
+    arrived while B was still loading the instance used to be dropped: no subscriber yet)."""
+    servers = cluster(2)
+    names = [f"busy-emitter{i}" for i in range(8)]
+    pings = 100
+
+    async def one(name: str) -> tuple[int, list[int], list[int]]:
+        writer = await WsClient.connect(servers[0], token_for_tester())
+        await _create(writer, "counter", name)
+        listener = await WsClient.connect(servers[1], token_for_tester())
+        for n in range(1, pings + 1):  # pipelined: commits keep coming during the subscribe
+            await writer.send({"type": "send", "machine": "counter", "instance": name,
+                               "event": {"type": "PING", "n": n}, "event_id": f"{name}-{n}"})
+            if n == 20:
+                await listener.send({"type": "subscribe", "id": "s", "machine": "counter",
+                                     "instance": name})
+        subscribed = await listener.expect(lambda m: m.get("id") == "s", timeout=30)
+        assert subscribed["type"] == "subscribed", subscribed
+        updates = [(await listener.update(name))["seq"]]  # the state it subscribed at, first
+        while updates[-1] < pings:
+            updates.append((await listener.update(name))["seq"])
+        emitted = [m["seq"] for m in await listener.quiet(0.5) + listener.inbox
+                   if m["type"] == "emitted"]
+        await listener.close()
+        return subscribed["seq"], updates, emitted
+
+    results = await asyncio.gather(*(one(name) for name in names))
+    for start, updates, emitted in results:
+        assert updates == list(range(start, pings + 1))
+        after = [seq for seq in emitted if seq > start]
+        assert after == list(range(start + 1, pings + 1)), (start, emitted)
+
+
 async def test_reads_through_another_process_are_never_staler_than_an_ack(cluster):
     servers = cluster(3)
     writer = await WsClient.connect(servers[0], token_for_tester())
