@@ -146,6 +146,19 @@ class _InNodeGuard(CompiledGuard):
         return self.node in step.nodes
 
 
+class _UnknownStateGuard(CompiledGuard):
+    """`state_in("#id...")` naming no state: as in XState, the machine is accepted and the
+    guard fails the transition when it is evaluated."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: DefinitionError) -> None:
+        self.error = error
+
+    def test(self, context: Any, event: Mapping[str, Any], step: Step) -> bool:
+        raise DefinitionError(str(self.error))
+
+
 class _MatchesGuard(CompiledGuard):
     __slots__ = ("state_value",)
 
@@ -180,7 +193,10 @@ def compile_guard(
     if isinstance(ref, StateIn):
         value = ref.state_value
         if isinstance(value, str) and value.startswith("#"):
-            return _InNodeGuard(find_node(value))
+            try:
+                return _InNodeGuard(find_node(value))
+            except DefinitionError as error:
+                return _UnknownStateGuard(error)
         return _MatchesGuard(value)
     if callable(ref):
         return _CallGuard(ref, None, name_of(ref))

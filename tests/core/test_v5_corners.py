@@ -86,6 +86,19 @@ def test_find_by_id_follows_xstate():
     assert machine.find_by_id("#foo.nope") is None
 
 
+def test_state_in_an_id_with_a_dot_is_looked_up_when_evaluated():
+    """`state_in("#b.on")` is state `b`, then child `on`; with only a state whose id is
+    `b.on`, XState accepts the machine and fails the step that evaluates the guard."""
+    machine = Machine({"id": "m", "initial": "a", "states": {
+        "a": {"on": {"T": {"target": "c", "guard": {"type": "xstate.stateIn", "stateValue": "#b.on"}},
+                     "U": {"target": "c", "guard": {"type": "xstate.stateIn", "stateValue": "#b\\.on"}}}},
+        "c": {"id": "b.on"}}})
+    snapshot, _ = machine.initial_transition()
+    assert machine.transition(snapshot, {"type": "U"}) == (snapshot, [])  # `#b\.on` is not active
+    with pytest.raises(DefinitionError, match="#b.on"):
+        machine.transition(snapshot, {"type": "T"})
+
+
 # --- dotted state keys ---------------------------------------------------------------------
 
 

@@ -88,3 +88,28 @@ case("guard alias inside and/not", machine({
     "a": {"on": {"E": [{"guard": {"and": ["ref1", {"not": "big"}]}, "actions": "yes"}, {"actions": ["no", "inc"]}]}},
 }), ["E", "E", "E", "E", "E"],
     implementations={"guards": {"ref1": "even", "big": {"type": "gt", "params": {"n": 3}}}})
+
+# --- stateIn("#b.on") is resolved when the guard runs, as XState does (issue 22) --------------
+# XState's stateIn looks the id up at evaluation: with only a state whose id is "b.on" (no
+# state "b"), the machine is accepted, the guard fails the step only when it is evaluated.
+
+DOTTED_ID = {
+    "A": {"initial": "a1", "states": {"a1": {"on": {
+        "T": {"target": "#A2", "guard": {"stateIn": "#b.on"}},
+        "U": {"target": "#A2", "guard": {"stateIn": "#b\\.on"}, "actions": "went"}}}}},
+    "A2": {"id": "A2", "entry": "en_a2"},
+    "C": {"id": "b.on", "entry": "en_c"},
+}
+case("stateIn #b.on with only an id 'b.on': accepted, never evaluated", machine(DOTTED_ID), ["X", "U"])
+case("stateIn #b.on with only an id 'b.on': an error when evaluated", machine(DOTTED_ID), ["U", "T"])
+case("stateIn #b.on with ids 'b' and 'b.on': state b, then child on", machine({
+    "A": {"initial": "a1", "states": {"a1": {"on": {"T": {"target": "a2", "guard": {"stateIn": "#b.on"}}}},
+                                      "a2": {"entry": "en_a2"}}},
+    "B": {"id": "b", "initial": "on", "states": {"on": {"on": {"OFF": "off"}}, "off": {}}},
+    "C": {"id": "b.on", "entry": "en_c"},
+}, type="parallel"), ["OFF", "T"])
+case("stateIn #b.on with a state 'b' that has no child 'on': an error when evaluated", machine({
+    "A": {"initial": "a1", "states": {"a1": {"on": {"T": {"target": "a2", "guard": {"stateIn": "#b.on"}}}},
+                                      "a2": {}}},
+    "B": {"id": "b", "initial": "x", "states": {"x": {}}},
+}, type="parallel"), ["X", "T"])
