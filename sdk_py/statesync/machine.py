@@ -145,11 +145,13 @@ class Machine:
         return self._snapshot(step), step.actions
 
     def can(self, snapshot: Snapshot, event: Event, sender: Sender | None = None) -> bool:
-        """Whether `event` would be taken by some transition (with a target or actions);
-        `sender` as for `transition` (guards may read it)."""
+        """Whether `event` would be taken by some transition (with a target or actions) of
+        the snapshot's states; `sender` as for `transition` (guards may read it).
+
+        As XState's `snapshot.can`, this looks at the states only, not the status: a `done`
+        or `error` snapshot answers by the transition it would select, though `transition`
+        ignores every event once the snapshot is not `active`."""
         _check_event(event)
-        if snapshot.status != "active":
-            return False
         step = self._step(snapshot)
         if sender is not None:
             step.sender = sender

@@ -553,7 +553,7 @@ class Engine:
             work.answers.append((op, SendResult(prior[0], True)))
             return
         sender = Sender.client(op.claims)
-        if not spec.machine.can(snapshot, op.event, sender):
+        if snapshot.status != "active" or not spec.machine.can(snapshot, op.event, sender):
             raise StatesyncError(ErrorCode.EVENT_NOT_ACCEPTED, _refusal(spec, snapshot, op.event))
         snapshot, actions = spec.machine.transition(snapshot, op.event, sender)
         seq = work.state.seq + 1

@@ -163,15 +163,18 @@ def test_guard_alias_to_unknown_guard():
 # --- can() on a done snapshot ----------------------------------------------------------------
 
 
-def test_can_is_false_on_a_done_snapshot():
-    """XState's `snapshot.can` would answer True here (the final state has a transition for E),
-    though a done actor processes no event; statesync answers whether `transition` would act."""
+def test_can_on_a_done_snapshot_answers_as_xstate():
+    """XState's `snapshot.can` answers by the transition it would select, whatever the
+    status: True here (the final state has a transition for E), though a done snapshot
+    takes no event."""
     machine = Machine({"id": "m", "initial": "a", "states": {
         "a": {"on": {"END": "done"}}, "done": {"type": "final", "on": {"E": {"actions": "fx"}}}}})
     snapshot, _ = machine.transition(machine.initial_transition()[0], {"type": "END"})
     assert snapshot.status == "done"
-    assert snapshot.can({"type": "E"}) is False
+    assert snapshot.can({"type": "E"}) is True
+    assert snapshot.can({"type": "END"}) is False
     assert machine.transition(snapshot, {"type": "E"}) == (snapshot, [])
+    assert machine.handles(snapshot, "E") is False and machine.next_events(snapshot) == []
 
 
 # --- XState v4 keys --------------------------------------------------------------------------

@@ -113,3 +113,30 @@ case("stateIn #b.on with a state 'b' that has no child 'on': an error when evalu
                                       "a2": {}}},
     "B": {"id": "b", "initial": "x", "states": {"x": {}}},
 }, type="parallel"), ["X", "T"])
+
+# --- can() on a done or error snapshot (issue 22) ---------------------------------------------
+# XState's snapshot.can answers by the transition it would select from the snapshot's states,
+# whatever its status (a done actor processes no event, but `can` still says true). A case's
+# `can` lists events asked after every step (tests/differential/harness.py).
+
+CAN = [ev("E"), ev("F"), ev("G"), ev("NOPE")]
+case("can: a done snapshot whose final state's ancestors still have transitions", machine({
+    "p": {"initial": "a", "on": {"F": {"actions": "fx"}}, "states": {
+        "a": {"on": {"END": "done"}},
+        "done": {"type": "final", "on": {"E": {"actions": "fx"}}}}},
+}, type="parallel", on={"G": {"target": ".p"}}), ["END", "E"], can=CAN)
+case("can: a done snapshot whose root has a guarded transition", machine({
+    "a": {"on": {"END": "done"}},
+    "done": {"type": "final"},
+}, on={"E": {"actions": "fx", "guard": "even"}, "F": {"actions": "fx", "guard": "odd"}, "G": {}}),
+    ["END", "E"], can=CAN)
+case("can: an error snapshot after an action threw answers from the states before the step", machine({
+    "a": {"on": {"BREAK": {"target": "b", "actions": "sendTo:nobody:EV"}, "E": "b",
+                 "F": {"target": "b", "guard": "odd"}}},
+    "b": {"on": {"G": "a"}},
+}), ["E", "G", "BREAK", "E"], can=CAN)
+case("can: an error snapshot after an unhandled child error", machine({
+    "a": {"invoke": {"src": "child", "id": "c"}, "on": {"BREAK": {"actions": "sendTo:c:BREAK"},
+                                                        "E": {"actions": "fx"}}},
+}), ["BREAK", "E"], can=CAN, actors={"child": {"config": machine(
+    {"w": {"on": {"BREAK": {"actions": "sendTo:nobody:EV"}}}}, id="child")}})

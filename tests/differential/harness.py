@@ -98,7 +98,11 @@ def compare(case: Case, expected: Result, actual: Result) -> str | None:
         exp = exp_obs[index] if index < len(exp_obs) else None
         act = act_obs[index] if index < len(act_obs) else None
         if exp is not None and act is not None and "error" in exp and "error" in act:
-            return None  # both failed at the same step (e.g. an endless `always` loop)
+            # both failed at the same step (e.g. an endless `always` loop): only the answers
+            # of `can` on the failed snapshot (a case's `can` events) are compared
+            if exp.get("can") != act.get("can"):
+                return _describe(case, _step_label(case, index), exp, act)
+            return None
         if exp is not None and exp.get("xstateInconsistent"):
             # XState reached an illegal configuration during this step (see xstate_runner.js);
             # its later microsteps ran on it, so nothing from here on is comparable.

@@ -136,10 +136,30 @@ def _observe_children(actors: dict[str, _Child], snapshot: Any) -> dict[str, Any
     return found
 
 
+def _answers(snapshot: Any, events: list[dict[str, Any]] | None) -> dict[str, Any]:
+    """``{"can": {type: snapshot.can(event)}}`` for a case's ``can`` events (``"throws"``
+    when a guard raises), ``{}`` without them."""
+    if not events:
+        return {}
+    can: dict[str, Any] = {}
+    for event in events:
+        try:
+            can[event["type"]] = snapshot.can(event)
+        except Exception:  # noqa: BLE001 - as the XState runner records a throwing guard
+            can[event["type"]] = "throws"
+    return {"can": can}
+
+
+def _errored(snapshot: Any, error: Any) -> Any:
+    """The snapshot as it was before a failed step, with status ``error`` (XState's actor)."""
+    return statesync.Snapshot(snapshot.machine, snapshot._nodes, snapshot.context, "error", None, error,
+                              snapshot.history, snapshot.children)
+
+
 def _observe(snapshot: Any, effects: list[str], emitted: list[Any], logs: list[Any],
-             children: dict[str, Any] | None = None) -> Observation:
+             children: dict[str, Any] | None = None, can: list[dict[str, Any]] | None = None) -> Observation:
     """What the XState runner reports; ``emitted``, ``logs``, ``meta`` and ``children`` only
-    when not empty."""
+    when not empty, ``can`` for the case's ``can`` events."""
     observation = {
         "value": _jsonable(snapshot.value),
         "context": _jsonable(snapshot.context),
@@ -149,11 +169,12 @@ def _observe(snapshot: Any, effects: list[str], emitted: list[Any], logs: list[A
         "effects": effects,
     }
     if snapshot.status == "error":  # as the XState runner reports an actor in error
-        return {"error": str(snapshot.error)}
+        return {"error": str(snapshot.error), **_answers(snapshot, can)}
     meta = snapshot.get_meta()
     for key, value in (("emitted", emitted), ("logs", logs), ("meta", meta), ("children", children)):
         if value:
             observation[key] = _jsonable(value)
+    observation.update(_answers(snapshot, can))
     return observation
 
 
@@ -224,9 +245,7 @@ class _Child:
         try:
             return self.machine.transition(self.snapshot, event)
         except Exception as exc:  # noqa: BLE001 - the child errors; its parent hears of it
-            snapshot = statesync.Snapshot(self.machine, self.snapshot._nodes, self.snapshot.context, "error",
-                                          None, str(exc), self.snapshot.history, self.snapshot.children)
-            return snapshot, []
+            return _errored(self.snapshot, str(exc)), []
 
     def execute(self, result: tuple[Any, list[Any]], initial: bool) -> None:
         """Effects now (at start: in order with the rest), then the deferred ones."""
@@ -291,8 +310,9 @@ class _Child:
 class _Run:
     """One case in progress: the root actor, its scheduler, what it reported."""
 
-    def __init__(self, machine: Any) -> None:
+    def __init__(self, machine: Any, can: list[dict[str, Any]] | None = None) -> None:
         self.machine = machine
+        self.can = can
         self.scheduler = SimScheduler()
         self.root = _Child(machine, None, None, self)
         self.emitted: list[Any] = []
@@ -316,7 +336,15 @@ class _Run:
 
     def _observe(self) -> Observation:
         return _observe(self.snapshot, self.effects, self.emitted, self.logs,
-                        _observe_children(self.root.children, self.snapshot))
+                        _observe_children(self.root.children, self.snapshot), self.can)
+
+    def failed(self, exc: Exception) -> Observation:
+        """The observation of a step that raised: the error, and ``can`` asked of the
+        snapshot from before the step with status ``error`` (as XState keeps it)."""
+        error = f"{type(exc).__name__}: {exc}"
+        if self.snapshot is None:
+            return {"error": error}
+        return {"error": error, **_answers(_errored(self.snapshot, error), self.can)}
 
     def _apply_one(self, action: Any, effects: list[str]) -> None:
         kind = action.type
@@ -359,7 +387,7 @@ def run_case(case: dict[str, Any]) -> dict[str, Any]:
         machine = vocab.build_machine(case)
     except Exception as exc:  # noqa: BLE001 - reported, compared as "both failed"
         return {"error": f"definition: {type(exc).__name__}: {exc}"}
-    run = _Run(machine)
+    run = _Run(machine, case.get("can"))
     observations: list[Observation] = []
     try:
         with _time_limit(CASE_TIMEOUT_S):
@@ -367,5 +395,5 @@ def run_case(case: dict[str, Any]) -> dict[str, Any]:
             for step in case.get("steps", []):
                 observations.append(run.step(step))
     except Exception as exc:  # noqa: BLE001 - an error observation, like the actor's
-        observations.append({"error": f"{type(exc).__name__}: {exc}"})
+        observations.append(run.failed(exc))
     return {"observations": observations}

@@ -350,8 +350,23 @@ function observeChildren(snapshot) {
 
 // `emitted` (events from emit), `logs` (logger calls from log, as argument lists), `meta`
 // (snapshot.getMeta()) and `children` (observeChildren) are reported only when not empty.
-function observe(snapshot, effects, inconsistent, emitted = [], logs = []) {
-  if (snapshot.status === 'error') return { error: errorText(snapshot.error) };
+// `c.can` (a list of events): `can` is {type: snapshot.can(event)} for each, also on an error
+// (`true`, `false`, or `"throws"` when a guard throws).
+function answers(snapshot, events) {
+  if (!events) return {};
+  const can = {};
+  for (const event of events) {
+    try {
+      can[event.type] = snapshot.can(event);
+    } catch (err) {
+      can[event.type] = 'throws';
+    }
+  }
+  return { can };
+}
+
+function observe(snapshot, effects, inconsistent, emitted = [], logs = [], canEvents = undefined) {
+  if (snapshot.status === 'error') return { error: errorText(snapshot.error), ...answers(snapshot, canEvents) };
   const flags = inconsistent || !isConsistent(snapshot) ? { xstateInconsistent: true } : {};
   const extra = {};
   if (emitted.length) extra.emitted = emitted;
@@ -369,6 +384,7 @@ function observe(snapshot, effects, inconsistent, emitted = [], logs = []) {
     output: jsonSafe(snapshot.output),
     effects,
     ...extra,
+    ...answers(snapshot, canEvents),
   };
 }
 
@@ -401,7 +417,7 @@ function runCase(c) {
     observations.push({ error: errorText(err) });
     return { observations };
   }
-  observations.push(observe(actor.getSnapshot(), effects, inconsistent, emitted, logs));
+  observations.push(observe(actor.getSnapshot(), effects, inconsistent, emitted, logs, c.can));
   for (const step of c.steps ?? []) {
     if (actor.getSnapshot().status === 'error') break;
     effects = [];
@@ -415,7 +431,7 @@ function runCase(c) {
       observations.push({ error: errorText(err) });
       break;
     }
-    observations.push(observe(actor.getSnapshot(), effects, inconsistent, emitted, logs));
+    observations.push(observe(actor.getSnapshot(), effects, inconsistent, emitted, logs, c.can));
   }
   actor.stop();
   return { observations };

@@ -69,3 +69,19 @@ async def test_rejections_write_nothing(engine: Engine) -> None:
     assert raised.value.code == ErrorCode.EVENT_NOT_ACCEPTED
     rows = await engine.store.log("counter", "x", -1, 10)
     assert [r.seq for r in rows] == [0]
+
+
+async def test_a_finished_instance_refuses_events_its_states_would_take(engine: Engine) -> None:
+    """`can` answers as XState's (a done snapshot whose root has a transition for the event
+    says True); the engine still refuses every event to an instance that is not active."""
+    await engine.run(Op("create", "doc", "d", CLAIMS, input={"owner": "alice"}))
+    await engine.run(Op("send", "doc", "d", CLAIMS, event={"type": "EDIT", "body": "b"}, event_id="1"))
+    await engine.run(Op("send", "doc", "d", CLAIMS, event={"type": "PUBLISH"}, event_id="2"))
+    await engine.run(Op("send", "doc", "d", CLAIMS, event={"type": "DELETE"}, event_id="3"))
+    with pytest.raises(StatesyncError) as raised:
+        await engine.run(Op("send", "doc", "d", CLAIMS, event={"type": "REMOVE_READER", "reader": "bob"},
+                            event_id="4"))
+    assert raised.value.code == ErrorCode.EVENT_NOT_ACCEPTED
+    assert "done" in str(raised.value)
+    rows = await engine.store.log("doc", "d", -1, 10)
+    assert [r.seq for r in rows] == [0, 1, 2, 3]
