@@ -198,6 +198,7 @@ class EffectRunner:
                 except Exception as exc:  # noqa: BLE001 - any failure of user code is retried
                     error = f"{type(exc).__name__}: {exc}"
                 else:
+                    job.attempts = attempt
                     self._observe(job, attempt, started, None, False)
                     await self.workflow.job_succeeded(job, result)
                     return

@@ -75,6 +75,8 @@ class Ref:
     status: str = "done"
     """For services: the row's status once the result is applied (done / failed)."""
     error: str | None = None
+    attempts: int | None = None
+    """For services: the runs it took (the row keeps its count when None)."""
 
 
 @dataclass(slots=True)
@@ -110,8 +112,9 @@ class Batch:
     parent: children.ParentLink | None = None
     """For a child instance: its parent (where `send_parent` and its done event go)."""
 
-    def finish(self, key: OutboxKey, status: str, error: str | None = None) -> None:
-        self.finished[key] = {"key": key, "status": status, "error": error}
+    def finish(self, key: OutboxKey, status: str, error: str | None = None,
+               attempts: int | None = None) -> None:
+        self.finished[key] = {"key": key, "status": status, "error": error, "attempts": attempts}
 
     def side(self) -> SideWrite | None:
         self.write.outbox_set = list(self.finished.values())
@@ -134,7 +137,7 @@ class Batch:
                 return False
             del self.live.services[ref.child]
             self.live.children.pop(ref.child, None)
-            self.finish(ref.key, ref.status, ref.error)
+            self.finish(ref.key, ref.status, ref.error, ref.attempts)
             return True
         if ref.kind == "actor":  # a child instance ended: is it still this instance's child?
             assert ref.child is not None
@@ -570,14 +573,16 @@ class Workflow:
             await self._commit_side(job, "done", None, job.attempts)
             return
         event = {"type": f"xstate.done.actor.{job.target}", "output": result}
-        await self._deliver_result(job, event, Ref("service", key=job.key, child=job.target))
+        await self._deliver_result(job, event, Ref("service", key=job.key, child=job.target,
+                                                   attempts=job.attempts))
 
     async def job_failed(self, job: Job, error: str) -> None:
         if job.kind == "effect":
             await self._commit_side(job, "failed", error, job.attempts)
             return
         event = {"type": f"xstate.error.actor.{job.target}", "error": {"message": error}}
-        ref = Ref("service", key=job.key, child=job.target, status="failed", error=error)
+        ref = Ref("service", key=job.key, child=job.target, status="failed", error=error,
+                  attempts=job.attempts)
         await self._deliver_result(job, event, ref)
 
     async def job_retrying(self, job: Job, error: str) -> None:

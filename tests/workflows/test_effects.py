@@ -5,9 +5,13 @@ advances the clock, at their exact times (no jitter on a manual clock)."""
 
 from __future__ import annotations
 
+import re
+
 import httpx
 import pytest
 from server_harness import WsClient, mint
+
+from statesync_server.auth import ADMIN_CLAIM
 
 
 async def _create(client: WsClient, machine: str, instance: str, input=None) -> dict:
@@ -27,7 +31,7 @@ async def test_effect_runs_after_commit_with_a_stable_key(flow) -> None:
     assert [{k: v for k, v in r.items() if k != "at"} for r in runs] == [
         {"kind": "effect", "name": "note", "key": f"notifier/n/{ack['seq']}/0",
          "machine": "notifier", "instance": "n", "attempt": 1, "params": {"text": "hi"}}]
-    assert flow.query("SELECT status FROM outbox")[0][0] == "done"
+    assert flow.query("SELECT status, attempts FROM outbox")[0] == ("done", 1)  # the first try
     await client.close()
 
 
@@ -60,7 +64,7 @@ async def test_failures_retry_with_backoff_then_fail_and_are_listed(flow) -> Non
     await server.advance(seconds=1)
     assert attempts() == {"notifier/n/1/0": [1, 2, 3], "notifier/n/2/0": [1, 2, 3]}
     rows = {r["seq"]: dict(r) for r in flow.query("SELECT * FROM outbox")}
-    assert rows[1]["status"] == "done" and rows[1]["attempts"] == 2
+    assert rows[1]["status"] == "done" and rows[1]["attempts"] == 3  # as many as the log's lines
     assert rows[2]["status"] == "failed" and rows[2]["attempts"] == 3
     assert "flaky failure 3" in rows[2]["error"]
     # the operator's view
@@ -73,6 +77,13 @@ async def test_failures_retry_with_backoff_then_fail_and_are_listed(flow) -> Non
         main(["effects", "--database-url", flow.db, "--failed"])
     text = out.getvalue()
     assert "notifier/n/2/0" in text and "flaky failure 3" in text and "notifier/n/1/0" not in text
+    assert re.search(r"notifier/n/2/0\s.*\bfailed\s+3\s", text), text
+    async with httpx.AsyncClient() as http:
+        admin = {"Authorization": f"Bearer {mint('ops', **{ADMIN_CLAIM: True})}"}
+        listed = (await http.get(f"{server.url}/v1/admin/instances/notifier/n/effects",
+                                 headers=admin)).json()
+    assert {e["key"]: e["attempts"] for e in listed["effects"]} == {
+        "notifier/n/1/0": 3, "notifier/n/2/0": 3}
     await client.close()
 
 
@@ -112,6 +123,9 @@ async def test_service_result_and_error_come_back_as_events(flow) -> None:
     assert log[1]["at"] == log[0]["at"] + 0.05  # the service's (virtual) run time
     keys = {r["key"] for r in flow.records("service") if r["instance"] == "bad"}
     assert keys == {"job/bad/0/0"}  # every retry with the same key
+    rows = {r["instance"]: (r["status"], r["attempts"])
+            for r in flow.query("SELECT instance, status, attempts FROM outbox")}
+    assert rows == {"ok": ("done", 1), "bad": ("failed", 3)}  # Retry(max_attempts=3)
     async with httpx.AsyncClient() as http:
         http_log = (await http.get(f"{server.url}/v1/instances/job/ok/events",
                                    headers={"Authorization": f"Bearer {mint('alice')}"})).json()
