@@ -31,11 +31,15 @@ from .errors import DefinitionError, InfiniteLoopError, StatesyncError
 from .guards import and_, not_, or_, state_in
 from .machine import Machine
 from .notify import emit, log
+from .refs import PARENT, SELF, ActorRef, system
 from .sender import Sender
 from .snapshot import Snapshot, matches_state
 
 __all__ = [
+    "PARENT",
+    "SELF",
     "Action",
+    "ActorRef",
     "AnonymousSession",
     "Client",
     "ClientError",
@@ -67,5 +71,6 @@ __all__ = [
     "spawn_child",
     "state_in",
     "stop_child",
+    "system",
 ]
 __version__ = "0.1.0"

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._callables import PLAIN, SENDER, call, call_mode, name_of
 from .errors import StatesyncError
+from .refs import actor_ref
 
 if TYPE_CHECKING:
     from .algorithm import Step
@@ -52,6 +53,15 @@ class Action:
 def _value(value: Any, mode: int, step: Step, event: Any, params: Any) -> Any:
     """A config value, or the result of calling it when it is a function of (context, event)."""
     return call(value, mode, step.context, event, params, step.sender) if callable(value) else value
+
+
+def _delay_of(delay: Any, mode: int, step: Step, event: Any, params: Any) -> Any:
+    """Milliseconds of a `delay` option: a number, a named delay (`delays=`), or a function."""
+    if isinstance(delay, str):
+        return step.machine.resolve_delay(delay, step.context, event, params, step.sender)
+    if callable(delay):
+        return call(delay, mode, step.context, event, params, step.sender)
+    return delay
 
 
 def _reads_sender(*modes: int) -> bool:
@@ -127,11 +137,7 @@ class Raise(ActionImplementation):
             raised = dict(call(self.event, self._event_mode, context, event, params, step.sender))
         else:
             raised = dict(self.event)
-        delay = self.delay
-        if isinstance(delay, str):
-            delay = step.machine.resolve_delay(delay, context, event, params, step.sender)
-        elif callable(delay):
-            delay = call(delay, self._delay_mode, context, event, params, step.sender)
+        delay = _delay_of(self.delay, self._delay_mode, step, event, params)
         if delay is None:
             step.queue.append(raised)
         else:
@@ -190,38 +196,54 @@ class Call(ActionImplementation):
 
 
 class SpawnChild(ActionImplementation):
-    """Start an invoked service (emitted on entry to a state with `invoke`)."""
+    """Start a child actor: an invoked one (on entry to a state with `invoke`) or a spawned
+    one (`spawn_child`). The id may be `fn(context, event)`."""
 
     type = SPAWN_CHILD
 
-    def __init__(self, child_id: str, src: str, input: Any) -> None:
+    def __init__(self, child_id: str | Callable[..., str], src: str, input: Any,
+                 system_id: str | None = None, sync_snapshot: bool = False) -> None:
         self.child_id = child_id
         self.src = src
         self.input = input
+        self.system_id = system_id
+        self.sync_snapshot = sync_snapshot
         self._mode = call_mode(input)
-        self.reads_sender = _reads_sender(self._mode)
+        self._id_mode = call_mode(child_id)
+        self.reads_sender = _reads_sender(self._mode, self._id_mode)
 
     def run(self, step: Step, event: Mapping[str, Any], params: Any) -> None:
         context = step.context
+        child_id = _value(self.child_id, self._id_mode, step, event, params)
+        if not isinstance(child_id, str) or not child_id:
+            raise TypeError(f"spawn_child(): the id must be a non-empty string, got {child_id!r}")
         value = _value(self.input, self._mode, step, event, params)
-        step.children = {**step.children, self.child_id: self.src}
+        step.children = {**step.children, child_id: self.src}
         step.mutations += 1
-        step.actions.append(Action(SPAWN_CHILD, {"id": self.child_id, "src": self.src, "input": value}, event, context))
+        spawned = {"id": child_id, "src": self.src, "input": value}
+        if self.system_id is not None:
+            spawned["systemId"] = self.system_id
+        if self.sync_snapshot:
+            spawned["syncSnapshot"] = True
+        step.actions.append(Action(SPAWN_CHILD, spawned, event, context))
 
 
 class StopChild(ActionImplementation):
-    """Stop an invoked service (emitted on exit from its state)."""
+    """Stop a child actor (on exit from its invoking state, or `stop_child`)."""
 
     type = STOP_CHILD
 
-    def __init__(self, child_id: str) -> None:
+    def __init__(self, child_id: str | Callable[..., str]) -> None:
         self.child_id = child_id
+        self._mode = call_mode(child_id)
+        self.reads_sender = _reads_sender(self._mode)
 
     def run(self, step: Step, event: Mapping[str, Any], params: Any) -> None:
+        child_id = _value(self.child_id, self._mode, step, event, params)
         step.mutations += 1
-        if self.child_id in step.children:
-            step.children = {k: v for k, v in step.children.items() if k != self.child_id}
-            step.actions.append(Action(STOP_CHILD, {"id": self.child_id}, event, step.context))
+        if child_id in step.children:
+            step.children = {k: v for k, v in step.children.items() if k != child_id}
+            step.actions.append(Action(STOP_CHILD, {"id": child_id}, event, step.context))
 
 
 class UnknownActorError(StatesyncError):
@@ -239,51 +261,78 @@ class SendParent(ActionImplementation):
 
     type = SEND_PARENT
 
-    def __init__(self, event: Mapping[str, Any] | Callable[..., Mapping[str, Any]]) -> None:
+    def __init__(self, event: Mapping[str, Any] | Callable[..., Mapping[str, Any]], delay: Any = None,
+                 send_id: str | None = None) -> None:
         if isinstance(event, str):
             raise TypeError(f'send_parent() takes an event dict, e.g. send_parent({{"type": "{event}"}})')
         self.event = event
+        self.delay = delay
+        self.send_id = send_id
         self._mode = call_mode(event)
-        self.reads_sender = _reads_sender(self._mode)
+        self._delay_mode = call_mode(delay)
+        self.reads_sender = _reads_sender(self._mode, self._delay_mode)
 
     def run(self, step: Step, event: Mapping[str, Any], params: Any) -> None:
         sent = _event_of(_value(self.event, self._mode, step, event, params), "send_parent()")
-        step.actions.append(Action(SEND_PARENT, {"event": sent}, event, step.context))
+        out: dict[str, Any] = {"event": sent}
+        delay = _delay_of(self.delay, self._delay_mode, step, event, params)
+        if delay is not None:
+            out["delay"] = delay
+            out["sendId"] = self.send_id
+        step.actions.append(Action(SEND_PARENT, out, event, step.context))
 
     def to_config(self) -> Any:
         return {"type": self.type} if callable(self.event) else {"type": self.type, "event": dict(self.event)}
 
 
 class SendToChild(ActionImplementation):
-    """Send an event to a child actor by its id (see `send_to` with two arguments, `forward_to`).
+    """Send an event to an actor: a child by its id, the machine itself, its parent, or one
+    the system knows (see `send_to` with two arguments, `forward_to`), now or after a delay.
 
-    As in XState, naming no current child raises `UnknownActorError` (the transition fails)."""
+    As in XState, a child id that names no current child raises `UnknownActorError` (the
+    transition fails)."""
 
     type = SEND_TO_CHILD
 
-    def __init__(self, child_id: str | Callable[..., str],
-                 event: Mapping[str, Any] | Callable[..., Mapping[str, Any]] | None) -> None:
+    def __init__(self, target: Any, event: Mapping[str, Any] | Callable[..., Mapping[str, Any]] | None,
+                 delay: Any = None, send_id: str | None = None) -> None:
         if isinstance(event, str):
             raise TypeError(f'send_to() takes an event dict, e.g. send_to(id, {{"type": "{event}"}})')
-        self.child_id = child_id
+        self.target = target
         self.event = event  # None: forward the event being processed
-        self._id_mode = call_mode(child_id)
+        self.delay = delay
+        self.send_id = send_id
+        self._target_mode = call_mode(target)
         self._event_mode = call_mode(event)
-        self.reads_sender = _reads_sender(self._id_mode, self._event_mode)
+        self._delay_mode = call_mode(delay)
+        self.reads_sender = _reads_sender(self._target_mode, self._event_mode, self._delay_mode)
 
     def run(self, step: Step, event: Mapping[str, Any], params: Any) -> None:
-        child_id = _value(self.child_id, self._id_mode, step, event, params)
+        target = self.target
+        if callable(target):
+            target = call(target, self._target_mode, step.context, event, params, step.sender)
+        ref = actor_ref(target)
         sent = event if self.event is None else _value(self.event, self._event_mode, step, event, params)
         sent = _event_of(sent, "send_to()")
-        if child_id not in step.children and not _spawned_on_entry(step, child_id):
+        delay = _delay_of(self.delay, self._delay_mode, step, event, params)
+        if ref.kind == "child" and ref.id not in step.children and not _spawned_on_entry(step, ref.id):
             raise UnknownActorError(
-                f"Unable to send event to actor {child_id!r} from machine {step.machine.id!r}.")
-        step.actions.append(Action(SEND_TO_CHILD, {"id": child_id, "event": sent}, event, step.context))
+                f"Unable to send event to actor {ref.id!r} from machine {step.machine.id!r}.")
+        if ref.kind == "parent":
+            kind, out = SEND_PARENT, {"event": sent}
+        elif ref.kind == "child":
+            kind, out = SEND_TO_CHILD, {"id": ref.id, "event": sent}
+        else:
+            kind, out = SEND_TO_CHILD, {"to": ref.kind, "id": ref.id, "event": sent}
+        if delay is not None:
+            out["delay"] = delay
+            out["sendId"] = self.send_id
+        step.actions.append(Action(kind, out, event, step.context))
 
     def to_config(self) -> Any:
         out: dict[str, Any] = {"type": self.type}
-        if not callable(self.child_id):
-            out["id"] = self.child_id
+        if isinstance(self.target, str):
+            out["id"] = self.target
         return out
 
 
@@ -390,31 +439,43 @@ def cancel(send_id: str | Callable[..., str]) -> Cancel:
 
 
 def send_to(
-    target: str | Callable[..., str],
+    target: Any,
     instance_or_event: Any,
     event: Mapping[str, Any] | Callable[..., Mapping[str, Any]] = _NO_EVENT,
+    *,
+    delay: float | str | Callable[..., Any] | None = None,
+    id: str | None = None,
 ) -> SendTo | SendToChild:
-    """Send an event to a child actor or to another machine instance.
+    """Send an event to an actor or to another machine instance.
 
-    `send_to(child_id, event)` (XState's `sendTo`): to the child invoked or spawned with that
-    id (an `xstate.sendTo` action `{"id", "event"}`); a `child_id` that names no current
-    child raises `UnknownActorError`, as XState throws.
+    `send_to(target, event)` (XState's `sendTo`): `target` is a child's id (invoked or
+    spawned), `SELF` (the machine itself: the event is taken after this macrostep), `PARENT`,
+    `system.get(system_id)` (the actor registered under that `systemId`), XState's strings
+    `"#_parent"` / `"#_internal"`, or `fn(context, event)` returning one of them. A child id
+    that names no current child raises `UnknownActorError`, as XState throws. With `delay`
+    (milliseconds, a named delay or a function) the event is sent that much later; `id`
+    lets `cancel(id)` stop it. Returned as an `xstate.sendTo` action (`xstate.sendParent`
+    for the parent).
     `send_to(machine, instance, event)`: to instance `instance` of `machine`, returned as a
     `statesync.sendTo` action. Ids, names and events may be `fn(context, event)`. The server
     commits either with this transition and delivers it exactly once, in order per sender
     and receiver.
     """
     if event is _NO_EVENT:
-        return SendToChild(target, instance_or_event)
+        return SendToChild(target, instance_or_event, delay, id)
+    if delay is not None or id is not None:
+        raise TypeError("send_to(machine, instance, event) takes no delay or id")
     if callable(target):
         raise TypeError("send_to(machine, instance, event) needs the target machine name")
     return SendTo(target, instance_or_event, event)
 
 
-def send_parent(event: Mapping[str, Any] | Callable[..., Mapping[str, Any]]) -> SendParent:
+def send_parent(event: Mapping[str, Any] | Callable[..., Mapping[str, Any]], *,
+                delay: float | str | Callable[..., Any] | None = None, id: str | None = None) -> SendParent:
     """Send `event` (or `fn(context, event)`) to the parent: the machine instance that invoked
-    or spawned this one (XState's `sendParent`; an `xstate.sendParent` action `{"event"}`)."""
-    return SendParent(event)
+    or spawned this one (XState's `sendParent`; an `xstate.sendParent` action `{"event"}`,
+    with `"delay"` and `"sendId"` when delayed)."""
+    return SendParent(event, delay, id)
 
 
 def forward_to(child_id: str | Callable[..., str]) -> SendToChild:
@@ -422,17 +483,26 @@ def forward_to(child_id: str | Callable[..., str]) -> SendToChild:
     return SendToChild(child_id, None)
 
 
-def spawn_child(src: str, *, id: str, input: Any = None) -> SpawnChild:
+def spawn_child(src: str, *, id: str | Callable[..., str], input: Any = None, system_id: str | None = None,
+                sync_snapshot: bool = False) -> SpawnChild:
     """Start child actor `src` under `id` (XState's `spawnChild`): a service, or a machine
-    the server runs as a child instance. Stopped by `stop_child(id)` or when the machine ends."""
-    if not isinstance(src, str) or not isinstance(id, str) or not id:
-        raise TypeError("spawn_child(src, id=...) takes the actor's name and a string id")
-    return SpawnChild(id, src, input)
+    the server runs as a child instance. Stopped by `stop_child(id)` or when the machine ends.
+
+    `id` may be `fn(context, event)` (an id computed when the action runs). `system_id`
+    registers the child in the system (`system.get(system_id)` finds it); with
+    `sync_snapshot=True` the machine receives `xstate.snapshot.<id>` (with the child's
+    `snapshot`) for each of the child's snapshots while it is active."""
+    if not isinstance(src, str) or not (callable(id) or (isinstance(id, str) and id)):
+        raise TypeError("spawn_child(src, id=...) takes the actor's name and a string id (or a function)")
+    if system_id is not None and (not isinstance(system_id, str) or not system_id):
+        raise TypeError("spawn_child(): system_id must be a non-empty string")
+    return SpawnChild(id, src, input, system_id, sync_snapshot)
 
 
-def stop_child(child_id: str) -> StopChild:
-    """Stop the child actor `child_id` (XState's `stopChild`); no child by that id: nothing."""
-    if not isinstance(child_id, str):
+def stop_child(child_id: str | Callable[..., str]) -> StopChild:
+    """Stop the child actor `child_id` (XState's `stopChild`; or `fn(context, event)`); no
+    child by that id: nothing."""
+    if not isinstance(child_id, str) and not callable(child_id):
         raise TypeError("stop_child() takes the child's id")
     return StopChild(child_id)
 

@@ -288,7 +288,12 @@ class Builder:
                 raise DefinitionError(unknown_keys_message(where, unknown, v4.INVOKE))
             child_id = invoke.get("id") or f"{index}.{node.id}"
             node.invoke.append({"id": child_id, "src": invoke["src"], "config": invoke})
-            node.spawns.append(BoundAction(SpawnChild(child_id, invoke["src"], invoke.get("input"))))
+            system_id = invoke.get("systemId")
+            if system_id is not None and (not isinstance(system_id, str) or not system_id):
+                raise DefinitionError(f"{where}: 'systemId' must be a non-empty string")
+            spawn = SpawnChild(child_id, invoke["src"], invoke.get("input"), system_id,
+                               invoke.get("onSnapshot") is not None)
+            node.spawns.append(BoundAction(spawn))
             node.stops.append(BoundAction(StopChild(child_id)))
 
     def _after(self, node: StateNode) -> None:

@@ -19,6 +19,7 @@ from .actions import (
     stop_child,
 )
 from .notify import emit, log
+from .refs import SELF
 from .sender import takes_sender
 
 if TYPE_CHECKING:
@@ -79,6 +80,14 @@ class Enqueuer:
         self.actions.append(stop_child(*args, **kwargs))
 
 
+def _takes_keyword(fn: Callable[..., Any], name: str) -> bool:
+    try:
+        parameter = inspect.signature(fn).parameters.get(name)
+    except (TypeError, ValueError):
+        return False
+    return parameter is not None and parameter.kind in (parameter.KEYWORD_ONLY, parameter.POSITIONAL_OR_KEYWORD)
+
+
 def _takes_params(fn: Callable[..., Any]) -> bool:
     """Whether `fn` accepts a fifth positional argument (the params); `sender` is a keyword."""
     try:
@@ -89,7 +98,7 @@ def _takes_params(fn: Callable[..., Any]) -> bool:
     for parameter in parameters:
         if parameter.kind is parameter.VAR_POSITIONAL:
             return True
-        if parameter.name == "sender":
+        if parameter.name in ("sender", "self"):
             continue
         if parameter.kind in (parameter.POSITIONAL_ONLY, parameter.POSITIONAL_OR_KEYWORD):
             positional += 1
@@ -97,7 +106,9 @@ def _takes_params(fn: Callable[..., Any]) -> bool:
 
 
 class EnqueueActions(ActionImplementation):
-    """Run `fn(context, event, enqueue, check[, params][, sender=])`, then the actions it queued, in order."""
+    """Run `fn(context, event, enqueue, check[, params][, sender=][, self=])`, then the actions
+    it queued, in order. A keyword parameter `self` receives `SELF` (XState's `self`: the
+    machine itself, e.g. `enqueue.send_to(self, event)`)."""
 
     type = "xstate.enqueueActions"
     binds_at_run_time = True
@@ -108,6 +119,7 @@ class EnqueueActions(ActionImplementation):
         self.fn = fn
         self._params = _takes_params(fn)
         self.reads_sender = takes_sender(fn)
+        self._self = _takes_keyword(fn, "self")
 
     def run(self, step: Step, event: Mapping[str, Any], params: Any) -> None:
         machine = step.machine
@@ -118,10 +130,12 @@ class EnqueueActions(ActionImplementation):
             return machine.check_guard(guard, context, event, step)
 
         args = (context, event, enqueue, check, params) if self._params else (context, event, enqueue, check)
+        keywords: dict[str, Any] = {}
         if self.reads_sender:
-            self.fn(*args, sender=step.sender)
-        else:
-            self.fn(*args)
+            keywords["sender"] = step.sender
+        if self._self:
+            keywords["self"] = SELF
+        self.fn(*args, **keywords)
         for action in enqueue.actions:
             machine.bind_action(action).run(step, event)
 

@@ -7,14 +7,18 @@ from __future__ import annotations
 
 import pytest
 from statesync import (
+    PARENT,
+    SELF,
     Machine,
     UnknownActorError,
+    cancel,
     enqueue_actions,
     forward_to,
     send_parent,
     send_to,
     spawn_child,
     stop_child,
+    system,
 )
 
 child = Machine({"id": "child", "initial": "a", "states": {"a": {}}})
@@ -123,3 +127,59 @@ def test_on_snapshot_is_a_transition_on_the_childs_snapshot_event():
     assert snapshot.context == {"seen": ["x"]}
     assert machine.can(snapshot, {"type": "xstate.snapshot.c", "snapshot": {"value": "y"}})
     assert not machine.can(snapshot, {"type": "xstate.snapshot.other", "snapshot": {}})
+
+
+# --- issue 22 ------------------------------------------------------------------------------
+
+
+def test_spawn_child_with_an_id_computed_from_context_and_event():
+    machine = parent(w={"on": {"ADD": {"actions": [
+        spawn_child("kid", id=lambda ctx, ev: f"{ev['name']}-{ctx['n']}", input=lambda ctx, ev: ev["name"]),
+        send_to(lambda ctx, ev: f"{ev['name']}-{ctx['n']}", {"type": "HI"})]},
+        "DROP": {"actions": stop_child(lambda ctx, ev: f"{ev['name']}-{ctx['n']}")}}})
+    snapshot, _ = machine.initial_transition()
+    snapshot, actions = machine.transition(snapshot, {"type": "ADD", "name": "a"})
+    assert kinds(actions) == [("xstate.spawnChild", {"id": "a-2", "src": "kid", "input": "a"}),
+                              ("xstate.sendTo", {"id": "a-2", "event": {"type": "HI"}})]
+    assert snapshot.children == {"a-2": "kid"}
+    snapshot, actions = machine.transition(snapshot, {"type": "DROP", "name": "a"})
+    assert kinds(actions) == [("xstate.stopChild", {"id": "a-2"})] and snapshot.children == {}
+
+
+def test_delayed_send_to_self_and_parent_and_the_system():
+    machine = parent(w={"on": {"GO": {"actions": [
+        send_to("k", {"type": "LATER"}, delay=100, id="t1"),
+        send_to(SELF, {"type": "ME"}),
+        send_to("#_internal", {"type": "ME2"}, delay="slow"),
+        send_to(lambda ctx, ev: PARENT, {"type": "UP"}, delay=lambda ctx, ev: ctx["n"]),
+        send_parent({"type": "UP2"}),
+        send_to(system.get("billing"), {"type": "BILL"}),
+    ]}, "X": {"actions": cancel("t1")}}, "invoke": {"src": "kid", "id": "k", "systemId": "kid1"}})
+    machine = machine.provide(delays={"slow": 500})
+    snapshot, actions = machine.initial_transition()
+    assert kinds(actions) == [("xstate.spawnChild", {"id": "k", "src": "kid", "input": None, "systemId": "kid1"})]
+    _, actions = machine.transition(snapshot, {"type": "GO"})
+    assert kinds(actions) == [
+        ("xstate.sendTo", {"id": "k", "event": {"type": "LATER"}, "delay": 100, "sendId": "t1"}),
+        ("xstate.sendTo", {"to": "self", "id": None, "event": {"type": "ME"}}),
+        ("xstate.sendTo", {"to": "self", "id": None, "event": {"type": "ME2"}, "delay": 500, "sendId": None}),
+        ("xstate.sendParent", {"event": {"type": "UP"}, "delay": 2, "sendId": None}),
+        ("xstate.sendParent", {"event": {"type": "UP2"}}),
+        ("xstate.sendTo", {"to": "system", "id": "billing", "event": {"type": "BILL"}}),
+    ]
+    with pytest.raises(TypeError):
+        send_to("orders", "o1", {"type": "PAID"}, delay=10)
+
+
+def test_self_in_enqueue_actions_and_sync_snapshot():
+    def program(ctx, ev, enqueue, check, *, self):
+        enqueue.send_to(self, {"type": "AGAIN"})
+        enqueue.spawn_child("kid", id="s", sync_snapshot=True)
+
+    machine = parent(w={"on": {"GO": {"actions": enqueue_actions(program)}}})
+    snapshot, _ = machine.initial_transition()
+    _, actions = machine.transition(snapshot, {"type": "GO"})
+    assert kinds(actions) == [
+        ("xstate.sendTo", {"to": "self", "id": None, "event": {"type": "AGAIN"}}),
+        ("xstate.spawnChild", {"id": "s", "src": "kid", "input": None, "syncSnapshot": True}),
+    ]

@@ -137,3 +137,77 @@ ported(OWN + "a done child stays among the children until stopped (sending to it
           "on": {"xstate.done.actor.k": {"actions": "outv"}, "POKE": {"actions": "sendTo:k:EV"},
                  "STOP": {"actions": "stopChild:k"}}},
 }), ["POKE", "STOP", "POKE"], actors={"fin": child({"end": {"type": "final"}}, output={"n": 1})})
+
+# --- issue 22: computed spawn ids, delayed send_to, send_to self, the system registry, self in
+# enqueue_actions, sync_snapshot ----------------------------------------------------------------
+
+COUNTER_CHILD = child({"w": {"on": {"FOO": {"actions": "inc"}, "PING": {"actions": ["inc", "sendParent:PONG"]}}}},
+                      context={"count": 0})
+ported(SPAWN + "should handle a dynamic id", machine({
+    "a": {"entry": ["spawnAt:child", "sendToAt:FOO"]},
+}), [], actors={"child": COUNTER_CHILD})
+ported(OWN + "computed ids: spawn, send to and stop children named from the context", machine({
+    "a": {"entry": "spawnAt:child",
+          "on": {"NEXT": {"actions": ["inc", "spawnAt:child"]}, "FOO": {"actions": "sendToAt:FOO"},
+                 "STOP": {"actions": "stopChildAt"}, "PONG": {"actions": "push:pong"}}},
+}, context={"count": 0, "log": []}), ["FOO", "NEXT", "FOO", "FOO", "STOP", "FOO"],
+    actors={"child": COUNTER_CHILD})
+
+ACTIONS = "actions.test.ts > sendTo > "
+ported(ACTIONS + "a self-event handler of an event sent using sendTo should be able to read updated "
+       "snapshot of self", machine({
+    "a": {"on": {"NEXT": "b"}},
+    "b": {"entry": ["inc", "sendSelf:EVENT"], "on": {"EVENT": {"actions": "peek", "target": "c"}}},
+    "c": {},
+}), ["NEXT", "EVENT"])
+ported(OWN + "send_to self is taken after the macrostep, after raised events", machine({
+    "a": {"on": {"GO": {"actions": ["sendSelf:S", "raise:R", "sendInternal:I"]},
+                 "R": {"actions": "push:r"}, "S": {"actions": "push:s"}, "I": {"actions": "push:i"}}},
+}, context={"count": 0, "log": []}), ["GO"])
+ported(ACTIONS + "should not attempt to deliver a delayed event to the spawned actor's ID that was "
+       "stopped since the event was scheduled", machine({
+    "a": {"on": {"START": "b"}},
+    "b": {"entry": ["spawn:child1:myChild", "sendToDelayed:myChild:PING:1", "stopChild:myChild",
+                    "spawn:child2:myChild"]},
+}), ["START", {"advance": 10}], actors={"child1": COUNTER_CHILD, "child2": COUNTER_CHILD})
+ported(OWN + "delayed send_to a child: delivered after the delay, cancelled by its id", machine({
+    "a": {"entry": "spawn:child:c",
+          "on": {"LATER": {"actions": "sendToDelayed:c:PING:100:p"}, "CANCEL": {"actions": "cancel:p"},
+                 "PONG": {"actions": "push:pong"}}},
+}, context={"count": 0, "log": []}), ["LATER", {"advance": 50}, {"advance": 60}, "LATER", {"advance": 50},
+                                      "CANCEL", {"advance": 100}], actors={"child": COUNTER_CHILD})
+ported(OWN + "delayed send_to self: a timer of the machine, cancelled when it ends", machine({
+    "a": {"on": {"GO": {"actions": ["sendSelfDelayed:TICK:100:t", "sendSelfDelayed:END:short"]},
+                 "TICK": {"actions": "inc"}, "END": "b", "X": {"actions": "cancel:t"}}},
+    "b": {"on": {"TICK": {"actions": "inc"}, "FIN": "z"}},
+    "z": {"type": "final"},
+}), ["GO", {"advance": 60}, {"advance": 60}, "GO", "X", {"advance": 200}, "GO", "FIN", {"advance": 200}])
+
+SYSTEM = "system.test.ts > system > "
+ported(SYSTEM + "should be accessible in sendTo actions", machine({
+    "a": {"entry": "sendSystem:test:FOO"},
+}, invoke={"src": "child", "systemId": "test", "id": "t"}), [], actors={"child": COUNTER_CHILD})
+ported(OWN + "system registry: a spawned child by its systemId, from a sibling; gone once stopped", machine({
+    "a": {"entry": ["spawnSystem:child:c1:receiver", "spawn:sender:c2"],
+          "on": {"POKE": {"actions": "sendTo:c2:POKE"}, "STOP": {"actions": "stopChild:c1"},
+                 "FOO": {"actions": "push:foo-at-parent"}}},
+}, context={"count": 0, "log": []}), ["POKE", "STOP", "POKE"], actors={
+    "child": COUNTER_CHILD,
+    "sender": child({"s": {"on": {"POKE": {"actions": ["inc", "sendSystem:receiver:FOO"]}}}}, context={"count": 0}),
+})
+
+ENQ = "actions.test.ts > enqueueActions > "
+ported(ENQ + "should provide self (enqueue.send_to(self, ...))", machine({
+    "a": {"entry": {"enqueue": [{"sendSelf": "EV"}, "inc"]}, "on": {"EV": {"actions": ["peek", "inc"]}}},
+}), [])
+
+ported(SPAWN + "should accept `syncSnapshot` option", machine({
+    "idle": {"entry": "spawnSync:child:int",
+             "on": {"xstate.snapshot.int": [{"target": "success", "guard": "gt:4"}, {"actions": "inc"}],
+                    "PING": {"actions": "sendTo:int:PING"}, "PONG": {"actions": "push:pong"}}},
+    "success": {"type": "final"},
+}, context={"count": 0, "log": []}), ["PING", "PING", "PING", "PING", "PING"], actors={"child": COUNTER_CHILD})
+ported(OWN + "invoke with onSnapshot: the parent hears each of the child's snapshots", machine({
+    "a": {"invoke": {"src": "child", "id": "c", "onSnapshot": {"actions": "inc"}},
+          "on": {"PING": {"actions": "sendTo:c:PING"}, "PONG": {"actions": "push:pong"}}},
+}, context={"count": 0, "log": []}), ["PING", "PING"], actors={"child": COUNTER_CHILD})

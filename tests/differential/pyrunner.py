@@ -19,7 +19,10 @@ Child machines (a case's ``actors``) run as XState's actor system runs them (``_
 actor has a mailbox (an event sent to a busy or not yet started actor waits in it); effects
 run during a transition, while spawns, starts, ``send_to`` / ``send_parent`` relays and stops
 are deferred to after it, in order; a child that ends sends ``xstate.done.actor.<id>`` (or
-``xstate.error.actor.<id>``) to its parent after its deferred actions. Timers in children are
+``xstate.error.actor.<id>``) to its parent after its deferred actions; a child spawned with
+``syncSnapshot`` (or invoked with ``onSnapshot``) sends ``xstate.snapshot.<id>`` after each of
+its steps that leaves it active. ``send_to`` reaches a child, the actor itself or one of the
+system registry (``systemId``); a delayed one is a timer of the sender. Timers in children are
 not modelled (a case using them is an error).
 """
 
@@ -46,6 +49,7 @@ class _Timer:
     start: int
     delay: int
     event: dict[str, Any]
+    target: Any = None  # the actor a delayed send_to goes to (None: the root itself)
 
 
 class TimerLoopError(RuntimeError):
@@ -72,11 +76,11 @@ class SimScheduler:
     _flushing: bool = False
     _invalidated: bool = False
 
-    def schedule(self, ident: str, event: dict[str, Any], delay: int) -> None:
+    def schedule(self, ident: str, event: dict[str, Any], delay: int, target: Any = None) -> None:
         self._invalidated = self._flushing
         handle = self._next
         self._next += 1
-        self._timers[handle] = _Timer(ident, self.now, delay, event)
+        self._timers[handle] = _Timer(ident, self.now, delay, event, target)
         self._by_id[ident] = handle  # an older timer with this id keeps running
 
     def cancel(self, ident: str) -> None:
@@ -89,7 +93,7 @@ class SimScheduler:
         for ident in list(self._by_id):
             self.cancel(ident)
 
-    def advance(self, ms: int, fire: Callable[[dict[str, Any]], None]) -> None:
+    def advance(self, ms: int, fire: Callable[[_Timer], None]) -> None:
         """``clock.increment(ms)``: move the clock, then fire what is due."""
         self.now += ms
         restarts = 0
@@ -98,7 +102,7 @@ class SimScheduler:
             if restarts > MAX_FLUSH_RESTARTS:
                 raise TimerLoopError("timers keep re-arming within one advance")
 
-    def _flush_once(self, fire: Callable[[dict[str, Any]], None]) -> bool:
+    def _flush_once(self, fire: Callable[[_Timer], None]) -> bool:
         """One pass of ``flushTimeouts``; ``True`` when it must start over."""
         self._flushing = True
         try:
@@ -110,7 +114,7 @@ class SimScheduler:
                 if self.now - timer.start >= timer.delay:
                     del self._timers[handle]
                     self._by_id.pop(timer.ident, None)  # even if a newer timer holds the id
-                    fire(timer.event)
+                    fire(timer)
             return False
         finally:
             self._flushing = False
@@ -208,8 +212,15 @@ _CHILD_ACTIONS = frozenset({"xstate.spawnChild", "xstate.stopChild", "xstate.sen
 class _Child:
     """An actor of the system: the root (`_Run`) or a child machine, with its mailbox."""
 
-    def __init__(self, machine: Any, parent: _Child | None, ident: str | None, run: _Run) -> None:
+    def __init__(self, machine: Any, parent: _Child | None, ident: str | None, run: _Run,
+                 sync: bool = False, system_id: str | None = None) -> None:
         self.machine, self.parent, self.ident, self.run = machine, parent, ident, run
+        self.sync = sync  # syncSnapshot: the parent gets xstate.snapshot.<id> while it is active
+        self.system_id = system_id
+        if system_id is not None:  # registered when created, as XState's createActor
+            if run.system.get(system_id, self) is not self:
+                raise RuntimeError(f"Actor with system ID '{system_id}' already exists.")
+            run.system[system_id] = self
         self.snapshot: Any = None
         self.children: dict[str, _Child] = {}
         self.mailbox: deque[dict[str, Any]] = deque()
@@ -248,56 +259,92 @@ class _Child:
             return _errored(self.snapshot, str(exc)), []
 
     def execute(self, result: tuple[Any, list[Any]], initial: bool) -> None:
-        """Effects now (at start: in order with the rest), then the deferred ones."""
+        """Effects now (at start: in order with the rest), then the deferred ones. The actor a
+        spawn, stop or send names is found now, as XState resolves it with the action (a
+        later spawn under the same id does not receive what was meant for the first)."""
         self.snapshot, actions = result
-        deferred: list[Any] = []
+        deferred: list[tuple[Any, Any]] = []
         for action in actions:
-            kind = action.type
+            kind, params = action.type, action.params
             if kind == "xstate.spawnChild":
-                logic = self.machine.actors.get(action.params["src"])
+                logic = self.machine.actors.get(params["src"])
+                child = None
                 if isinstance(logic, statesync.Machine):
-                    self.children[action.params["id"]] = _Child(logic, self, action.params["id"], self.run)
-                deferred.append(action)
+                    child = _Child(logic, self, params["id"], self.run, bool(params.get("syncSnapshot")),
+                                   params.get("systemId"))
+                    self.children[params["id"]] = child
+                deferred.append((action, child))
             elif kind in _CHILD_ACTIONS or initial:
-                deferred.append(action)
+                deferred.append((action, self._target_of(action)))
             else:
                 self.run.carry_out(self, action)
-        for action in deferred:
-            self._deferred(action)
+        for action, actor in deferred:
+            self._deferred(action, actor)
+        if self.sync and self.snapshot.status == "active":
+            self.parent.send({"type": f"xstate.snapshot.{self.ident}", "snapshot": _jsonable({
+                "value": self.snapshot.value, "context": self.snapshot.context, "status": "active"})})
         if self.snapshot.status != "active":
             if self.parent is None:
                 self.run.scheduler.cancel_all()
             else:
                 self._ended()
 
-    def _deferred(self, action: Any) -> None:
+    def _target_of(self, action: Any) -> Any:
+        """The actor a stop or send names when the action runs (None: not known yet)."""
+        kind, params = action.type, action.params
+        if kind == "xstate.sendParent":
+            return self.parent
+        if kind == "xstate.sendTo" and params.get("to") == "self":
+            return self
+        if kind == "xstate.sendTo" and params.get("to") == "system":
+            return self.run.system.get(params["id"], self)  # XState: undefined sends to itself
+        if kind in ("xstate.sendTo", "xstate.stopChild"):
+            return self.children.get(params["id"])
+        return None
+
+    def _deferred(self, action: Any, actor: Any) -> None:
         kind, params = action.type, action.params
         if kind == "xstate.spawnChild":
-            child = self.children.get(params["id"])
-            if child is not None and not child.stopped:
-                child.start(params.get("input"))
+            if actor is not None and not actor.stopped:
+                actor.start(params.get("input"))
         elif kind == "xstate.stopChild":
-            child = self.children.pop(params["id"], None)
-            if child is not None:
-                child.stop()
+            if actor is not None:
+                if self.children.get(params["id"]) is actor:
+                    del self.children[params["id"]]
+                actor.stop()
         elif kind == "xstate.sendTo":
-            child = self.children.get(params["id"])
-            if child is not None:
-                child.send(params["event"])
+            self._send_to(actor or self.children.get(params["id"]), params)  # a deferred invoke id
         elif kind == "xstate.sendParent":
             if self.parent is None:
                 raise RuntimeError("Unable to send event to actor '#_parent': it has no parent")
-            self.parent.send(params["event"])
+            self._send_to(self.parent, params)
         else:
             self.run.carry_out(self, action)
 
+    def _send_to(self, target: _Child | None, params: dict[str, Any]) -> None:
+        """Relay now, or with `delay` schedule it (the root's timers only are modelled)."""
+        if "delay" not in params:
+            if target is not None:
+                target.send(params["event"])
+            return
+        if self.parent is not None:
+            raise NotImplementedError("timers in child actors are not modelled by this runner")
+        ident = params.get("sendId")
+        if ident is None:
+            ident = f"send.{self.run.scheduler._next}"  # XState: a random id
+        self.run.scheduler.schedule(str(ident), params["event"], params["delay"], target)
+
     def stop(self) -> None:
+        if self.system_id is not None and self.run.system.get(self.system_id) is self:
+            del self.run.system[self.system_id]
         self.stopped = True
         self.mailbox.clear()
         for child in self.children.values():
             child.stop()
 
     def _ended(self) -> None:
+        if self.system_id is not None and self.run.system.get(self.system_id) is self:
+            del self.run.system[self.system_id]
         for child in self.children.values():
             child.stop()
         snapshot, ident = self.snapshot, self.ident  # it stays among the parent's children
@@ -314,6 +361,7 @@ class _Run:
         self.machine = machine
         self.can = can
         self.scheduler = SimScheduler()
+        self.system: dict[str, _Child] = {}  # systemId -> actor (XState's system registry)
         self.root = _Child(machine, None, None, self)
         self.emitted: list[Any] = []
         self.logs: list[Any] = []
@@ -371,9 +419,11 @@ class _Run:
         self.effects, self.emitted, self.logs = [], [], []
         if "advance" in step:
 
-            def fire(event: dict[str, Any]) -> None:
-                if self.snapshot.status == "active":
-                    self.root.send(event)
+            def fire(timer: _Timer) -> None:
+                if timer.target is not None:
+                    timer.target.send(timer.event)
+                elif self.snapshot.status == "active":
+                    self.root.send(timer.event)
 
             self.scheduler.advance(step["advance"], fire)
         elif self.snapshot.status == "active":

@@ -26,6 +26,12 @@ Actions (``"name"`` or ``{"type": "name", "params": {...}}``):
 - Child actors: ``sendParent:<EV>`` / ``sendParentCount:<EV>`` (with ``count``): ``send_parent``;
   ``sendTo:<id>:<EV>``: ``send_to(id, ...)``; ``forwardTo:<id>``; ``spawn:<src>:<id>``:
   ``spawn_child(src, id=id)``; ``stopChild:<id>``.
+- Issue 22: ``spawnAt:<src>`` / ``sendToAt:<EV>`` / ``stopChildAt``: the child id computed from
+  the context (``k<count>``); ``sendToDelayed:<id>:<EV>:<delay>[:<sendId>]``;
+  ``sendSelf:<EV>`` (to ``self``, from a function) and ``sendSelfDelayed:<EV>:<delay>[:<sendId>]``;
+  ``sendInternal:<EV>`` (XState's ``"#_internal"``); ``spawnSystem:<src>:<id>:<systemId>`` and
+  ``sendSystem:<systemId>:<EV>`` (``system.get``); ``spawnSync:<src>:<id>`` (``sync_snapshot``);
+  in programs ``{"sendSelf": EV}`` (``enqueue.send_to(self, ...)``).
 - ``{"emit": {...}}``: emit that event; ``{"log": {"value": v, "label": l}}``: log ``v``.
 - ``{"enqueue": [item, ...]}``: ``enqueue_actions`` running a small program; an item is an action
   (name or ``{"type", "params"}``, queued with ``enqueue``), ``{"if": guard, "then": [...],
@@ -80,7 +86,9 @@ from statesync import (
     spawn_child,
     state_in,
     stop_child,
+    system,
 )
+from statesync.refs import SELF
 
 NAMED_DELAYS: dict[str, Any] = {
     "short": 50,
@@ -89,9 +97,12 @@ NAMED_DELAYS: dict[str, Any] = {
 }
 
 # Action names whose implementation is pure (not an effect): exact names and prefixes.
-PURE_ACTIONS = {"inc", "dbl", "add", "setv", "outv", "outk", "fromInput", "emitParams", "logAll", "enqAddTwice"}
+PURE_ACTIONS = {"inc", "dbl", "add", "setv", "outv", "outk", "fromInput", "emitParams", "logAll", "enqAddTwice",
+                "stopChildAt"}
 PURE_PREFIXES = ("push:", "raise:", "raiseDelayed:", "cancel:", "emit:", "emitCount:", "log:",
-                 "sendParent:", "sendParentCount:", "sendTo:", "forwardTo:", "spawn:", "stopChild:")
+                 "sendParent:", "sendParentCount:", "sendTo:", "forwardTo:", "spawn:", "stopChild:",
+                 "spawnAt:", "sendToAt:", "sendToDelayed:", "sendSelf:", "sendSelfDelayed:", "sendInternal:",
+                 "spawnSystem:", "sendSystem:", "spawnSync:")
 
 
 def is_effect(name: str) -> bool:
@@ -157,6 +168,26 @@ def action_impl(name: str) -> Any:
         return spawn_child(src, id=child)
     if name.startswith("stopChild:"):
         return stop_child(name[len("stopChild:"):])
+    if name.startswith(("spawnAt:", "sendToAt:")) or name == "stopChildAt":
+        return _computed_id_action(name)
+    if name.startswith(("sendToDelayed:", "sendSelfDelayed:")):
+        parts = name.split(":")
+        target = SELF if name.startswith("sendSelf") else parts.pop(1)
+        sent, delay = parts[1], _delay(parts[2])
+        return send_to(target, {"type": sent}, delay=delay, id=parts[3] if len(parts) > 3 else None)
+    if name.startswith("sendSelf:"):
+        return send_to(lambda ctx, ev, *rest: SELF, {"type": name[len("sendSelf:"):]})
+    if name.startswith("sendInternal:"):
+        return send_to("#_internal", {"type": name[len("sendInternal:"):]})
+    if name.startswith("spawnSystem:"):
+        _, src, child, system_id = name.split(":")
+        return spawn_child(src, id=child, system_id=system_id)
+    if name.startswith("sendSystem:"):
+        _, system_id, sent = name.split(":")
+        return send_to(lambda ctx, ev, *rest: system.get(system_id), {"type": sent})
+    if name.startswith("spawnSync:"):
+        _, src, child = name.split(":")
+        return spawn_child(src, id=child, sync_snapshot=True)
     if name == "enqAddTwice":
         def add_twice(ctx: Any, ev: Any, enqueue: Any, check: Any, params: Any) -> None:
             enqueue({"type": "add", "params": params})
@@ -164,6 +195,23 @@ def action_impl(name: str) -> Any:
 
         return enqueue_actions(add_twice)
     return None
+
+
+def _delay(text: str) -> Any:
+    return int(text) if text.lstrip("-").isdigit() else text
+
+
+def _count_id(ctx: Any, ev: Any, *rest: Any) -> str:
+    return f"k{_count(ctx)}"
+
+
+def _computed_id_action(name: str) -> Any:
+    """``spawnAt:<src>`` / ``sendToAt:<EV>`` / ``stopChildAt``: the child id is ``k<count>``."""
+    if name.startswith("spawnAt:"):
+        return spawn_child(name[len("spawnAt:"):], id=_count_id)
+    if name.startswith("sendToAt:"):
+        return send_to(_count_id, {"type": name[len("sendToAt:"):]})
+    return stop_child(_count_id)
 
 
 def guard_impl(name: str) -> Callable[..., bool]:
@@ -268,43 +316,46 @@ def _collect_program(items: list[Any], names: _Names) -> None:
             _collect_program(item["enqueue"], names)
 
 
-Program = Callable[[Any, Any, Any, Any], None]
+Program = Callable[..., None]
 
 
 def _translate_program(items: list[Any], names: _Names) -> Program:
-    """An ``{"enqueue": [...]}`` program as a function ``(context, event, enqueue, check)``."""
+    """An ``{"enqueue": [...]}`` program as a function ``(context, event, enqueue, check, *, self)``
+    (``self``: the machine itself, as XState's ``self``)."""
     steps: list[Program] = []
     for item in items:
         if isinstance(item, str) or "type" in item:
-            steps.append(lambda c, e, q, check, item=item: q(item))
+            steps.append(lambda c, e, q, check, me, item=item: q(item))
         elif "if" in item:
             guard = _translate_guard(item["if"], names)
             then = _translate_program(item.get("then", []), names)
             otherwise = _translate_program(item.get("else", []), names)
-            steps.append(lambda c, e, q, check, g=guard, t=then, o=otherwise: (t if check(g) else o)(c, e, q, check))
+            steps.append(lambda c, e, q, check, me, g=guard, t=then, o=otherwise: (t if check(g) else o)(c, e, q, check, self=me))
         elif "assign" in item:
-            steps.append(lambda c, e, q, check, v=item["assign"]: q.assign(dict(v)))
+            steps.append(lambda c, e, q, check, me, v=item["assign"]: q.assign(dict(v)))
         elif "raise" in item:
             options = {k: item[k] for k in ("delay", "id") if k in item}
-            steps.append(lambda c, e, q, check, t=item["raise"], o=options: q.raise_({"type": t}, **o))
+            steps.append(lambda c, e, q, check, me, t=item["raise"], o=options: q.raise_({"type": t}, **o))
         elif "cancel" in item:
-            steps.append(lambda c, e, q, check, i=item["cancel"]: q.cancel(i))
+            steps.append(lambda c, e, q, check, me, i=item["cancel"]: q.cancel(i))
+        elif "sendSelf" in item:
+            steps.append(lambda c, e, q, check, me, t=item["sendSelf"]: q.send_to(me, {"type": t}))
         elif "emit" in item:
-            steps.append(lambda c, e, q, check, v=item["emit"]: q.emit(dict(v)))
+            steps.append(lambda c, e, q, check, me, v=item["emit"]: q.emit(dict(v)))
         elif "log" in item:
-            steps.append(lambda c, e, q, check, label=item["log"]: q.log(lambda ctx, ev: _count_or_none(ctx), label))
+            steps.append(lambda c, e, q, check, me, label=item["log"]: q.log(lambda ctx, ev: _count_or_none(ctx), label))
         elif "repeat" in item:
             body = _translate_program(item["repeat"], names)
-            steps.append(lambda c, e, q, check, b=body: [b(c, e, q, check) for _ in range(_count(c))])
+            steps.append(lambda c, e, q, check, me, b=body: [b(c, e, q, check, self=me) for _ in range(_count(c))])
         elif "enqueue" in item:
             inner = _translate_actions({"enqueue": item["enqueue"]}, names)
-            steps.append(lambda c, e, q, check, a=inner: q(a))
+            steps.append(lambda c, e, q, check, me, a=inner: q(a))
         else:
             raise ValueError(f"bad enqueue item {item!r}")
 
-    def program(context: Any, event: Any, enqueue: Any, check: Any) -> None:
+    def program(context: Any, event: Any, enqueue: Any, check: Any, *, self: Any) -> None:
         for step in steps:
-            step(context, event, enqueue, check)
+            step(context, event, enqueue, check, self)
 
     return program
 
@@ -376,7 +427,7 @@ def _translate_node(node: dict[str, Any], names: _Names) -> dict[str, Any]:
 
 def _translate_invoke(invoke: dict[str, Any], names: _Names) -> dict[str, Any]:
     out = dict(invoke)
-    for key in ("onDone", "onError"):
+    for key in ("onDone", "onError", "onSnapshot"):
         if key in out:
             out[key] = _translate_transitions(out[key], names)
     if out.get("input") == "$context":

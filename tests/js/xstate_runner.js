@@ -75,6 +75,33 @@ function actionImpl(name, record) {
     return spawnChild(src, { id });
   }
   if (name.startsWith('stopChild:')) return stopChild(name.slice(10));
+  // issue 22: computed ids, delayed sends, self, the system registry, syncSnapshot
+  const countId = ({ context }) => `k${context.count ?? 0}`;
+  if (name.startsWith('spawnAt:')) return spawnChild(name.slice(8), { id: countId });
+  if (name.startsWith('sendToAt:')) return sendTo(countId, { type: name.slice(9) });
+  if (name === 'stopChildAt') return stopChild(countId);
+  if (name.startsWith('sendToDelayed:')) {
+    const [, id, type, delay, sendId] = name.split(':');
+    return sendTo(id, { type }, sendOptions(delay, sendId));
+  }
+  if (name.startsWith('sendSelf:')) return sendTo(({ self }) => self, { type: name.slice(9) });
+  if (name.startsWith('sendSelfDelayed:')) {
+    const [, type, delay, sendId] = name.split(':');
+    return sendTo(({ self }) => self, { type }, sendOptions(delay, sendId));
+  }
+  if (name.startsWith('sendInternal:')) return sendTo('#_internal', { type: name.slice(13) });
+  if (name.startsWith('spawnSystem:')) {
+    const [, src, id, systemId] = name.split(':');
+    return spawnChild(src, { id, systemId });
+  }
+  if (name.startsWith('sendSystem:')) {
+    const [, systemId, type] = name.split(':');
+    return sendTo(({ system }) => system.get(systemId), { type });
+  }
+  if (name.startsWith('spawnSync:')) {
+    const [, src, id] = name.split(':');
+    return spawnChild(src, { id, syncSnapshot: true });
+  }
   if (name === 'enqAddTwice') {
     return enqueueActions(({ enqueue }, params) => {
       enqueue({ type: 'add', params });
@@ -85,6 +112,12 @@ function actionImpl(name, record) {
     return ({ context, event }) => record(`${name}:${context ? (context.count ?? null) : null}:${event.type}`);
   }
   return () => record(name);
+}
+
+function sendOptions(delay, sendId) {
+  const opts = { delay: Number.isNaN(+delay) ? delay : +delay };
+  if (sendId !== undefined) opts.id = sendId;
+  return opts;
 }
 
 function guardImpl(name) {
@@ -163,6 +196,7 @@ function translateProgram(items, names) {
       return ({ enqueue }) => enqueue.raise({ type: item.raise }, opts);
     }
     if ('cancel' in item) return ({ enqueue }) => enqueue.cancel(item.cancel);
+    if ('sendSelf' in item) return ({ enqueue, self }) => enqueue.sendTo(self, { type: item.sendSelf });
     if ('emit' in item) return ({ enqueue }) => enqueue.emit(item.emit);
     if ('log' in item) return ({ enqueue }) => enqueue(log(({ context }) => context.count ?? null, item.log)); // XState's enqueue has no .log
     if ('repeat' in item) {
@@ -241,6 +275,7 @@ function translateInvoke(invoke, names) {
   const out = { ...invoke };
   if (out.onDone !== undefined) out.onDone = translateTransitions(out.onDone, names);
   if (out.onError !== undefined) out.onError = translateTransitions(out.onError, names);
+  if (out.onSnapshot !== undefined) out.onSnapshot = translateTransitions(out.onSnapshot, names);
   if (out.input === '$context') out.input = ({ context }) => context;
   return out;
 }
