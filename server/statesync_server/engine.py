@@ -154,7 +154,8 @@ class Engine:
         self.app = app
         self.store = store
         self.clock: Clock = clock or SystemClock()
-        """Timers, effect retries and the event log's times (clock.py)."""
+        """Timers, effect retries and the event log's times (clock.py); the rows' too."""
+        store.clock = self.clock.time
         self.dev = False
         """Dev mode: a changed machine upgrades or resets its instances (dev_database.py)."""
         self.metrics = Metrics()
@@ -191,6 +192,7 @@ class Engine:
     async def start(self) -> None:
         await self.store.open()
         await prepare(self.app, self.store, dev=self.dev)  # version check, index back-fill; may refuse
+        await self.store.record_clock(self.clock.time() if self.clock.manual else None)
         if not self.store.is_sqlite:
             self.cluster = Cluster(self.store, notified=self.notified, resync=self.resync,
                                    claimed=self.workflow.claimed, lease=self.cluster_lease,

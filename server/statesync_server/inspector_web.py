@@ -33,7 +33,7 @@ PAGE_HEADERS = {
     "x-frame-options": "DENY",
     "referrer-policy": "no-referrer",
 }
-OWN_ASSETS = ("inspector.js", "statechart.js", "inspector.css")
+OWN_ASSETS = ("inspector.js", "statechart.js", "durations.js", "inspector.css")
 
 
 def elk_bundle() -> Path | None:

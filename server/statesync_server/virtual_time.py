@@ -92,4 +92,5 @@ async def advance(engine: Engine, seconds: float) -> Advanced:
         await settle(engine)
     clock.set(target)
     await settle(engine)
+    await engine.store.record_clock(clock.time())  # what the CLI's views count from
     return Advanced(start, clock.time(), steps)

@@ -1,7 +1,8 @@
 """`statesync timers` and `statesync effects`: the operator's view of pending and failed work.
 
 Both read the database directly (a running server is not needed; SQLite WAL lets them read
-while it writes).
+while it writes). Times count from the server's clock: the virtual time a server on a manual
+clock recorded (`--clock manual`), else the wall clock.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from typing import Any
 
 from sqlalchemy import create_engine, func, select
 
+from .durations import human_duration
 from .settings import DEFAULT_DATABASE_URL
 from .store.migrate import migrate
-from .store.schema import outbox, timers
+from .store.schema import outbox, server_clock, timers
 from .store.store import sync_url
 
 
@@ -61,17 +63,28 @@ def _print(rows: list[dict[str, Any]], columns: list[str], as_json: bool, total:
     print(f"({shown} of {total} shown)" if total > shown else f"({total} total)")
 
 
+def _now(conn: Any) -> float:
+    """The server's time: its manual clock's, when it recorded one, else the wall clock's."""
+    virtual = conn.execute(select(server_clock.c.now)).scalar()
+    return time.time() if virtual is None else virtual
+
+
+def _in(seconds: float) -> str:
+    """`+7d 2h` (from now), `-5s` (past)."""
+    return ("+" if seconds >= 0 else "") + human_duration(seconds)
+
+
 def timers_command(args: argparse.Namespace) -> None:
     engine = _connect(args.database_url)
-    now = time.time()
     with engine.connect() as conn:
+        now = _now(conn)
         query = _filter(select(timers), timers, args)
         total = conn.execute(_filter(select(func.count()).select_from(timers), timers, args)).scalar()
         rows = conn.execute(query.order_by(timers.c.due).limit(args.limit)).all()
     out = [{
         "machine": r.machine, "instance": r.instance, "timer": r.timer_id,
         "event": json.loads(r.event)["type"], "due": _when(r.due),
-        "in": f"{r.due - now:+.1f}s", "started_at_seq": r.seq,
+        "in": _in(r.due - now), "started_at_seq": r.seq,
     } for r in rows]
     _print(out, ["machine", "instance", "timer", "event", "due", "in", "started_at_seq"],
            args.json, total or 0)
@@ -79,8 +92,8 @@ def timers_command(args: argparse.Namespace) -> None:
 
 def effects_command(args: argparse.Namespace) -> None:
     engine = _connect(args.database_url)
-    now = time.time()
     with engine.connect() as conn:
+        now = _now(conn)
         query = _filter(select(outbox), outbox, args)
         count = _filter(select(func.count()).select_from(outbox), outbox, args)
         if args.failed:
@@ -100,7 +113,7 @@ def effects_command(args: argparse.Namespace) -> None:
             "key": f"{r.machine}/{r.instance}/{r.seq}/{r.idx}", "kind": r.kind,
             "name": r.name if r.kind in ("effect", "service") else "", "target": target,
             "status": r.status, "attempts": r.attempts,
-            "next": f"{r.next_at - now:+.1f}s" if r.status == "pending" else "",
+            "next": _in(r.next_at - now) if r.status == "pending" else "",
             "error": r.error,
         })
     _print(out, ["key", "kind", "name", "target", "status", "attempts", "next", "error"],

@@ -1,5 +1,6 @@
 // The statesync inspector: reads the admin routes (/v1/admin/...) with the operator's token
 // (sessionStorage, bearer header) and draws machines with statechart.js + elkjs.
+import { duration } from "./durations.js";
 import { activeIds, esc, layoutChart, renderSvg } from "./statechart.js";
 
 const TOKEN_KEY = "statesync.adminToken";
@@ -157,9 +158,9 @@ async function refreshFailures() {
   }
   const parts = [];
   const effects = failures.effects.map((e) => `<li class="fail-effect" data-key="${esc(e.key)}">${e.status === "failed" ? "failed" : "retrying"} ${esc(e.kind)} <b>${esc(e.name)}</b> of ${link(e.machine, e.instance)} after ${e.attempts} attempt${e.attempts === 1 ? "" : "s"}: <span class="error">${esc(e.error || "")}</span></li>`);
-  const instances = failures.instances.map((i) => `<li class="fail-instance">${link(i.machine, i.instance)} (${esc(i.machine)}) in <b>${esc(stateText(i.value))}</b> ${i.status === "error" ? '<span class="error">status error</span>' : esc(i.tags.map((t) => `#${t}`).join(" "))}, idle ${Math.round(i.idle_seconds)} s</li>`);
+  const instances = failures.instances.map((i) => `<li class="fail-instance">${link(i.machine, i.instance)} (${esc(i.machine)}) in <b>${esc(stateText(i.value))}</b> ${i.status === "error" ? '<span class="error">status error</span>' : esc(i.tags.map((t) => `#${t}`).join(" "))}, idle ${duration(i.idle_seconds)}</li>`);
   const late = [
-    ...failures.late_timers.map((t) => `<li class="fail-timer">timer ${esc(t.event.type)} of ${link(t.machine, t.instance)} late by ${(-t.due_in).toFixed(1)} s</li>`),
+    ...failures.late_timers.map((t) => `<li class="fail-timer">timer ${esc(t.event.type)} of ${link(t.machine, t.instance)} late by ${duration(-t.due_in)}</li>`),
     ...failures.late_work.map((w) => `<li class="fail-late">${esc(w.kind)} ${esc(w.name)} of ${link(w.machine, w.instance)} due since ${esc(time(w.next_at))}</li>`),
   ];
   if (effects.length) parts.push(`<div><h3>Failed effects (${effects.length})</h3><ul>${effects.join("")}</ul></div>`);
@@ -369,7 +370,7 @@ function renderWork(row) {
     ["last error", (e) => `<span class="error">${esc(e.error || "")}</span>`], ["next retry", (e) => due(e.next_retry)],
   ], row.effects.map((e) => ({ ...e, __class: e.status === "failed" ? "bad" : e.error ? "warn" : "", __attrs: ` data-key="${esc(e.key)}"` })), "no effects or services");
   table($("timers"), [
-    ["event", (t) => `<code>${esc(t.event.type)}</code>`], ["due", (t) => `${due(t.due)} (${t.due_in >= 0 ? "in" : "late by"} ${Math.abs(t.due_in).toFixed(1)} s)`],
+    ["event", (t) => `<code>${esc(t.event.type)}</code>`], ["due", (t) => `${due(t.due)} (${t.due_in >= 0 ? "in" : "late by"} ${duration(Math.abs(t.due_in))})`],
     ["started at seq", (t) => t.seq],
   ], row.timers.map((t) => ({ ...t, __class: t.late ? "bad" : "" })), "no pending timers");
   const message = [

@@ -173,3 +173,15 @@ nodes = Table(
     Column("started_at", Float, nullable=False),
     Column("heartbeat_at", Float, nullable=False),
 )
+
+# --- virtual time (clock.py's ManualClock, `--clock manual`) ---------------------------------
+
+# The time of the manual clock of the server serving the database (one row, id 1), kept at
+# start-up and after every advance: what `statesync timers` and `statesync effects` count
+# from. No row: the server runs on the wall clock.
+server_clock = Table(
+    "server_clock",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("now", Float, nullable=False),
+)

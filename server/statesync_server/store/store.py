@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from ..errors import ErrorCode, StatesyncError
 from .migrate import exclusive, migrate
-from .schema import checkpoints, events, index_entries, instances
+from .schema import checkpoints, events, index_entries, instances, server_clock
 from .workrows import SideWrite
 from .workrows import statements as _workflow_statements
 
@@ -149,6 +149,9 @@ class Store:
         self._writer: Connection | None = None
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="statesync-writer")
         self._driver_sql: dict[Any, tuple[str, Callable[[dict[str, Any]], Any]]] = {}
+        self.clock: Callable[[], float] = time.time
+        """The time written into rows (`created_at`, `updated_at`): the server's clock, set by
+        the engine (virtual with `--clock manual`)."""
         self.node: str | None = None
         """This process's id in cluster mode (cluster.py): commits then own their new timer
         and outbox rows and NOTIFY the other processes."""
@@ -275,6 +278,20 @@ class Store:
         async with self._engine().connect() as conn:
             return {machine: count for machine, count in await conn.execute(query)}
 
+    async def record_clock(self, now: float | None) -> None:
+        """Keep the time of the server's manual clock (None: the wall clock) for the tools
+        that read the database beside it (`statesync timers`, `statesync effects`)."""
+        def write(conn: Any) -> None:
+            with conn.begin():
+                conn.execute(delete(server_clock))
+                if now is not None:
+                    conn.execute(insert(server_clock).values(id=1, now=now))
+
+        if self._commit_on_loop:
+            write(self._writer)
+        else:
+            await self._in_writer(write, self._writer)
+
     async def commit(self, writes: list[InstanceWrite]) -> None:
         """Write a batch of instances' transitions in ONE transaction: all or nothing.
 
@@ -282,7 +299,7 @@ class Store:
         lost a race); durable timers and outbox rows join this transaction. Raises
         `WriteConflict` when a uniqueness rule is broken.
         """
-        statements = self._statements(writes, time.time())
+        statements = self._statements(writes, self.clock())
         if self._commit_on_loop:
             self._transaction(statements)
         else:
@@ -363,7 +380,7 @@ class Fence:
         """Write `write` in the fenced transaction and commit it (`WriteConflict` as
         `Store.commit` raises it: a resent event id)."""
         with _conflicts():
-            for statement, rows in self.store._statements([write], time.time()):
+            for statement, rows in self.store._statements([write], self.store.clock()):
                 await self.conn.execute(statement, rows)
             await self.conn.commit()
 
