@@ -188,6 +188,17 @@ feed = Machine(
 )
 
 
+# --- doc: a score index over instances most readers may not read (docs/security.md, "Indexes")
+
+doc = Machine({"id": "doc", "initial": "draft",
+               "context": lambda input: {"owner": input["owner"], "score": input["score"]},
+               "states": {"draft": {}}})
+
+
+def doc_readable(access: Access) -> bool:
+    return access.subject == access.context["owner"]
+
+
 app = App()
 app.register(
     "vault", vault,
@@ -219,4 +230,10 @@ app.register(
     "feed", feed,
     allow_write=lambda access: access.creating or access.subject == access.context["owner"],
     events={"TICK": None},
+)
+app.register(
+    "doc", doc,
+    allow_read=doc_readable,
+    allow_write=lambda access: access.creating and access.subject == access.context["owner"],
+    indexes={"score": Index("score", public=True)},
 )
