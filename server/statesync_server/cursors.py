@@ -5,6 +5,10 @@ server key. The caller's subject and the query itself (machine, index, operator,
 order) are bound to it as associated data: a cursor cannot be read, altered, or used by
 another caller or for another query. The key is derived from the server's token key, so
 every process sharing it accepts the same cursors; without one it is random per process.
+
+Every cursor has the same length: the position (which may be that of a row the caller may not
+read, where a page ended on its scan budget) is padded to the longest one there can be, so a
+cursor's length tells nothing of the key or name inside.
 """
 
 from __future__ import annotations
@@ -13,15 +17,21 @@ import base64
 import hashlib
 import hmac
 import os
+import struct
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from pydantic_core import from_json, to_json
+from pydantic_core import to_json
 
 from .errors import ErrorCode, StatesyncError
+from .limits import MAX_INDEXED_STRING_BYTES, MAX_NAME
 
 _NONCE = 12
+_LENGTH = struct.Struct(">HH")
+_POSITION_BYTES = _LENGTH.size + (MAX_INDEXED_STRING_BYTES + 1) + 4 * MAX_NAME
+"""The padded size of a position: its two lengths, the longest index key (a type letter and
+a string) and the longest instance name, in UTF-8."""
 
 
 class CursorSealer:
@@ -40,7 +50,10 @@ class CursorSealer:
     def seal(self, binding: Any, position: tuple[str, str]) -> str:
         """The cursor for `position` (index key, instance name) under `binding`."""
         nonce = os.urandom(_NONCE)
-        sealed = self._aead.encrypt(nonce, to_json(list(position)), to_json(binding))
+        key, instance = (part.encode() for part in position)
+        plain = _LENGTH.pack(len(key), len(instance)) + key + instance
+        plain += bytes(max(0, _POSITION_BYTES - len(plain)))
+        sealed = self._aead.encrypt(nonce, plain, to_json(binding))
         return base64.urlsafe_b64encode(nonce + sealed).decode().rstrip("=")
 
     def open(self, cursor: str, binding: Any) -> tuple[str, str]:
@@ -49,7 +62,10 @@ class CursorSealer:
         try:
             raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
             plain = self._aead.decrypt(raw[:_NONCE], raw[_NONCE:], to_json(binding))
-            key, instance = from_json(plain)
-        except (ValueError, TypeError, InvalidTag):
+            key_bytes, instance_bytes = _LENGTH.unpack_from(plain)
+            end = _LENGTH.size + key_bytes
+            key = plain[_LENGTH.size:end].decode()
+            instance = plain[end:end + instance_bytes].decode()
+        except (ValueError, TypeError, InvalidTag, struct.error):
             raise StatesyncError(ErrorCode.INVALID_MESSAGE, "invalid cursor") from None
         return key, instance

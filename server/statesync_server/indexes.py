@@ -14,8 +14,9 @@ Queries: `eq ne lt lte gt gte prefix`, ascending or descending by (value, instan
 `limit` and an opaque `cursor` (keyset pagination: the next page starts strictly after the
 last entry seen, so pages neither repeat nor skip an entry that did not change meanwhile).
 Results are filtered by the machine's `allow_read` for the caller and projected for it
-(`statesync_server.privacy`); an item carries its index `key` only where `key_visible`
-allows, and cursors are sealed (`statesync_server.cursors`).
+(`statesync_server.privacy`); a page's items and cursor depend only on the rows the caller may
+read (`run_query`); an item carries its index `key` only where `key_visible` allows, and
+cursors are sealed (`statesync_server.cursors`).
 """
 
 from __future__ import annotations
@@ -39,7 +40,9 @@ from .store.schema import index_defs, index_entries, instances
 
 OPS = ("eq", "ne", "lt", "lte", "gt", "gte", "prefix")
 MAX_LIMIT = 1000
-_SCAN_FACTOR = 10  # rows examined per requested result before a short page is returned
+SCAN_BUDGET = 10_000
+"""Rows one page examines at most, readable or not (a bound on the work of one request)."""
+_MAX_BATCH = 1024  # rows read in one round trip (then handled before the next is read)
 _BACKFILL_PAGE = 5000
 
 
@@ -325,47 +328,59 @@ class QueryItem:
 async def run_query(app: Any, store: Any, claims: Mapping[str, Any] | None, query: Query,
                     cursors: CursorSealer | None = None) -> tuple[list[QueryItem], str | None]:
     """One page of results readable by `claims` (None: no authorization, for server code),
-    and the cursor of the next page (None when there is none), sealed by `cursors`."""
-    from .protocol import PublicState
+    and the cursor of the next page (None when there is none), sealed by `cursors`.
 
+    The page depends only on rows the caller may read: it scans until it holds `limit` of
+    them and knows whether another follows (then the cursor is the last item's position), or
+    the range ends (no cursor). A page that examined `SCAN_BUDGET` rows first ends there,
+    with what it found and a cursor where it stopped (docs/security.md, "Indexes")."""
     validate(app, query)
     cursors = cursors or _SERVER_CURSORS
     binding = _binding(query, claims)
     after = cursors.open(query.cursor, binding) if query.cursor else None
     items: list[QueryItem] = []
-    budget = query.limit * _SCAN_FACTOR
-    exhausted = False
+    last_item = after
+    examined = 0
+    batch = 64  # with an authorizer some rows are filtered out: ask for more, then more
     async with store.engine.connect() as conn:
-        while len(items) < query.limit and budget > 0:
-            remaining = query.limit - len(items)
-            # With an authorizer some rows are filtered out: ask for more, in one round trip.
-            want = min(remaining if claims is None else max(2 * remaining, 16), budget)
-            rows = (await conn.execute(build_select(query, after, want))).all()
-            budget -= len(rows)
-            consumed_all = True
-            for i, row in enumerate(rows):
+        while True:
+            wanted = query.limit + 1 - len(items)  # + 1: does a readable row follow the page?
+            size = min(wanted if claims is None else max(2 * wanted, batch),
+                       SCAN_BUDGET - examined)
+            batch = min(2 * batch, _MAX_BATCH)
+            rows = (await conn.execute(build_select(query, after, size))).all()
+            examined += len(rows)
+            for row in rows:
                 after = (row.key, row.instance)
-                spec = app.version_spec(query.machine, row.version)
-                snapshot = spec.machine.restore(from_json(row.snapshot))
-                reader = privacy.NO_READER if claims is None else claims
-                if claims is not None and not privacy.may_read(spec, reader, row.instance,
-                                                               snapshot):
+                item = _readable_item(app, claims, query, row)
+                if item is None:
                     continue
-                public = privacy.public_context(spec, snapshot.context, reader)
-                status = snapshot.status
-                state = PublicState(
-                    machine=query.machine, instance=row.instance, seq=row.seq,
-                    value=snapshot.value, tags=sorted(snapshot.tags), context=public,
-                    status=status, done=status == "done",
-                )
-                shown = claims is None or key_visible(spec, query.index, row.key, public)
-                items.append(QueryItem(decode_key(row.key), state, shown))
-                if len(items) == query.limit:
-                    consumed_all = i == len(rows) - 1
-                    break
-            if len(rows) < want and consumed_all:  # the range ends here
-                exhausted = True
-                break
-    if exhausted or after is None:
-        return items, None
-    return items, cursors.seal(binding, after)
+                if len(items) == query.limit:  # a readable row follows the page
+                    return items, cursors.seal(binding, last_item)
+                items.append(item)
+                last_item = after
+            if len(rows) < size:  # the range ends
+                return items, None
+            if examined >= SCAN_BUDGET:
+                position = last_item if len(items) == query.limit else after
+                return items, cursors.seal(binding, position)
+
+
+def _readable_item(app: Any, claims: Mapping[str, Any] | None, query: Query,
+                   row: Any) -> QueryItem | None:
+    """The result item of one scanned row, or None when `claims` may not read it."""
+    from .protocol import PublicState
+
+    spec = app.version_spec(query.machine, row.version)
+    snapshot = spec.machine.restore(from_json(row.snapshot))
+    reader = privacy.NO_READER if claims is None else claims
+    if claims is not None and not privacy.may_read(spec, reader, row.instance, snapshot):
+        return None
+    public = privacy.public_context(spec, snapshot.context, reader)
+    status = snapshot.status
+    state = PublicState(
+        machine=query.machine, instance=row.instance, seq=row.seq, value=snapshot.value,
+        tags=sorted(snapshot.tags), context=public, status=status, done=status == "done",
+    )
+    shown = claims is None or key_visible(spec, query.index, row.key, public)
+    return QueryItem(decode_key(row.key), state, shown)
