@@ -82,12 +82,22 @@ def _draw_transitions(node: StateNode, lines: list[str], indent: str) -> None:
     for event, transition in labelled:
         label = event
         if event.startswith("xstate.after."):
-            label = f"after {event.split('.')[2]}ms"
+            delay = event[len("xstate.after."):len(event) - len(node.id) - 1]  # after.D.<node>
+            label = f"after {delay}ms" if _is_number(delay) else f"after {delay}"
         if transition.guard is not None:
             guard = transition.config.get("guard")
             label += f" [{_guard_label(guard)}]"
         for target in transition.targets or (node,):
             lines.append(f"{indent}{_mermaid_id(node)} --> {_mermaid_id(target)}: {label}")
+
+
+def _is_number(text: str) -> bool:
+    """A delay written as milliseconds (`"1500"`, `"1.5"`), not a named delay."""
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _guard_label(guard: Any) -> str:

@@ -61,3 +61,12 @@ def test_mermaid_draws_nesting_parallel_regions_and_transitions():
     assert "order_checkout --> order_done: xstate.done.state.order.checkout" in lines
     assert "order_done --> [*]" in lines
     assert diagram.count("{") == diagram.count("}")
+
+
+def test_mermaid_names_a_named_delay_as_written():
+    trial = Machine({"id": "sub", "initial": "trial", "states": {
+        "trial": {"after": {"trialEnds": "active", "1.5": "late"}},
+        "active": {}, "late": {}}}, delays={"trialEnds": 7 * 86_400_000})
+    lines = [line.strip() for line in trial.to_mermaid().splitlines()]
+    assert "sub_trial --> sub_active: after trialEnds" in lines
+    assert "sub_trial --> sub_late: after 1.5ms" in lines
