@@ -91,16 +91,23 @@ async def _log_summary(runtime: Runtime) -> None:
     loop = type(asyncio.get_running_loop()).__module__.split(".")[0]  # uvloop or asyncio
     log.info("statesync serving %s (WebSocket %s, %s event loop)", settings.url, ws_url, loop)
     log.info("database: %s", database)
-    machines = ", ".join(
-        f"{name} v{spec.version} ({counts.get(name, 0)} instances)"
-        for name, spec in runtime.app.machines.items()
-    )
+    machines = ", ".join(f"{name} v{spec.version} ({_instances(counts.get(name, {}), spec.version)})"
+                         for name, spec in runtime.app.machines.items())
     log.info("machines: %s", machines or "none registered")
     anonymous = "on" if runtime.app.anonymous_sessions else "off"
     log.info("auth: %s; anonymous sessions %s", runtime.auth.source, anonymous)
     if runtime.engine.clock.manual:
         log.info("clock: manual (virtual time at %.0f; advance it with POST /v1/admin/clock)",
                  runtime.engine.clock.time())
+
+
+def _instances(by_version: dict[str, int], current: str) -> str:
+    """`3 instances`, all on the current version; else `5 instances: 2 on v2, 3 on v1`."""
+    total = sum(by_version.values())
+    if set(by_version) <= {current}:
+        return f"{total} instances"
+    ordered = sorted(by_version.items(), key=lambda item: (item[0] != current, item[0]))
+    return f"{total} instances: " + ", ".join(f"{n} on v{v}" for v, n in ordered)
 
 
 def _node_id(url: str) -> str:

@@ -87,6 +87,7 @@ async def test_onboarding_story_live_upgrade(db_url: str, story_env: dict[str, s
     server = ServerProcess(db, "--clock-start", str(stopped_at), app=str(APPS / "app_v12.py"),
                            clock="manual").start()
     try:
+        assert "machines: onboarding v2 (3 instances: 3 on v1)" in server.log()  # not on v2
         client = await WsClient.connect(server, token)
         reply = await client.request({"type": "subscribe", "id": "s", "machine": "onboarding",
                                       "instance": "waiting"})

@@ -272,11 +272,15 @@ class Store:
             rows = (await conn.execute(_log_query(machine, name, since, limit))).all()
         return [_log_row_of(r) for r in rows]
 
-    async def instance_counts(self) -> dict[str, int]:
-        """Number of stored instances per machine (for the startup summary)."""
-        query = select(instances.c.machine, func.count()).group_by(instances.c.machine)
+    async def instance_counts(self) -> dict[str, dict[str, int]]:
+        """Number of stored instances per machine and version (for the startup summary)."""
+        query = (select(instances.c.machine, instances.c.version, func.count())
+                 .group_by(instances.c.machine, instances.c.version))
+        counts: dict[str, dict[str, int]] = {}
         async with self._engine().connect() as conn:
-            return {machine: count for machine, count in await conn.execute(query)}
+            for machine, version, count in await conn.execute(query):
+                counts.setdefault(machine, {})[version] = count
+        return counts
 
     async def record_clock(self, now: float | None) -> None:
         """Keep the time of the server's manual clock (None: the wall clock) for the tools
