@@ -124,6 +124,8 @@ class MachineSpec:
     context_model: type[BaseModel] | None = None
     """The shape of the public context (documentation: `statesync types` writes it as the
     TypeScript type of `state.context`; the server does not check it)."""
+    input_model: type[BaseModel] | None = None
+    """The creation input's model: checked before the machine's context function reads it."""
     context_takes_reader: bool = field(init=False)
     public_event_takes_sender: bool = field(init=False)
 
@@ -131,6 +133,18 @@ class MachineSpec:
         object.__setattr__(self, "context_takes_reader", takes_reader(self.public_context))
         object.__setattr__(self, "public_event_takes_sender",
                            self.public_event is not None and takes_sender(self.public_event))
+
+    def validate_input(self, input: Any) -> Any:
+        """The creation input as `input_model` validates it (JSON values), or an
+        `invalid-event` error naming each bad field (`input.address.street: ...`)."""
+        if self.input_model is None:
+            return input
+        try:
+            return self.input_model.model_validate(input).model_dump(mode="json")
+        except ValidationError as exc:
+            raise StatesyncError(ErrorCode.INVALID_EVENT, "; ".join(
+                f"{'.'.join(['input', *map(str, e['loc'])])}: {e['msg']}"
+                for e in exc.errors())) from None
 
     def validate_event(self, event: dict[str, Any]) -> dict[str, Any]:
         """Check an event sent by a client; return it with its payload validated."""
@@ -194,6 +208,7 @@ class App:
         services: Mapping[str, Callable[..., Any]] | None = None,
         retry: Retry | None = None,
         context_model: type[BaseModel] | None = None,
+        input_model: type[BaseModel] | None = None,
     ) -> MachineSpec:
         """Register `machine` under `name`; `events` (if given) lists every event clients
         may send, each with an optional Pydantic model for its payload.
@@ -212,7 +227,9 @@ class App:
         starts them is committed, with `retry` (attempts, backoff, timeout; docs/workflows.md).
         The machine's own `actors` (`Machine.setup(actors=...)`) that are functions are
         services too, unless `services` names the same `src`.
-        `context_model`: a Pydantic model of the public context, for `statesync types`."""
+        `context_model`: a Pydantic model of the public context, for `statesync types`.
+        `input_model`: a Pydantic model of the creation input, checked before the machine's
+        context function runs (a bad input is an `invalid-event` naming the field)."""
         if not isinstance(machine, Machine):
             hint = " (wrap the config: Machine({...}))" if isinstance(machine, Mapping) else ""
             raise TypeError(f"app.register({name!r}, ...) needs a statesync.Machine, got a "
@@ -227,7 +244,7 @@ class App:
             effects=dict(effects or {}), services=_services(machine, services), retry=retry or Retry(),
             public_event=public_event, allow_read_history=allow_read_history,
             index_public={n: i.public for n, i in declared.items()},
-            context_model=context_model,
+            context_model=context_model, input_model=input_model,
         )
         known[spec.version] = spec
         if current is not False or name not in self.machines:

@@ -718,7 +718,8 @@ class Engine:
             return
         sender = op.ref.key[:2] if op.ref is not None else None
         creator = Sender(instance=sender, origin="instance") if sender else Sender.client(op.claims)
-        snapshot, actions = spec.machine.initial_transition(op.input, creator)
+        op.input = spec.validate_input(op.input)
+        snapshot, actions = _start(spec, op.input, creator)
         event = {"type": "xstate.init", "input": op.input}
         access = Access(
             op.claims, slot.machine, slot.instance, snapshot.value, snapshot.context, event, True,
@@ -1042,6 +1043,20 @@ def _expired(claims: Mapping[str, Any], now: float) -> bool:
     """Whether a token's `exp` has passed (one that is not a number counts as expired)."""
     exp = claims.get("exp", now)
     return isinstance(exp, bool) or not isinstance(exp, int | float) or exp < now
+
+
+def _start(spec: MachineSpec, input: Any, creator: Sender) -> tuple[Any, list[Any]]:
+    """The machine's initial transition on a creation input; a field the machine reads and
+    the input lacks is the caller's error (`invalid-event` naming it), not the app's."""
+    try:
+        return spec.machine.initial_transition(input, creator)
+    except KeyError as exc:
+        key = exc.args[0] if exc.args else None
+        if not isinstance(key, str) or (isinstance(input, dict) and key in input):
+            raise
+        raise StatesyncError(ErrorCode.INVALID_EVENT, (
+            f"input: no field {key!r} (the machine reads it as it starts; "
+            "App.register(..., input_model=...) checks the input first)")) from None
 
 
 def _refusal(spec: MachineSpec, snapshot: Any, event: Mapping[str, Any]) -> str:
