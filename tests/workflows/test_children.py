@@ -179,3 +179,56 @@ async def test_on_snapshot_hears_the_child_start_and_change_then_its_end(flow) -
     assert _types(flow, "payment", child) == ["xstate.init", "PING", "APPROVE"]
     await alice.close()
 
+
+
+async def test_a_child_instance_name_is_reserved_for_its_parent(flow) -> None:
+    """Issue 22: eve created `payment/o2~pay~0` before alice's order o2 invoked it, and the order
+    adopted eve's instance (alice's card went to eve). A client may not create a name of the
+    child form, over WebSocket or HTTP; the parent's child is its own."""
+    import httpx
+
+    server = flow.start(app=CHILDAPP)
+    eve = await WsClient.connect(server, mint("eve"))
+    for name in ("o2~pay~0", "o2~pay~17", "x~y~z~3"):
+        reply = await eve.request({"type": "create", "id": f"squat-{name}", "machine": "payment",
+                                   "instance": name, "input": {"amount": 1}})
+        assert reply["type"] == "error" and reply["code"] == "invalid-message", reply
+        assert "reserved" in reply["message"], reply
+    async with httpx.AsyncClient(base_url=server.url,
+                                 headers={"authorization": f"Bearer {mint('eve')}"}) as http:
+        response = await http.post("/v1/instances/payment/o2~pay~0", json={"input": {}})
+        assert response.status_code == 400, response.text
+        assert response.json()["error"]["code"] == "invalid-message"
+    # names merely holding `~` are anyone's
+    await _create(eve, "payment", "eve~notes")
+    await _create(eve, "payment", "eve~1~x")
+    assert _status(flow, "payment", "o2~pay~0") is None
+    alice = await WsClient.connect(server, mint("alice"))
+    await _create(alice, "order", "o2", {"amount": 9})
+    flow.wait(lambda: _status(flow, "payment", "o2~pay~0") == "active", what="alice's child")
+    child = flow.log("payment", "o2~pay~0")[0]
+    assert (child["origin"], child["subject"]) == ("instance", "order/o2")
+    await eve.close()
+    await alice.close()
+
+
+async def test_a_taken_child_name_is_an_error_to_the_parent_never_adopted(flow) -> None:
+    """monitor/o3 and order/o3 name their `pay` children alike (`payment/o3~pay~0`): the
+    second parent gets `xstate.error.actor.pay` (its onError), never the first one's child."""
+    server = flow.start(app=CHILDAPP)
+    alice = await WsClient.connect(server, mint("alice"))
+    await _create(alice, "monitor", "o3")
+    flow.wait(lambda: _status(flow, "payment", "o3~pay~0") == "active", what="monitor's child")
+    await _create(alice, "order", "o3", {"amount": 5})
+    flow.wait(lambda: (s := _get_sync(flow, "order", "o3")) and s["value"] == "failed",
+              what="the order's onError")
+    error = (await _get(alice, "order", "o3"))["context"]["error"]
+    assert "already-exists" in error["message"], error
+    assert _types(flow, "order", "o3") == ["xstate.init", "xstate.error.actor.pay"]
+    child = flow.log("payment", "o3~pay~0")
+    assert [(r["origin"], r["subject"]) for r in child] == [("instance", "monitor/o3")]
+    # the child is still the monitor's, and only the monitor's
+    await alice.send_event("monitor", "o3", {"type": "NUDGE"}, "nudge-o3")
+    flow.wait(lambda: _get_sync(flow, "monitor", "o3")["value"] == "paid", what="monitor's child")
+    assert "xstate.done.actor.pay" not in _types(flow, "order", "o3")
+    await alice.close()
