@@ -49,7 +49,7 @@ import { Channel } from "./channel.js";
 
 const SETTINGS_MACHINE = "statesync.settings"; // the built-in machine (statesync/settings.py)
 const NAMESPACE = /^[A-Za-z0-9_.:@-]{1,64}$/;
-const SUBJECT = /^[A-Za-z0-9_.:@~-]{1,128}$/;
+const SUBJECT = /^[A-Za-z0-9_.:@-]{1,128}$/; // as statesync.settings: no `~`
 const SESSION_MARGIN = 60; // seconds: renew an anonymous session this long before it expires
 
 /** An error from the server (or the connection), with its protocol `code`. */

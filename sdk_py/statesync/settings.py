@@ -19,7 +19,7 @@ from .machine import Machine
 SETTINGS_MACHINE = "statesync.settings"
 
 _NAMESPACE = re.compile(r"^[A-Za-z0-9_.:@-]{1,64}$")
-_SUBJECT = re.compile(r"^[A-Za-z0-9_.:@~-]{1,128}$")
+_SUBJECT = re.compile(r"^[A-Za-z0-9_.:@-]{1,128}$")  # no `~`: `a~b~1` is a child's name form
 
 
 def settings_instance(namespace: str, subject: str) -> str:

@@ -12,10 +12,15 @@ when it ends, and `xstate.stop` down when the parent stops it.
 
 The child finds its parent again after a restart from its name and its creation's log row
 (created by origin `instance`, subject `<parent machine>/<parent instance>`).
+
+Names of that form are the server's: nobody else may create one (`reserved`), and a parent
+whose child's name is already taken gets `xstate.error.actor.<id>` instead of the instance
+(it is never adopted), so nobody can put an instance of their own where a parent's child goes.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -48,6 +53,24 @@ class ParentLink:
     machine: str
     instance: str
     child_id: str
+
+
+_CHILD_FORM = re.compile(f"{SEPARATOR}[^{SEPARATOR}]*{SEPARATOR}[0-9]+\\Z")
+
+
+def reserved(instance: str) -> bool:
+    """Whether `instance` has the form of a child instance's name (`...~<id>~<digits>`),
+    which only the server creates, for a parent."""
+    return _CHILD_FORM.search(instance) is not None
+
+
+def refuse_reserved(instance: str) -> None:
+    """`invalid-message` for a creation of `instance` by anyone but its parent, when the name
+    is of the child form."""
+    if reserved(instance):
+        raise StatesyncError(ErrorCode.INVALID_MESSAGE,
+                             f"{instance!r}: names of the form <parent>{SEPARATOR}<id>{SEPARATOR}"
+                             f"<seq> are reserved for child instances (their parent creates them)")
 
 
 def instance_name(parent_instance: str, child_id: str, seq: int) -> str:

@@ -702,6 +702,12 @@ class Engine:
 
     def _create(self, slot: _Slot, work: _Work, op: Op) -> None:
         spec = slot.spec
+        for_parent = op.ref is not None and op.ref.kind == "child"
+        if not for_parent:  # first: whether it exists is not revealed
+            children.refuse_reserved(slot.instance)
+        if for_parent and work.state is not None and slot.parent != self._parent_link(op):
+            raise StatesyncError(ErrorCode.ALREADY_EXISTS,
+                                 f"{slot.instance!r} already exists (not this parent's child)")
         if work.state is not None and op.ref is not None:  # create_instance: it exists
             self._batch(slot, work).consume(op.ref)
             state = _public_state(slot, work.state.snapshot, work.state.seq)
@@ -729,8 +735,8 @@ class Engine:
             if op.ref is not None and op.ref.kind != "child":  # a child's parent hears of it
                 self._batch(slot, work).finish(op.ref.key, "failed", "forbidden")
             raise StatesyncError(ErrorCode.FORBIDDEN, f"not allowed to create {slot.instance!r}")
-        if op.ref is not None and op.ref.kind == "child":
-            slot.parent = children.ParentLink(op.ref.key[0], op.ref.key[1], op.ref.child)
+        if for_parent:
+            slot.parent = self._parent_link(op)
             self._batch(slot, work).parent = slot.parent
         if op.ref is not None:
             self._batch(slot, work).consume(op.ref)
@@ -740,6 +746,12 @@ class Engine:
         work.insert = True
         public = _public_state(slot, snapshot, 0, op.claims)
         work.answers.append((op, CreateResult(public, False)))
+
+    @staticmethod
+    def _parent_link(op: Op) -> children.ParentLink:
+        """The parent of the child instance a `child` creation `op` makes."""
+        assert op.ref is not None and op.ref.key is not None and op.ref.child is not None
+        return children.ParentLink(op.ref.key[0], op.ref.key[1], op.ref.child)
 
     def _record(
         self, slot: _Slot, work: _Work, op: Op, snapshot: Any, seq: int, event: dict[str, Any]
