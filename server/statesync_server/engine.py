@@ -40,7 +40,7 @@ from .ops import Op, Subscriber
 from .protocol import Ack, PublicState, SettledAck, Update
 from .store import InstanceWrite, LogRow, Store, WriteConflict
 from .versions import prepare
-from .workflow import RESERVED_EVENT_ID, Batch, Workflow
+from .workflow import DELIVER, RESERVED_EVENT_ID, Batch, Workflow
 
 log = logging.getLogger("statesync")
 
@@ -586,10 +586,17 @@ class Engine:
             work.answers.append((op, SendResult(work.state.seq, True)))
             return
         spec, snapshot = slot.spec, work.state.snapshot
+        if ref.kind == "timer" and op.event["type"] == DELIVER:  # a delayed send_to fired
+            self.workflow.deliver(batch, op.event)
+            work.answers.append((op, SendResult(work.state.seq, False)))
+            return
         if ref.kind == "stop":
             self._stop_child(slot, work, op, snapshot, batch)
             return
-        if op.origin == "instance" and ref.kind == "message":  # a child's end is not asked
+        # another instance's message is authorized (a child's end is no message; a machine's
+        # send_to(SELF) is its own)
+        from_itself = ref.key is not None and ref.key[:2] == (slot.machine, slot.instance)
+        if op.origin == "instance" and ref.kind == "message" and not from_itself:
             access = Access(op.claims, slot.machine, slot.instance, snapshot.value,
                             snapshot.context, op.event, False, "instance", ref.key[:2])
             if not spec.allow_write(access):

@@ -158,6 +158,10 @@ class Batch:
         return True
 
 
+DELIVER = "statesync.deliver"
+"""The event of a delayed `send_to` / `send_parent` timer: firing it writes the message
+(`Workflow.deliver`); it is no event of the machine and is not logged."""
+
 RESERVED_EVENT_ID = "~"
 """Event ids starting with this are the server's (clients may not use them)."""
 
@@ -393,6 +397,8 @@ class Workflow:
             kind, params = action.type, action.params or {}
             key = (machine, instance, seq, idx)
             if kind == RAISE:
+                if params["event"].get("type") == DELIVER:  # only `plan` writes deliveries
+                    raise StatesyncError(ErrorCode.INVALID_EVENT, f"{DELIVER!r} is reserved")
                 timer_id = params.get("id") or f"raise.{seq}.{idx}"
                 due = now + max(float(params.get("delay") or 0), 0.0) / 1000
                 timers_live[timer_id] = seq
@@ -423,23 +429,32 @@ class Workflow:
                 if target is not None:
                     new.append(_row(key, "message", *target,
                                     {"event": {"type": children.STOP_EVENT}, "stop": True}, now))
-            elif kind == SEND_TO_CHILD:
-                target = children_live.get(params["id"])
-                if target is None:  # a service, or a child that has ended: nobody to tell
-                    log.warning("%s/%s: send_to(%r): no child instance by that id; not sent",
-                                machine, instance, params["id"])
+            elif kind in (SEND_TO_CHILD, SEND_PARENT) and params.get("delay") is not None:
+                # a delayed send_to / send_parent: a durable timer of this instance whose firing
+                # writes the message (`deliver`); cancel(sendId) removes it like a delayed raise
+                target = self._recipient(batch, children_live, kind, params)
+                if target is None:
                     continue
-                new.append(_row(key, "message", *target, {"event": params["event"]}, now))
+                timer_id = params.get("sendId") or f"send.{seq}.{idx}"
+                due = now + max(float(params["delay"]), 0.0) / 1000
+                delivery = {"type": DELIVER, "seq": seq, "idx": idx, "target": list(target),
+                            "child": params.get("id") if params.get("to") is None else None,
+                            "payload": _message_payload(kind, params, batch.parent)}
+                timers_live[timer_id] = seq
+                timer_ops[(machine, instance, timer_id)] = {
+                    "machine": machine, "instance": instance, "timer_id": timer_id, "seq": seq,
+                    "event": dumps(delivery), "due": due, "created_at": now,
+                }
+            elif kind == SEND_TO_CHILD:
+                target = self._recipient(batch, children_live, kind, params)
+                if target is not None:
+                    new.append(_row(key, "message", *target, {"event": params["event"]}, now))
             elif kind in (SEND_PARENT, children.ACTOR_DONE, children.ACTOR_SNAPSHOT):
                 parent = batch.parent
                 if parent is None:
                     raise StatesyncError(ErrorCode.INVALID_EVENT,
                                          f"send_parent(): {machine}/{instance} has no parent instance")
-                payload = {"event": params["event"]}
-                if kind == children.ACTOR_DONE:
-                    payload["actor"] = parent.child_id
-                elif kind == children.ACTOR_SNAPSHOT:
-                    payload["snapshot_of"] = parent.child_id
+                payload = _message_payload(kind, params, parent)
                 new.append(_row(key, "message", parent.machine, parent.instance, payload, now))
             elif kind == SEND_TO:
                 new.append(_row(key, "message", *_target(params), {"event": params["event"]}, now))
@@ -459,6 +474,45 @@ class Workflow:
         batch.write.outbox_new.extend(new)
         for invocation in stopped:
             batch.finish(invocation, "cancelled", "the invoking state was left")
+
+    @staticmethod
+    def _recipient(batch: Batch, children_live: Mapping[str, tuple[str, str]], kind: str,
+                   params: Mapping[str, Any]) -> tuple[str, str] | None:
+        """The instance a `send_to` / `send_parent` goes to: a child instance, this instance
+        (`SELF`) or the parent; None (logged, not sent) for a service, a child that has ended,
+        or a systemId (the server keeps no system registry)."""
+        machine, instance = batch.machine, batch.instance
+        if kind == SEND_PARENT:
+            if batch.parent is None:
+                raise StatesyncError(ErrorCode.INVALID_EVENT,
+                                     f"send_parent(): {machine}/{instance} has no parent instance")
+            return batch.parent.machine, batch.parent.instance
+        to = params.get("to")
+        if to == "self":
+            return machine, instance
+        if to == "system":
+            log.warning("%s/%s: send_to(system.get(%r)): the server keeps no system registry; "
+                        "not sent", machine, instance, params["id"])
+            return None
+        target = children_live.get(params["id"])
+        if target is None:  # a service, or a child that has ended: nobody to tell
+            log.warning("%s/%s: send_to(%r): no child instance by that id; not sent",
+                        machine, instance, params["id"])
+        return target
+
+    def deliver(self, batch: Batch, delivery: Mapping[str, Any]) -> None:
+        """A delayed send's timer fired (it is consumed in this batch): its message, keyed by
+        the transition and action that sent it. A child stopped or replaced since then gets
+        nothing (as XState, whose delayed event goes to the actor it named)."""
+        target = tuple(delivery["target"])
+        child = delivery.get("child")
+        if child is not None and batch.live.children.get(child) != target:
+            log.info("%s/%s: a delayed send_to(%r) fired after that child ended; not sent",
+                     batch.machine, batch.instance, child)
+            return
+        key = (batch.machine, batch.instance, delivery["seq"], delivery["idx"])
+        now = self.engine.clock.time()
+        batch.write.outbox_new.append(_row(key, "message", target[0], target[1], delivery["payload"], now))
 
     def plan_stop(self, spec: MachineSpec, batch: Batch, seq: int) -> None:
         """A child instance its parent stopped: cancel all its timers, stop its services and
@@ -704,6 +758,17 @@ def _message_ref(job: Job) -> Ref:
     if job.payload.get("stop"):
         return Ref("stop", key=job.key)
     return Ref(job.kind, key=job.key)
+
+
+def _message_payload(kind: str, params: Mapping[str, Any],
+                     parent: children.ParentLink | None) -> dict[str, Any]:
+    """A message row's payload: the event, and for a child's end or snapshot which child."""
+    payload = {"event": params["event"]}
+    if kind == children.ACTOR_DONE:
+        payload["actor"] = parent.child_id
+    elif kind == children.ACTOR_SNAPSHOT:
+        payload["snapshot_of"] = parent.child_id
+    return payload
 
 
 def _target(params: Mapping[str, Any]) -> tuple[str, str]:

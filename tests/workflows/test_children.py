@@ -231,4 +231,55 @@ async def test_a_taken_child_name_is_an_error_to_the_parent_never_adopted(flow) 
     await alice.send_event("monitor", "o3", {"type": "NUDGE"}, "nudge-o3")
     flow.wait(lambda: _get_sync(flow, "monitor", "o3")["value"] == "paid", what="monitor's child")
     assert "xstate.done.actor.pay" not in _types(flow, "order", "o3")
+
+
+def _pings(flow, instance: str) -> int:
+    return _types(flow, "payment", instance).count("PING")
+
+
+async def test_computed_child_ids_a_durable_delayed_send_to_and_send_to_self(flow) -> None:
+    """Issue 22: a child id computed from the event names the child instance; a delayed
+    send_to is a timer row of the sender that survives a SIGKILL and fires once, at its time,
+    into the child it named (cancel(id) removes it; a child stopped meanwhile gets nothing);
+    send_to(SELF) reaches the machine itself, now and delayed."""
+    server = flow.start(app=CHILDAPP, clock="manual")
+    alice = await WsClient.connect(server, mint("alice"))
+    await _create(alice, "crew", "c")
+    await alice.send_event("crew", "c", {"type": "HIRE", "name": "ann", "amount": 3}, "hire-ann")
+    flow.wait(lambda: _status(flow, "payment", "c~ann~1") == "active", what="the child named by the event")
+    assert flow.log("payment", "c~ann~1")[0]["event"]["input"] == {"amount": 3}
+    await alice.send_event("crew", "c", {"type": "REMIND", "name": "ann"}, "remind-1")
+    timers = flow.query("SELECT instance, timer_id FROM timers WHERE machine='crew'")
+    assert [tuple(r) for r in timers] == [("c", "remind")]
+    await alice.close()
+    stopped_at = server.clock_time()
+    server.proc.kill()  # SIGKILL: the delayed send is a row, not a task
+    server.proc.wait()
+
+    server = flow.start("--clock-start", str(stopped_at), app=CHILDAPP, clock="manual")
+    await server.advance(seconds=59)
+    assert _pings(flow, "c~ann~1") == 0  # not early
+    await server.advance(seconds=1)
+    flow.wait(lambda: _pings(flow, "c~ann~1") == 1, what="the delayed PING")
+    assert flow.query("SELECT COUNT(*) FROM timers WHERE machine='crew'")[0][0] == 0
+    assert "statesync.deliver" not in _types(flow, "crew", "c")  # the timer is no event of the crew
+
+    alice = await WsClient.connect(server, mint("alice"))
+    await alice.send_event("crew", "c", {"type": "REMIND", "name": "ann"}, "remind-2")
+    await alice.send_event("crew", "c", {"type": "FORGET"}, "forget-2")  # cancel("remind")
+    assert flow.query("SELECT COUNT(*) FROM timers WHERE machine='crew'")[0][0] == 0
+    await alice.send_event("crew", "c", {"type": "REMIND", "name": "ann"}, "remind-3")
+    await alice.send_event("crew", "c", {"type": "FIRE", "name": "ann"}, "fire-3")  # stop_child(fn)
+    flow.wait(lambda: _status(flow, "payment", "c~ann~1") == "stopped", what="the computed stop")
+    await server.advance(seconds=120)
+    assert _pings(flow, "c~ann~1") == 1  # cancelled, then sent to a stopped child: dropped
+
+    await alice.send_event("crew", "c", {"type": "NUDGE_ME"}, "nudge-1")
+    flow.wait(lambda: (s := _get_sync(flow, "crew", "c")) and s["context"]["nudges"] == 1,
+              what="send_to(SELF)")
+    await server.advance(seconds=1)
+    flow.wait(lambda: (s := _get_sync(flow, "crew", "c")) and s["context"]["nudges"] == 2,
+              what="the delayed send_to(SELF)")
+    nudges = [r for r in flow.log("crew", "c") if r["event"]["type"] == "NUDGED"]
+    assert [r["origin"] for r in nudges] == ["instance", "instance"]
     await alice.close()

@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 from statesync import (
+    SELF,
     Machine,
     assign,
+    cancel,
     forward_to,
     send_parent,
     send_to,
@@ -154,6 +156,38 @@ monitor = Machine.setup(
     },
 )
 
+# A crew hires a payment per member, its child id computed from the event; reminds one of
+# them a minute later (a durable delayed send_to, cancelled by its id), and nudges itself
+# (send_to SELF, now and a second later).
+crew = Machine(
+    {
+        "id": "crew",
+        "initial": "open",
+        "context": {"nudges": 0},
+        "states": {
+            "open": {
+                "on": {
+                    "HIRE": {"actions": "hire"},
+                    "REMIND": {"actions": "remind"},
+                    "FORGET": {"actions": cancel("remind")},
+                    "FIRE": {"actions": "fire"},
+                    "NUDGE_ME": {"actions": ["nudgeNow", "nudgeLater"]},
+                    "NUDGED": {"actions": "countNudge"},
+                },
+            },
+        },
+    },
+    actions={
+        "hire": spawn_child("payment", id=lambda ctx, ev: ev["name"],
+                            input=lambda ctx, ev: {"amount": ev["amount"]}),
+        "remind": send_to(lambda ctx, ev: ev["name"], {"type": "PING"}, delay=60_000, id="remind"),
+        "fire": stop_child(lambda ctx, ev: ev["name"]),
+        "nudgeNow": send_to(SELF, {"type": "NUDGED"}),
+        "nudgeLater": send_to(SELF, {"type": "NUDGED"}, delay=1000),
+        "countNudge": assign(lambda ctx, ev: {"nudges": ctx["nudges"] + 1}),
+    },
+)
+
 app = App()
 app.register("payment", payment, allow_read=lambda access: access.subject == "alice",
              services={"charge": charge}, retry=Retry(max_attempts=1))
@@ -161,3 +195,4 @@ app.register("order", order)
 app.register("wallet", wallet)
 app.register("loop", loop)
 app.register("monitor", monitor)
+app.register("crew", crew)
