@@ -196,7 +196,7 @@ def _timer(row: Any, now: float) -> dict[str, Any]:
             "late": late > LATE_AFTER, "owner": row.owner}
 
 
-def _work(row: Any, now: float) -> dict[str, Any]:
+def work_item(row: Any, now: float) -> dict[str, Any]:
     pending = row.status == "pending"
     return {"machine": row.machine, "instance": row.instance, "seq": row.seq, "idx": row.idx,
             "key": f"{row.machine}/{row.instance}/{row.seq}/{row.idx}", "kind": row.kind,
@@ -227,7 +227,7 @@ async def instance_outbox(store: Any, machine: str, instance: str, kinds: Iterab
     query = (select(outbox).where(outbox.c.machine == machine, outbox.c.instance == instance,
                                   outbox.c.kind.in_(list(kinds)))
              .order_by(outbox.c.seq.desc(), outbox.c.idx.desc()))
-    return [_work(r, now) for r in await _rows(store, query)]
+    return [work_item(r, now) for r in await _rows(store, query)]
 
 
 async def instance_messages(store: Any, machine: str, instance: str,
@@ -238,7 +238,7 @@ async def instance_messages(store: Any, machine: str, instance: str,
                        outbox.c.kind.in_(OUTBOX_MESSAGES))
                 .order_by(outbox.c.created_at.desc()))
     return {"out": await instance_outbox(store, machine, instance, OUTBOX_MESSAGES, now),
-            "in": [_work(r, now) for r in await _rows(store, incoming)]}
+            "in": [work_item(r, now) for r in await _rows(store, incoming)]}
 
 
 async def failures(store: Any, now: float, limit: int = 200) -> dict[str, Any]:
@@ -263,8 +263,8 @@ async def failures(store: Any, now: float, limit: int = 200) -> dict[str, Any]:
                .where(or_(instances.c.status == "error", tagged))
                .order_by(instances.c.updated_at.desc()).limit(limit))
     return {
-        "effects": [_work(r, now) for r in await _rows(store, failed)],
-        "late_work": [_work(r, now) for r in await _rows(store, late_work)],
+        "effects": [work_item(r, now) for r in await _rows(store, failed)],
+        "late_work": [work_item(r, now) for r in await _rows(store, late_work)],
         "late_timers": [_timer(r, now) for r in await _rows(store, late_timers)],
         "instances": [{**_instance_item(r, now), "machine": r.machine, "tags": from_json(r.tags)}
                       for r in await _rows(store, errored)],

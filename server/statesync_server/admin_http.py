@@ -14,6 +14,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from . import admin_data as data
+from . import failed_work
 from . import protocol as p
 from .auth import Claims, require_admin
 from .engine import Op, SendResult
@@ -167,6 +168,28 @@ async def upgrade(request: Request, runtime: Runtime, claims: Claims) -> Any:
             "upgraded": name in report.upgraded}
 
 
+def _work_key(request: Request, runtime: Runtime) -> tuple[str, str, int, int]:
+    machine, name = _target(request)
+    _machine(request, runtime)
+    seq = parse_int(request.path_params["seq"], "seq", 0, MAX_SEQ, 0)
+    idx = parse_int(request.path_params["idx"], "idx", 0, MAX_SEQ, 0)
+    return machine, name, seq, idx
+
+
+@_admin
+async def retry_work(request: Request, runtime: Runtime, claims: Claims) -> Any:
+    """Run a failed effect again (failed_work.retry); idempotent."""
+    done = await failed_work.retry(runtime.engine.workflow, _work_key(request, runtime))
+    return {"effect": data.work_item(done.row, _now(runtime)), "changed": done.changed}
+
+
+@_admin
+async def dismiss_work(request: Request, runtime: Runtime, claims: Claims) -> Any:
+    """Take a failed effect or service off the failures list (failed_work.dismiss)."""
+    done = await failed_work.dismiss(runtime.engine.workflow, _work_key(request, runtime))
+    return {"effect": data.work_item(done.row, _now(runtime)), "changed": done.changed}
+
+
 INSTANCE = "/v1/admin/instances/{machine}/{instance}"
 routes = [
     Route("/v1/admin/machines", list_machines, methods=["GET"]),
@@ -180,4 +203,6 @@ routes = [
     Route(INSTANCE + "/messages", instance_messages, methods=["GET"]),
     Route(INSTANCE + "/events", send_event, methods=["POST"]),
     Route(INSTANCE + "/upgrade", upgrade, methods=["POST"]),
+    Route(INSTANCE + "/effects/{seq}/{idx}/retry", retry_work, methods=["POST"]),
+    Route(INSTANCE + "/effects/{seq}/{idx}/dismiss", dismiss_work, methods=["POST"]),
 ]

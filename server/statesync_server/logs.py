@@ -9,6 +9,8 @@ on a logger of its own under `statesync.` with its fields as `record.fields`:
     statesync.effects      DEBUG done, WARNING retry, ERROR failed:
                                     machine instance seq kind name attempt outcome duration_ms
                                     [error]
+                           INFO an operator's retry or dismissal of failed work:
+                                    machine instance seq kind name attempts action
 
 Logs are a read path too (docs/security.md): no line carries a context, an event's payload,
 creation input or a subject; only names, types, public state values, codes and timings.
@@ -110,6 +112,15 @@ def effect(outcome: str, machine: str, instance: str, seq: int, kind: str, name:
         "machine": machine, "instance": instance, "seq": seq, "kind": kind, "name": name,
         "attempt": attempt, "outcome": outcome, "duration_ms": _ms(seconds),
         "error": None if error is None else _clip(error)})
+
+
+def operator_action(action: str, machine: str, instance: str, seq: int, kind: str, name: str,
+                    attempts: int) -> None:
+    """An operator acted on failed work (`retried` or `dismissed`; `attempts`: the runs it
+    had failed after)."""
+    _emit(effects, logging.INFO, f"{kind} {action} by an operator", {
+        "machine": machine, "instance": instance, "seq": seq, "kind": kind, "name": name,
+        "attempts": attempts, "action": action})
 
 
 class JsonFormatter(logging.Formatter):

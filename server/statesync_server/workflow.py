@@ -572,6 +572,10 @@ class Workflow:
         if not live.timers and not live.services:
             self._live.pop((machine, instance), None)
 
+    def dispatch(self, job: Job) -> None:
+        """Run a job whose pending row is committed (an operator's retry: failed_work.py)."""
+        self._dispatch(job)
+
     def _dispatch(self, job: Job) -> None:
         if job.kind in _JOBS:
             self._pending.setdefault((job.machine, job.instance), set()).add(job.key)

@@ -1,4 +1,6 @@
-"""`statesync timers` and `statesync effects`: the operator's view of pending and failed work.
+"""`statesync timers` and `statesync effects`: the operator's view of pending and failed work,
+and `statesync effects retry|dismiss KEY`: act on failed work through a running server's
+admin API (failed_work.py).
 
 Both read the database directly (a running server is not needed; SQLite WAL lets them read
 while it writes). Times count from the server's clock: the virtual time a server on a manual
@@ -9,7 +11,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from typing import Any
 
 from sqlalchemy import create_engine, func, select
@@ -31,6 +37,15 @@ def add_workflow_commands(commands: Any) -> None:
         parser.add_argument("--instance", help="only this instance")
         parser.add_argument("--limit", type=int, default=100)
         parser.add_argument("--json", action="store_true", help="one JSON object per line")
+    e.add_argument("action", nargs="?", choices=["retry", "dismiss"],
+                   help="retry a failed effect, or dismiss a failed effect or service (KEY "
+                   "as listed: machine/instance/seq/idx), through the server at --url")
+    e.add_argument("key", nargs="?", help="the effect's key, for retry and dismiss")
+    e.add_argument("--url", default="http://127.0.0.1:8000",
+                   help="the running server, for retry and dismiss")
+    e.add_argument("--token", default=os.environ.get("STATESYNC_ADMIN_TOKEN"),
+                   help="an admin token ($STATESYNC_ADMIN_TOKEN; default: minted like "
+                   "`statesync token --admin`)")
     e.add_argument("--failed", action="store_true", help="only failed work")
     e.add_argument("--all", action="store_true", help="also finished work (done, cancelled, ...)")
 
@@ -91,6 +106,9 @@ def timers_command(args: argparse.Namespace) -> None:
 
 
 def effects_command(args: argparse.Namespace) -> None:
+    if args.action:
+        act_on_work(args)
+        return
     engine = _connect(args.database_url)
     with engine.connect() as conn:
         now = _now(conn)
@@ -118,6 +136,39 @@ def effects_command(args: argparse.Namespace) -> None:
         })
     _print(out, ["key", "kind", "name", "target", "status", "attempts", "next", "error"],
            args.json, total or 0)
+
+
+def act_on_work(args: argparse.Namespace) -> None:
+    """`statesync effects retry|dismiss KEY`: POST the admin route, print what it did."""
+    if not args.key or args.key.count("/") < 3:
+        raise SystemExit(f"statesync effects {args.action}: give the key as listed "
+                         "(machine/instance/seq/idx)")
+    machine, rest = args.key.split("/", 1)
+    instance, seq, idx = rest.rsplit("/", 2)
+    token = args.token or _admin_token()
+    quoted = "/".join(urllib.parse.quote(part, safe="") for part in (machine, instance))
+    request = urllib.request.Request(
+        f"{args.url.rstrip('/')}/v1/admin/instances/{quoted}/effects/{seq}/{idx}/{args.action}",
+        method="POST", headers={"authorization": f"Bearer {token}"})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            answer = json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        error = json.loads(exc.read() or b"{}").get("error", {})
+        raise SystemExit(f"{error.get('code', exc.code)}: {error.get('message', exc.reason)}") from None
+    status = answer["effect"]["status"]
+    if args.action == "retry":
+        print(f"{args.key}: retried ({status})" if answer["changed"] else
+              f"{args.key}: not failed ({status}), left as it is")
+    else:
+        print(f"{args.key}: dismissed" if answer["changed"] else f"{args.key}: already dismissed")
+
+
+def _admin_token() -> str:
+    from .app import App
+    from .auth import ADMIN_CLAIM, Authenticator
+
+    return Authenticator(App().auth).mint("statesync:cli", {ADMIN_CLAIM: True}, 300)
 
 
 def _when(at: float) -> str:

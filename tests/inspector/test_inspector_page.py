@@ -284,3 +284,46 @@ def test_instances_are_searched_with_counts_per_state(inspector_page: Page, as_u
     expect(page.locator("#instances tbody")).to_contain_text(f"{owner}-a")
     page.screenshot(path=ARTIFACTS / "machine-search.png", full_page=True)
     page.fill('#search [name="state"]', "")
+
+
+def test_a_failed_effect_is_retried_and_dismissed_from_the_page(inspector_page: Page, as_user,
+                                                                as_admin) -> None:
+    page = inspector_page
+    _owner, job = failed_job(as_user, as_admin)
+    key = f"job/{job}/3/0"
+    effects = f"/v1/admin/instances/job/{job}/effects"
+    before = as_admin("GET", effects)["effects"][0]
+    page.locator(f'#failures li.fail-effect[data-key="{key}"] a').click()
+    row = page.locator(f'#effects tr[data-key="{key}"]')
+    row.locator('[data-work-action="retry"]').click()  # the provider is still down: fails again
+    wait_for(lambda: as_admin("GET", effects)["effects"][0]["updated_at"] > before["updated_at"]
+             and as_admin("GET", effects)["effects"][0]["status"] == "failed", what="the retry")
+    banner = page.locator(f'#failures li.fail-effect[data-key="{key}"]')
+    banner.locator('[data-work-action="dismiss"]').click()
+    expect(banner).to_have_count(0)  # off the failures banner
+    assert as_admin("GET", effects)["effects"][0]["status"] == "dismissed"
+    expect(row).to_contain_text("dismissed")
+    expect(row.locator("[data-work-action]")).to_have_count(0)
+
+
+def test_a_wide_chart_scrolls_to_the_active_state_and_fits_the_pane(
+        workshop: ServerProcess, statesync_browser: Browser, as_user, as_admin) -> None:
+    _owner, job = failed_job(as_user, as_admin)  # in `failed`, far from the chart's start
+    page = sign_in(statesync_browser, workshop, width=520)
+    page.evaluate("name => { location.hash = '#/i/job/' + name }", job)
+    page.wait_for_selector('#instance-diagram [data-state-id="job.failed"][data-active="true"]')
+    pane = page.locator("#instance-diagram")
+    sizes = pane.evaluate("el => [el.scrollWidth, el.clientWidth]")
+    assert sizes[0] > sizes[1] * 1.2, sizes  # wider than the pane: part of it is out of view
+    inside = """el => {
+        const view = el.getBoundingClientRect();
+        const box = el.querySelector('[data-state-id="job.failed"]').getBoundingClientRect();
+        return box.left >= view.left && box.right <= view.right && box.top >= view.top &&
+               box.bottom <= view.bottom;
+    }"""
+    assert pane.evaluate(inside)  # scrolled to it
+    page.click('button.fit[data-diagram="instance-diagram"]')
+    width = pane.evaluate("el => [el.querySelector('svg').getBoundingClientRect().width, el.clientWidth]")
+    assert width[0] <= width[1], width
+    assert pane.evaluate(inside)
+    page.context.close()

@@ -119,6 +119,7 @@ async function drawChart(container, machine, version, active = new Set()) {
   container.innerHTML = renderSvg(laid, { active, interactive: true, title: `${machine} v${version}` });
   container.dataset.machine = machine;
   container.dataset.version = version;
+  scrollToActive(container);
   container.onclick = (event) => {
     const toggle = event.target.closest("[data-toggle]");
     if (!toggle) return;
@@ -137,7 +138,7 @@ function redraw(container) {
   }
 }
 
-/** Highlight `active` in an already drawn chart (no new layout). */
+/** Highlight `active` in an already drawn chart (no new layout), and bring it into view. */
 function highlight(container, active) {
   for (const node of container.querySelectorAll("[data-state-id]")) {
     const on = active.has(node.dataset.stateId);
@@ -145,9 +146,58 @@ function highlight(container, active) {
     if (on) node.dataset.active = "true";
     else delete node.dataset.active;
   }
+  scrollToActive(container);
+}
+
+/** Scroll a chart wider or taller than its pane so its innermost active state is in view
+ * (centred; nothing moves when it is already visible). */
+function scrollToActive(container) {
+  const active = [...container.querySelectorAll('[data-state-id][data-active="true"]')];
+  if (!active.length) return;
+  const area = (box) => box.width * box.height;
+  const boxes = active.map((node) => node.getBoundingClientRect());
+  const leaf = boxes.reduce((a, b) => (area(b) < area(a) ? b : a));
+  const view = container.getBoundingClientRect();
+  const visible = leaf.left >= view.left && leaf.right <= view.right && leaf.top >= view.top && leaf.bottom <= view.bottom;
+  if (visible) return;
+  container.scrollLeft += leaf.left - view.left - Math.max(0, (view.width - leaf.width) / 2);
+  container.scrollTop += leaf.top - view.top - Math.max(0, (view.height - leaf.height) / 2);
+}
+
+// "fit width": the whole chart scaled down to the pane (kept per diagram while the page lives)
+for (const button of document.querySelectorAll("button.fit")) {
+  button.addEventListener("click", () => {
+    const container = $(button.dataset.diagram);
+    const fit = container.classList.toggle("fit");
+    button.setAttribute("aria-pressed", String(fit));
+    if (!fit) scrollToActive(container);
+  });
 }
 
 // --- failures ---------------------------------------------------------------------------
+
+/** Retry (an effect) and dismiss buttons for a failed effect or service. */
+function workActions(work) {
+  if (work.status !== "failed") return "";
+  const button = (action) => `<button type="button" data-work-action="${action}" data-machine="${esc(work.machine)}" data-instance="${esc(work.instance)}" data-seq="${work.seq}" data-idx="${work.idx}">${action}</button>`;
+  return `<span class="work-actions">${work.kind === "effect" ? button("retry") : ""}${button("dismiss")}</span>`;
+}
+
+// One handler for every retry / dismiss button (the failures banner, the effects table).
+document.addEventListener("click", async (event) => {
+  const button = event.target.closest("[data-work-action]");
+  if (!button) return;
+  const { workAction, machine, instance, seq, idx } = button.dataset;
+  button.disabled = true;
+  try {
+    await api(`/v1/admin/instances/${encodeURIComponent(machine)}/${encodeURIComponent(instance)}/effects/${seq}/${idx}/${workAction}`, { method: "POST" });
+  } catch (error) {
+    button.title = String(error.message);
+    button.disabled = false;
+    return;
+  }
+  await Promise.all([refreshFailures(), pollInstance()]);
+});
 
 async function refreshFailures() {
   let failures;
@@ -157,7 +207,7 @@ async function refreshFailures() {
     return;
   }
   const parts = [];
-  const effects = failures.effects.map((e) => `<li class="fail-effect" data-key="${esc(e.key)}">${e.status === "failed" ? "failed" : "retrying"} ${esc(e.kind)} <b>${esc(e.name)}</b> of ${link(e.machine, e.instance)} after ${e.attempts} attempt${e.attempts === 1 ? "" : "s"}: <span class="error">${esc(e.error || "")}</span></li>`);
+  const effects = failures.effects.map((e) => `<li class="fail-effect" data-key="${esc(e.key)}">${e.status === "failed" ? "failed" : "retrying"} ${esc(e.kind)} <b>${esc(e.name)}</b> of ${link(e.machine, e.instance)} after ${e.attempts} attempt${e.attempts === 1 ? "" : "s"}: <span class="error">${esc(e.error || "")}</span>${workActions(e)}</li>`);
   const instances = failures.instances.map((i) => `<li class="fail-instance">${link(i.machine, i.instance)} (${esc(i.machine)}) in <b>${esc(stateText(i.value))}</b> ${i.status === "error" ? '<span class="error">status error</span>' : esc(i.tags.map((t) => `#${t}`).join(" "))}, idle ${duration(i.idle_seconds)}</li>`);
   const late = [
     ...failures.late_timers.map((t) => `<li class="fail-timer">timer ${esc(t.event.type)} of ${link(t.machine, t.instance)} late by ${duration(-t.due_in)}</li>`),
@@ -368,6 +418,7 @@ function renderWork(row) {
     ["seq", (e) => `${e.seq}/${e.idx}`], ["kind", (e) => esc(e.kind)], ["name", (e) => `<b>${esc(e.name)}</b>`],
     ["status", (e) => `<span class="status-${esc(e.status)}">${esc(e.status)}</span>`], ["attempts", (e) => `<span class="attempts">${e.attempts}</span>`],
     ["last error", (e) => `<span class="error">${esc(e.error || "")}</span>`], ["next retry", (e) => due(e.next_retry)],
+    ["", workActions],
   ], row.effects.map((e) => ({ ...e, __class: e.status === "failed" ? "bad" : e.error ? "warn" : "", __attrs: ` data-key="${esc(e.key)}"` })), "no effects or services");
   table($("timers"), [
     ["event", (t) => `<code>${esc(t.event.type)}</code>`], ["due", (t) => `${due(t.due)} (${t.due_in >= 0 ? "in" : "late by"} ${duration(Math.abs(t.due_in))})`],

@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from ..errors import ErrorCode, StatesyncError
 from .migrate import exclusive, migrate
-from .schema import checkpoints, events, index_entries, instances, server_clock
+from .schema import checkpoints, events, index_entries, instances, outbox, server_clock
 from .workrows import SideWrite
 from .workrows import statements as _workflow_statements
 
@@ -282,6 +282,25 @@ class Store:
                 counts.setdefault(machine, {})[version] = count
         return counts
 
+    async def work_row(self, key: tuple[str, str, int, int]) -> Any:
+        """The outbox row `key` (machine, instance, seq, idx), or None."""
+        async with self._reading() as conn:
+            return (await conn.execute(select(outbox).where(*_outbox_key(key)))).first()
+
+    async def change_work(self, key: tuple[str, str, int, int], status: str,
+                          values: dict[str, Any]) -> bool:
+        """Set `values` on the outbox row `key` if its status is `status` (an operator's
+        retry or dismissal); True if it changed."""
+        statement = update(outbox).where(*_outbox_key(key), outbox.c.status == status)
+
+        def write(conn: Any) -> bool:
+            with conn.begin():
+                return conn.execute(statement.values(**values)).rowcount == 1
+
+        if self._commit_on_loop:
+            return write(self._writer)
+        return await self._in_writer(write, self._writer)
+
     async def record_clock(self, now: float | None) -> None:
         """Keep the time of the server's manual clock (None: the wall clock) for the tools
         that read the database beside it (`statesync timers`, `statesync effects`)."""
@@ -387,6 +406,12 @@ class Fence:
             for statement, rows in self.store._statements([write], self.store.clock()):
                 await self.conn.execute(statement, rows)
             await self.conn.commit()
+
+
+def _outbox_key(key: tuple[str, str, int, int]) -> list[Any]:
+    machine, instance, seq, idx = key
+    return [outbox.c.machine == machine, outbox.c.instance == instance, outbox.c.seq == seq,
+            outbox.c.idx == idx]
 
 
 @contextlib.contextmanager

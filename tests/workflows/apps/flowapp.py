@@ -82,6 +82,14 @@ async def sometimes(call: EffectCall) -> None:
         raise RuntimeError("first attempt fails")
 
 
+async def provider(call: EffectCall) -> None:
+    """Fails while the file named by $FLOWAPP_PROVIDER_DOWN exists (the outside world down)."""
+    record("effect", call, params=call.params)
+    down = os.environ.get("FLOWAPP_PROVIDER_DOWN")
+    if down and os.path.exists(down):
+        raise RuntimeError("provider down")
+
+
 async def slow(call: EffectCall) -> None:
     record("effect", call, params=call.params)
     await call.sleep(call.params.get("seconds", 10))
@@ -100,6 +108,7 @@ notifier = Machine(
                     "FLAKY": {"actions": {"type": "flaky",
                                           "params": lambda ctx, ev: {"failures": ev["failures"]}}},
                     "SLOW": {"actions": {"type": "slow", "params": lambda ctx, ev: {"seconds": ev["seconds"]}}},
+                    "CALL_PROVIDER": {"actions": "provider"},
                     "UNKNOWN_EFFECT": {"actions": "notImplemented"},
                 }
             }
@@ -228,7 +237,8 @@ fast_retry = Retry(max_attempts=3, backoff=0.05, max_backoff=0.2, timeout=0.5)
 
 app = App()
 app.register("reminder", reminder)
-app.register("notifier", notifier, effects={"note": note, "flaky": flaky, "slow": slow},
+app.register("notifier", notifier, effects={"note": note, "flaky": flaky, "slow": slow,
+                                            "provider": provider},
              retry=fast_retry)
 app.register("job", job, services={"work": work}, retry=fast_retry)
 app.register("sender", sender)
