@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import uvicorn
+from sqlalchemy.exc import ArgumentError
 
 from . import dev_reload, logs
 from .app import App
@@ -26,6 +27,7 @@ from .diagram_cli import DIAGRAM_COMMANDS, add_diagram_command
 from .limits import BoundedHttpTools
 from .origins import normalize_origin
 from .server import create_asgi_app
+from .store.store import database_refusal
 from .settings import DEFAULT_DATABASE_URL, Settings
 from .typegen import generate
 from .versions_cli import VERSION_COMMANDS, add_version_commands
@@ -150,7 +152,10 @@ def _serve(args: argparse.Namespace) -> None:
         node_id=args.node_id,
         metrics_token=args.metrics_token or None,
     )
-    asgi = create_asgi_app(app, settings)
+    try:
+        asgi = create_asgi_app(app, settings)
+    except ArgumentError as exc:  # the database URL is malformed
+        raise fail(database_refusal(exc, settings.database_url) or str(exc)) from None
     config = uvicorn.Config(
         asgi,
         log_config=None,

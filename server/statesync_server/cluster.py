@@ -21,6 +21,7 @@ from pydantic_core import from_json
 from sqlalchemy import text
 
 from .store import Store
+from .store.outage import is_outage
 
 log = logging.getLogger("statesync.cluster")
 
@@ -156,10 +157,14 @@ class Cluster:
                 return total
 
     async def _run(self) -> None:
-        beats = 0
+        beats, failing = 0, False
         while True:
             try:
                 await self._heartbeat()
+                if failing:  # the database is back: catch up every watched instance
+                    failing = False
+                    self.store.outage.ok()
+                    self._resync()
                 if not await self._listener_alive():
                     log.warning("cluster: lost the notification connection; listening again "
                                 "and refreshing every watched instance")
@@ -170,8 +175,12 @@ class Cluster:
                 await self.claim_now(sweep=beats % SWEEP_EVERY == 0)
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 - the database may be briefly away; go on
-                log.exception("cluster: heartbeat or claim failed; retrying")
+            except Exception as exc:  # noqa: BLE001 - the database may be briefly away; go on
+                failing = True
+                if is_outage(exc):
+                    self.store.outage.failed(exc)  # logged once per outage
+                else:
+                    log.exception("cluster: heartbeat or claim failed; retrying")
             await asyncio.sleep(self.beat)
 
     async def _heartbeat(self) -> None:

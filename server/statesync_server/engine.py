@@ -39,6 +39,7 @@ from .migrations import UPGRADE, plan_upgrade
 from .ops import Op, Subscriber
 from .protocol import Ack, PublicState, SettledAck, Update
 from .store import InstanceWrite, LogRow, Store, WriteConflict
+from .store.outage import is_disconnect, is_outage
 from .versions import prepare
 from .workflow import DELIVER, RESERVED_EVENT_ID, Batch, Workflow
 
@@ -306,26 +307,17 @@ class Engine:
         try:
             while slot.ops:
                 batch = _take(slot.ops)
-                try:
-                    if batch[0].kind == "refresh":
-                        slot.refresh_queued = False
-                        await self._refresh(slot, batch[0].since)
-                        continue
-                    loaded = await self._load(slot)
-                    if batch[0].kind in _WRITES:
-                        await self._write(slot, batch)
-                    else:
-                        if self.cluster is not None and not loaded:
-                            await self._up_to_date(slot)
-                        await self._read(slot, batch[0])
-                except Exception:
-                    log.exception("failed to process %s/%s", slot.machine, slot.instance)
-                    slot.loaded, slot.state = False, None
-                    error = StatesyncError(ErrorCode.INTERNAL, "internal error; nothing applied")
-                    for op in batch:
-                        if op.kind in _WRITES and not op.answered:
-                            self._rejected(op, error)
-                        op.answer(error)
+                for attempt in range(2):
+                    try:
+                        await self._process(slot, batch)
+                        break
+                    except Exception as exc:
+                        # Re-read before the next operation, from the state last sent (`_load`).
+                        slot.loaded, slot.live_stale = False, True
+                        if attempt == 0 and is_disconnect(exc):
+                            continue  # a connection from before a database restart: once more
+                        self._failed(slot, batch, exc)
+                        break
         finally:
             slot.task = None
             if slot.state is None and not slot.subscribers:  # kept in `_missing` instead
@@ -333,8 +325,43 @@ class Engine:
                     del self._slots[(slot.machine, slot.instance)]
             self._evict()
 
+    async def _process(self, slot: _Slot, batch: list[Op]) -> None:
+        """Carry out one unit of work (`_take`) on the instance."""
+        if batch[0].kind == "refresh":
+            slot.refresh_queued = False
+            await self._refresh(slot, batch[0].since)
+            return
+        loaded = await self._load(slot)
+        if batch[0].kind in _WRITES:
+            await self._write(slot, batch)
+        else:
+            if self.cluster is not None and not loaded:
+                await self._up_to_date(slot)
+            await self._read(slot, batch[0])
+
+    def _failed(self, slot: _Slot, batch: list[Op], exc: Exception) -> None:
+        """Answer the operations of a unit of work that raised `exc`: `unavailable` when the
+        database is away or full (logged once per outage), else `internal` (logged)."""
+        if is_outage(exc):
+            self.store.outage.failed(exc)
+            error = StatesyncError(ErrorCode.UNAVAILABLE,
+                                   "the database is unavailable; nothing applied, retry")
+        else:
+            log.error("failed to process %s/%s", slot.machine, slot.instance, exc_info=exc)
+            error = StatesyncError(ErrorCode.INTERNAL, "internal error; nothing applied")
+        for op in batch:
+            if op.kind in _WRITES and not op.answered:
+                self._rejected(op, error)
+            op.answer(error)
+
     async def _load(self, slot: _Slot) -> bool:
-        """Read the instance if it is not cached; whether it was read now."""
+        """Read the instance if it is not cached; whether it was read now. After a failure
+        (the state is kept but not trusted), catch up from the state the subscribers were
+        last sent, sending them every transition committed since, in order."""
+        if not slot.loaded and slot.state is not None:
+            await self._refresh(slot)
+            slot.loaded = True
+            return True
         if not slot.loaded:
             key = (slot.machine, slot.instance)
             if key in self._missing:
@@ -919,12 +946,17 @@ class Engine:
                 for text in catchup.held:
                     subscriber.deliver(text)
                 slot.subscribers[subscriber] = None
-        except Exception:
-            log.exception("replay failed for %s/%s", slot.machine, slot.instance)
+        except Exception as exc:
+            if is_outage(exc):
+                self.store.outage.failed(exc)
+                error = StatesyncError(ErrorCode.UNAVAILABLE,
+                                       "the database is unavailable; subscribe again with since")
+            else:
+                log.exception("replay failed for %s/%s", slot.machine, slot.instance)
+                error = StatesyncError(ErrorCode.INTERNAL, "replay failed; subscribe again")
             if current():
                 del slot.subscribers[subscriber]
-                subscriber.lost(slot.machine, slot.instance,
-                                StatesyncError(ErrorCode.INTERNAL, "replay failed; subscribe again"))
+                subscriber.lost(slot.machine, slot.instance, error)
 
     def _readable(self, slot: _Slot, claims: Mapping[str, Any], state: _Committed) -> PublicState:
         if not privacy.may_read(slot.spec, claims, slot.instance, state.snapshot):

@@ -18,6 +18,8 @@ class ErrorCode(StrEnum):
     TOO_LARGE = "too-large"
     RATE_LIMITED = "rate-limited"
     INTERNAL = "internal"
+    UNAVAILABLE = "unavailable"
+    """The database is unreachable or full: nothing was applied; retry later."""
     NO_UPGRADE_PATH = "no-upgrade-path"
 
 
@@ -32,6 +34,7 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.TOO_LARGE: 413,
     ErrorCode.RATE_LIMITED: 429,
     ErrorCode.INTERNAL: 500,
+    ErrorCode.UNAVAILABLE: 503,
     ErrorCode.NO_UPGRADE_PATH: 409,
 }
 

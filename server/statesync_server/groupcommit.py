@@ -8,6 +8,7 @@ import time
 
 from .metrics import Metrics
 from .store import InstanceWrite, Store, WriteConflict
+from .store.outage import is_outage
 
 log = logging.getLogger("statesync")
 
@@ -69,6 +70,9 @@ class GroupCommitter:
         try:
             await self.store.commit([write for write, _ in batch])
         except Exception as exc:
+            if is_outage(exc):  # the database is away or full: no write of the batch is at fault
+                _settle(batch, exc)  # (the engine answers and logs it)
+                return
             if len(batch) > 1:
                 half = len(batch) // 2
                 await self._commit(batch[:half])
@@ -79,6 +83,7 @@ class GroupCommitter:
                 log.exception("commit failed for %s/%s", write.machine, write.instance)
             _settle(batch, exc)
         else:
+            self.store.outage.ok()
             self.transactions += 1
             self.writes += len(batch)
             if self.metrics is not None:

@@ -31,6 +31,7 @@ from .ratelimit import KeyedLimiter
 from .runtime import Runtime
 from .settings import Settings
 from .store import Store
+from .store.store import database_refusal
 from .versions import StartupError
 from .web import web_routes
 from .ws import websocket_endpoint
@@ -58,6 +59,13 @@ def create_asgi_app(app: App, settings: Settings | None = None) -> Starlette:
         except StartupError:  # the app and the database disagree: logged, in words
             asgi.state.refused = True
             raise
+        except Exception as exc:
+            reason = database_refusal(exc, settings.database_url)
+            if reason is None:  # a bug: its traceback is wanted
+                raise
+            log.error("statesync cannot start: %s", reason)
+            asgi.state.refused = True
+            raise StartupError(reason) from None
         await _log_summary(runtime)
         gc.freeze()  # keep the long-lived startup objects out of every full collection
         try:

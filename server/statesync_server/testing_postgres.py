@@ -67,10 +67,13 @@ def _free_port() -> int:
 class PostgresServer:
     """A PostgreSQL cluster of its own in a temporary directory; `start()`, `stop()`.
 
-    Tuned for tests, not durability: no fsync (a crash of the test machine loses it anyway).
+    Tuned for tests, not durability: no fsync (a crash of the test machine loses it anyway);
+    `durable=True` keeps PostgreSQL's default durability (fsync, full page writes, synchronous
+    commit), as a production database runs (bench/scale.py).
     """
 
-    def __init__(self, bin_dir: Path | None = None) -> None:
+    def __init__(self, bin_dir: Path | None = None, *, durable: bool = False) -> None:
+        self.durable = durable
         found = bin_dir or find_pg_bin()
         if found is None:
             raise RuntimeError(
@@ -119,17 +122,36 @@ class PostgresServer:
                   f"--icu-locale={ICU_LOCALE}")
         for attempt in range(5):
             self.port = _free_port()
-            options = (f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.dir} "
-                       "-c fsync=off -c full_page_writes=off -c synchronous_commit=off "
-                       "-c max_connections=400")
             try:
-                self._run("pg_ctl", "-D", str(data), "-l", str(self.dir / "log"), "-w",
-                          "-o", options, "start")
+                self.resume()
                 return self
             except RuntimeError:
                 if attempt == 4:
                     raise
         raise AssertionError("unreachable")
+
+    def _options(self) -> str:
+        fast = "" if self.durable else (
+            "-c fsync=off -c full_page_writes=off -c synchronous_commit=off ")
+        return (f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.dir} {fast}"
+                "-c max_connections=400")
+
+    def halt(self, mode: str = "fast") -> None:
+        """Stop the server (`pg_ctl stop -m fast|immediate|smart`), keeping its data: a
+        database outage; `resume()` ends it."""
+        assert self.dir is not None, "not started"
+        self._run("pg_ctl", "-D", str(self.dir / "data"), "-m", mode, "-w", "stop")
+
+    def resume(self) -> None:
+        """Start the (initialized) server on its port and wait until it accepts connections."""
+        assert self.dir is not None, "not started"
+        self._run("pg_ctl", "-D", str(self.dir / "data"), "-l", str(self.dir / "log"), "-w",
+                  "-o", self._options(), "start")
+
+    def restart(self, mode: str = "fast") -> None:
+        """`pg_ctl restart -m mode`: every connection is cut; returns once it is back."""
+        self.halt(mode)
+        self.resume()
 
     def stop(self) -> None:
         """Stop at once and delete the cluster."""

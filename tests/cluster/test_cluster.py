@@ -275,6 +275,9 @@ async def test_kill_9_under_concurrent_load_loses_no_acknowledged_event(cluster)
     assert total == len(acked)  # every acknowledged event applied exactly once, nothing else
     for server in servers[1:]:
         assert "Traceback" not in server.log()
+        # lost races are no driver warnings without the instance and process
+        assert not [line for line in server.log().splitlines() if "psycopg" in line], \
+            server.log()
 
 
 async def test_a_process_that_starts_leaves_the_live_processes_work_alone(cluster):
@@ -372,11 +375,8 @@ def test_a_second_process_on_one_sqlite_file_refuses_to_start(tmp_path):
     try:
         with contextlib.suppress(RuntimeError):  # it may be seen exiting, or exit just after
             second.start()
-        assert second.proc.wait(30) != 0
-        deadline = time.monotonic() + 10  # its output may still be read by the harness
-        while "already served" not in second.log() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert "already served by another statesync process" in second.log()
+        assert second.proc.wait(30) == 2
+        _assert_one_line_refusal(second, "already served by another statesync process")
         assert get_state(first, "counter", "nothing", token=token_for_tester()) is None  # first one serves
     finally:
         second.kill()
@@ -425,3 +425,31 @@ async def test_a_process_is_not_starved_on_an_instance_another_keeps_busy(cluste
     assert during > 0  # the busy process kept committing meanwhile: the race was real
     state = get_state(other, "counter", "contended", token=token_for_tester())
     assert state["context"]["count"] == busy_acks + 10
+
+
+@pytest.mark.parametrize("url, reason", [
+    ("postgresql://postgres@127.0.0.1:1/nowhere", "cannot use the database"),  # unreachable
+    ("nosuchdialect://host/db", "--database-url"),
+])
+def test_a_start_up_refusal_is_one_line_and_exit_status_2(url, reason):
+    from server_harness import ServerProcess
+
+    server = ServerProcess(url)
+    try:
+        with contextlib.suppress(RuntimeError):  # it exits instead of serving
+            server.start()
+        assert server.proc.wait(30) == 2
+        _assert_one_line_refusal(server, reason)
+    finally:
+        server.kill()
+
+
+def _assert_one_line_refusal(server, reason: str) -> None:
+    """The process said why in one line, with no traceback."""
+    deadline = time.monotonic() + 10  # its output may still be read by the harness
+    while reason not in server.log() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    lines = server.log().splitlines()
+    assert len([line for line in lines if reason in line]) == 1, server.log()
+    assert not [line for line in lines if "Traceback" in line or "startup failed" in line], \
+        server.log()

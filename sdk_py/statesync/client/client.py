@@ -33,8 +33,11 @@ StatusListener = Callable[[dict[str, Any]], Any]
 
 DEFAULT_BACKOFF = Backoff()
 
-# Rejections that say nothing about the event itself: keep it and resend after reconnecting.
-_TRANSIENT = frozenset({"unauthenticated", "rate-limited"})
+# Rejections that say nothing about the event itself: keep it and resend after reconnecting
+# (`unavailable`: the server's database is away or full; nothing was applied).
+_TRANSIENT = frozenset({"unauthenticated", "rate-limited", "unavailable"})
+# Errors ending a subscription that a new connection resumes (from the last seq seen).
+_RESUMABLE = frozenset({"unauthenticated", "unavailable"})
 
 
 class Client:
@@ -310,6 +313,8 @@ class Client:
         results = await asyncio.gather(
             *(self._request(self._subscription(h)) for h in handles), return_exceptions=True)
         for handle, result in zip(handles, results, strict=True):
+            if isinstance(result, ClientError) and result.code in _RESUMABLE:
+                raise result  # reconnect (with back-off) and subscribe again
             if isinstance(result, ClientError):
                 self._lose(handle, result)
             elif isinstance(result, BaseException):
@@ -446,8 +451,9 @@ class Client:
             else:
                 live._end(ClientError(message["code"], message["message"]))
         elif kind == "error" and handle is not None:
-            # The server ended a subscription: an expired token reconnects, a denial ends it.
-            if message["code"] == "unauthenticated":
+            # The server ended a subscription: an expired token or a database outage
+            # reconnects (and subscribes again with `since`), a denial ends it.
+            if message["code"] in _RESUMABLE:
                 self._drop()
             else:
                 self._lose(handle, ClientError(message["code"], message["message"]))

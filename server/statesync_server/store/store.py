@@ -11,9 +11,10 @@ away: their commits run on a dedicated writer thread.
 from __future__ import annotations
 
 import asyncio
-import logging
 import contextlib
 import importlib.util
+import logging
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -27,11 +28,12 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from ..errors import ErrorCode, StatesyncError
 from .migrate import exclusive, migrate
+from .outage import Outage, describe, is_disconnect, is_outage
 from .schema import checkpoints, events, index_entries, instances, outbox, server_clock
 from .workrows import SideWrite
 from .workrows import statements as _workflow_statements
@@ -158,6 +160,8 @@ class Store:
         self._lock = lock
         """Whether `open` takes the SQLite file's single-process lock (read-only tools don't)."""
         self._lock_file: Any = None
+        self.outage = Outage()
+        """The database's current outage, if any (logged once; see outage.py)."""
 
     @property
     def is_sqlite(self) -> bool:
@@ -172,6 +176,8 @@ class Store:
                 self._lock_file = _lock_exclusively(Path(self.url.database))
         # The synchronous twin of the URL: the dialect's default (blocking) driver.
         # (SQLite: the connection is made on the writer thread and used on the event loop.)
+        if not self.is_sqlite and _DRIVER_NOTES not in logging.getLogger("psycopg").filters:
+            logging.getLogger("psycopg").addFilter(_DRIVER_NOTES)
         self._sync_engine = create_engine(
             sync_url(self.url),
             connect_args={"check_same_thread": False} if self.is_sqlite else {},
@@ -326,7 +332,7 @@ class Store:
         if self._commit_on_loop:
             self._transaction(statements)
         else:
-            await self._in_writer(self._transaction, statements)
+            await self._in_writer(self._transaction, statements, writes)
 
     def _statements(self, writes: list[InstanceWrite],
                     now: float) -> list[tuple[Any, list[dict[str, Any]]]]:
@@ -361,14 +367,52 @@ class Store:
                 if conn.in_transaction():
                     await conn.rollback()
 
-    def _transaction(self, statements: list[tuple[Any, list[dict[str, Any]]]]) -> None:
-        """Runs on the event loop (SQLite) or the writer thread."""
-        conn = self._writer
-        assert conn is not None, "Store.open() was not awaited"
-        with _conflicts(), conn.begin():
-            for statement, rows in statements:
-                sql, params = self._driver_sql.get(statement) or self._compile(statement)
-                conn.exec_driver_sql(sql, [params(row) for row in rows])
+    def _transaction(self, statements: list[tuple[Any, list[dict[str, Any]]]],
+                     writes: list[InstanceWrite] | None = None) -> None:
+        """Runs on the event loop (SQLite) or the writer thread.
+
+        A writer connection that died (the database restarted since its last commit) is
+        replaced and the transaction run again on the new one, once: so the first write after
+        a restart does not fail. If the first attempt's COMMIT was in fact applied, the second
+        breaks the log's uniqueness rules and raises `WriteConflict`, which the engine resolves
+        as for any lost race (it reads which event ids are applied: nothing applies twice)."""
+        assert self._sync_engine is not None, "Store.open() was not awaited"
+        _COMMITTING.writes, _COMMITTING.node = writes, self.node  # for the driver's warnings
+        try:
+            self._attempt(statements)
+        finally:
+            _COMMITTING.writes = None
+
+    def _attempt(self, statements: list[tuple[Any, list[dict[str, Any]]]]) -> None:
+        """`_transaction`'s work: run once more on a new connection if the writer died."""
+        for attempt in range(2):
+            if self._writer is None or self._writer.invalidated or self._writer.closed:
+                self._replace_writer()
+            conn = self._writer
+            assert conn is not None
+            try:
+                with _conflicts(), conn.begin():
+                    for statement, rows in statements:
+                        sql, params = self._driver_sql.get(statement) or self._compile(statement)
+                        conn.exec_driver_sql(sql, [params(row) for row in rows])
+                return
+            except WriteConflict:
+                raise
+            except Exception as exc:
+                if attempt or not is_disconnect(exc):
+                    raise
+                self._replace_writer()
+
+    def _replace_writer(self) -> None:
+        """A new writer connection in place of the current one (closed, whatever its state)."""
+        assert self._sync_engine is not None
+        if self._writer is not None:
+            with contextlib.suppress(Exception):
+                self._writer.invalidate()
+            with contextlib.suppress(Exception):
+                self._writer.close()
+            self._writer = None
+        self._writer = self._sync_engine.connect()
 
     def _compile(self, statement: Any) -> tuple[str, Callable[[dict[str, Any]], Any]]:
         """`statement` compiled once for the writer's dialect, and how to turn a row dict into
@@ -391,6 +435,29 @@ class Store:
 
         self._driver_sql[statement] = compiled.string, params
         return compiled.string, params
+
+
+_COMMITTING = threading.local()
+"""The writes the writer thread is committing (and its process), while it commits."""
+
+
+class _DriverNotes(logging.Filter):
+    """psycopg's warnings during a commit (`error ignored terminating <Pipeline>`: a second
+    error while the first, e.g. a lost race, is already being raised and handled) are said at
+    DEBUG with the instances and the process they concern, not as bare WARNINGs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        writes = getattr(_COMMITTING, "writes", None)
+        if writes is None:
+            return True
+        names = ", ".join(f"{w.machine}/{w.instance}" for w in writes[:3])
+        more = f" and {len(writes) - 3} more" if len(writes) > 3 else ""
+        log.debug("psycopg, committing %s%s (process %s): %s", names, more,
+                  getattr(_COMMITTING, "node", None) or "-", record.getMessage())
+        return False
+
+
+_DRIVER_NOTES = _DriverNotes()
 
 
 class Fence:
@@ -476,8 +543,29 @@ def _notice(node: str, w: InstanceWrite) -> dict[str, Any]:
     return {"payload": dumps(head)}
 
 
-class DatabaseInUse(RuntimeError):
+class CannotOpen(RuntimeError):
+    """The database cannot be used as asked (its message says why and what to do)."""
+
+
+class DatabaseInUse(CannotOpen):
     """Another server process already serves this SQLite file."""
+
+
+def database_refusal(exc: BaseException, url: str) -> str | None:
+    """The line saying why the server cannot use its database at start-up (in use by another
+    process, drivers missing, a malformed URL, unreachable, no disk space), or None when
+    `exc` is a bug rather than the user's to fix."""
+    if isinstance(exc, CannotOpen):
+        return str(exc)
+    if isinstance(exc, ArgumentError):
+        return f"--database-url {url!r}: {exc}"
+    if is_outage(exc):
+        try:
+            shown = make_url(url).render_as_string(hide_password=True)
+        except ArgumentError:
+            shown = url
+        return f"cannot use the database {shown}: {describe(exc)}"
+    return None
 
 
 def _lock_exclusively(database: Path) -> Any:
@@ -504,7 +592,7 @@ def _require_drivers(url: URL) -> None:
         return
     missing = [name for name in ("asyncpg", "psycopg") if importlib.util.find_spec(name) is None]
     if missing:
-        raise RuntimeError(f"PostgreSQL needs the {' and '.join(missing)} driver(s): "
+        raise CannotOpen(f"PostgreSQL needs the {' and '.join(missing)} driver(s): "
                            "pip install 'statesync[postgres]'")
 
 
