@@ -90,13 +90,20 @@ class Instance:
         handle shows that commit (`state.seq` is at least that seq: read your writes), or
         raising `Rejected` (with the server's `code`) after the change was rolled back.
         """
+        event = {"type": event, **payload} if isinstance(event, str) else dict(event)
+        return self.send_with_id(uuid.uuid4().hex, event)
+
+    def send_with_id(self, event_id: str, event: dict[str, Any]) -> asyncio.Future[int]:
+        """`send(event)` under the caller's event id (e.g. one a page saved before a reload:
+        the server applies each id once and answers a repeat with the first seq). An id this
+        handle still holds pending is that event: its future is returned, nothing is sent."""
         if self.closed:
             raise ClientClosed(f"{self.machine}/{self.name} is closed")
-        event = {"type": event, **payload} if isinstance(event, str) else dict(event)
-        if not isinstance(event.get("type"), str):
+        if event_id in self._futures:
+            return self._futures[event_id]
+        if not isinstance(event, dict) or not isinstance(event.get("type"), str):
             raise TypeError(f'an event must be a dict with a string "type", got {event!r}')
         json.dumps(event)  # not JSON-safe: TypeError now, before anything changes
-        event_id = uuid.uuid4().hex
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         future.add_done_callback(_retrieve)
         self._futures[event_id] = future
