@@ -147,14 +147,16 @@ def status_json(client: Client) -> str:
     return json.dumps(client.status_info())
 
 
-def send(handle: Instance, event_json: str) -> Awaitable[Outcome]:
-    """`Instance.send`: the change shows locally at once (subscribers are told before this
-    returns); the returned awaitable gives its seq once the server committed it, or the
-    rejection's code. `subscribe` and `on_status` callbacks are not called for it: the
+def send(handle: Instance, event_json: str, event_id: str | None = None) -> Awaitable[Outcome]:
+    """`Instance.send` (under the page's `event_id`, kept in its outbox across reloads: the
+    server applies each id once): the change shows locally at once (subscribers are told
+    before this returns); the returned awaitable gives its seq once the server committed it,
+    or the rejection's code. `subscribe` and `on_status` callbacks are not called for it: the
     caller reads the new state and status after it returned."""
     _Muted.on = True
     try:
-        future = handle.send(json.loads(event_json))
+        event = json.loads(event_json)
+        future = handle.send_with_id(event_id, event) if event_id else handle.send(event)
     except StatesyncError as exc:
         return _ready(_failure(exc))
     except TypeError as exc:

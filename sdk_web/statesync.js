@@ -46,6 +46,8 @@
  * @property {Object<string, string>} machines          registered name -> "module:attribute"
  */
 import { Channel } from "./channel.js";
+import { Outbox } from "./outbox.js";
+import { claimedSubject, eventId, retryDelay, sleep, unreachable } from "./retry.js";
 
 const SETTINGS_MACHINE = "statesync.settings"; // the built-in machine (statesync/settings.py)
 const NAMESPACE = /^[A-Za-z0-9_.:@-]{1,64}$/;
@@ -231,9 +233,17 @@ async function anonymousSession(base, timeout) {
   const now = Date.now() / 1000;
   if (saved?.token && saved.exp - now > SESSION_MARGIN) return saved;
   const renew = saved?.token && saved.exp > now ? saved.token : undefined;
-  const session = await request("POST", `${base}/v1/session`, renew, undefined, timeout);
-  localStorage.setItem(key, JSON.stringify(session));
-  return session;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const session = await request("POST", `${base}/v1/session`, renew, undefined, timeout);
+      localStorage.setItem(key, JSON.stringify(session));
+      return session;
+    } catch (error) {
+      if (!unreachable(error)) throw error;
+      if (saved?.token && saved?.sub) return { ...saved, offline: true }; // renewed once live
+      await sleep(retryDelay(attempt)); // no session yet: nothing to show without one
+    }
+  }
 }
 
 /**
@@ -245,11 +255,19 @@ async function anonymousSession(base, timeout) {
 async function authenticate(base, options, timeout) {
   if (options.token || options.getToken) {
     const token = options.token || String(await options.getToken());
-    const { sub } = await request("GET", `${base}/v1/session`, token, undefined, timeout);
-    return { token, subject: sub };
+    try {
+      const { sub } = await request("GET", `${base}/v1/session`, token, undefined, timeout);
+      return { token, subject: sub };
+    } catch (error) {
+      // Offline: the token's own claim picks the user's saved data; the server checks it at
+      // the handover.
+      const subject = unreachable(error) ? claimedSubject(token) : undefined;
+      if (subject === undefined) throw error;
+      return { token, subject, offline: true };
+    }
   }
-  const session = await anonymousSession(base, timeout);
-  return { token: session.token, subject: session.sub, session };
+  const { offline, ...session } = await anonymousSession(base, timeout);
+  return { token: session.token, subject: session.sub, session, offline: Boolean(offline) };
 }
 
 /**
@@ -449,9 +467,11 @@ export async function connect(options = {}) {
   const base = new URL(options.url ?? location.origin, location.href).origin;
   const timeout = options.timeout ?? 10;
   const runtime = loadRuntime(base); // boots while the token is resolved and the state fetched
-  runtime.catch(() => {}); // a failed boot is reported by `client.ready`
+  runtime.catch(() => {}); // a failed boot is retried by the client
   const auth = await authenticate(base, options, timeout);
-  return new Client({ base, timeout, options, runtime, ...auth });
+  const outbox = await Outbox.open(base, auth.subject);
+  const unsent = (await outbox?.unsent()) ?? [];
+  return new Client({ base, timeout, options, runtime, ...auth, outbox, unsent });
 }
 
 /**
@@ -477,6 +497,11 @@ const EMITTED = Symbol("emitted");
 const CHANGED = Symbol("changed");
 const TOKEN = Symbol("token");
 const UNSENT = Symbol("unsent");
+const RESTORE = Symbol("restore");
+const FETCHED = Symbol("fetched");
+/** Codes of failed sends that stay in the outbox (sent again by the next page): the event was
+ * not refused by the server, only not delivered. */
+const KEPT = new Set(["closed", "unavailable"]);
 
 /** One connection shared by all instance handles. Make it with `connect()`. */
 export class Client {
@@ -512,9 +537,16 @@ export class Client {
   /** @type {Set<(status: Status) => void>} */
   #listeners = new Set();
   #reported = "";
+  /** @type {Outbox|undefined} this user's saved sends and states (IndexedDB) */
+  #outbox;
+  /** @type {Map<string, {id: string, event: object}[]>} saved sends of an earlier page, by
+   * instance, until its handle takes them */
+  #restored = new Map();
+  #offline = false; // the server could not be reached (before the handover)
 
   /** @param {{base: string, timeout: number, options: object, runtime: Promise<RuntimeInfo>,
-   *   token: string, subject: string, session?: object}} setup  see `connect()` */
+   *   token: string, subject: string, session?: object, offline?: boolean,
+   *   outbox?: Outbox, unsent: object[]}} setup  see `connect()` */
   constructor(setup) {
     this.#base = setup.base;
     this.#timeout = setup.timeout;
@@ -522,6 +554,13 @@ export class Client {
     this.#subject = setup.subject;
     this.#getToken = setup.options.getToken;
     this.#runtimeLoading = setup.runtime;
+    this.#outbox = setup.outbox;
+    this.#offline = Boolean(setup.offline);
+    for (const saved of setup.unsent) {
+      const key = JSON.stringify([saved.machine, saved.name]);
+      if (!this.#restored.has(key)) this.#restored.set(key, []);
+      this.#restored.get(key).push(saved);
+    }
     clients.set(this.#id, this);
     /**
      * Resolves once the Python client is live and has taken over every handle asked for so
@@ -535,15 +574,50 @@ export class Client {
       this.#handOver(setup).then(resolve, (error) => this.#fail(asStatesyncError(error)));
     });
     this.ready.catch(() => {}); // awaiting it is optional
+    // An earlier page's unsent events are sent again (same ids), whether or not this page
+    // opens their instances.
+    for (const [{ machine, name }] of this.#restored.values()) {
+      this.instance(machine, name).catch(() => {}); // kept for a later instance(..., {create})
+    }
   }
 
-  /** Boot, connect the Python client, hand every handle over to it. @param {object} setup */
-  async #handOver({ options, token, session }) {
-    await this.#runtimeLoading;
+  /**
+   * Boot, connect the Python client, hand every handle over to it; while the server cannot
+   * be reached, again and again (backoff with jitter, forever), the status saying "offline".
+   * @param {object} setup
+   */
+  async #handOver(setup) {
+    let runtime = this.#runtimeLoading;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.#handOverOnce(setup, runtime, attempt);
+        return;
+      } catch (error) {
+        if (this.#closed || !unreachable(error)) throw error;
+        this.#setOffline(true);
+        await sleep(retryDelay(attempt));
+        if (this.#closed) throw new StatesyncError("closed", "the client was closed");
+        runtime = loadRuntime(this.#base); // a failed boot is tried again by the worker
+      }
+    }
+  }
+
+  /** @param {boolean} offline */
+  #setOffline(offline) {
+    if (this.#offline === offline) return;
+    this.#offline = offline;
+    this[CHANGED]();
+  }
+
+  /** @param {object} setup @param {Promise<RuntimeInfo>} runtime @param {number} attempt */
+  async #handOverOnce({ options, token, session }, runtime, attempt) {
+    await runtime;
     this.#booted = true;
     if (this.#closed) throw new StatesyncError("closed", "the client was closed");
     this[CHANGED]();
     const asks = Boolean(options.getToken && !options.token); // the worker asks us later on
+    if (asks && attempt) token = String(await options.getToken());
+    if (session && attempt) session = JSON.parse(localStorage.getItem(`statesync.session:${this.#base}`) ?? "null") ?? session;
     this.#remote = await call("open", {
       cid: this.#id, base: this.#base, timeout: this.#timeout, machines: options.machines,
       token: options.token || undefined, askedToken: asks ? token : undefined,
@@ -556,6 +630,7 @@ export class Client {
     await Promise.all([...this.#interimQueries].map((live) => this.#adoptQuery(live)));
     if (this.#closed) throw new StatesyncError("closed", "the client was closed");
     this.#live = true;
+    this.#offline = false;
     performance.mark("statesync:live"); // bench/browser.py: page load -> optimistic ready
     this[CHANGED]();
   }
@@ -570,8 +645,15 @@ export class Client {
     const hid = ++ids;
     let answer;
     try {
-      answer = await call("instance", { cid: this.#id, hid, machine: instance.machine,
-        name: instance.name });
+      for (let attempt = 0; !answer; attempt++) {
+        try {
+          answer = await call("instance", { cid: this.#id, hid, machine: instance.machine,
+            name: instance.name });
+        } catch (error) {
+          if (!unreachable(error) || this.#closed) throw error;
+          await sleep(retryDelay(attempt)); // the connection dropped meanwhile
+        }
+      }
     } catch (error) { // e.g. forbidden by now: asking again asks the server again
       this.#interim.delete(instance);
       this.#handles.delete(JSON.stringify([instance.machine, instance.name]));
@@ -614,7 +696,8 @@ export class Client {
   get status() {
     let unsaved = this.#remote?.unsaved ?? 0;
     for (const instance of this.#open) unsaved += instance[UNSENT];
-    const status = this.#live ? this.#remote.status : this.#failed ? "offline" : "connecting";
+    const status = this.#live ? this.#remote.status
+      : this.#failed || this.#offline ? "offline" : "connecting";
     const subject = this.#live ? this.#remote.subject : this.#subject;
     if (this.#live) return { status, unsaved, subject, phase: "live" };
     if (this.#booted) return { status, unsaved, subject, phase: "connecting" };
@@ -689,28 +772,67 @@ export class Client {
         this.#interim.delete(instance);
         this[CHANGED]();
       },
+      sent: (id, event) => this.#outbox?.add(id, machine, name, event),
+      settled: (id) => this.#outbox?.remove(id),
+      store: (state) => this.#outbox?.saveState(machine, name, state),
     };
-    if (this.#connected) {
-      const hid = ++ids;
-      const answer = await call("instance", { cid: this.#id, hid, machine, name,
-        create: create === undefined ? undefined : JSON.stringify(create) });
-      const view = JSON.parse(answer.view);
-      const instance = new Instance(machine, name, view.state, hooks);
+    const key = JSON.stringify([machine, name]);
+    /** @param {State} state @returns {Instance} with an earlier page's unsent events queued */
+    const make = (state) => {
+      const instance = new Instance(machine, name, state, hooks);
+      if (state.pending === 0 && !this.#restored.has(key)) hooks.store(state);
+      instance[RESTORE](this.#restored.get(key) ?? []);
+      this.#restored.delete(key);
       this.#open.add(instance);
-      instance[ATTACH](hid, view);
+      return instance;
+    };
+    const saved = this.#connected ? undefined : await this.#outbox?.state(machine, name);
+    if (saved && !this.#connected) { // shown at once; a newer state over HTTP replaces it
+      const instance = make({ ...saved, pending: 0 });
+      this.#interim.add(instance);
+      this.#fetchState(machine, name, create)
+        .then((state) => instance[FETCHED](state), () => {}); // the handover tells errors
       return instance;
     }
+    for (let attempt = 0; ; attempt++) {
+      if (this.#failed) throw this.#failed;
+      if (this.#connected) {
+        const hid = ++ids;
+        const answer = await call("instance", { cid: this.#id, hid, machine, name,
+          create: create === undefined ? undefined : JSON.stringify(create) });
+        const view = JSON.parse(answer.view);
+        const instance = make(view.state);
+        instance[ATTACH](hid, view);
+        return instance;
+      }
+      let state;
+      try {
+        state = await this.#fetchState(machine, name, create);
+      } catch (error) {
+        if (!unreachable(error) || this.#closed) throw error;
+        this.#setOffline(true);
+        await sleep(retryDelay(attempt)); // or the handover, whichever comes first
+        continue;
+      }
+      if (this.#failed) throw this.#failed;
+      const instance = make(state);
+      this.#interim.add(instance);
+      return instance;
+    }
+  }
+
+  /**
+   * An instance's state over HTTP (`GET`, or get-or-create with `create`).
+   * @param {string} machine @param {string} name @param {any} create @returns {Promise<State>}
+   */
+  async #fetchState(machine, name, create) {
     const url = `${this.#base}/v1/instances/${[machine, name].map(encodeURIComponent).join("/")}`;
     const answer = create === undefined
       ? await request("GET", url, this.#token, undefined, this.#timeout)
       : await request("POST", url, this.#token, { input: create, if_exists: "get" }, this.#timeout);
-    if (this.#failed) throw this.#failed;
+    this.#setOffline(false);
     const { value, tags, context, status, done, seq } = answer; // the order of Python's to_dict
-    const instance = new Instance(machine, name,
-      { value, tags, context, status, done, seq, pending: 0 }, hooks);
-    this.#open.add(instance);
-    this.#interim.add(instance);
-    return instance;
+    return { value, tags, context, status, done, seq, pending: 0 };
   }
 
   /**
@@ -773,7 +895,7 @@ export class Client {
     const live = new LiveQuery(spec, (query) => {
       this.#queries.delete(query);
       this.#interimQueries.delete(query);
-    });
+    }, (items) => this.#outbox?.saveItems(JSON.stringify(spec), items));
     this.#queries.add(live);
     const opening = this.#openQuery(live);
     opening.catch(() => this.#queries.delete(live));
@@ -788,10 +910,23 @@ export class Client {
     }
     const reading = this.#readAll(live);
     this.#watching.add(reading);
+    let handedOver = false; // live meanwhile: the worker reads it
     try {
       live[RECEIVE]({ items: await reading });
+    } catch (error) {
+      // Offline: the items last seen (the handover brings what changed since).
+      const { machine, index, op, value, order, limit } = live;
+      const saved = unreachable(error) && !this.#connected && await this.#outbox?.items(
+        JSON.stringify({ machine, index, op, value, order, limit }));
+      handedOver = unreachable(error) && this.#connected && !this.#failed;
+      if (saved) live[RECEIVE]({ items: saved });
+      else if (!handedOver) throw error;
     } finally {
       this.#watching.delete(reading);
+    }
+    if (handedOver) {
+      await live[ATTACH](this.#id);
+      return live;
     }
     if (this.#closed) throw new StatesyncError("closed", "the client was closed");
     if (this.#failed) live[END](this.#failed);
@@ -799,17 +934,32 @@ export class Client {
     return live;
   }
 
-  /** Every item of `live`'s query over HTTP, in its order. @param {LiveQuery} live */
+  /**
+   * Every item of `live`'s query over HTTP, in its order; while the server cannot be reached
+   * and nothing was saved, tried again (backoff) until it answers or the handover.
+   * @param {LiveQuery} live
+   */
   async #readAll(live) {
     const { machine, index, op, value, order, limit } = live;
-    const items = [];
-    let cursor;
-    do {
-      const page = await this.query(machine, index, op, value, { order, limit, cursor });
-      items.push(...page.items);
-      cursor = page.cursor;
-    } while (cursor);
-    return sortItems(items, order);
+    const saved = JSON.stringify({ machine, index, op, value, order, limit });
+    for (let attempt = 0; ; attempt++) {
+      const items = [];
+      let cursor;
+      try {
+        do {
+          const page = await this.query(machine, index, op, value, { order, limit, cursor });
+          items.push(...page.items);
+          cursor = page.cursor;
+        } while (cursor);
+        this.#setOffline(false);
+        return sortItems(items, order);
+      } catch (error) {
+        if (!unreachable(error) || this.#closed || this.#connected
+            || await this.#outbox?.items(saved)) throw error;
+        this.#setOffline(true);
+        await sleep(retryDelay(attempt));
+      }
+    }
   }
 
   /** Close the connection and every handle (also while Pyodide is still booting). */
@@ -890,10 +1040,51 @@ export class Instance {
     this.#show(view, 0);
   }
 
-  /** @param {{event: object, resolve: Function, reject: Function, n?: number}} entry */
+  /** @param {{id: string, json: string, resolve: Function, reject: Function, n?: number}} entry */
   #post(entry) {
     entry.n = ++this.#posted;
-    call("send", { hid: this.#hid, event: entry.json }).then(entry.resolve, entry.reject);
+    call("send", { hid: this.#hid, event: entry.json, id: entry.id })
+      .then(entry.resolve, entry.reject);
+  }
+
+  /**
+   * An unsent entry: settling it takes the event out of the outbox, unless it failed only
+   * for not being delivered (`KEPT`: the next page sends it again).
+   * @param {string} id @param {object} event @param {(seq: number) => void} resolve
+   * @param {(error: StatesyncError) => void} reject
+   */
+  #entry(id, event, resolve, reject) {
+    return {
+      id, event, json: JSON.stringify(event),
+      resolve: (seq) => {
+        this.#hooks.settled(id);
+        resolve(seq);
+      },
+      reject: (error) => {
+        if (!KEPT.has(error?.code)) this.#hooks.settled(id);
+        reject(error);
+      },
+    };
+  }
+
+  /**
+   * An earlier page's unsent events (from the outbox), queued first with their ids: the
+   * server applies each id once, whether or not it got them before.
+   * @param {{id: string, event: object}[]} saved
+   */
+  [RESTORE](saved) {
+    for (const { id, event } of saved) {
+      if (this.#unsent.some((entry) => entry.id === id)) continue;
+      this.#unsent.push(this.#entry(id, event, () => {}, () => {}));
+    }
+    this.#refresh();
+  }
+
+  /** A state read over HTTP while showing a saved one: shown if newer. @param {State} state */
+  [FETCHED](state) {
+    if (this.#hid !== undefined || !(state.seq > this.#confirmed.seq)) return;
+    this.#confirmed = state;
+    this.#refresh();
   }
 
   /**
@@ -1025,6 +1216,7 @@ export class Instance {
     };
     if (state.seq < this.#state.seq || JSON.stringify(state) === JSON.stringify(this.#state)) return;
     this.#state = state;
+    this.#hooks.store(state);
     for (const fn of [...this.#listeners]) this.#call(fn);
     this.#hooks.changed();
   }
@@ -1048,8 +1240,9 @@ export class Instance {
         `an event must be an object with a string "type", got ${JSON.stringify(message)}`));
     }
     return new Promise((resolve, reject) => {
-      const json = JSON.stringify(message); // posted as it is: the worker passes it on
-      const entry = { event: JSON.parse(json), json, resolve, reject };
+      const id = eventId();
+      const entry = this.#entry(id, JSON.parse(JSON.stringify(message)), resolve, reject);
+      this.#hooks.sent(id, entry.event); // kept until the server confirms or refuses it
       this.#unsent.push(entry);
       if (this.#hid !== undefined) this.#post(entry);
       this.#refresh();
@@ -1086,6 +1279,7 @@ export class LiveQuery {
   #closed = false;
   #ended = false;
   #forget;
+  #save;
   /** @type {(reason: StatesyncError|undefined) => void} */
   #resolveEnded;
   /** @type {Set<(items: Item[], changes: Change[]) => void>} */
@@ -1093,10 +1287,14 @@ export class LiveQuery {
   /** @type {Set<(reason: StatesyncError|undefined) => void>} */
   #endListeners = new Set();
 
-  /** @param {Query} query @param {(live: LiveQuery) => void} forget  the client's */
-  constructor(query, forget) {
+  /**
+   * @param {Query} query @param {(live: LiveQuery) => void} forget  the client's
+   * @param {(items: Item[]) => void} save  keeps the items (the client's outbox)
+   */
+  constructor(query, forget, save) {
     Object.assign(this, query); // machine, index, op, value, order, limit
     this.#forget = forget;
+    this.#save = save;
     /** @type {StatesyncError|undefined} why the items stopped changing: the server refused
      * or ended the watch (e.g. "not-found", "internal"), no handover, or the client was
      * closed; undefined while live and after `close()` */
@@ -1171,6 +1369,7 @@ export class LiveQuery {
   #show(items, changes, index = true) {
     if (!changes.length) return;
     this.#items = items;
+    this.#save(items);
     if (index) this.#byName = new Map(items.map((item) => [item.instance, item]));
     for (const fn of [...this.#listeners]) this.#call(fn, changes);
   }

@@ -583,12 +583,12 @@ const OPS = {
    * Apply `event` (JSON) locally (every page sees it), then answer with its seq once
    * committed.
    */
-  send(tab, { hid, event }) {
+  send(tab, { hid, event, id }) {
     const ref = tab.refs.get(hid);
     if (!ref) throw failure("closed", "the instance was closed");
     const { user: { connection }, handle } = ref;
     ref.sent += 1;
-    const saved = connection.runtime.bridge.send(handle.py, event); // told below
+    const saved = connection.runtime.bridge.send(handle.py, event, id); // told below
     connection.tellState(handle); // with the status: other users of the client get it apart
     const told = new Set([...handle.refs].map((r) => r.user));
     if ([...connection.users].some((user) => !told.has(user))) {

@@ -1,0 +1,111 @@
+"""The browser SDK while the server cannot be reached: sends kept in IndexedDB survive a
+reload and are applied exactly once; a page opened during an outage shows the last known
+state, says it is offline and becomes live by itself. The page's own origin stays up; the
+statesync server is reached through a proxy that cuts the connection (a static site and an
+API server apart, as deployed)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from e2e_harness import EXAMPLE_APP, SECRET, token
+from playwright.sync_api import Page
+
+from statesync_server.testing import ServerProcess, TcpProxy, get_state
+
+# The number of unsent events the page's outbox holds (kind `o` records, sdk_web/outbox.js).
+OUTBOX_SIZE = """() => new Promise((resolve, reject) => {
+    const opening = indexedDB.open("statesync");
+    opening.onerror = () => reject(opening.error);
+    opening.onsuccess = () => {
+        const db = opening.result;
+        const keys = db.transaction("records").objectStore("records").getAllKeys();
+        keys.onsuccess = () => {
+            db.close();
+            resolve(keys.result.filter((key) => key.includes("\\u0000o\\u0000")).length);
+        };
+    };
+})"""
+
+# Resolves once `client.status` satisfies `test` (bounded by Playwright's timeout).
+UNTIL_STATUS = """(test) => new Promise((resolve) => {
+    const off = window.client.onStatus((status) => {
+        if (eval(test)(status)) { queueMicrotask(() => off()); resolve(status); }
+    });
+})"""
+
+# Resolves once the todo handle's state satisfies `test`.
+UNTIL_STATE = """(test) => new Promise((resolve) => {
+    const off = window.todo.subscribe((state) => {
+        if (eval(test)(state)) { queueMicrotask(() => off()); resolve(state); }
+    });
+})"""
+
+CONNECT = """async ({ url, token }) => {
+    const { connect } = await import("/statesync/sdk/statesync.js");
+    window.client = await connect({ url, token, timeout: 5 });
+    window.todo = await window.client.instance("todo", "alice", { create: {} });
+    return { state: window.todo.state, status: window.client.status };
+}"""
+
+
+@pytest.fixture
+def api(tmp_path: Path) -> Iterator[ServerProcess]:
+    """The example app, allowing pages of any origin (the page is on the server's own port,
+    the SDK talks to the proxy's)."""
+    process = ServerProcess(EXAMPLE_APP, tmp_path / "offline.db", "--cors-origin", "*",
+                            secret=SECRET).start()
+    yield process
+    process.stop()
+    print(process.log())
+
+
+@pytest.fixture
+def relay(api: ServerProcess) -> Iterator[TcpProxy]:
+    proxy = TcpProxy(api.port).start()
+    yield proxy
+    proxy.stop()
+
+
+@pytest.fixture
+def site(page: Page, api: ServerProcess) -> Page:
+    """A page of a site that stays up (the server's own port, not through the proxy)."""
+    page.set_default_timeout(60_000)
+    page.goto(f"{api.url}/statesync/manifest.json")
+    return page
+
+
+def texts(state: dict) -> list[str]:
+    return [item["text"] for item in state["context"]["items"]]
+
+
+def test_offline_sends_survive_a_reload_and_are_applied_once(
+        site: Page, api: ServerProcess, relay: TcpProxy) -> None:
+    alice = token("alice")
+    site.evaluate(CONNECT, {"url": relay.url, "token": alice})
+    site.evaluate("() => window.client.ready")
+
+    relay.cut(down=True)
+    site.evaluate(UNTIL_STATUS, "(s) => s.status !== 'live'")
+    shown = site.evaluate("""async () => {
+        for (const text of ["a", "b", "c"]) window.todo.send({ type: "ADD", text }).catch(() => {});
+        return window.todo.state;
+    }""")
+    assert shown["pending"] == 3
+    site.evaluate(UNTIL_STATE, "(s) => s.context.items.length === 3")  # optimistic
+    site.wait_for_function(f"({OUTBOX_SIZE})().then((n) => n === 3)")
+
+    site.reload()  # the server still cannot be reached
+    reopened = site.evaluate(CONNECT, {"url": relay.url, "token": alice})
+    assert texts(reopened["state"]) == ["a", "b", "c"]  # the last known state, at once
+    assert reopened["state"]["pending"] == 3
+    assert reopened["status"]["status"] == "offline" and reopened["status"]["unsaved"] == 3
+
+    relay.restore()  # the page catches up by itself
+    site.evaluate("() => window.client.ready")
+    final = site.evaluate(UNTIL_STATE, "(s) => s.pending === 0")
+    assert texts(final) == ["a", "b", "c"]
+    assert texts(get_state(api, "todo", "alice", token=alice)) == ["a", "b", "c"]  # once each
+    site.wait_for_function(f"({OUTBOX_SIZE})().then((n) => n === 0)")
