@@ -46,6 +46,7 @@
  * @property {Object<string, string>} machines          registered name -> "module:attribute"
  */
 import { Channel } from "./channel.js";
+import { StatesyncError, fetchFailure } from "./errors.js";
 import { Outbox } from "./outbox.js";
 import { claimedSubject, eventId, retryDelay, sleep, unreachable } from "./retry.js";
 
@@ -54,15 +55,7 @@ const NAMESPACE = /^[A-Za-z0-9_.:@-]{1,64}$/;
 const SUBJECT = /^[A-Za-z0-9_.:@-]{1,128}$/; // as statesync.settings: no `~`
 const SESSION_MARGIN = 60; // seconds: renew an anonymous session this long before it expires
 
-/** An error from the server (or the connection), with its protocol `code`. */
-export class StatesyncError extends Error {
-  /** @param {string} code @param {string} message */
-  constructor(code, message) {
-    super(`${code}: ${message}`);
-    this.name = "StatesyncError";
-    this.code = code;
-  }
-}
+export { StatesyncError };
 
 /**
  * The worker's answer to `loadRuntime()`.
@@ -167,12 +160,22 @@ async function call(op, args) {
 }
 
 /**
+ * The statesync server this SDK was loaded from (it serves it under `/statesync/sdk/`), else
+ * this page's origin (a bundled SDK: give `connect()` and `loadRuntime()` the `url`).
+ */
+function defaultServer() {
+  const sdk = new URL(import.meta.url);
+  return sdk.pathname.includes("/statesync/sdk/") ? sdk.origin : location.origin;
+}
+
+/**
  * Boot Pyodide with the statesync core and the app's machine modules in the worker (once per
  * server and worker: a second tab finds it booted).
- * @param {string} [url] the server's base URL (default: this page's origin)
+ * @param {string} [url] the server's base URL (default: the server this SDK was loaded
+ *   from, else this page's origin)
  * @returns {Promise<RuntimeInfo>}
  */
-export async function loadRuntime(url = location.origin) {
+export async function loadRuntime(url = defaultServer()) {
   const base = new URL(url, location.href).origin;
   const info = await call("boot", { base });
   if (!measured) { // visible in DevTools' performance panel; bench/browser.py reads them
@@ -207,12 +210,12 @@ async function request(method, url, token, body, timeout) {
       signal: AbortSignal.timeout(timeout * 1000),
     });
   } catch (error) {
-    throw new StatesyncError("unavailable", `${method} ${url}: ${error.message}`);
+    throw await fetchFailure(method, url, error);
   }
   const answer = await response.json().catch(() => undefined);
   if (response.ok && answer !== undefined) return answer;
   throw new StatesyncError(answer?.error?.code ?? "internal",
-    answer?.error?.message ?? `${method} ${url}: HTTP ${response.status}`);
+    answer?.error?.message ?? `${method} ${url}: HTTP ${response.status}`, answer?.error?.fields);
 }
 
 /**
@@ -452,7 +455,8 @@ function asStatesyncError(error) {
  * waiting for Pyodide: it boots in the background, in a worker, and `client.ready` tells when
  * the Python client has taken over.
  * @param {object} [options]
- * @param {string} [options.url]       the server's base URL (default: this page's origin)
+ * @param {string} [options.url]       the server's base URL (default: the server this SDK was
+ *   loaded from, else this page's origin)
  * @param {string} [options.token]     a JWT
  * @param {() => string|Promise<string>} [options.getToken]  asked now, then on every
  *   reconnect and before expiry; without `token` and `getToken` the page uses an anonymous
@@ -464,7 +468,7 @@ function asStatesyncError(error) {
  * @returns {Promise<Client>}  rejects with a `StatesyncError`, e.g. code "unauthenticated"
  */
 export async function connect(options = {}) {
-  const base = new URL(options.url ?? location.origin, location.href).origin;
+  const base = new URL(options.url ?? defaultServer(), location.href).origin;
   const timeout = options.timeout ?? 10;
   const runtime = loadRuntime(base); // boots while the token is resolved and the state fetched
   runtime.catch(() => {}); // a failed boot is retried by the client
@@ -543,6 +547,7 @@ export class Client {
    * instance, until its handle takes them */
   #restored = new Map();
   #offline = false; // the server could not be reached (before the handover)
+  #anonymous = false; // an anonymous session (kept in localStorage)
 
   /** @param {{base: string, timeout: number, options: object, runtime: Promise<RuntimeInfo>,
    *   token: string, subject: string, session?: object, offline?: boolean,
@@ -556,6 +561,7 @@ export class Client {
     this.#runtimeLoading = setup.runtime;
     this.#outbox = setup.outbox;
     this.#offline = Boolean(setup.offline);
+    this.#anonymous = Boolean(setup.session);
     for (const saved of setup.unsent) {
       const key = JSON.stringify([saved.machine, saved.name]);
       if (!this.#restored.has(key)) this.#restored.set(key, []);
@@ -733,7 +739,24 @@ export class Client {
   /** The worker's status of the Python client. @param {object} status */
   [RECEIVE](status) {
     this.#remote = status;
+    if (status.subject && this.#subject && status.subject !== this.#subject) {
+      this.#switchUser(status.subject);
+    }
     this[CHANGED]();
+  }
+
+  /**
+   * The token now stands for another subject: the previous one signed out here, so what was
+   * kept for them is deleted; this user's is kept from now on.
+   * @param {string} subject
+   */
+  async #switchUser(subject) {
+    const previous = this.#outbox;
+    this.#subject = subject;
+    this.#outbox = undefined;
+    await previous?.clear().catch((error) => console.warn("statesync: not cleared", error));
+    const next = await Outbox.open(this.#base, subject);
+    if (this.#subject === subject) this.#outbox = next;
   }
 
   /** A token for the worker's Python client (`getToken()`). */
@@ -977,6 +1000,17 @@ export class Client {
     this[CHANGED]();
     if (this.#booted) await call("close", { cid: this.#id });
     clients.delete(this.#id);
+  }
+
+  /**
+   * Sign this user out of this browser: close the client and delete what was kept for them
+   * (unsent events, the last known states and query items, and the anonymous session of a
+   * page without a token). Unsent events are lost.
+   */
+  async signOut() {
+    await this.close();
+    if (this.#anonymous) localStorage.removeItem(`statesync.session:${this.#base}`);
+    await this.#outbox?.clear();
   }
 }
 

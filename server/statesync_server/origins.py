@@ -9,14 +9,19 @@ is refused with 403 before the socket opens (cross-site WebSocket hijacking).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 from starlette.datastructures import Headers
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 ANY = "*"
+_LOGGED_AT_MOST = 1000  # refused origins named in the log (hostile clients send any)
+
+log = logging.getLogger("statesync")
 
 
 def normalize_origin(origin: str) -> str:
@@ -30,12 +35,38 @@ def normalize_origin(origin: str) -> str:
 
 
 def cors_middleware(origins: Iterable[str]) -> list[Middleware]:
-    """CORS for the HTTP API and the browser assets, for `origins` (none: no middleware)."""
+    """CORS for the HTTP API and the browser assets, for `origins`, and a log line naming
+    each other origin a browser came from (once)."""
     allowed = [normalize_origin(origin) for origin in origins]
+    named = [Middleware(RefusedOriginLog, origins=allowed)]
     if not allowed:
-        return []
-    return [Middleware(CORSMiddleware, allow_origins=allowed, allow_methods=["*"],
-                       allow_headers=["authorization", "content-type"], max_age=600)]
+        return named
+    return [*named, Middleware(CORSMiddleware, allow_origins=allowed, allow_methods=["*"],
+                               allow_headers=["authorization", "content-type"], max_age=600)]
+
+
+class RefusedOriginLog:
+    """Logs once per origin that a page of an origin the server does not allow asked it
+    (HTTP or WebSocket), with the option that allows it: a forgotten `--cors-origin` looks
+    like a down server in the browser ("Failed to fetch"), so the server says it."""
+
+    def __init__(self, app: ASGIApp, origins: Iterable[str]) -> None:
+        self.app = app
+        self.origins = list(origins)
+        self.logged: set[str] = set()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in {"http", "websocket"}:
+            headers = Headers(scope=scope)
+            origin = headers.get("origin")
+            if (origin is not None and origin not in self.logged
+                    and len(self.logged) < _LOGGED_AT_MOST
+                    and not websocket_origin_allowed(headers, self.origins)):
+                self.logged.add(origin)
+                log.warning("a page of %s asked this server, which does not allow that origin "
+                            "(CORS): start it with `--cors-origin %s` if it should",
+                            origin[:200], origin[:200])
+        await self.app(scope, receive, send)
 
 
 def websocket_origin_allowed(headers: Headers, origins: Iterable[str]) -> bool:

@@ -109,3 +109,42 @@ def test_offline_sends_survive_a_reload_and_are_applied_once(
     assert texts(final) == ["a", "b", "c"]
     assert texts(get_state(api, "todo", "alice", token=alice)) == ["a", "b", "c"]  # once each
     site.wait_for_function(f"({OUTBOX_SIZE})().then((n) => n === 0)")
+
+
+def test_a_page_opened_during_an_outage_becomes_live_by_itself(
+        site: Page, api: ServerProcess, relay: TcpProxy) -> None:
+    relay.cut(down=True)
+    bob = token("bob")
+    opened = site.evaluate("""async ({ url, token }) => {
+        const { connect } = await import("/statesync/sdk/statesync.js");
+        window.client = await connect({ url, token, timeout: 5 });  // the token's own subject
+        window.opening = window.client.instance("todo", "bob", { create: {} });  // retried
+        window.opening.then((todo) => (window.todo = todo));
+        return window.client.status;
+    }""", {"url": relay.url, "token": bob})
+    assert opened["status"] == "offline" and opened["subject"] == "bob"
+
+    relay.restore()  # no reload: the instance opens, the handover follows
+    site.evaluate("() => window.opening")
+    site.evaluate("() => window.client.ready")
+    assert site.evaluate("() => window.client.status.status") == "live"
+    site.evaluate("() => window.todo.send({ type: 'ADD', text: 'back' })")
+    assert texts(get_state(api, "todo", "bob", token=bob)) == ["back"]
+
+
+def test_signing_out_deletes_what_was_kept_for_that_user(
+        site: Page, api: ServerProcess, relay: TcpProxy) -> None:
+    alice = token("alice")
+    site.evaluate(CONNECT, {"url": relay.url, "token": alice})
+    site.evaluate("() => window.client.ready")
+    relay.cut(down=True)
+    site.evaluate(UNTIL_STATUS, "(s) => s.status !== 'live'")
+    site.evaluate("() => { window.todo.send({ type: 'ADD', text: 'x' }).catch(() => {}); }")
+    site.wait_for_function(f"({OUTBOX_SIZE})().then((n) => n === 1)")
+    site.evaluate("() => window.client.signOut()")
+    assert site.evaluate(f"({OUTBOX_SIZE})()") == 0
+
+    site.reload()  # nothing shown of alice's: her saved state went too
+    relay.restore()
+    opened = site.evaluate(CONNECT, {"url": relay.url, "token": alice})
+    assert opened["state"]["context"]["items"] == [] and opened["state"]["pending"] == 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -116,3 +117,29 @@ def test_origins_are_checked_when_given() -> None:
     for bad in ("app.example", "ftp://x", "https://x/path"):
         with pytest.raises(ValueError):
             normalize_origin(bad)
+
+
+def test_a_refused_origin_is_named_on_both_sides(page: Page, server: ServerProcess) -> None:
+    """A forgotten `--cors-origin` is not a down server: the page's error says CORS and the
+    option to set, the server's log names the origin once (however many requests)."""
+    page_origin = f"http://localhost:{server.port}"  # another host: another origin
+    page.set_default_timeout(60_000)
+    page.goto(f"{page_origin}/statesync/manifest.json")
+    errors = page.evaluate("""async ({ url, token }) => {
+        const { connect } = await import("/statesync/sdk/statesync.js");
+        const errors = [];
+        for (let i = 0; i < 2; i++) {
+            try { await connect({ url, token, timeout: 5 }); errors.push("connected"); }
+            catch (error) { errors.push({ code: error.code, message: error.message }); }
+        }
+        return errors;
+    }""", {"url": server.url, "token": token("alice")})
+    assert errors[0] == errors[1]
+    assert errors[0]["code"] == "cors"
+    assert f"--cors-origin {page_origin}" in errors[0]["message"]
+    assert server.url in errors[0]["message"]
+    hint = f"--cors-origin {page_origin}"
+    deadline = time.monotonic() + 10
+    while hint not in server.log() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.log().count(hint) == 1

@@ -155,7 +155,8 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Path:
     [packed] = json.loads(npm("pack", "--json", "--pack-destination", str(packs), cwd=SDK))
     files = {entry["path"] for entry in packed["files"]}
     assert {"statesync.js", "statesync.d.ts", "worker.js", "channel.js", "outbox.js",
-            "retry.js", "bridge.py", "react.js", "react.d.ts", "package.json"} <= files
+            "retry.js", "errors.js", "bridge.py", "react.js", "react.d.ts",
+            "package.json"} <= files
     assert not any(path.startswith("node_modules/") for path in files)
 
     app = tmp_path_factory.mktemp("app")
@@ -223,7 +224,8 @@ def test_wheel_serves_the_sdk_and_the_apps_pyodide(wheel_server: ServerProcess,
         manifest = http.get("/statesync/manifest.json").json()
         for path in ("/statesync/sdk/statesync.js", "/statesync/sdk/worker.js",
                      "/statesync/sdk/channel.js", "/statesync/sdk/outbox.js",
-                     "/statesync/sdk/retry.js", "/statesync/sdk/bridge.py", manifest["core"],
+                     "/statesync/sdk/retry.js", "/statesync/sdk/errors.js",
+                     "/statesync/sdk/bridge.py", manifest["core"],
                      f"{manifest['pyodide']}pyodide.mjs",
                      f"{manifest['pyodide']}pyodide.asm.wasm"):
             response = http.get(path)

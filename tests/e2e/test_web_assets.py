@@ -74,7 +74,8 @@ async def test_module_url_is_exact(client: httpx.AsyncClient) -> None:
 
 
 @pytest.mark.parametrize("path", ["statesync.js", "worker.js", "channel.js", "outbox.js",
-                                  "retry.js", "react.js", "bridge.py", "vendor/react.js"])
+                                  "retry.js", "errors.js", "react.js", "bridge.py",
+                                  "vendor/react.js"])
 async def test_sdk_files_are_served_with_their_types(client: httpx.AsyncClient, path: str) -> None:
     response = await client.get(f"/statesync/sdk/{path}")
     assert response.status_code == 200
