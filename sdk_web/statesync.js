@@ -204,13 +204,17 @@ async function request(method, url, token, body, timeout) {
   const headers = token ? { authorization: `Bearer ${token}` } : {};
   if (body !== undefined) headers["content-type"] = "application/json";
   let response;
-  try {
-    response = await fetch(url, {
-      method, headers, body: body === undefined ? undefined : JSON.stringify(body),
-      signal: AbortSignal.timeout(timeout * 1000),
-    });
-  } catch (error) {
-    throw await fetchFailure(method, url, error);
+  for (let attempt = 0; !response; attempt++) {
+    try {
+      response = await fetch(url, {
+        method, headers, body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(timeout * 1000),
+      });
+    } catch (error) {
+      const failure = await fetchFailure(method, url, error);
+      // "cors" only if it fails so again: the server may just have come back meanwhile
+      if (failure.code !== "cors" || attempt) throw failure;
+    }
   }
   const answer = await response.json().catch(() => undefined);
   if (response.ok && answer !== undefined) return answer;
