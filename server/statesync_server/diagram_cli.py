@@ -39,18 +39,14 @@ def add_diagram_command(commands: Any) -> None:
 
 def render_svg(graph: dict[str, Any], *, collapsed: list[str], direction: str, title: str) -> str:
     """The SVG of a chart graph, laid out by elkjs under Node exactly as the inspector does."""
-    from .inspector_web import elk_bundle
+    from .inspector_web import ELK_BUNDLE
 
     node = os.environ.get("STATESYNC_NODE") or shutil.which("node")
     if node is None:
         raise SystemExit("statesync diagram --format svg needs Node.js (node on PATH or "
                          "$STATESYNC_NODE); --format mermaid and json do not")
-    bundle = elk_bundle()
-    if bundle is None:
-        raise SystemExit("elkjs is not installed: npm ci in server/statesync_server/inspector/ "
-                         "(a checkout) or npm install elkjs@0.12.1 here")
     request = json.dumps({"graph": graph, "collapsed": collapsed, "title": title})
-    done = subprocess.run([node, str(RENDERER), str(bundle), direction], input=request,
+    done = subprocess.run([node, str(RENDERER), str(ELK_BUNDLE), direction], input=request,
                           capture_output=True, text=True, timeout=120, check=False)
     if done.returncode != 0:
         raise SystemExit(f"the SVG renderer failed:\n{done.stderr.strip()}")

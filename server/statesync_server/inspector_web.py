@@ -6,9 +6,8 @@ navigation carries no header, so the shell is answered 401 (403 for a valid non-
 token; 200 only to a request that presents the admin credential) and renders the sign-in form.
 
 Its scripts (public: code, no data; `/statesync/inspector-assets/`) are served from this
-package (`inspector/`) and elkjs from npm: `npm ci` in
-`statesync_server/inspector/` (a checkout; `.ci/run` does it) or `npm install elkjs` where
-the server runs. Nothing comes from a CDN.
+package (`inspector/`), elkjs's browser build included (`inspector/vendor/`, the npm package
+`elkjs` pinned in `inspector/package.json`): nothing to install, nothing from a CDN.
 """
 
 from __future__ import annotations
@@ -21,10 +20,11 @@ from starlette.routing import Route
 
 from .auth import require_admin
 from .errors import StatesyncError
-from .web import MEDIA_TYPES, REVALIDATE, node_modules
+from .web import MEDIA_TYPES, REVALIDATE
 
 ASSETS_DIR = Path(__file__).resolve().parent / "inspector"
-ELK_BUNDLE = "elkjs/lib/elk.bundled.js"
+ELK_BUNDLE = ASSETS_DIR / "vendor" / "elk.bundled.js"
+"""elkjs 0.12.1's browser/Node build (EPL-2.0 or GPL-3.0; `vendor/elkjs-LICENSE.md`)."""
 PAGE_HEADERS = {
     "cache-control": "no-store",
     # The forms act with the operator's token: never framed, scripts only from this server.
@@ -34,16 +34,6 @@ PAGE_HEADERS = {
     "referrer-policy": "no-referrer",
 }
 OWN_ASSETS = ("inspector.js", "statechart.js", "durations.js", "inspector.css")
-
-
-def elk_bundle() -> Path | None:
-    """elkjs's browser/Node bundle from the nearest `node_modules` (this package's
-    `inspector/`, then the working directory), or None when it is not installed."""
-    for directory in node_modules(ASSETS_DIR, Path.cwd()):
-        candidate = directory / ELK_BUNDLE
-        if candidate.is_file():
-            return candidate
-    return None
 
 
 async def page(request: Request) -> Response:
@@ -73,13 +63,10 @@ async def beyond_page(request: Request) -> Response:
 async def asset(request: Request) -> Response:
     """The page's own scripts and stylesheet, and elkjs: code, no data, public like the SDK."""
     name = request.path_params["name"]
-    path = ASSETS_DIR / name if name in OWN_ASSETS else None
-    if name == "elk.bundled.js":
-        path = elk_bundle()
-    if path is None or not path.is_file():
-        message = ("elkjs is not installed (npm ci in statesync_server/inspector/)"
-                   if name == "elk.bundled.js" else "Not Found")
-        return JSONResponse({"error": {"code": "not-found", "message": message}}, status_code=404)
+    path = ELK_BUNDLE if name == ELK_BUNDLE.name else ASSETS_DIR / name
+    if name not in (*OWN_ASSETS, ELK_BUNDLE.name):
+        return JSONResponse({"error": {"code": "not-found", "message": "Not Found"}},
+                            status_code=404)
     media_type = {".css": "text/css; charset=utf-8", **MEDIA_TYPES}[path.suffix]
     return FileResponse(path, media_type=media_type, headers=REVALIDATE)
 

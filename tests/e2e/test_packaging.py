@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import re
 import shutil
 import subprocess
 import sys
@@ -242,3 +244,34 @@ def test_wheel_serves_the_sdk_and_the_apps_pyodide(wheel_server: ServerProcess,
         return client.status;
     }""", token("alice"))
     assert status == {"status": "live", "unsaved": 0, "subject": "alice", "phase": "live"}
+
+
+@needs_npm
+def test_the_wheel_brings_every_asset_of_the_inspector_and_the_svg_diagram(
+        wheel_server: ServerProcess, wheel_python: Path, app: Path) -> None:
+    """No npm install for the inspector: the page's scripts and stylesheet, the modules they
+    import and elkjs are all in the wheel; so is what `statesync diagram --format svg` runs."""
+    admin = {"authorization": f"Bearer {wheel_server.mint('ops', statesync_admin=True)}"}
+    with httpx.Client(base_url=wheel_server.url, timeout=30) as http:
+        page = http.get("/statesync/inspect", headers=admin).text
+        assets = re.findall(r'(?:src|href)="(/statesync/inspector-assets/[^"]+)"', page)
+        assert any(a.endswith("/elk.bundled.js") for a in assets), assets
+        seen: set[str] = set()
+        while assets:
+            path = assets.pop()
+            if path in seen:
+                continue
+            seen.add(path)
+            response = http.get(path)
+            assert response.status_code == 200, (path, response.text[:200])
+            if path.endswith(".js"):  # its own imports: `from "./statechart.js"`
+                base = path.rsplit("/", 1)[0]
+                assets += [f"{base}/{name}" for name in re.findall(
+                    r'^import [^;]*?from "\./([^"]+)";', response.text, re.MULTILINE)]
+    assert len(seen) >= 5  # page code, chart code, durations, stylesheet, elkjs
+    svg = subprocess.run([str(wheel_python), "-m", "statesync_server", "diagram", "app.py",
+                          "todo", "--format", "svg"], cwd=app, capture_output=True, text=True,
+                         timeout=120, check=False, env={k: v for k, v in os.environ.items()
+                                                        if k != "PYTHONPATH"})
+    assert svg.returncode == 0, svg.stderr
+    assert svg.stdout.startswith("<svg") and 'data-state-id="todo.active"' in svg.stdout

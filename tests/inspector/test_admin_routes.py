@@ -255,7 +255,7 @@ def test_the_inspector_page_is_a_shell_answered_200_only_to_an_admin(
     anonymous = http.get("/statesync/inspect")
     assert anonymous.status_code == 401 and anonymous.text == page.text  # no data either way
     assert anonymous.headers["www-authenticate"].startswith("Bearer")
-    for asset in ("inspector.js", "statechart.js", "inspector.css"):
+    for asset in ("inspector.js", "statechart.js", "durations.js", "inspector.css", "elk.bundled.js"):
         assert http.get(f"/statesync/inspector-assets/{asset}").status_code == 200
     assert http.get("/statesync/inspector-assets/..%2Fauth.py").status_code == 404
     assert http.get("/statesync/inspector-assets/index.html").status_code == 404

@@ -14,15 +14,12 @@ import pytest
 from conftest import ARTIFACTS, REPO, WORKSHOP
 from helpers import failed_job, fresh, send, wait_for
 from statesync_server.auth import ADMIN_CLAIM
-from statesync_server.inspector_web import elk_bundle
 from statesync_server.testing import ServerProcess
 
 pytest.importorskip("playwright.sync_api")
 from playwright.sync_api import Browser, Page, expect
 
 EXAMPLES = sorted(REPO.glob("examples/*/app.py"))
-pytestmark = pytest.mark.skipif(elk_bundle() is None,
-                                reason="elkjs missing (npm ci in server/statesync_server/inspector)")
 
 
 PAGE_ERRORS: list[str] = []
