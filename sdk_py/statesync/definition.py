@@ -109,12 +109,14 @@ class StateNode:
         if parent is None and kind == "history":
             raise DefinitionError(f"{where}: the root cannot be a history state")
         self.states: dict[str, StateNode] = {}
+        in_order: list[StateNode] = []  # document order (also where dicts keep no order)
         for child_key, child_config in js_key_order(states):
             if not isinstance(child_key, str) or not child_key:
                 raise DefinitionError(f"{where}: invalid state key {child_key!r} (a non-empty string)")
             self.states[child_key] = StateNode(machine, child_config, self, child_key)
-        self.children = [c for c in self.states.values() if c.type != "history"]
-        self.history_children = [c for c in self.states.values() if c.type == "history"]
+            in_order.append(self.states[child_key])
+        self.children = [c for c in in_order if c.type != "history"]
+        self.history_children = [c for c in in_order if c.type == "history"]
         if kind == "compound" and not config.get("initial"):
             first = next(iter(self.states), "...")
             raise DefinitionError(f"{where}: compound state needs 'initial' (e.g. 'initial': {first!r})")

@@ -1,0 +1,145 @@
+"""The light runtime: statesync's Python rewritten for MicroPython-wasm (1.27).
+
+The source stays idiomatic CPython; the server, which has CPython's `ast`, hands MicroPython a
+rewritten copy of the core, the client, the bridge and the app's machine modules:
+
+    light_bundle(modules) -> {relative path: source}
+        Each of `modules` (a module name, an imported module, or a path to a `.py` file or a
+        package directory) rewritten, a package with all its `.py` files, keyed by path
+        relative to its `sys.path` entry ("statesync/machine.py", "machines.py"), plus the
+        run-time helper and the stand-in stdlib modules MicroPython lacks (`_statesync_light`,
+        `inspect`, `dataclasses`, `contextlib`, `uuid`, `urllib.parse`: `SUPPORT_FILES`). Write the files
+        under one directory on MicroPython's `sys.path`. Raises `LightRewriteError` when a
+        module cannot be rewritten.
+
+    check_light(module) -> list[str]
+        Why `module` (same forms) cannot run in MicroPython: imports of modules MicroPython
+        does not have (its own pure-Python imports are followed and checked too), constructs
+        the rewrite cannot translate. `[]`: it runs there. A static verdict; what it cannot
+        see (calling a method MicroPython's types lack on a value of unknown type) is listed
+        in docs/core.md ("The light runtime").
+
+    rewrite_source(source, filename) -> str
+        One module's rewrite (`statesync_server.light.rewrite`).
+
+What the rewrite does: drops annotations, `from __future__`, typing imports, type aliases and
+`if TYPE_CHECKING:` blocks; expands `@dataclass` classes; turns `{**a, **b}` and star
+displays into calls and concatenations; makes the dicts under `states` / `on` / `after` in
+dict displays `OrderedDict`s (MicroPython's dicts are unordered); records the parameters of
+functions that take more than `(context, event)` for the light `inspect.signature`; keeps
+one built-in exception base per class; routes the `str` / `float` methods and built-in
+exceptions MicroPython lacks through the helper.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from types import ModuleType
+
+from .rewrite import LightRewriteError, iter_imports, rewrite_source, rewrite_tree
+
+__all__ = ["LightRewriteError", "MICROPYTHON_MODULES", "SUPPORT_FILES", "check_light",
+           "light_bundle", "rewrite_source"]
+
+SUPPORT_DIR = Path(__file__).resolve().parent / "micropython"
+SUPPORT_FILES = tuple(sorted(p.relative_to(SUPPORT_DIR).as_posix()
+                             for p in SUPPORT_DIR.rglob("*.py") if "__pycache__" not in p.parts))
+"""The helper and stand-in modules shipped with every bundle (MicroPython source)."""
+
+MICROPYTHON_MODULES = frozenset({
+    "abc", "array", "asyncio", "base64", "binascii", "builtins", "collections", "copy",
+    "datetime", "errno", "fnmatch", "functools", "gc", "hashlib", "heapq", "io", "itertools",
+    "js", "jsffi", "json", "logging", "math", "micropython", "operator", "os", "platform",
+    "random", "re", "select", "string", "struct", "sys", "time", "types",
+})
+"""Modules MicroPython 1.27's webassembly (pyscript) build imports."""
+STAND_INS = frozenset(name.partition("/")[0].removesuffix(".py") for name in SUPPORT_FILES)
+STRIPPED = frozenset({"__future__", "typing", "typing_extensions"})
+LIGHT_PACKAGES = frozenset({"statesync"})
+"""Packages whose modules are tested under MicroPython (tests/micropython)."""
+
+ModuleLike = str | ModuleType | os.PathLike[str]
+
+
+def _source_root(module: ModuleLike) -> tuple[Path, Path]:
+    """(the module's file or package directory, the directory its name is relative to)."""
+    if isinstance(module, str) and not module.endswith(".py") and "/" not in module:
+        spec = importlib.util.find_spec(module)
+        if spec is None or spec.origin is None:
+            raise ModuleNotFoundError(f"no module named {module!r}")
+        origin = Path(spec.origin).resolve()
+        path = origin.parent if spec.submodule_search_locations is not None else origin
+        root = path.parent
+        for _ in range(module.count(".")):
+            root = root.parent
+        return path, root
+    path = Path(module.__file__ or "" if isinstance(module, ModuleType) else module).resolve()
+    if path.name == "__init__.py":
+        path = path.parent
+    if path.is_dir() and (path / "__init__.py").is_file():
+        return path, path.parent
+    if path.suffix != ".py" or not path.is_file():
+        raise ValueError(f"{path} is neither a .py file nor a package directory")
+    return path, path.parent
+
+
+def _files(path: Path) -> list[Path]:
+    if path.is_dir():
+        return sorted(p for p in path.rglob("*.py") if "__pycache__" not in p.parts)
+    return [path]
+
+
+def light_bundle(modules: Iterable[ModuleLike]) -> dict[str, str]:
+    """The MicroPython sources of `modules` and the support files (see the module docstring)."""
+    bundle = {name: (SUPPORT_DIR / name).read_text() for name in SUPPORT_FILES}
+    for module in modules:
+        path, root = _source_root(module)
+        for file in _files(path):
+            relative = file.relative_to(root).as_posix()
+            bundle[relative] = rewrite_source(file.read_text(), relative)
+    return bundle
+
+
+def check_light(module: ModuleLike) -> list[str]:
+    """Why `module` cannot run in MicroPython (empty: it can). See the module docstring."""
+    reasons: list[str] = []
+    seen: set[Path] = set()
+    _check(module, reasons, seen)
+    return reasons
+
+
+def _check(module: ModuleLike, reasons: list[str], seen: set[Path]) -> None:
+    path, root = _source_root(module)
+    if path in seen:
+        return
+    seen.add(path)
+    for file in _files(path):
+        relative = file.relative_to(root).as_posix()
+        tree = ast.parse(file.read_text(), filename=relative)
+        for name, level, in_function in iter_imports(tree):
+            top = name.partition(".")[0]
+            if level or top in MICROPYTHON_MODULES | STAND_INS | STRIPPED | LIGHT_PACKAGES:
+                continue
+            local = _local_module(top, root)
+            if local is not None:
+                _check(local, reasons, seen)
+                continue
+            where = " (inside a function)" if in_function else ""
+            reasons.append(f"{relative}: imports {name}{where}, which MicroPython does not have")
+        try:
+            rewrite_tree(tree, relative)
+        except LightRewriteError as error:
+            reasons.extend(f"{relative}: {reason}" for reason in error.reasons)
+
+
+def _local_module(name: str, directory: Path) -> Path | None:
+    """A pure-Python module or package named `name` beside the checked one."""
+    for candidate in (directory / f"{name}.py", directory / name / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+

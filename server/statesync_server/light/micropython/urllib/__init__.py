@@ -1,0 +1,1 @@
+"""`urllib` for MicroPython (statesync's light runtime): `urllib.parse`'s URL splitting only."""

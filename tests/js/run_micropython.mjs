@@ -1,0 +1,80 @@
+#!/usr/bin/env node
+/**
+ * Run Python code inside MicroPython-wasm (statesync's light runtime) under Node.
+ *
+ *   node run_micropython.mjs --dir DIR --module NAME --call FUNCTION [--args JSON]
+ *        [--report FILE] [--websocket 1]
+ *
+ * 1. Boot `@micropython/micropython-webassembly-pyscript` (heap 64 MB).
+ * 2. Copy DIR (a light bundle: rewritten statesync, the helper and stand-in modules, and the
+ *    modules to run, written by tests/micropython/harness.py) into MicroPython's file system
+ *    and put it first on `sys.path`.
+ * 3. `result = NAME.FUNCTION(ARGS_JSON)`, awaited when it is a coroutine (MicroPython's
+ *    asyncio runs on Node's event loop); the result must be a JSON string.
+ *
+ * Python's output goes to stderr. The result (or {"error": traceback}) is written to --report,
+ * else printed as the last stdout line prefixed "MICROPYTHON_RESULT ". With --websocket 1,
+ * `globalThis.WebSocket` comes from the `ws` package (Node 20 has none).
+ */
+import fs from "node:fs";
+import path from "node:path";
+import { createRequire } from "node:module";
+import { loadMicroPython } from "@micropython/micropython-webassembly-pyscript";
+
+const ROOT = "/light";
+
+function parseArgs(argv) {
+  const opts = {};
+  for (let i = 0; i < argv.length; i += 2) {
+    if (!argv[i].startsWith("--") || argv[i + 1] === undefined) throw new Error(`bad argument: ${argv[i]}`);
+    opts[argv[i].slice(2)] = argv[i + 1];
+  }
+  for (const key of ["dir", "module", "call"]) if (!opts[key]) throw new Error(`missing --${key}`);
+  return opts;
+}
+
+function copyTree(FS, hostDir, mpDir) {
+  FS.mkdirTree(mpDir);
+  for (const entry of fs.readdirSync(hostDir, { withFileTypes: true })) {
+    const src = path.join(hostDir, entry.name);
+    if (entry.isDirectory()) copyTree(FS, src, `${mpDir}/${entry.name}`);
+    else if (entry.isFile()) FS.writeFile(`${mpDir}/${entry.name}`, fs.readFileSync(src));
+  }
+}
+
+async function main() {
+  const opts = parseArgs(process.argv.slice(2));
+  if (opts.websocket === "1" && globalThis.WebSocket === undefined) {
+    globalThis.WebSocket = createRequire(import.meta.url)("ws");
+  }
+  const write = (line) => process.stderr.write(`${line}\n`);
+  const started = Date.now();
+  const mp = await loadMicroPython({ stdout: write, stderr: write, heapsize: 64 * 1024 * 1024,
+                                     pystack: 64 * 1024 });
+  const bootMs = Date.now() - started;
+  copyTree(mp.FS, opts.dir, ROOT);
+  mp.globals.set("_args", opts.args ?? "{}");
+  let result;
+  try {
+    await mp.runPythonAsync(
+      `import sys\nsys.path.insert(0, ${JSON.stringify(ROOT)})\n` +
+      `import ${opts.module} as _entry\n_result = _entry.${opts.call}(_args)\n` +
+      `if not isinstance(_result, str):\n    _result = await _result\n`);
+    result = JSON.parse(mp.globals.get("_result"));
+  } catch (err) {
+    result = { error: String(err && err.message ? err.message : err) };
+  }
+  result.micropython_boot_ms = bootMs;
+  const text = JSON.stringify(result);
+  if (opts.report) fs.writeFileSync(opts.report, text);
+  else process.stdout.write(`MICROPYTHON_RESULT ${text}\n`);
+  return result.error ? 1 : 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err) => {
+    process.stderr.write(`${err.stack || err}\n`);
+    process.exit(5);
+  },
+);
