@@ -106,7 +106,8 @@ class SimScheduler:
         """One pass of ``flushTimeouts``; ``True`` when it must start over."""
         self._flushing = True
         try:
-            ordered = sorted(self._timers.items(), key=lambda kv: kv[1].start + kv[1].delay)
+            # Ties in scheduling order: the handles count up (dicts keep no order in MicroPython).
+            ordered = sorted(self._timers.items(), key=lambda kv: (kv[1].start + kv[1].delay, kv[0]))
             for handle, timer in ordered:
                 if self._invalidated:
                     self._invalidated = False

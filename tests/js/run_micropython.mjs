@@ -2,15 +2,16 @@
 /**
  * Run Python code inside MicroPython-wasm (statesync's light runtime) under Node.
  *
- *   node run_micropython.mjs --dir DIR --module NAME --call FUNCTION [--args JSON]
+ *   node run_micropython.mjs --dir DIR --module NAME --call FUNCTION [--args FILE]
  *        [--report FILE] [--websocket 1]
  *
  * 1. Boot `@micropython/micropython-webassembly-pyscript` (heap 64 MB).
  * 2. Copy DIR (a light bundle: rewritten statesync, the helper and stand-in modules, and the
  *    modules to run, written by tests/micropython/harness.py) into MicroPython's file system
  *    and put it first on `sys.path`.
- * 3. `result = NAME.FUNCTION(ARGS_JSON)`, awaited when it is a coroutine (MicroPython's
- *    asyncio runs on Node's event loop); the result must be a JSON string.
+ * 3. `result = NAME.FUNCTION(text of the --args file, or "{}")`, awaited when it is a
+ *    coroutine (MicroPython's asyncio runs on Node's event loop); the result must be a JSON
+ *    string.
  *
  * Python's output goes to stderr. The result (or {"error": traceback}) is written to --report,
  * else printed as the last stdout line prefixed "MICROPYTHON_RESULT ". With --websocket 1,
@@ -53,7 +54,7 @@ async function main() {
                                      pystack: 64 * 1024 });
   const bootMs = Date.now() - started;
   copyTree(mp.FS, opts.dir, ROOT);
-  mp.globals.set("_args", opts.args ?? "{}");
+  mp.globals.set("_args", opts.args ? fs.readFileSync(opts.args, "utf8") : "{}");
   let result;
   try {
     await mp.runPythonAsync(

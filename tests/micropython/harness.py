@@ -56,10 +56,12 @@ def run_micropython(directory: Path, module: str, function: str, args: Any, *,
                     env: dict[str, str] | None = None) -> dict[str, Any]:
     """`module.function(json.dumps(args))` inside MicroPython: its JSON answer, decoded (a
     failure fails the test with MicroPython's output)."""
-    report = directory / "report.json"
+    report = directory.parent / f"{directory.name}-report.json"
     report.unlink(missing_ok=True)
+    arguments = directory.parent / f"{directory.name}-args.json"
+    arguments.write_text(json.dumps(args))
     command = [NODE or "node", str(RUNNER), "--dir", str(directory), "--module", module,
-               "--call", function, "--args", json.dumps(args), "--report", str(report)]
+               "--call", function, "--args", str(arguments), "--report", str(report)]
     if websocket:
         command += ["--websocket", "1"]
     with subprocess.Popen(command, cwd=JS_DIR, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

@@ -238,12 +238,15 @@ def test_config_orders_and_ordered_sets_become_ordered_dicts(helper: ModuleType)
         one = {root: None}
         copied = dict(also)
         context = {"b": 1, "a": 2}
+        built = {}
+        built["states"] = {k: {} for k in "ba"}
         ''', helper)
     assert type(namespace["config"]) is dict and type(namespace["context"]) is dict
     assert isinstance(namespace["config"]["states"], OrderedDict)
     assert list(namespace["config"]["states"]) == ["b", "a"]
     assert isinstance(namespace["config"]["states"]["a"]["on"], OrderedDict)
     assert isinstance(namespace["config"]["states"]["a"]["after"], OrderedDict)
+    assert list(namespace["built"]["states"]) == ["b", "a"]
     for name in ("nodes", "also", "one", "copied"):
         assert isinstance(namespace[name], OrderedDict), name
     assert type(run("x = dict({'a': 1})\n", helper)["x"]) is dict

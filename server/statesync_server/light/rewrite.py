@@ -509,12 +509,23 @@ def _is_ordered_set_type(annotation: ast.expr) -> bool:
 
 
 class OrderedConfigs(ast.NodeTransformer):
-    """In a dict display, the dict display under "states", "on" or "after" becomes an
-    `OrderedDict` (MicroPython's dicts forget insertion order, and these orders are the
-    machine's document order and transition priority)."""
+    """A dict display or comprehension under "states", "on" or "after" (in a dict display, or
+    assigned to `config["states"]`) becomes an `OrderedDict` (MicroPython's dicts forget
+    insertion order, and these orders are the machine's document order and transition
+    priority)."""
 
     def __init__(self, helper: _HelperUses) -> None:
         self.helper = helper
+
+    def visit_Assign(self, node: ast.Assign) -> ast.Assign:
+        self.generic_visit(node)
+        target = node.targets[0]
+        if (len(node.targets) == 1 and isinstance(target, ast.Subscript)
+                and isinstance(target.slice, ast.Constant)
+                and target.slice.value in ORDERED_CONFIG_KEYS
+                and isinstance(node.value, ast.Dict | ast.DictComp)):
+            node.value = self.helper.call("ordered", [node.value], node.value)
+        return node
 
     def visit_Dict(self, node: ast.Dict) -> ast.expr:
         self.generic_visit(node)
