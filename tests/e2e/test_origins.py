@@ -15,9 +15,8 @@ import pytest
 import websockets
 from e2e_harness import EXAMPLE_APP, SECRET, token
 from playwright.sync_api import Page
-from starlette.datastructures import Headers
 
-from statesync_server.origins import normalize_origin, websocket_origin_allowed
+from statesync_server.origins import OriginPolicy, normalize_origin
 from statesync_server.testing import ServerProcess
 
 
@@ -101,15 +100,97 @@ def test_a_page_of_an_allowed_origin_uses_the_server(page: Page,
     assert status == {"status": "live", "unsaved": 0, "subject": "alice", "phase": "live"}
 
 
-@pytest.mark.parametrize(("origin", "host", "allowed"), [
-    (None, "a:1", True), ("http://a:1", "a:1", True), ("http://A:1", "a:1", True),
-    ("http://a:2", "a:1", False), ("https://b.example", "a:1", True),
-    ("https://c.example", "a:1", False),
+async def _raw_handshake(port: int, host: str, origin: str | None) -> int:
+    """The status of a WebSocket handshake to 127.0.0.1:`port` sent with these `Host` and
+    `Origin` headers, as a browser on a page of `origin` that resolved `host` sends it."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write((f"GET /v1/ws HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
+                      "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                      "Sec-WebSocket-Version: 13\r\n"
+                      + (f"Origin: {origin}\r\n" if origin else "") + "\r\n").encode())
+        await writer.drain()
+        status = await asyncio.wait_for(reader.readline(), 10)
+        return int(status.split()[1])
+    finally:
+        writer.close()
+
+
+def raw_handshake(port: int, host: str, origin: str | None) -> int:
+    return asyncio.run(_raw_handshake(port, host, origin))
+
+
+def test_a_rebound_name_reaches_neither_the_socket_nor_the_api(server: ServerProcess) -> None:
+    """DNS rebinding (issue 22): a page of `http://rebind.example:<port>` whose name the
+    attacker pointed at 127.0.0.1 sends `Host` and `Origin` alike; neither its WebSocket nor
+    its HTTP requests (same-origin for the browser, no CORS asked) are served."""
+    rebound = f"rebind.example:{server.port}"
+    assert raw_handshake(server.port, rebound, f"http://{rebound}") == 403
+    assert raw_handshake(server.port, rebound, None) == 403
+    for path in ("/v1/health", "/statesync/manifest.json"):
+        response = httpx.get(f"{server.url}{path}", headers={"host": rebound})
+        assert response.status_code == 403, (path, response.text)
+        assert response.json()["error"]["code"] == "forbidden"
+    response = httpx.post(f"{server.url}/v1/session", headers={"host": rebound})
+    assert response.status_code == 403, response.text
+
+
+def test_loopback_origins_reach_a_loopback_server(server: ServerProcess) -> None:
+    port = server.port
+    for host in (f"127.0.0.1:{port}", f"localhost:{port}"):
+        for origin in (None, f"http://127.0.0.1:{port}", f"http://localhost:{port}",
+                       "http://localhost:5173", "http://[::1]:8080", "https://127.0.0.2"):
+            assert raw_handshake(port, host, origin) == 101, (host, origin)
+        assert raw_handshake(port, host, "http://rebind.example:5173") == 403
+        assert raw_handshake(port, host, "null") == 403
+        assert httpx.get(f"{server.url}/v1/health", headers={"host": host}).status_code == 200
+
+
+def test_a_configured_origin_names_the_server(cors_server: ServerProcess) -> None:
+    """`--cors-origin http://localhost:<port>` (a loopback name anyway) and a name: pages of a
+    configured origin reach the server under its name, no other name does."""
+    port = cors_server.port
+    assert raw_handshake(port, f"localhost:{port}", f"http://localhost:{port}") == 101
+    assert raw_handshake(port, f"rebind.example:{port}", f"http://rebind.example:{port}") == 403
+
+
+@pytest.mark.parametrize(("url", "origin", "host", "allowed"), [
+    # a loopback server: no Origin, loopback origins (any port), nothing else
+    ("http://127.0.0.1:8000", None, "127.0.0.1:8000", True),
+    ("http://127.0.0.1:8000", "http://127.0.0.1:8000", "127.0.0.1:8000", True),
+    ("http://127.0.0.1:8000", "http://LOCALHOST:3000", "127.0.0.1:8000", True),
+    ("http://127.0.0.1:8000", "http://[::1]:8000", "[::1]:8000", True),
+    ("http://127.0.0.1:8000", "http://a.example:8000", "a.example:8000", False),  # rebinding
+    ("http://127.0.0.1:8000", "https://c.example", "127.0.0.1:8000", False),
+    ("http://127.0.0.1:8000", "null", "127.0.0.1:8000", False),
+    ("http://127.0.0.1:8000", "https://b.example", "127.0.0.1:8000", True),  # configured
+    # a server on every interface: loopback, its address as the page's, configured origins
+    ("http://0.0.0.0:8000", "http://localhost:8000", "localhost:8000", True),
+    ("http://0.0.0.0:8000", "http://10.1.2.3:8000", "10.1.2.3:8000", True),
+    ("http://0.0.0.0:8000", "http://10.1.2.3:8000", "10.9.9.9:8000", False),
+    ("http://0.0.0.0:8000", "http://a.example:8000", "a.example:8000", False),
+    ("http://0.0.0.0:8000", "https://b.example", "b.example", True),
+    # a server on one address: not loopback origins
+    ("http://10.1.2.3:8000", "http://10.1.2.3:8000", "10.1.2.3:8000", True),
+    ("http://10.1.2.3:8000", "http://localhost:3000", "10.1.2.3:8000", False),
 ])
-def test_origin_rule(origin: str | None, host: str, allowed: bool) -> None:
-    headers = Headers({"host": host, **({"origin": origin} if origin else {})})
-    assert websocket_origin_allowed(headers, ["https://b.example/"]) is allowed
-    assert websocket_origin_allowed(headers, ["*"]) is True
+def test_origin_rule(url: str, origin: str | None, host: str, allowed: bool) -> None:
+    policy = OriginPolicy(url, ["https://b.example/"])
+    assert policy.origin_allowed(origin, host) is allowed
+    assert OriginPolicy(url, ["*"]).origin_allowed(origin, host) is True
+
+
+@pytest.mark.parametrize(("url", "host", "allowed"), [
+    ("http://127.0.0.1:8000", "127.0.0.1:8000", True), ("http://127.0.0.1:8000", "[::1]:1", True),
+    ("http://127.0.0.1:8000", "localhost", True), ("http://127.0.0.1:8000", None, True),
+    ("http://127.0.0.1:8000", "b.example", True), ("http://127.0.0.1:8000", "B.example:8443", True),
+    ("http://127.0.0.1:8000", "a.example:8000", False), ("http://0.0.0.0:8000", "a.example", False),
+    ("http://0.0.0.0:8000", "10.1.2.3:8000", True), ("http://127.0.0.1:8000", "a.b:c:d", False),
+])
+def test_host_rule(url: str, host: str | None, allowed: bool) -> None:
+    """A `Host` that is an address (nothing to rebind), `localhost`, or a configured origin's."""
+    assert OriginPolicy(url, ["https://b.example:8443"]).host_allowed(host) is allowed
+    assert OriginPolicy(url, ["*"]).host_allowed(host) is True
 
 
 def test_origins_are_checked_when_given() -> None:
