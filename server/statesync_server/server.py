@@ -26,7 +26,7 @@ from .http import starlette_error
 from .http_metrics import routes as metrics_routes
 from .http_queries import routes as query_routes
 from .inspector_web import routes as inspector_routes
-from .origins import cors_middleware
+from .origins import origin_middleware
 from .ratelimit import KeyedLimiter
 from .runtime import Runtime
 from .settings import Settings
@@ -80,7 +80,7 @@ def create_asgi_app(app: App, settings: Settings | None = None) -> Starlette:
         routes=[*http_routes, *query_routes, *clock_routes, *metrics_routes, *admin_routes, *inspector_routes,
                 WebSocketRoute("/v1/ws", websocket_endpoint), *browser],
         lifespan=lifespan,
-        middleware=cors_middleware(settings.cors_origins),
+        middleware=origin_middleware(settings.url, settings.cors_origins),
         exception_handlers={HTTPException: starlette_error, Exception: starlette_error},
     )
     asgi.state.runtime = runtime

@@ -30,7 +30,7 @@ class Settings:
     """Anonymous sessions per minute per client address (0: unlimited)."""
     cors_origins: tuple[str, ...] = ()
     """Other web origins whose pages may use the server (CORS on HTTP, the WebSocket
-    handshake's Origin); `*` for any (origins.py)."""
+    handshake's Origin), and whose host names it is served under; `*` for any (origins.py)."""
     sqlite_synchronous: str = "FULL"
     cache_size: int = 10_000
     clock: str = "system"

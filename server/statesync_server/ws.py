@@ -17,7 +17,6 @@ from .errors import ErrorCode, StatesyncError
 from .indexes import Query
 from .limits import INT_MAX, INT_MIN, check_value, loads
 from .live_queries import Watch
-from .origins import websocket_origin_allowed
 from .ratelimit import TokenBucket
 from .runtime import Runtime, require_live
 
@@ -367,9 +366,5 @@ def _echoable(rid: Any) -> bool:
 
 
 async def websocket_endpoint(websocket: WebSocket) -> None:
-    """`/v1/ws`."""
-    if not websocket_origin_allowed(websocket.headers,
-                                    websocket.app.state.runtime.settings.cors_origins):
-        await websocket.close()  # before accepting: the handshake gets 403
-        return
+    """`/v1/ws` (its handshake's `Host` and `Origin` are checked before: origins.HostGuard)."""
     await Connection(websocket, websocket.app.state.runtime).run()

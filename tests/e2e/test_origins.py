@@ -1,6 +1,6 @@
-"""Cross-origin use: CORS for the HTTP API (`--cors-origin`), and the WebSocket handshake's
-`Origin` checked against the server's own origin and that list (cross-site WebSocket
-hijacking is refused with 403)."""
+"""Cross-origin use: CORS for the HTTP API (`--cors-origin`), the WebSocket handshake's
+`Origin` checked against the server's own origin, loopback origins and that list (cross-site
+WebSocket hijacking is refused with 403), and the `Host` of every request (DNS rebinding)."""
 
 from __future__ import annotations
 
@@ -186,6 +186,7 @@ def test_origin_rule(url: str, origin: str | None, host: str, allowed: bool) -> 
     ("http://127.0.0.1:8000", "b.example", True), ("http://127.0.0.1:8000", "B.example:8443", True),
     ("http://127.0.0.1:8000", "a.example:8000", False), ("http://0.0.0.0:8000", "a.example", False),
     ("http://0.0.0.0:8000", "10.1.2.3:8000", True), ("http://127.0.0.1:8000", "a.b:c:d", False),
+    ("http://127.0.0.1:8000", "a.example@127.0.0.1", False),
 ])
 def test_host_rule(url: str, host: str | None, allowed: bool) -> None:
     """A `Host` that is an address (nothing to rebind), `localhost`, or a configured origin's."""

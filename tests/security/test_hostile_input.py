@@ -645,10 +645,10 @@ async def test_huge_request_head_is_refused(hostile: ServerProcess, shape: str) 
     """Item 10: 16 MB of request head is refused with 431 and the server keeps serving."""
     big = b"x" * (16 << 20)
     head = {
-        "one-16MB-header": b"GET /v1/health HTTP/1.1\r\nHost: x\r\nX-Big: " + big + b"\r\n\r\n",
-        "many-headers": b"GET /v1/health HTTP/1.1\r\nHost: x\r\n"
+        "one-16MB-header": b"GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + big + b"\r\n\r\n",
+        "many-headers": b"GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                         + b"".join(b"X-%d: y\r\n" % i for i in range(100_000)) + b"\r\n",
-        "16MB-url": b"GET /v1/health?" + big + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+        "16MB-url": b"GET /v1/health?" + big + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
     }[shape]
     async with unchanged(hostile):
         reset_peak(hostile)
@@ -672,20 +672,20 @@ async def test_bodies_under_the_limit_and_pipelined_requests_still_work(
             assert reply.status_code == 200, reply.text
     body = json.dumps({"event": {"type": "INC", "by": 0, "pad": "x" * 60_000},
                        "event_id": "big-raw"}).encode()
-    head = (f"POST {COUNTER}/events HTTP/1.1\r\nHost: x\r\nAuthorization: "
+    head = (f"POST {COUNTER}/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: "
             f"{BEARER['Authorization']}\r\nContent-Type: application/json\r\n"
             f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()
     answer = await asyncio.to_thread(raw_http, hostile.port, head, body)  # one write
     assert answer.startswith(b"HTTP/1.1 200"), answer[:300]
-    health = b"GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n"
+    health = b"GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
     answer = await asyncio.to_thread(raw_http, hostile.port, health * 2 + health.replace(
-        b"Host: x", b"Host: x\r\nConnection: close"))
+        b"Host: 127.0.0.1", b"Host: 127.0.0.1\r\nConnection: close"))
     assert answer.count(b"HTTP/1.1 200 OK") == 3, answer
 
 
 async def test_chunked_96mb_body_is_refused_without_buffering(hostile: ServerProcess) -> None:
     """Item 10: a 96 MB chunked body is refused (413) without the server holding it."""
-    head = (b"POST /v1/instances/counter/huge HTTP/1.1\r\nHost: x\r\n"
+    head = (b"POST /v1/instances/counter/huge HTTP/1.1\r\nHost: 127.0.0.1\r\n"
             b"Authorization: Bearer " + mint("alice").encode() + b"\r\n"
             b"Transfer-Encoding: chunked\r\nContent-Type: application/json\r\n\r\n")
     chunk = b"%x\r\n%s\r\n" % (1 << 20, b"x" * (1 << 20))
