@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_harness import CHROMIUM, EXAMPLE_APP, PYODIDE, REPO, SECRET, DelayProxy
+from e2e_harness import CHROMIUM, EXAMPLE_APP, PAGES_HOST, PYODIDE, REPO, SECRET, DelayProxy
 from playwright.sync_api import Page
 
 from statesync_server.testing import ServerProcess
@@ -34,7 +34,11 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
         pytest.skip("Chromium is not installed (apt-get install chromium)")
     if not PYODIDE.is_dir():
         pytest.skip("sdk_web/node_modules is missing (cd sdk_web && npm ci)")
-    return {**browser_type_launch_args, "executable_path": str(CHROMIUM)}
+    # `pages.test` is 127.0.0.1 for the browser: pages of another origin than the servers'
+    # (tests/e2e/test_origins.py), under a name that is no loopback name
+    args = [*browser_type_launch_args.get("args", []),
+            f"--host-resolver-rules=MAP {PAGES_HOST} 127.0.0.1"]
+    return {**browser_type_launch_args, "executable_path": str(CHROMIUM), "args": args}
 
 
 @pytest.fixture

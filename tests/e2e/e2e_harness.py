@@ -14,6 +14,8 @@ from playwright.sync_api import Page, Route
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_APP = REPO / "examples" / "settings_page" / "app.py"
 SECRET = "e2e-secret-not-for-production-use-0123456789"
+PAGES_HOST = "pages.test"
+"""A name the test browser resolves to 127.0.0.1 (conftest.py): pages of another origin."""
 CHROMIUM = Path("/usr/lib/chromium/chromium")  # Debian's; `playwright install` is never used
 PYODIDE = REPO / "sdk_web" / "node_modules" / "pyodide"
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 import websockets
-from e2e_harness import EXAMPLE_APP, SECRET, token
+from e2e_harness import EXAMPLE_APP, PAGES_HOST, SECRET, token
 from playwright.sync_api import Page
 
 from statesync_server.origins import OriginPolicy, normalize_origin
@@ -28,11 +28,12 @@ def free_port() -> int:
 
 @pytest.fixture
 def cors_server(tmp_path: Path) -> Iterator[ServerProcess]:
-    """The example app allowing pages of `http://localhost:<its port>` (another origin than
-    `http://127.0.0.1:<port>`: another host)."""
+    """The example app allowing pages of `http://pages.test:<its port>` (another origin than
+    `http://127.0.0.1:<port>`, under a name that is no loopback name; the test browser
+    resolves it to 127.0.0.1), and so served under that name too."""
     port = free_port()
     process = ServerProcess(EXAMPLE_APP, tmp_path / "cors.db", "--cors-origin",
-                            f"http://localhost:{port}", secret=SECRET)
+                            f"http://{PAGES_HOST}:{port}", secret=SECRET)
     process.port = port
     yield process.start()
     process.stop()
@@ -55,13 +56,13 @@ def test_websocket_handshakes_from_other_origins_are_refused(cors_server: Server
     own = f"http://127.0.0.1:{cors_server.port}"
     assert handshake(cors_server.ws_url, None) == 101  # not a browser
     assert handshake(cors_server.ws_url, own) == 101
-    assert handshake(cors_server.ws_url, f"http://localhost:{cors_server.port}") == 101  # allowed
+    assert handshake(cors_server.ws_url, f"http://{PAGES_HOST}:{cors_server.port}") == 101  # allowed
     assert handshake(cors_server.ws_url, "https://evil.example") == 403
     assert handshake(cors_server.ws_url, "null") == 403  # sandboxed frames, file: pages
 
 
 def test_only_allowed_origins_get_cors_headers(cors_server: ServerProcess) -> None:
-    allowed = f"http://localhost:{cors_server.port}"
+    allowed = f"http://{PAGES_HOST}:{cors_server.port}"
     preflight = {"access-control-request-method": "POST",
                  "access-control-request-headers": "authorization, content-type"}
     with httpx.Client(base_url=cors_server.url) as http:
@@ -86,7 +87,7 @@ def test_the_default_server_allows_no_other_origin(server: ServerProcess) -> Non
 def test_a_page_of_an_allowed_origin_uses_the_server(page: Page,
                                                      cors_server: ServerProcess) -> None:
     page.set_default_timeout(60_000)
-    page.goto(f"http://localhost:{cors_server.port}/statesync/manifest.json")
+    page.goto(f"http://{PAGES_HOST}:{cors_server.port}/statesync/manifest.json")
     status = page.evaluate("""async ({ url, token }) => {
         const { connect } = await import("/statesync/sdk/statesync.js");
         const client = await connect({ url, token });   // HTTP with CORS, then the worker
@@ -147,10 +148,11 @@ def test_loopback_origins_reach_a_loopback_server(server: ServerProcess) -> None
 
 
 def test_a_configured_origin_names_the_server(cors_server: ServerProcess) -> None:
-    """`--cors-origin http://localhost:<port>` (a loopback name anyway) and a name: pages of a
-    configured origin reach the server under its name, no other name does."""
-    port = cors_server.port
-    assert raw_handshake(port, f"localhost:{port}", f"http://localhost:{port}") == 101
+    """`--cors-origin http://pages.test:<port>`: pages of that origin reach the server under
+    that name too (a proxy passing the name on), no other name does."""
+    port, name = cors_server.port, f"{PAGES_HOST}:{cors_server.port}"
+    assert raw_handshake(port, name, f"http://{name}") == 101
+    assert httpx.get(f"{cors_server.url}/v1/health", headers={"host": name}).status_code == 200
     assert raw_handshake(port, f"rebind.example:{port}", f"http://rebind.example:{port}") == 403
 
 
@@ -201,10 +203,12 @@ def test_origins_are_checked_when_given() -> None:
             normalize_origin(bad)
 
 
-def test_a_refused_origin_is_named_on_both_sides(page: Page, server: ServerProcess) -> None:
+def test_a_refused_origin_is_named_on_both_sides(page: Page, server: ServerProcess,
+                                                 cors_server: ServerProcess) -> None:
     """A forgotten `--cors-origin` is not a down server: the page's error says CORS and the
-    option to set, the server's log names the origin once (however many requests)."""
-    page_origin = f"http://localhost:{server.port}"  # another host: another origin
+    option to set, the server's log names the origin once (however many requests). The page
+    (with the SDK) comes from `cors_server` under a name `server` was not told of."""
+    page_origin = f"http://{PAGES_HOST}:{cors_server.port}"  # another host: another origin
     page.set_default_timeout(60_000)
     page.goto(f"{page_origin}/statesync/manifest.json")
     errors = page.evaluate("""async ({ url, token }) => {
