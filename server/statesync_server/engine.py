@@ -723,7 +723,8 @@ class Engine:
         if version == target:
             work.answers.append((op, UpgradeResult(work.state.seq, version, target, False)))
             return
-        plan = plan_upgrade(self.app, slot.machine, version, work.state.snapshot, target)
+        plan = plan_upgrade(self.app, slot.machine, version, work.state.snapshot, target,
+                            op.timer_dues)
         slot.spec = self.app.version_spec(slot.machine, target)
         seq = work.state.seq + 1
         self._record(slot, work, op, plan.snapshot, seq, plan.event)

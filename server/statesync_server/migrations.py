@@ -13,23 +13,29 @@ the upgrade as one logged transition, `statesync.upgrade`:
    if entered (no entry actions: nobody gets a second welcome e-mail).
 
 A timer cancelled in (1) and started again in (3) under the same id (same delay, same state
-id) is left alone instead: it keeps its original due time and fires once.
+id) is left alone instead: it keeps its original due time and fires once. So does the `after`
+timer of a state the migration renames or moves: when the old state's pending `after` and the
+new state's have the same delay (by name or in ms), and it is the only pair of that delay,
+the new timer takes the old one's due time (a 7-day grace period two days in still ends five
+days later). Other timers of the new states start afresh, as if entered at the upgrade.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from statesync.actions import Action
 from statesync.algorithm import children_map, value_from
 from statesync.snapshot import to_state_path
 
 from .errors import ErrorCode, StatesyncError
 
 UPGRADE = "statesync.upgrade"
-_RAISE, _CANCEL = "xstate.raise", "xstate.cancel"
+_RAISE, _CANCEL, _AFTER = "xstate.raise", "xstate.cancel", "xstate.after."
 
 
 class MigrationError(ValueError):
@@ -43,7 +49,9 @@ class Migration:
     `state` maps old active leaf state paths (dotted, from the root, e.g. `"trial.active"`)
     to new state paths; a target may be a compound state (its initial child is entered).
     Leaves not listed keep their path, which must then exist in the new version. Recorded
-    history goes through the same table. `context(old_context) -> new_context` (default:
+    history goes through the same table. `context(old_context) -> new_context`, or
+    `context(old_context, old_value)` to see the old state value too (e.g. `"past_due"`, or
+    `{"billing": "retrying"}`) and fix a stored status when a state is renamed (default:
     unchanged).
     """
 
@@ -51,7 +59,7 @@ class Migration:
     from_version: str
     to_version: str
     state: Mapping[str, str] = field(default_factory=dict)
-    context: Callable[[Any], Any] | None = None
+    context: Callable[..., Any] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "from_version", str(self.from_version))
@@ -82,7 +90,8 @@ class Migration:
                 history[node.id] = [m.id for m in mapped]  # type: ignore[union-attr]
         context = data.get("context")
         if self.context is not None:
-            context = self.context(context)
+            reads_state = _positional_parameters(self.context) >= 2
+            context = self.context(context, snapshot.value) if reads_state else self.context(context)
         return {**data, "value": value, "context": context, "historyValue": history,
                 "status": "active"}
 
@@ -117,6 +126,17 @@ def _by_path(machine: Any, path: tuple[str, ...]) -> Any:
         if node is None:
             return None
     return node
+
+
+def _positional_parameters(fn: Callable[..., Any]) -> int:
+    """How many positional arguments `fn` takes (`*args`: any number)."""
+    try:
+        parameters = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return 1
+    if any(p.kind is p.VAR_POSITIONAL for p in parameters):
+        return 2
+    return sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in parameters)
 
 
 def _with_ancestors(nodes: list[Any]) -> set[Any]:
@@ -188,9 +208,11 @@ class UpgradePlan:
 
 
 def plan_upgrade(app: Any, machine: str, from_version: str, snapshot: Any,
-                 to_version: str) -> UpgradePlan:
+                 to_version: str, dues: Mapping[str, float] | None = None) -> UpgradePlan:
     """Move `snapshot` (of `machine` at `from_version`) to `to_version`: the new snapshot
-    and the actions to carry out (timer cancels/starts, service stops/starts)."""
+    and the actions to carry out (timer cancels/starts, service stops/starts). `dues`: the
+    instance's pending timers' due times (timer id -> epoch seconds), for the timers of
+    renamed states to keep theirs (a start then carries `due`)."""
     migrations = find_path(app, machine, from_version, to_version)
     versions = [from_version, *(m.to_version for m in migrations)]
     event = {"type": UPGRADE, "from": from_version, "to": to_version, "path": versions}
@@ -206,13 +228,39 @@ def plan_upgrade(app: Any, machine: str, from_version: str, snapshot: Any,
             raise StatesyncError(ErrorCode.NO_UPGRADE_PATH, str(exc)) from None
         current = target
     new, starts = current.start_at(data["value"], data["context"], data["historyValue"], event)
-    return UpgradePlan(from_version, to_version, versions, new, _keep_timers(stops, starts), event)
+    actions = _keep_timers(stops, starts, dues or {}, old_machine, current)
+    return UpgradePlan(from_version, to_version, versions, new, actions, event)
 
 
-def _keep_timers(stops: list[Any], starts: list[Any]) -> list[Any]:
-    """Drop a cancel and a start of the same timer id: the pending timer keeps its due time."""
+def _keep_timers(stops: list[Any], starts: list[Any], dues: Mapping[str, float],
+                 old: Any, new: Any) -> list[Any]:
+    """Drop a cancel and a start of the same timer id: the pending timer keeps its due time.
+    A renamed state's `after` timer (the only pair of its delay) starts with the old due time."""
     cancelled = {a.params.get("id") for a in stops if a.type == _CANCEL}
     restarted = {a.params.get("id") for a in starts if a.type == _RAISE} & cancelled
-    return [a for a in stops if not (a.type == _CANCEL and a.params.get("id") in restarted)] + [
-        a for a in starts if not (a.type == _RAISE and a.params.get("id") in restarted)
-    ]
+    stops = [a for a in stops if not (a.type == _CANCEL and a.params.get("id") in restarted)]
+    starts = [a for a in starts if not (a.type == _RAISE and a.params.get("id") in restarted)]
+    old_after = _after_by_delay([a.params["id"] for a in stops if a.type == _CANCEL], old)
+    new_after = _after_by_delay([a.params["id"] for a in starts if a.type == _RAISE], new)
+    carried: dict[str, float] = {}
+    for delay, ids in new_after.items():
+        previous = old_after.get(delay, [])
+        if len(ids) == 1 and len(previous) == 1 and previous[0] in dues:
+            carried[ids[0]] = dues[previous[0]]
+    return stops + [
+        Action(a.type, {**a.params, "due": carried[a.params["id"]]}, a.event, a.context)
+        if a.type == _RAISE and a.params.get("id") in carried else a for a in starts]
+
+
+def _after_by_delay(timer_ids: list[str], machine: Any) -> dict[str, list[str]]:
+    """`after` timer ids (`xstate.after.<delay>.<state id>`) grouped by their delay."""
+    grouped: dict[str, list[str]] = {}
+    for timer_id in timer_ids:
+        if not timer_id.startswith(_AFTER):
+            continue
+        owners = [n for n in machine.id_map if timer_id.endswith("." + n)
+                  and len(timer_id) > len(_AFTER) + len(n) + 1]
+        if owners:
+            state_id = max(owners, key=len)
+            grouped.setdefault(timer_id[len(_AFTER):-len(state_id) - 1], []).append(timer_id)
+    return grouped

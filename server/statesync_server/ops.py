@@ -46,6 +46,7 @@ class Op:
     since: int | None = None
     subscriber: Subscriber | None = None
     version: str | None = None  # upgrade: the target version (None: the current one)
+    timer_dues: dict[str, float] | None = None  # upgrade: the pending timers' due times
     origin: str = "client"  # the event log's origin: client, timer, service, instance, admin
     ref: Any = None  # a workflow.Ref for events from timers, services and other instances
     settle: bool = False  # send: answer once no effect of the instance is pending

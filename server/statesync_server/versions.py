@@ -200,6 +200,7 @@ async def upgrade_instances(
         async with gate:
             op = Op("upgrade", machine, name, claims)
             op.version = to_version
+            op.timer_dues = await engine.store.timer_dues(machine, name)
             try:
                 result = await engine.run(op)
             except StatesyncError as exc:

@@ -400,7 +400,9 @@ class Workflow:
                 if params["event"].get("type") == DELIVER:  # only `plan` writes deliveries
                     raise StatesyncError(ErrorCode.INVALID_EVENT, f"{DELIVER!r} is reserved")
                 timer_id = params.get("id") or f"raise.{seq}.{idx}"
-                due = now + max(float(params.get("delay") or 0), 0.0) / 1000
+                due = params.get("due")  # an upgrade's renamed timer keeps its due time
+                if due is None:
+                    due = now + max(float(params.get("delay") or 0), 0.0) / 1000
                 timers_live[timer_id] = seq
                 timer_ops[(machine, instance, timer_id)] = {
                     "machine": machine, "instance": instance, "timer_id": timer_id, "seq": seq,

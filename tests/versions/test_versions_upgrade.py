@@ -8,8 +8,11 @@ from sqlalchemy import select
 from statesync_server import App, ErrorCode, Migration, Op, StatesyncError
 from statesync_server.engine import UpgradeResult
 from statesync_server.migrations import plan_upgrade
-from statesync_server.store.schema import events, instances
-from statesync_server.versions import StartupError, config_hash, upgrade_version
+from statesync import Machine
+from statesync_server import Engine, Store
+from statesync_server.clock import ManualClock
+from statesync_server.store.schema import events, instances, timers
+from statesync_server.versions import StartupError, config_hash, upgrade_instances, upgrade_version
 
 ME = {"sub": "alice"}
 
@@ -278,3 +281,46 @@ async def test_events_are_validated_by_the_instance_version(open_engine) -> None
         with pytest.raises(StatesyncError) as caught:
             await engine.run(Op("send", "e", name, ME, event=event, event_id="2"))
         assert caught.value.code == ErrorCode.INVALID_EVENT
+
+
+def _subscription(grace_state: str) -> Machine:
+    return Machine({"id": "sub", "initial": "active", "context": {"status": "active"},
+                    "states": {"active": {"on": {"PAYMENT_FAILED": grace_state}},
+                               grace_state: {"after": {"graceEnds": "cancelled"}},
+                               "cancelled": {"type": "final"}}},
+                   delays={"graceEnds": 7 * 86_400_000})
+
+
+async def test_a_renamed_state_keeps_its_timer_and_the_migration_reads_the_old_state(
+        db_url: str) -> None:
+    """v2 renames `past_due` to `grace`: the 7-day grace period is not restarted by the
+    upgrade two days in, and `Migration.context` sees the old state to fix a stored status."""
+    seen: list[object] = []
+
+    def context(ctx, value):
+        seen.append(value)
+        return {**ctx, "status": "grace" if value == "past_due" else ctx["status"]}
+
+    app = App()
+    app.register("sub", _subscription("past_due"), version="1")
+    app.register("sub", _subscription("grace"), version="2", current=False)
+    app.add_migration(Migration("sub", "1", "2", state={"past_due": "grace"}, context=context))
+    clock = ManualClock(start=1_000_000.0)
+    engine = Engine(app, Store(db_url), clock=clock)
+    await engine.start()
+    try:
+        await engine.run(Op("create", "sub", "s", ME))
+        await engine.run(Op("send", "sub", "s", ME, event={"type": "PAYMENT_FAILED"},
+                            event_id="p"))
+        clock.set(1_000_000.0 + 2 * 86400)  # two days into the grace period
+        report = await upgrade_instances(engine, "sub", ["s"], "2")
+        assert report.upgraded == ["s"], report
+        async with engine.store.engine.connect() as conn:
+            rows = (await conn.execute(select(timers.c.timer_id, timers.c.due))).all()
+        assert [(r.timer_id, r.due) for r in rows] == [
+            ("xstate.after.graceEnds.sub.grace", 1_000_000.0 + 7 * 86400)]  # not restarted
+        upgraded = await engine.run(Op("get", "sub", "s", ME))
+        assert upgraded.value == "grace" and upgraded.context == {"status": "grace"}
+        assert seen == ["past_due"]
+    finally:
+        await engine.stop()

@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from ..errors import ErrorCode, StatesyncError
 from .migrate import exclusive, migrate
 from .outage import Outage, describe, is_disconnect, is_outage
-from .schema import checkpoints, events, index_entries, instances, outbox, server_clock
+from .schema import checkpoints, events, index_entries, instances, outbox, server_clock, timers
 from .workrows import SideWrite
 from .workrows import statements as _workflow_statements
 
@@ -287,6 +287,13 @@ class Store:
             for machine, version, count in await conn.execute(query):
                 counts.setdefault(machine, {})[version] = count
         return counts
+
+    async def timer_dues(self, machine: str, name: str) -> dict[str, float]:
+        """The instance's pending timers: timer id -> due time."""
+        query = select(timers.c.timer_id, timers.c.due).where(timers.c.machine == machine,
+                                                               timers.c.instance == name)
+        async with self._reading() as conn:
+            return {row.timer_id: row.due for row in await conn.execute(query)}
 
     async def work_row(self, key: tuple[str, str, int, int]) -> Any:
         """The outbox row `key` (machine, instance, seq, idx), or None."""
