@@ -1,4 +1,5 @@
-"""JWT authentication with PyJWT: verification (HS*, RS*/ES* key or JWKS file) and minting."""
+"""JWT authentication with PyJWT: verification (HS*, RS*/ES* key, a JWKS file, or an identity
+provider's JWKS URL, fetched, cached and refetched on key rotation) and minting."""
 
 from __future__ import annotations
 
@@ -37,20 +38,30 @@ class AuthConfig:
     """How tokens are checked (and minted for development and anonymous sessions).
 
     Give one of: `secret` (HS256), `public_key` (PEM text or file; add `private_key` to
-    mint), or `jwks_file`. With none, `$STATESYNC_SECRET` is used, else a development
+    mint), `jwks_file`, or `jwks_url` (an identity provider's key set: Auth0, Clerk, Supabase,
+    Firebase...; docs/auth.md). With none, `$STATESYNC_SECRET` is used, else a development
     secret kept in `./.statesync-secret`. `audience` / `issuer` are required to match when
-    set; `exp` and `sub` are always required.
+    set (with `jwks_url`, `issuer` must be the provider's); `exp` and `sub` are always required.
+
+    `jwks_url`'s key set is fetched at start-up and cached for `jwks_cache_seconds`; a token
+    whose `kid` is not in it (the provider rotated its keys) fetches it again, at most once
+    per `jwks_refetch_cooldown` seconds (PyJWT's `PyJWKClient`); a fetch waits at most
+    `jwks_timeout` seconds.
     """
 
     secret: str | None = None
     public_key: str | None = None
     private_key: str | None = None
     jwks_file: str | None = None
+    jwks_url: str | None = None
     algorithms: tuple[str, ...] | None = None
     audience: str | None = "statesync"
     issuer: str | None = "statesync"
     token_ttl: int = 3600
     leeway: float = 0.0
+    jwks_cache_seconds: float = 300.0
+    jwks_refetch_cooldown: float = 30.0
+    jwks_timeout: float = 5.0
 
 
 def _pem(value: str) -> str:
@@ -88,9 +99,20 @@ class Authenticator:
     def __init__(self, config: AuthConfig) -> None:
         self.config = config
         self._jwks: jwt.PyJWKSet | None = None
+        self._jwks_client: jwt.PyJWKClient | None = None
         self._signing_key: Any = None
         self.dev_secret = False
-        if config.jwks_file:
+        if config.jwks_url:
+            if config.issuer in (None, AuthConfig.issuer):
+                raise ValueError("AuthConfig(jwks_url=...) needs issuer= the provider's issuer "
+                                 "(the `iss` of its tokens, docs/auth.md)")
+            self._jwks_client = jwt.PyJWKClient(
+                config.jwks_url, cache_jwk_set=True, lifespan=config.jwks_cache_seconds,
+                timeout=config.jwks_timeout, cooldown_duration=config.jwks_refetch_cooldown)
+            self._verify_key = None
+            self.algorithms = list(config.algorithms or ("RS256", "ES256", "EdDSA"))
+            self._prefetch()
+        elif config.jwks_file:
             self._jwks = jwt.PyJWKSet.from_json(Path(config.jwks_file).read_text())
             self._verify_key: Any = None
             self.algorithms = list(config.algorithms or ("RS256", "ES256", "EdDSA"))
@@ -107,9 +129,21 @@ class Authenticator:
         if any(a.lower() == "none" for a in self.algorithms):
             raise ValueError("the 'none' algorithm is never accepted")
 
+    def _prefetch(self) -> None:
+        """Fetch the provider's key set now, so requests find it cached (a failure is logged:
+        the first token fetches it again)."""
+        assert self._jwks_client is not None
+        try:
+            self._jwks_client.get_jwk_set()
+        except jwt.PyJWTError as exc:
+            log.warning("could not fetch the JWKS at %s (tokens will fetch it): %s",
+                        self.config.jwks_url, exc)
+
     @property
     def source(self) -> str:
         """A short description of the key in use, for the startup log."""
+        if self._jwks_client is not None:
+            return f"JWKS {self.config.jwks_url} (issuer {self.config.issuer})"
         if self._jwks is not None:
             return f"JWKS {self.config.jwks_file}"
         return f"{'/'.join(self.algorithms)} key"
@@ -118,7 +152,9 @@ class Authenticator:
         """Return the token's claims, or raise `unauthenticated`."""
         try:
             key = self._verify_key
-            if self._jwks is not None:
+            if self._jwks_client is not None:  # cached; refetched for an unknown kid
+                key = self._jwks_client.get_signing_key_from_jwt(token).key
+            elif self._jwks is not None:
                 kid = jwt.get_unverified_header(token).get("kid")
                 key = self._jwks[kid].key
             claims = jwt.decode(
