@@ -1097,14 +1097,33 @@ def _expired(claims: Mapping[str, Any], now: float) -> bool:
     return isinstance(exp, bool) or not isinstance(exp, int | float) or exp < now
 
 
+class _InputProbe(dict):  # type: ignore[type-arg]
+    """A creation input that notes the first field read from it (`input[key]`) that it lacks."""
+
+    missing: Any = None
+
+    def __missing__(self, key: Any) -> Any:
+        if self.missing is None:
+            self.missing = key
+        raise KeyError(key)
+
+
 def _start(spec: MachineSpec, input: Any, creator: Sender) -> tuple[Any, list[Any]]:
-    """The machine's initial transition on a creation input; a field the machine reads and
-    the input lacks is the caller's error (`invalid-event` naming it), not the app's."""
+    """The machine's initial transition on a creation input; a field the machine reads from
+    it (`input[key]`) and the input lacks is the caller's error (`invalid-event` naming it),
+    not the app's; any other KeyError stays the app's (answered without its text)."""
     try:
         return spec.machine.initial_transition(input, creator)
     except KeyError as exc:
         key = exc.args[0] if exc.args else None
-        if not isinstance(key, str) or (isinstance(input, dict) and key in input):
+        if not isinstance(key, str) or not isinstance(input, dict) or key in input:
+            raise
+        probe = _InputProbe(input)  # the same start again, noting what it misses in the input
+        try:
+            spec.machine.initial_transition(probe, creator)
+        except KeyError:
+            pass
+        if probe.missing != key:  # the app's own KeyError: its text may be private data
             raise
         raise StatesyncError(ErrorCode.INVALID_EVENT, (
             f"input: no field {key!r} (the machine reads it as it starts; "
