@@ -145,6 +145,15 @@ def test_loopback_origins_reach_a_loopback_server(server: ServerProcess) -> None
         assert raw_handshake(port, host, "http://rebind.example:5173") == 403
         assert raw_handshake(port, host, "null") == 403
         assert httpx.get(f"{server.url}/v1/health", headers={"host": host}).status_code == 200
+    preflight = {"access-control-request-method": "POST",
+                 "access-control-request-headers": "authorization, content-type"}
+    with httpx.Client(base_url=server.url) as http:  # and HTTP with CORS, as for a socket
+        for origin in ("http://localhost:5173", "http://127.0.0.1:3000", "http://[::1]:8080"):
+            ok = http.options("/v1/session", headers={"origin": origin, **preflight})
+            assert ok.headers.get("access-control-allow-origin") == origin, origin
+        for origin in ("http://rebind.example:5173", "http://localhost.example", "null"):
+            refused = http.options("/v1/session", headers={"origin": origin, **preflight})
+            assert "access-control-allow-origin" not in refused.headers, origin
 
 
 def test_a_configured_origin_names_the_server(cors_server: ServerProcess) -> None:
