@@ -1,5 +1,6 @@
 """bench/scale.py --quick runs every configuration end to end (no timing assertions): each
-one acknowledged events without rejects, and its observer got every acknowledged update."""
+one acknowledged events without rejects, its observer got every acknowledged update, and its
+costs were measured (CPU per event, with PostgreSQL's; PostgreSQL requests and transactions per event)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,11 @@ def test_scale_bench_quick(tmp_path: Path) -> None:
         ("sqlite x1", False), ("postgresql x1", False), ("postgresql x2", True),
         ("postgresql x2", False), ("postgresql x3", True), ("postgresql x3", False)]
     for r in results:
-        assert r["events_per_s"] > 0 and r["rejects"] == 0, r
+        assert r["events_per_s"] > 0 and r["rejects"] == r["paced_rejects"] == 0, r
         assert r["updates_missing"] == 0, r
+        assert r["cpu_s_per_1k_events"] > 0, r  # server processes and PostgreSQL
+        postgres = r["label"].startswith("postgresql")
+        assert (r["postgres_cpu_s_per_1k_events"] > 0) == postgres, r
+        assert (r["pg_requests_per_event"] > 0) == postgres, r
+        assert (r["pg_transactions_per_event"] > 0) == postgres, r
     assert "vs sqlite" in proc.stdout
