@@ -28,7 +28,7 @@ from typing import Any
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from statesync import Machine, assign
 from statesync_server import App, Engine, Op, Store
-from statesync_server.indexes import Query, build_select, instance_keys, run_query
+from statesync_server.engine.indexes import Query, build_select, instance_keys, run_query
 from statesync_server.store import InstanceWrite
 
 INDEXES = {"n": "n", "label": "label", "tags": "tags", "flag": "flag"}

@@ -12,7 +12,7 @@ worst case for the cluster: each process's cached copy goes stale and its commit
 observer subscribed to every instance on the first process records when each update arrives,
 so send->update includes the cross-process fan-out (NOTIFY, then a read of the log). Each
 configuration runs saturated (events/s) and paced at a fixed total rate (latency).
-PostgreSQL is a throwaway cluster of the installed binaries (`statesync_server.testing_postgres`)
+PostgreSQL is a throwaway cluster of the installed binaries (`statesync_server.testing.postgres`)
 run durable (`PostgresServer(durable=True)`: fsync, full page writes and `synchronous_commit=on`,
 PostgreSQL's defaults: every commit is flushed to disk, as SQLite's is here). `--fast-postgres`
 adds the PostgreSQL rows again on a non-durable server (the tests' settings: no fsync, no
@@ -56,7 +56,7 @@ from server import (  # noqa: E402 - the single-process benchmark's clients and 
     sender,
 )
 
-from statesync_server.testing_postgres import PostgresServer, query  # noqa: E402
+from statesync_server.testing.postgres import PostgresServer, query  # noqa: E402
 
 SERVER_APP = str(Path(__file__).parent / "server.py") + ":app"
 

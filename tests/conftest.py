@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 try:
-    from statesync_server.testing_postgres import Databases, PostgresServer, backends_to_test
+    from statesync_server.testing.postgres import Databases, PostgresServer, backends_to_test
 except ImportError:  # inside Pyodide (tests/pyodide runs the core's tests there): no server
 
     def backends_to_test() -> list[str]:

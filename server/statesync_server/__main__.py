@@ -1,5 +1,5 @@
 """`python -m statesync_server serve app.py`."""
 
-from .cli import main
+from .cli.main import main
 
 main()

@@ -16,7 +16,7 @@ from statesync import Machine
 from statesync.sender import takes_sender
 
 from .auth import AuthConfig
-from .effects import Retry
+from .effect_types import Retry
 from .errors import ErrorCode, StatesyncError
 
 
@@ -69,7 +69,7 @@ def whole_context(context: Any) -> Any:
 
 @dataclass(frozen=True, slots=True)
 class Index:
-    """A secondary index over the context at a dotted `path` (see `statesync_server.indexes`).
+    """A secondary index over the context at a dotted `path` (`statesync_server.engine.indexes`).
 
     `public=True`: its values accompany query results. `public=None` (the default, and what a
     plain path means): a value accompanies a result only when the reader's public context shows
@@ -102,11 +102,11 @@ class MachineSpec:
     allow_write: Authorizer = allow_authenticated
     public_context: Callable[..., Any] = whole_context
     """`fn(context)` or `fn(context, reader)`: what of the context a reader sees (reader: the
-    caller's claims). Every read path goes through `statesync_server.privacy`."""
+    caller's claims). Every read path goes through `statesync_server.engine.privacy`."""
     events: Mapping[str, type[BaseModel] | None] | None = None
     version: str = "1"
     indexes: Mapping[str, str] | None = None
-    """Index name -> dotted path into the context (see `statesync_server.indexes`)."""
+    """Index name -> dotted path into the context (see `statesync_server.engine.indexes`)."""
     effects: Mapping[str, Callable[..., Any]] | None = None
     """Effect name -> async implementation `fn(call: EffectCall)` (see `effects.py`)."""
     services: Mapping[str, Callable[..., Any]] | None = None

@@ -117,7 +117,7 @@ Limit = Annotated[int, Field(ge=1, le=1000)]
 
 
 class Query(_Message):
-    """Instances by index (see `statesync_server.indexes`); answered with `results`."""
+    """Instances by index (see `statesync_server.engine.indexes`); answered with `results`."""
 
     type: Literal["query"]
     machine: Name

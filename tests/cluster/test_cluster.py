@@ -18,7 +18,7 @@ import pytest
 import websockets
 
 from server_harness import WsClient, mint
-from statesync_server.cluster import LISTENER
+from statesync_server.store.cluster import LISTENER
 from statesync_server.testing import async_wait_for_state, get_state
 
 

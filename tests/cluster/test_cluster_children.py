@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from server_harness import ServerProcess, WsClient, mint
-from statesync_server.testing_postgres import query
+from statesync_server.testing.postgres import query
 
 CHILDAPP = str(Path(__file__).parent.parent / "workflows" / "apps" / "childapp.py")
 

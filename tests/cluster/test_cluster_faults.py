@@ -21,7 +21,7 @@ import pytest
 import websockets
 
 from server_harness import ServerProcess, WsClient, mint
-from statesync_server.testing_postgres import PostgresServer, query
+from statesync_server.testing.postgres import PostgresServer, query
 
 APP = str(Path(__file__).parent / "apps" / "clusterapp.py")
 LEASE = "1.5"

@@ -16,7 +16,7 @@ import websockets
 from e2e_harness import EXAMPLE_APP, PAGES_HOST, SECRET, token
 from playwright.sync_api import Page
 
-from statesync_server.origins import OriginPolicy, normalize_origin
+from statesync_server.web.origins import OriginPolicy, normalize_origin
 from statesync_server.testing import ServerProcess
 
 

@@ -1,4 +1,4 @@
-"""The browser assets the server serves (statesync_server.web), checked over HTTP."""
+"""The browser assets the server serves (statesync_server.web.assets), checked over HTTP."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from e2e_harness import EXAMPLE_APP, PYODIDE, REPO
 from starlette.applications import Starlette
 
 from statesync.settings import SETTINGS_MACHINE, settings_machine
-from statesync_server.web import core_archive, web_routes
+from statesync_server.web.assets import core_archive, web_routes
 
 MACHINES = EXAMPLE_APP.with_name("machines.py")
 

@@ -20,7 +20,7 @@ import httpx
 import pytest
 from examples_harness import REPO, ExampleServer, example, serve
 
-from statesync_server.versions import check_migrations
+from statesync_server.engine.versions import check_migrations
 
 TUTORIAL = REPO / "docs" / "tutorial.md"
 

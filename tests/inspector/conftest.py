@@ -12,7 +12,7 @@ import httpx
 import pytest
 from statesync_server.auth import ADMIN_CLAIM
 from statesync_server.testing import ServerProcess
-from statesync_server.testing_postgres import Databases
+from statesync_server.testing.postgres import Databases
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]

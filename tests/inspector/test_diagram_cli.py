@@ -13,7 +13,7 @@ from conftest import REPO, WORKSHOP
 from statesync_server.app import load_app
 from statesync_server.chart import chart_graph
 from statesync_server.cli import main
-from statesync_server.inspector_web import ELK_BUNDLE
+from statesync_server.web.inspector_web import ELK_BUNDLE
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -100,6 +100,6 @@ def test_the_vendored_elkjs_is_the_pinned_npm_build() -> None:
     pinned = json.loads((inspector / "package.json").read_text())["dependencies"]["elkjs"]
     installed = inspector / "node_modules" / "elkjs"
     if not installed.is_dir():
-        pytest.skip("npm ci in server/statesync_server/inspector to compare with the pinned build")
+        pytest.skip("npm ci in server/statesync_server/web/inspector to compare with the pinned build")
     assert json.loads((installed / "package.json").read_text())["version"] == pinned
     assert ELK_BUNDLE.read_bytes() == (installed / "lib" / "elk.bundled.js").read_bytes()

@@ -9,7 +9,7 @@ from pathlib import Path
 import statesync_server
 from statesync_server.durations import human_duration
 
-DURATIONS_JS = Path(statesync_server.__file__).parent / "inspector" / "durations.js"
+DURATIONS_JS = Path(statesync_server.__file__).parent / "web" / "inspector" / "durations.js"
 SAMPLES = [0, 0.05, 0.123456, 1.5, 42, 59.94, 60, 90, 3599, 3600, 3661, 86400, 90061,
            7 * 86400 + 7259, 2591760.0, -0.5, -90, -1209228.8]
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from statesync import Machine, assign
 from statesync_server import App, Engine, Op, Store
-from statesync_server.indexes import OPS, Query, encode_key, keys_for, run_query
-from statesync_server.live_queries import key_predicate
+from statesync_server.engine.indexes import OPS, Query, encode_key, keys_for, run_query
+from statesync_server.engine.live_queries import key_predicate
 
 # Indexed strings may not hold NUL (refused before the database sees it, docs/storage.md), so
 # the lowest character here is \x01.

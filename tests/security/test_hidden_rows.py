@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from leak_harness import Http, RecordingWs, ServerProcess, mint, query_params, run_with_log
 
-from statesync_server.cursors import CursorSealer
+from statesync_server.engine.cursors import CursorSealer
 
 HIDDEN = range(300, 312)
 THRESHOLDS = range(295, 316)

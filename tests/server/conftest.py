@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from server_harness import APP, ServerProcess, WsClient, mint
 
-from statesync_server.testing_postgres import Databases
+from statesync_server.testing.postgres import Databases
 
 _names = itertools.count()
 

@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field
 
 from statesync import Machine
 from statesync_server import App, Engine, ErrorCode, Op, StatesyncError, Store
-from statesync_server.testing_postgres import Databases
+from statesync_server.testing.postgres import Databases
 
 CLAIMS = {"sub": "alice"}
 

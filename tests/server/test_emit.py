@@ -15,7 +15,7 @@ from typing import Any
 from server_harness import ServerProcess, WsClient, mint
 
 from statesync_server.store.schema import metadata
-from statesync_server.testing_postgres import query
+from statesync_server.testing.postgres import query
 
 EMITAPP = str(Path(__file__).parent / "apps" / "emitapp.py")
 

@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import text
 
 from statesync_server import Store
-from statesync_server.groupcommit import GroupCommitter
+from statesync_server.store.groupcommit import GroupCommitter
 from statesync_server.store import InstanceWrite, WriteConflict
-from statesync_server.testing_postgres import Databases
+from statesync_server.testing.postgres import Databases
 
 
 def create(name: str) -> InstanceWrite:

@@ -17,7 +17,7 @@ from sqlalchemy import String, create_engine, text
 from statesync_server.store.migrate import BASELINE, VERSION_TABLE, head, migrate, revision
 from statesync_server.store.schema import metadata
 from statesync_server.store.store import sync_url
-from statesync_server.testing_postgres import Databases, PostgresServer, query
+from statesync_server.testing.postgres import Databases, PostgresServer, query
 
 
 def _migrate(url: str, target: str = "head") -> None:

@@ -9,7 +9,7 @@ import pytest
 from testapp_loader import load_test_app
 
 from statesync_server import Engine, ErrorCode, Op, SendResult, StatesyncError, Store
-from statesync_server.testing_postgres import Databases
+from statesync_server.testing.postgres import Databases
 
 CLAIMS = {"sub": "alice"}
 

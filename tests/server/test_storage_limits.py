@@ -16,7 +16,7 @@ import pytest
 from server_harness import ServerProcess, WsClient, mint
 
 from statesync_server.limits import MAX_INDEXED_STRING, MAX_SEQ
-from statesync_server.testing_postgres import Databases
+from statesync_server.testing.postgres import Databases
 
 APP = str(Path(__file__).parent / "apps" / "limitsapp.py")
 _numbers = itertools.count()

@@ -14,7 +14,7 @@ import pytest
 from pydantic import BaseModel, Field
 from statesync import Machine
 from statesync_server import App
-from statesync_server.typegen import (
+from statesync_server.cli.typegen import (
     SchemaTranslator,
     generate,
     state_value_type,

@@ -14,7 +14,7 @@ sys.path.insert(0, str(APPS))
 sys.path.insert(0, str(Path(__file__).parent.parent / "server"))  # server_harness
 
 from statesync_server import App, Engine, Store
-from statesync_server.testing_postgres import Databases
+from statesync_server.testing.postgres import Databases
 
 
 @pytest.fixture

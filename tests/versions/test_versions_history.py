@@ -6,7 +6,7 @@ import pytest
 from onboarding import build
 from sqlalchemy import select
 from statesync_server import ErrorCode, Op, StatesyncError
-from statesync_server.history import CHECKPOINT_EVERY, snapshot_at
+from statesync_server.engine.history import CHECKPOINT_EVERY, snapshot_at
 from statesync_server.store.schema import checkpoints
 
 ME = {"sub": "alice"}

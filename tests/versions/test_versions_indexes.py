@@ -11,7 +11,7 @@ from sqlalchemy.dialects import postgresql as postgresql_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from statesync import Machine, assign
 from statesync_server import App, Engine, ErrorCode, Op, StatesyncError, Store
-from statesync_server.indexes import (
+from statesync_server.engine.indexes import (
     Query,
     build_select,
     decode_key,
@@ -21,8 +21,8 @@ from statesync_server.indexes import (
 )
 from statesync_server.store import InstanceWrite
 from statesync_server.store.schema import index_entries
-from statesync_server.testing_postgres import Databases
-from statesync_server.testing_postgres import query as query_database
+from statesync_server.testing.postgres import Databases
+from statesync_server.testing.postgres import query as query_database
 
 N = 100_000
 INDEXES = {"n": "n", "label": "label", "tags": "tags", "flag": "flag"}

@@ -6,13 +6,18 @@ import pytest
 from onboarding import V1_TO_V2, build, v1, v2, v3
 from sqlalchemy import select
 from statesync_server import App, ErrorCode, Migration, Op, StatesyncError
-from statesync_server.engine import UpgradeResult
+from statesync_server.engine.engine import UpgradeResult
 from statesync_server.migrations import plan_upgrade
 from statesync import Machine
 from statesync_server import Engine, Store
-from statesync_server.clock import ManualClock
+from statesync_server.workflow.clock import ManualClock
 from statesync_server.store.schema import events, instances, timers
-from statesync_server.versions import StartupError, config_hash, upgrade_instances, upgrade_version
+from statesync_server.engine.versions import (
+    StartupError,
+    config_hash,
+    upgrade_instances,
+    upgrade_version,
+)
 
 ME = {"sub": "alice"}
 
@@ -202,7 +207,7 @@ def test_register_several_versions() -> None:
 
 
 async def test_upgrade_the_instances_an_index_query_matches(open_engine) -> None:
-    from statesync_server.versions import upgrade_request
+    from statesync_server.engine.versions import upgrade_request
 
     engine = await open_engine(build(("1",)))
     for i in range(6):

@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).parent.parent / "server"))
 
 from server_harness import ServerProcess
 
-from statesync_server.testing_postgres import Databases, Row, query
+from statesync_server.testing.postgres import Databases, Row, query
 
 FLOWAPP = str(Path(__file__).parent / "apps" / "flowapp.py")
 

@@ -6,8 +6,8 @@ import asyncio
 
 from statesync import Machine
 from statesync_server import App, Engine, Op, Store
-from statesync_server.testing_postgres import Databases, query
-from statesync_server.timers import Timer
+from statesync_server.testing.postgres import Databases, query
+from statesync_server.workflow.timers import Timer
 
 CLAIMS = {"sub": "alice", "exp": 2**40}
 

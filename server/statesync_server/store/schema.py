@@ -57,7 +57,7 @@ events = Table(
 
 Index("events_event_id", events.c.machine, events.c.instance, events.c.event_id, unique=True)
 
-# --- versions, indexes, history (statesync_server.versions / indexes / history) ------------
+# --- versions, indexes, history (statesync_server.engine.versions / indexes / history) ---------
 
 # Instances per machine version (`statesync versions`, the start-up check).
 Index("instances_version", instances.c.machine, instances.c.version)
@@ -114,7 +114,7 @@ checkpoints = Table(
     Column("snapshot", Text, nullable=False),
 )
 
-# --- durable timers and the outbox (statesync_server.timers / effects / messages) ----------
+# --- durable timers and the outbox (statesync_server.workflow.timers / effects / messages) -----
 
 # A pending delayed event (an `after` timer or a delayed raise) of one instance. Inserted in
 # the transaction of the transition that started it; deleted in the transaction that fires
@@ -161,7 +161,7 @@ outbox = Table(
 Index("outbox_status", outbox.c.status, outbox.c.next_at)
 Index("outbox_owner", outbox.c.owner, outbox.c.status)  # cluster mode: a stopped process's jobs
 
-# --- cluster mode (statesync_server.cluster; PostgreSQL) ------------------------------------
+# --- cluster mode (statesync_server.store.cluster; PostgreSQL) ---------------------------------
 
 # The server processes sharing the database. A timer or outbox row is run by its `owner`
 # (the process that committed it) while that process's heartbeat is fresh; a row whose

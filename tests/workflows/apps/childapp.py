@@ -15,7 +15,7 @@ from statesync import (
     stop_child,
 )
 from statesync_server import App, Retry
-from statesync_server.effects import EffectCall
+from statesync_server import EffectCall
 
 # A payment: waits for APPROVE (from its parent), tells the parent on the way, and ends with an
 # output; CHARGE invokes a service that fails, with no onError: the payment ends in error. It

@@ -14,7 +14,7 @@ import zlib
 
 from statesync import Machine, assign, cancel, create_instance, raise_, send_to
 from statesync_server import App, Retry
-from statesync_server.effects import EffectCall
+from statesync_server import EffectCall
 
 DELAY = int(os.environ.get("FLOWAPP_DELAY_MS", "200"))
 

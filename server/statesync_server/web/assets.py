@@ -1,0 +1,287 @@
+"""Browser assets: the JS SDK, the Pyodide runtime, the statesync core and the app's machines.
+
+Everything the browser needs comes from this server, never from a CDN:
+
+    /statesync/manifest.json            where the rest is, and which machine is which
+    /statesync/sdk/<file>               sdk_web/*.js, *.py (+ React's UMD builds under vendor/)
+    /statesync/pyodide-<hash>/...       the npm `pyodide` runtime directory
+    /statesync/core-<hash>.zip          sdk_py/statesync only, zipped in memory at start-up
+    /statesync/app/<module>-<hash>.py   the app's machine module (stdlib + statesync only)
+    /...                                the app's own pages (`static_dir`), if it has any
+
+Hashed URLs are cached forever; the rest revalidate with ETags.
+
+The SDK files ship in the wheel (`statesync_server/sdk_web/`) or come from the checkout's
+`sdk_web/`. The Pyodide runtime (13 MB, not in the wheel) and React's browser builds are npm
+packages: `npm install @statesync/web` (it depends on `pyodide`) in the app's directory, or
+`npm ci` in the checkout's `sdk_web/`, or point `$STATESYNC_PYODIDE_DIR` at a copy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import os
+import sys
+import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
+
+import statesync
+
+log = logging.getLogger("statesync")
+
+PREFIX = "/statesync"
+PACKAGED_SDK_DIR = Path(__file__).resolve().parent / "sdk_web"  # in an installed wheel
+REPO_SDK_DIR = Path(__file__).resolve().parents[3] / "sdk_web"  # in a checkout
+IMMUTABLE = {"cache-control": "public, max-age=31536000, immutable"}
+REVALIDATE = {"cache-control": "no-cache"}
+MEDIA_TYPES = {
+    ".js": "text/javascript; charset=utf-8",
+    ".mjs": "text/javascript; charset=utf-8",
+    ".wasm": "application/wasm",
+    ".json": "application/json",
+    ".zip": "application/zip",
+    ".py": "text/x-python; charset=utf-8",
+}
+# Served under /statesync/sdk/vendor/: React's browser builds (React 18 still ships UMD).
+VENDOR_FILES = {
+    "vendor/react.umd.js": "react/umd/react.production.min.js",
+    "vendor/react-dom.umd.js": "react-dom/umd/react-dom.production.min.js",
+}
+
+
+def node_modules(*starts: Path) -> list[Path]:
+    """The `node_modules` directories Node would search from each of `starts` (it and its
+    parents), in order, without duplicates."""
+    found: list[Path] = []
+    for start in starts:
+        for directory in (start, *start.parents):
+            candidate = directory / "node_modules"
+            if candidate.is_dir() and candidate not in found:
+                found.append(candidate)
+    return found
+
+
+def _locate(relative: str, searched: list[Path]) -> Path | None:
+    return next((d / relative for d in searched if (d / relative).exists()), None)
+
+
+def _media_type(path: str | os.PathLike[str]) -> str | None:
+    return MEDIA_TYPES.get(Path(path).suffix)
+
+
+class _TypedStaticFiles(StaticFiles):
+    """StaticFiles with fixed JavaScript and WebAssembly types, whatever the OS tables say;
+    `immutable` for a directory served under a content-hashed URL."""
+
+    def __init__(self, *, directory: str | os.PathLike[str], html: bool = False,
+                 immutable: bool = False) -> None:
+        super().__init__(directory=directory, html=html)
+        self.cache_headers = IMMUTABLE if immutable else REVALIDATE
+
+    def file_response(self, full_path: Any, stat_result: os.stat_result, scope: Scope,
+                      status_code: int = 200) -> Response:
+        response = super().file_response(full_path, stat_result, scope, status_code)
+        media_type = _media_type(full_path)
+        if media_type:
+            response.headers["content-type"] = media_type
+        response.headers.update(self.cache_headers)
+        return response
+
+
+def core_archive(package_dir: Path | None = None) -> bytes:
+    """A deterministic zip of the `statesync` package's `.py` files (`statesync/...`)."""
+    return package_archive(package_dir or Path(statesync.__file__).resolve().parent)
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+# What a browser loads of the Pyodide runtime (`loadPyodide` with no packages), for progress.
+PYODIDE_BOOT_FILES = ("pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_stdlib.zip",
+                      "pyodide-lock.json")
+
+
+def directory_digest(directory: Path) -> str:
+    """A hash of every file's path and content: the runtime's URL changes when any file does."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+        digest.update(path.relative_to(directory).as_posix().encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()[:16]
+
+
+def package_archive(package_dir: Path) -> bytes:
+    """A deterministic zip of a package's `.py` files, under the package's own name."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(package_dir.rglob("*.py")):
+            if "__pycache__" in path.parts:
+                continue
+            name = f"{package_dir.name}/{path.relative_to(package_dir).as_posix()}"
+            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, path.read_bytes())
+    return buffer.getvalue()
+
+
+@dataclass(frozen=True)
+class BrowserModule:
+    """The app's machine module as the browser gets it: a single `.py` file as it is, or a
+    package (its machines plus their pure-Python helpers) as a zip the worker unpacks with
+    `pyodide.unpackArchive`, as it does the statesync core."""
+
+    name: str
+    source: bytes
+    directory: Path | None = None  # where it was read from
+    package: bool = False
+
+    @property
+    def filename(self) -> str:
+        return f"{self.name}-{_digest(self.source)}.{'zip' if self.package else 'py'}"
+
+    @classmethod
+    def load(cls, module: ModuleType | str | os.PathLike[str]) -> BrowserModule:
+        """From an imported module or package, or a path to a `.py` file or a package
+        directory (one holding `__init__.py`)."""
+        path = Path(module.__file__ or "") if isinstance(module, ModuleType) else Path(module)
+        if path.name == "__init__.py":
+            path = path.parent
+        if path.is_dir() and (path / "__init__.py").is_file():
+            return cls(path.name, package_archive(path), path.parent, package=True)
+        if path.suffix != ".py":
+            raise ValueError(f"the browser machine module must be a .py file or a package, "
+                             f"not {path}")
+        return cls(path.stem, path.read_bytes(), path.parent)
+
+
+def machine_locations(
+    machines: Mapping[str, Any], modules: Mapping[str, ModuleType]
+) -> dict[str, str]:
+    """`{registered name: "module:attribute"}` for every machine found in `modules`.
+
+    Machines are matched by identity, so the names the app registers need not match the
+    module's attribute names. Machines found nowhere are left out (no optimistic updates).
+    """
+    found: dict[str, str] = {}
+    for name, machine in machines.items():
+        for module_name, module in modules.items():
+            attr = next((k for k, v in vars(module).items() if v is machine), None)
+            if attr is not None:
+                found[name] = f"{module_name}:{attr}"
+                break
+    return found
+
+
+def _statesync_modules() -> dict[str, ModuleType]:
+    return {
+        name: module
+        for name, module in sorted(sys.modules.items(), key=lambda kv: (kv[0].count("."), kv[0]))
+        if (name == "statesync" or name.startswith("statesync.")) and module is not None
+    }
+
+
+def web_routes(
+    machines: Mapping[str, Any],
+    module: ModuleType | str | os.PathLike[str] | None = None,
+    *,
+    static_dir: str | os.PathLike[str] | None = None,
+    sdk_dir: Path | None = None,
+    pyodide_dir: Path | None = None,
+) -> list[BaseRoute]:
+    """Routes under `/statesync/` serving everything the browser SDK loads, and the app's
+    own pages from `static_dir` at `/` (last: it catches every other path).
+
+    `machines` maps registered names to `Machine`s; `module` is the app's machine module
+    (a `.py` file, or a package bringing its own pure-Python helpers, using only the stdlib
+    and statesync; when given as an imported module, the machines registered from it run
+    optimistically in the browser). `sdk_dir` defaults to
+    `$STATESYNC_SDK_WEB_DIR`, else the wheel's copy, else the checkout's `sdk_web/`;
+    `pyodide_dir` to `$STATESYNC_PYODIDE_DIR`, else `pyodide` in the first `node_modules`
+    holding it, searched from `<sdk_dir>`, the machine module's and `static_dir`'s
+    directories and the working directory (as Node would, parents included).
+    """
+    sdk = Path(sdk_dir or os.environ.get("STATESYNC_SDK_WEB_DIR")
+               or (PACKAGED_SDK_DIR if PACKAGED_SDK_DIR.is_dir() else REPO_SDK_DIR))
+    browser_module = BrowserModule.load(module) if module is not None else None
+    starts = [sdk, *(Path(p).resolve() for p in (browser_module and browser_module.directory,
+                                                  static_dir) if p), Path.cwd()]
+    searched = node_modules(*starts)
+    pyodide = Path(pyodide_dir or os.environ.get("STATESYNC_PYODIDE_DIR")
+                   or _locate("pyodide", searched) or sdk / "node_modules" / "pyodide")
+    core = core_archive()
+    core_name = f"core-{_digest(core)}.zip"
+
+    candidates = dict(_statesync_modules())
+    if isinstance(module, ModuleType) and browser_module is not None:
+        candidates = {browser_module.name: module, **candidates}
+    has_pyodide = pyodide.is_dir()
+    pyodide_url = f"{PREFIX}/pyodide-{directory_digest(pyodide)}/" if has_pyodide else ""
+    runtime_bytes = len(core) + (sdk / "bridge.py").stat().st_size + sum(
+        (pyodide / name).stat().st_size for name in PYODIDE_BOOT_FILES if (pyodide / name).is_file())
+    manifest = {
+        "pyodide": pyodide_url,
+        "core": f"{PREFIX}/{core_name}",
+        "modules": (
+            [{"name": browser_module.name, "url": f"{PREFIX}/app/{browser_module.filename}"}]
+            if browser_module else []
+        ),
+        "machines": machine_locations(machines, candidates),
+        "bytes": runtime_bytes + (len(browser_module.source) if browser_module else 0),
+    }
+    sdk_files = {p.name: p for pattern in ("*.js", "*.py") for p in sdk.glob(pattern)}
+    sdk_files |= {p.relative_to(sdk).as_posix(): p for p in sdk.glob("vendor/*.js")}
+    sdk_files |= {url: path for url, source in VENDOR_FILES.items()
+                  if (path := _locate(source, searched)) is not None}
+
+    async def manifest_endpoint(_request: Request) -> Response:
+        return JSONResponse(manifest, headers=REVALIDATE)
+
+    async def core_endpoint(_request: Request) -> Response:
+        return Response(core, media_type=MEDIA_TYPES[".zip"], headers=IMMUTABLE)
+
+    async def module_endpoint(request: Request) -> Response:
+        if browser_module is None or request.path_params["filename"] != browser_module.filename:
+            return JSONResponse({"error": {"code": "not-found", "message": "no such module"}},
+                                status_code=404)
+        media_type = MEDIA_TYPES[".zip" if browser_module.package else ".py"]
+        return Response(browser_module.source, media_type=media_type, headers=IMMUTABLE)
+
+    async def sdk_endpoint(request: Request) -> Response:
+        path = sdk_files.get(request.path_params["path"])
+        if path is None:
+            return JSONResponse({"error": {"code": "not-found", "message": "no such file"}},
+                                status_code=404)
+        return FileResponse(path, media_type=_media_type(path), headers=REVALIDATE)
+
+    routes: list[BaseRoute] = [
+        Route(f"{PREFIX}/manifest.json", manifest_endpoint),
+        Route(f"{PREFIX}/{core_name}", core_endpoint),
+        Route(f"{PREFIX}/app/{{filename}}", module_endpoint),
+        Route(f"{PREFIX}/sdk/{{path:path}}", sdk_endpoint),
+    ]
+    if has_pyodide:
+        routes.append(Mount(pyodide_url.rstrip("/"),
+                            _TypedStaticFiles(directory=pyodide, immutable=True)))
+        log.info("browser SDK at %s/sdk/statesync.js (Pyodide from %s; machine module: %s)",
+                 PREFIX, pyodide, browser_module.name if browser_module else "none")
+    else:
+        log.warning("no Pyodide runtime at %s (`npm install @statesync/web` in the app's "
+                    "directory, or set STATESYNC_PYODIDE_DIR): browsers cannot load statesync",
+                    pyodide)
+    if static_dir is not None:
+        routes.append(Mount("/", _TypedStaticFiles(directory=static_dir, html=True)))
+    return routes
+
