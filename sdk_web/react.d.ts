@@ -4,8 +4,9 @@
  * (React is an optional peer): components return `any`, `children` is `unknown`.
  */
 import type {
-  BareEventType, Client, ConnectOptions, ContextOf, EventObject, EventOf, IndexValue, Instance,
-  Item, MachineName, QueryOp, Settings, State, StateValue, StatesyncError, Status, TagOf, ValueOf,
+  BareEventType, Client, ConnectOptions, ContextOf, EventObject, EventOf, IndexValue, InputOf,
+  Instance, Item, Loose, MachineName, QueryOp, Settings, State, StateValue, StatesyncError, Status,
+  TagOf, ValueOf,
 } from "./statesync.js";
 
 export interface StatesyncProviderProps extends ConnectOptions {
@@ -36,17 +37,45 @@ export interface InstanceView<Context = any, Event extends { type: string } = Ev
   /** `Instance.can` (undefined until known) */
   can(event: Event["type"] | { type: Event["type"] }): boolean | undefined;
   matches(value: Value extends string ? Value : StateValue): boolean;
+  hasTag(tag: Tag): boolean;
   /** why the instance could not be opened (or the client connected) */
   error: StatesyncError | undefined;
   /** the connection's status */
   status: Status["status"];
 }
 
+/** `useInstance` with `{suspense: true}`: rendered only once the instance is open. */
+export interface ReadyInstanceView<Context = any, Event extends { type: string } = EventObject,
+                                   Value extends StateValue = StateValue,
+                                   Tag extends string = string>
+  extends InstanceView<Context, Event, Value, Tag> {
+  state: State<Context, Value, Tag>;
+  context: Context;
+  value: Value;
+  tags: Tag[];
+  error: undefined;
+}
+
+export interface UseInstanceOptions<Input = unknown> {
+  /** the input to get-or-create it with */
+  create?: Input;
+  /** suspend (React Suspense) until the instance is open; errors go to the error boundary */
+  suspense?: boolean;
+  /** throw errors to the nearest error boundary (without suspending) */
+  throwOnError?: boolean;
+}
+
 /** An instance of the provider's client, typed from `Machines` for the names it holds. */
 export function useInstance<M extends MachineName>(machine: M, name: string,
-  options?: { create?: unknown }): InstanceView<ContextOf<M>, EventOf<M>, ValueOf<M>, TagOf<M>>;
-export function useInstance<Context = any>(machine: string, name: string,
-  options?: { create?: unknown }): InstanceView<Context>;
+  options: UseInstanceOptions<InputOf<M>> & { suspense: true },
+): ReadyInstanceView<ContextOf<M>, EventOf<M>, ValueOf<M>, TagOf<M>>;
+export function useInstance<M extends MachineName>(machine: M, name: string,
+  options?: UseInstanceOptions<InputOf<M>>,
+): InstanceView<ContextOf<M>, EventOf<M>, ValueOf<M>, TagOf<M>>;
+export function useInstance<Context = any>(machine: Loose, name: string,
+  options: UseInstanceOptions & { suspense: true }): ReadyInstanceView<Context>;
+export function useInstance<Context = any>(machine: Loose, name: string,
+  options?: UseInstanceOptions): InstanceView<Context>;
 /** The visible state of `handle` (undefined while there is no handle yet). */
 export function useInstance<Context = any, Event extends { type: string } = EventObject,
                             Value extends StateValue = StateValue, Tag extends string = string>(
@@ -85,6 +114,8 @@ export interface UseQueryOptions {
   limit?: number;
   /** the page to read (not live) */
   cursor?: string;
+  /** throw errors to the nearest error boundary */
+  throwOnError?: boolean;
 }
 
 export interface QueryView<Context = any> {
@@ -102,5 +133,5 @@ export interface QueryView<Context = any> {
 /** Instances by index, of the provider's client. */
 export function useQuery<M extends MachineName>(machine: M, index: string, op: QueryOp,
   value: IndexValue, options?: UseQueryOptions): QueryView<ContextOf<M>>;
-export function useQuery<Context = any>(machine: string, index: string, op: QueryOp,
+export function useQuery<Context = any>(machine: Loose, index: string, op: QueryOp,
   value: IndexValue, options?: UseQueryOptions): QueryView<Context>;

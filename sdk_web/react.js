@@ -27,7 +27,9 @@ import { connect, StatesyncError } from "./statesync.js";
 /** @typedef {import("./statesync.js").Status} Status */
 /** @typedef {import("./statesync.js").Item} Item */
 
-/** @typedef {{client: Client|null, status: Status|undefined, error: StatesyncError|undefined}} Statesync */
+/** @typedef {{client: Client|null, status: Status|undefined, error: StatesyncError|undefined,
+ *   connecting?: Promise<void>}} Statesync  `connecting` settles once `client` or `error` is
+ *   there (what a suspended render waits for) */
 
 /** @type {import("react").Context<Statesync|null>} */
 const StatesyncContext = createContext(null);
@@ -45,6 +47,11 @@ export function StatesyncProvider({ url, token, getToken, machines, timeout, chi
   tokens.current = getToken;
   const asks = Boolean(getToken);
   const machinesKey = JSON.stringify(machines ?? null);
+  const connecting = useMemo(() => {
+    let settle;
+    const promise = new Promise((resolve) => (settle = resolve));
+    return { promise, settle };
+  }, [url, token, asks, machinesKey, timeout]);
   useEffect(() => {
     let closed = false;
     let client;
@@ -55,7 +62,11 @@ export function StatesyncProvider({ url, token, getToken, machines, timeout, chi
       client = connected;
       if (closed) return void connected.close();
       off = connected.onStatus((status) => setValue({ client: connected, status, error: undefined }));
-    }, (error) => closed || setValue({ client: null, status: undefined, error }));
+      connecting.settle();
+    }, (error) => {
+      if (!closed) setValue({ client: null, status: undefined, error });
+      connecting.settle();
+    });
     return () => {
       closed = true;
       off?.();
@@ -63,7 +74,9 @@ export function StatesyncProvider({ url, token, getToken, machines, timeout, chi
       setValue({ client: null, status: undefined, error: undefined });
     };
   }, [url, token, asks, machinesKey, timeout]);
-  return createElement(StatesyncContext.Provider, { value }, children);
+  const provided = useMemo(() => ({ ...value, connecting: connecting.promise }),
+    [value, connecting]);
+  return createElement(StatesyncContext.Provider, { value: provided }, children);
 }
 
 /**
@@ -78,8 +91,12 @@ export function useStatesync() {
 
 // --- handles shared by the components of one client ------------------------------------------
 
-/** @type {WeakMap<Client, Map<string, {opening: Promise<{close: () => any}>, users: number}>>} */
+/** @type {WeakMap<Client, Map<string, {opening: Promise<{close: () => any}>, users: number,
+ *   handle?: any}>>} */
 const shared = new WeakMap();
+/** @type {WeakMap<Client, Map<string, any>>} why a suspended render's handle did not open
+ * (thrown by its next renders, until the task ends) */
+const failures = new WeakMap();
 
 /**
  * The handle `open()` gives (one per client and `key`, shared by the hooks asking for it),
@@ -91,12 +108,7 @@ function acquire(client, key, open) {
   let table = shared.get(client);
   if (!table) shared.set(client, (table = new Map()));
   let entry = table.get(key);
-  if (!entry) {
-    const opening = open();
-    const created = { opening, users: 0 };
-    opening.catch(() => table.get(key) === created && table.delete(key));
-    table.set(key, (entry = created));
-  }
+  entry ??= openShared(client, key, open);
   const held = entry;
   held.users += 1;
   let released = false;
@@ -115,6 +127,45 @@ function acquire(client, key, open) {
   };
 }
 
+/** A new shared entry (no user yet). @param {Client} client @param {string} key @param {() => Promise<any>} open */
+function openShared(client, key, open) {
+  let table = shared.get(client);
+  if (!table) shared.set(client, (table = new Map()));
+  const opening = open();
+  const created = { opening, users: 0, handle: undefined };
+  opening.then((handle) => (created.handle = handle), (error) => {
+    if (table.get(key) === created) table.delete(key);
+    if (!failures.has(client)) failures.set(client, new Map());
+    failures.get(client).set(key, error);
+  });
+  table.set(key, created);
+  return created;
+}
+
+/**
+ * For a render that suspends (React Suspense): the open handle for `key`, or throws the
+ * promise to wait for (connecting, opening), or the error (to the nearest error boundary).
+ * The handle is shared as `useShared`'s: the mounted component holds it.
+ * @param {Statesync|null} context @param {string} key @param {(client: Client) => Promise<any>} open
+ */
+function suspend(context, key, open) {
+  if (!context) throw notOpen(key);
+  if (context.error) throw context.error;
+  const client = context.client;
+  if (!client) throw context.connecting;
+  const failed = failures.get(client);
+  if (failed?.has(key)) {
+    const error = failed.get(key);
+    // Forgotten after this task (React renders again at once before it gives up, which must
+    // see the same error): a later retry, e.g. the boundary reset, opens it again.
+    setTimeout(() => failed.get(key) === error && failed.delete(key));
+    throw error;
+  }
+  const entry = shared.get(client)?.get(key) ?? openShared(client, key, () => open(client));
+  if (entry.handle) return entry.handle;
+  throw entry.opening.then(() => {}, () => {});
+}
+
 /**
  * The shared handle for `key` of the provider's client: `{handle, opening, error}` (the
  * handle once open). `key` null: none.
@@ -128,6 +179,7 @@ function useShared(key, open) {
   useEffect(() => {
     if (!client || key === null) return undefined;
     const hold = acquire(client, key, () => open(client));
+    failures.get(client)?.delete(key);
     opening.current = hold.opening;
     let current = true;
     hold.opening.then((handle) => current && setFound({ key, handle }),
@@ -161,22 +213,30 @@ function notOpen(what) {
 
 /**
  * An instance of the provider's client, by name: `useInstance("order", id, {create})` ->
- * `{state, context, value, tags, send, can, matches, pending, error, status}` (`state` and
- * the rest undefined until it is open; `send` waits for it; `pending`: events not yet
- * confirmed; `status`: the connection's). Or the visible state of a handle got elsewhere:
- * `useInstance(handle)` -> `State` (undefined while there is no handle).
+ * `{state, context, value, tags, send, can, matches, hasTag, pending, error, status}`
+ * (`state` and the rest undefined until it is open; `send` waits for it; `pending`: events
+ * not yet confirmed; `status`: the connection's). With `{suspense: true}` the component
+ * suspends (React Suspense) until the instance is open, so `state` is always there, and
+ * errors are thrown to the nearest error boundary; `{throwOnError: true}` throws them
+ * without suspending. Or the visible state of a handle got elsewhere: `useInstance(handle)`
+ * -> `State` (undefined while there is no handle).
  * @param {string|Instance|null|undefined} target  a machine name, or a handle
  * @param {string} [name]
- * @param {{create?: any}} [options]  `create`: the input to get-or-create it with
+ * @param {{create?: any, suspense?: boolean, throwOnError?: boolean}} [options]  `create`:
+ *   the input to get-or-create it with
  */
 export function useInstance(target, name, options) {
   const named = typeof target === "string";
   const key = named ? JSON.stringify([target, name]) : null;
   const create = options?.create;
-  const opened = useShared(key, (client) => client.instance(target, name, { create }));
-  const handle = named ? opened.handle : target;
+  const open = (client) => client.instance(target, name, { create });
+  const context = useContext(StatesyncContext);
+  const suspended = named && options?.suspense ? suspend(context, key, open) : undefined;
+  const opened = useShared(key, open);
+  const handle = named ? opened.handle ?? suspended : target;
   const state = useSyncExternalStore(useSubscribe(handle), () => handle?.state);
   const { opening, error, status } = opened;
+  if (error && (options?.suspense || options?.throwOnError)) throw error;
   return useMemo(() => (!named ? state : {
     state,
     context: state?.context,
@@ -192,6 +252,8 @@ export function useInstance(target, name, options) {
     can: (event) => handle?.can(event),
     /** @param {string|object} value */
     matches: (value) => handle?.matches(value) ?? false,
+    /** @param {string} tag */
+    hasTag: (tag) => handle?.hasTag(tag) ?? false,
   }), [named, state, handle, error, status]);
 }
 
@@ -241,7 +303,8 @@ export function useSettings(target, defaults) {
  * @param {string} machine @param {string} index
  * @param {"eq"|"ne"|"lt"|"lte"|"gt"|"gte"|"prefix"} op
  * @param {string|number|boolean} value
- * @param {{live?: boolean, order?: "asc"|"desc", limit?: number, cursor?: string}} [options]
+ * @param {{live?: boolean, order?: "asc"|"desc", limit?: number, cursor?: string,
+ *   throwOnError?: boolean}} [options]  `throwOnError`: errors go to the nearest error boundary
  * @returns {{items: Item[], cursor: string|null, loading: boolean,
  *   error: StatesyncError|undefined, ended: boolean}}
  */
@@ -274,7 +337,9 @@ export function useQuery(machine, index, op, value, options = {}) {
     };
   }, [client, key]);
   const mine = result.key === key;
+  const error = failed ?? (mine ? result.error : undefined);
+  if (error && options.throwOnError) throw error;
   return { items: mine ? result.items : [], cursor: mine ? result.cursor : null,
-    loading: !mine && !failed, error: failed ?? (mine ? result.error : undefined),
+    loading: !mine && !failed, error,
     ended: mine && result.ended };
 }

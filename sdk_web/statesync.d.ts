@@ -20,7 +20,8 @@ export type EventObject = { type: string; [field: string]: unknown };
  *     }
  *   }
  *
- * `client.instance("order", ...)` is then typed from it; other names stay loosely typed.
+ * `client.instance("order", ...)` is then typed from it; a name it does not hold is a type
+ * error (while the registry is empty, any name goes, loosely typed).
  */
 export interface Machines {}
 
@@ -34,15 +35,21 @@ export interface MachineTypes {
   tags: string;
   /** the public context */
   context: unknown;
+  /** the creation input (`create`) */
+  input: unknown;
 }
 
 /** The names in the `Machines` registry. */
 export type MachineName = keyof Machines & string;
+/** The machine names a client may use: the registry's, or any while it is empty. */
+export type KnownMachine = [MachineName] extends [never] ? string : MachineName;
 
 type Field<M, K extends keyof MachineTypes, Loose> = M extends MachineName
   ? K extends keyof Machines[M] ? Machines[M][K] : Loose : Loose;
 /** The context of machine `M` (`any` when it is not in `Machines`). */
 export type ContextOf<M> = Field<M, "context", any>;
+/** The creation input of machine `M` (`create`; `unknown` when not declared). */
+export type InputOf<M> = Field<M, "input", unknown>;
 /** The events of machine `M`. */
 export type EventOf<M> = Extract<Field<M, "event", EventObject>, { type: string }>;
 /** The state value of machine `M`. */
@@ -51,6 +58,9 @@ export type ValueOf<M> = Extract<Field<M, "value", StateValue>, StateValue>;
 export type TagOf<M> = Extract<Field<M, "tags", string>, string>;
 /** The handle type of machine `M`. */
 export type InstanceOf<M> = Instance<ContextOf<M>, EventOf<M>, ValueOf<M>, TagOf<M>>;
+
+/** A machine name outside the registry: any string while the registry is empty, none after. */
+export type Loose = [MachineName] extends [never] ? string : never;
 
 /** The types of the events that need nothing but their type (may be sent as a string). */
 export type BareEventType<Event extends { type: string }> =
@@ -121,12 +131,23 @@ export interface ConnectOptions {
   timeout?: number;
 }
 
+/** A field of an event or input the server found invalid: `path` into it, and why. */
+export interface FieldError {
+  path: (string | number)[];
+  message: string;
+}
+
 /** An error from the server (or the connection), with its protocol `code`. */
 export class StatesyncError extends Error {
-  constructor(code: string, message: string);
+  constructor(code: string, message: string, fields?: FieldError[]);
   readonly name: "StatesyncError";
-  /** e.g. "unauthenticated", "forbidden", "not-found", "invalid-event", "closed" */
+  /** e.g. "unauthenticated", "forbidden", "not-found", "invalid-event", "closed",
+   * "unavailable" (the server cannot be reached), "cors" (it refuses this page's origin) */
   readonly code: string;
+  /** what went wrong, without the code */
+  readonly message: string;
+  /** validation errors: the invalid fields, when the server names them */
+  readonly fields?: FieldError[];
 }
 
 /** Connect to a statesync server; resolves without waiting for Pyodide. */
@@ -180,24 +201,26 @@ export class Client {
   /** a live handle on an instance (shared when asked for twice); `create`: get-or-create;
    * typed from `Machines` for the names it holds */
   instance<M extends MachineName>(machine: M, name: string,
-                                  options?: { create?: unknown }): Promise<InstanceOf<M>>;
-  instance<Context = any>(machine: string, name: string,
+                                  options?: { create?: InputOf<M> }): Promise<InstanceOf<M>>;
+  instance<Context = any>(machine: Loose, name: string,
                           options?: { create?: unknown }): Promise<Instance<Context>>;
   /** one page of instances by index, in index order (over HTTP until the handover) */
   query<M extends MachineName>(machine: M, index: string, op: QueryOp, value: IndexValue,
     options?: QueryOptions & { cursor?: string | null }): Promise<Page<ContextOf<M>>>;
-  query<Context = any>(machine: string, index: string, op: QueryOp, value: IndexValue,
+  query<Context = any>(machine: Loose, index: string, op: QueryOp, value: IndexValue,
     options?: QueryOptions & { cursor?: string | null }): Promise<Page<Context>>;
   /** a live query: every match, kept up to date from the handover on (read over HTTP before) */
   watch<M extends MachineName>(machine: M, index: string, op: QueryOp, value: IndexValue,
     options?: QueryOptions): Promise<LiveQuery<ContextOf<M>>>;
-  watch<Context = any>(machine: string, index: string, op: QueryOp, value: IndexValue,
+  watch<Context = any>(machine: Loose, index: string, op: QueryOp, value: IndexValue,
     options?: QueryOptions): Promise<LiveQuery<Context>>;
   /** the user's own settings in `namespace` */
   settings<Values extends Record<string, unknown> = Record<string, any>>(
     namespace: string, defaults?: Partial<Values>): Promise<Settings<Values>>;
   /** close the connection and every handle (also while Pyodide is still booting) */
   close(): Promise<void>;
+  /** close, and delete what this browser kept for the user (unsent events are dropped) */
+  signOut(): Promise<void>;
 }
 
 /** A live instance: `state`, `subscribe`, `send`. Get one with `client.instance()`. */

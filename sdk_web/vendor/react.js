@@ -8,7 +8,9 @@ import "./react.umd.js";
 const React = globalThis.React;
 export default React;
 export const {
-  Children, Component, Fragment, StrictMode, createContext, createElement, forwardRef, memo,
+  Children, Component, Fragment, Profiler, PureComponent, StrictMode, Suspense, cloneElement,
+  createContext, createElement, createRef, forwardRef, isValidElement, lazy, memo,
   startTransition, useCallback, useContext, useDebugValue, useDeferredValue, useEffect, useId,
-  useLayoutEffect, useMemo, useReducer, useRef, useState, useSyncExternalStore, useTransition,
+  useImperativeHandle, useInsertionEffect, useLayoutEffect, useMemo, useReducer, useRef,
+  useState, useSyncExternalStore, useTransition,
 } = React;

@@ -41,7 +41,9 @@ declare module "@statesync/web" {
       value: "cart" | "paid";
       tags: "busy";
       context: { total: number; items: string[] };
+      input: { restaurant: string };
     };
+    todo: { context: Todo };
   }
 }
 
@@ -53,7 +55,7 @@ export async function main(): Promise<number> {
     const progress: number = status.phase === "loading-runtime" ? (status.loaded ?? 0) : 0;
     console.log(status.status, status.unsaved, progress, status.total);
   });
-  const todo: Instance<Todo> = await client.instance<Todo>("todo", "groceries", { create: {} });
+  const todo: Instance<Todo> = await client.instance("todo", "groceries", { create: {} });
   const first: string = todo.state.context.items[0].text;
   todo.subscribe((state: State<Todo>) => console.log(state.seq, state.pending, first));
   const seq: number = await todo.send({ type: "ADD", text: "milk" });
@@ -74,7 +76,9 @@ export async function main(): Promise<number> {
   } catch (error) {
     if (error instanceof StatesyncError) console.log(error.code.toUpperCase());
   }
-  const order = await client.instance("order", "o1", { create: {} });
+  const order = await client.instance("order", "o1", { create: { restaurant: "luigi" } });
+  // @ts-expect-error: the creation input is the machine's
+  await client.instance("order", "o2", { create: { table: 4 } });
   const total: number = order.state.context.total;
   const busy: boolean = order.matches("paid") && order.hasTag("busy") && order.can("PAY") === true;
   await order.send("PAY");
@@ -87,8 +91,9 @@ export async function main(): Promise<number> {
   order.matches("shipped");
   // @ts-expect-error: no such tag
   order.hasTag("idle");
-  const loose = await client.instance("not-in-the-registry", "x");
-  await loose.send({ type: "ANYTHING", extra: 1 });
+  // @ts-expect-error: a machine name the registry does not hold
+  await client.instance("not-in-the-registry", "x");
+  await todo.send({ type: "ANYTHING", extra: 1 });  // todo declares no events: loose
 
   const page = await client.query("order", "total", "gte", 10, { limit: 20, cursor: null });
   const totals: number[] = page.items.map((item: Item<{ total: number }>) => item.context.total);
@@ -113,7 +118,19 @@ export async function main(): Promise<number> {
   await view.send("PAY");
   // @ts-expect-error: not an event of order
   await view.send({ type: "REFUND" });
-  const open: boolean | undefined = view.can("CANCEL") && view.matches("cart") && !view.error;
+  const open: boolean | undefined = view.can("CANCEL") && view.matches("cart") && !view.error
+    && view.hasTag("busy");
+  // @ts-expect-error: no such tag
+  view.hasTag("idle");
+  const ready = useInstance("order", "o1", { suspense: true, create: { restaurant: "x" } });
+  const readyTotal: number = ready.context.total;  // never undefined: rendered once open
+  // @ts-expect-error: a machine name the registry does not hold
+  useInstance("ordre", "o1", { throwOnError: true });
+  try {
+    await client.signOut();
+  } catch (error) {
+    if (error instanceof StatesyncError) console.log(error.fields?.[0]?.path.join("."));
+  }
   const orders = useQuery("order", "total", "gt", 0, { live: true });
   const firstTotal: number | undefined = orders.items[0]?.context.total;
   const stale: boolean = orders.ended && orders.error?.code === "not-found";
@@ -123,7 +140,7 @@ export async function main(): Promise<number> {
   await prefsView.set("size", "big");
   const { client: provided, status } = useStatesync();
   const provider = StatesyncProvider({ getToken: () => "jwt", machines: false, children: null });
-  console.log(total, busy, totals, next, viewTotal, value, open, firstTotal, provided, provider,
+  console.log(total, busy, totals, next, viewTotal, value, open, readyTotal, firstTotal, provided, provider,
               status?.phase, orders.loading, prefsView.values.theme.length, reason, endedNow,
               stale);
 

@@ -123,9 +123,14 @@ class Context(BaseModel):
     orders: list[Order]
 
 
+class Opening(BaseModel):
+    title: str
+    budget: int = 0
+
+
 def _app() -> App:
     app = App()
-    app.register("shop.orders", NESTED, context_model=Context,
+    app.register("shop.orders", NESTED, context_model=Context, input_model=Opening,
                  events={"PLACE": Order, "CANCEL": None})
     app.register("nested", NESTED, public_context=lambda context: context)
     return app
@@ -142,6 +147,8 @@ def test_generated_module_is_sorted_and_deterministic() -> None:
     assert "context: { title: string; orders: Schemas.Order[] };" in text
     assert "context: unknown;" in text  # a projection of undeclared shape
     assert "context: { values: Record<string, unknown> };" in text  # the built-in settings
+    assert "input: { title: string; budget?: number };" in text  # from input_model
+    assert text.count("input:") == 1  # none declared: a missing field, loosely typed
 
 
 USAGE_TS = """
@@ -161,9 +168,15 @@ export const badValue: Shop["value"] = "sleeping";
 export const setting: Machines["statesync.settings"]["event"] = { type: "SET", key: "theme" };
 
 export async function typedHandle(): Promise<number> {
-  const order = await (await connect()).instance("shop.orders", "o-1");
+  const client = await connect();
+  const order = await client.instance("shop.orders", "o-1", { create: { title: "Tea" } });
   // @ts-expect-error: the handle's events are the machine's
   await order.send({ type: "SHIP" });
+  // @ts-expect-error: the creation input is the machine's input_model
+  await client.instance("shop.orders", "o-2", { create: { budget: 3 } });
+  await client.instance("nested", "n-1", { create: { anything: true } });  // no input_model
+  // @ts-expect-error: a machine name the app does not register
+  await client.instance("shop.order", "o-1");
   return (await order.send("CANCEL")) + order.state.context.orders.length;
 }
 """
@@ -175,7 +188,8 @@ def test_tsc_accepts_the_generated_types_and_refuses_a_wrong_event(tmp_path: Pat
         "from test_typegen import _app\napp = _app()\n")
     subprocess.run([sys.executable, "-m", "statesync_server", "types", "app.py", "-o",
                     "machines.d.ts"], cwd=tmp_path, check=True, timeout=60,
-                   env={**os.environ, "PYTHONPATH": str(Path(__file__).parent)})
+                   env={**os.environ, "PYTHONPATH": os.pathsep.join(
+                       [str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])})
     (tmp_path / "usage.ts").write_text(USAGE_TS)
     config = {"compilerOptions": {"strict": True, "noEmit": True, "target": "es2022",
                                   "module": "nodenext", "moduleResolution": "nodenext",

@@ -2,7 +2,8 @@
 
 Per machine: the events clients may send (from the Pydantic event models' JSON Schema, else
 the event names of the machine config), the state value (from the state node tree), the tags
-and the public context (from `context_model`, else unknown). The output augments the SDK's
+the public context (from `context_model`, else unknown) and the creation input (from
+`input_model`; none when not declared). The output augments the SDK's
 `Machines` registry, so `client.instance("order", ...)` is typed by the machine's name.
 """
 
@@ -230,6 +231,14 @@ def context_type(spec: MachineSpec, translator: SchemaTranslator) -> str:
     return "Record<string, unknown>" if spec.public_context is whole_context else "unknown"
 
 
+def input_field(spec: MachineSpec, translator: SchemaTranslator) -> str:
+    """The `input` line (`create`'s type) from `input_model`, or nothing: without one any
+    input goes, loosely typed."""
+    if spec.input_model is None:
+        return ""
+    return f"      input: {translator.translate(spec.input_model.model_json_schema())};\n"
+
+
 def generate(app: App, source: str = "app.py") -> str:
     """The `.d.ts` text for every machine of `app` (the built-in ones included), sorted."""
     register_builtins(app)
@@ -244,6 +253,7 @@ def generate(app: App, source: str = "app.py") -> str:
             f"      value: {state_value_type(spec.machine.root)};\n"
             f"      tags: {tags_type(spec.machine.root)};\n"
             f"      context: {context_type(spec, translator)};\n"
+            f"{input_field(spec, translator)}"
             f"    }};\n"
         )
     aliases = "".join(f"  export type {name} = {ts};\n"
