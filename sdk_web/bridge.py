@@ -26,16 +26,19 @@ from statesync.client import (
 
 @dataclass(frozen=True)
 class Outcome:
-    """The result of an asynchronous call: `value`, or an `error` code and `message`."""
+    """The result of an asynchronous call: `value`, or an `error` code and `message` (and
+    `fields_json`, the invalid fields of a validation error, as JSON)."""
 
     value: Any = None
     code: str | None = None
     message: str = ""
+    fields_json: str | None = None
 
 
 def _failure(exc: BaseException) -> Outcome:
     if isinstance(exc, ClientError):
-        return Outcome(code=exc.code, message=exc.message)
+        fields = json.dumps(exc.fields) if exc.fields is not None else None
+        return Outcome(code=exc.code, message=exc.message, fields_json=fields)
     if isinstance(exc, ClientClosed):
         return Outcome(code="closed", message=str(exc))
     return Outcome(code="unavailable", message=str(exc))

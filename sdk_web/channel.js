@@ -3,7 +3,7 @@
  * or a dedicated worker's global scope (both sides use this class).
  *
  *   {id, op, args}                         a call, answered by
- *   {reply: id, value} | {reply: id, error: {code, message}}
+ *   {reply: id, value} | {reply: id, error: {code, message, fields?}}
  *   {op, args}                             an event (no answer)
  *
  * Messages keep their order: events a call's handler posts arrive before its answer.
@@ -14,6 +14,7 @@
  * @typedef {object} RemoteError  how a failed call rejects
  * @property {string} code      a protocol error code (docs/protocol.md)
  * @property {string} message
+ * @property {{path: (string|number)[], message: string}[]} [fields]  invalid fields (validation)
  */
 
 export class Channel {
@@ -65,8 +66,9 @@ export class Channel {
       this.#port.postMessage({ reply: message.id, value });
     } catch (error) {
       const code = typeof error?.code === "string" ? error.code : "unavailable";
+      const fields = Array.isArray(error?.fields) ? { fields: error.fields } : {};
       this.#port.postMessage({ reply: message.id,
-        error: { code, message: String(error?.message ?? error) } });
+        error: { code, message: String(error?.message ?? error), ...fields } });
     }
   }
 }

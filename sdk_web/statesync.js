@@ -155,7 +155,8 @@ async function call(op, args) {
   try {
     return await channel().call(op, args);
   } catch (error) {
-    throw new StatesyncError(error.code ?? "unavailable", error.message ?? String(error));
+    throw new StatesyncError(error.code ?? "unavailable", error.message ?? String(error),
+      error.fields);
   }
 }
 

@@ -47,9 +47,12 @@ const tabs = new Set();
 let boots = 0;
 let ownKeys = 0; // connections of pages with their own getToken()
 
-/** An error with a protocol code, for a call's answer. @param {string} code @param {string} message */
-function failure(code, message) {
-  return Object.assign(new Error(message), { code });
+/**
+ * An error with a protocol code, for a call's answer.
+ * @param {string} code @param {string} message @param {object[]} [fields]  invalid fields
+ */
+function failure(code, message, fields = undefined) {
+  return Object.assign(new Error(message), { code }, fields ? { fields } : {});
 }
 
 // --- the runtime ------------------------------------------------------------------------------
@@ -290,7 +293,10 @@ async function fetchBytes(url) {
 async function settle(pending) {
   const outcome = await pending;
   try {
-    if (outcome.code !== undefined && outcome.code !== null) throw failure(outcome.code, outcome.message);
+    if (outcome.code !== undefined && outcome.code !== null) {
+      throw failure(outcome.code, outcome.message,
+        outcome.fields_json ? JSON.parse(outcome.fields_json) : undefined);
+    }
     const value = outcome.value;
     return typeof value?.copy === "function" ? value.copy() : value; // outlive `outcome`
   } finally {

@@ -144,7 +144,7 @@ class MachineSpec:
         except ValidationError as exc:
             raise StatesyncError(ErrorCode.INVALID_EVENT, "; ".join(
                 f"{'.'.join(['input', *map(str, e['loc'])])}: {e['msg']}"
-                for e in exc.errors())) from None
+                for e in exc.errors()), field_errors(exc)) from None
 
     def validate_event(self, event: dict[str, Any]) -> dict[str, Any]:
         """Check an event sent by a client; return it with its payload validated."""
@@ -167,8 +167,14 @@ class MachineSpec:
             detail = "; ".join(
                 f"{'.'.join(map(str, e['loc'])) or 'event'}: {e['msg']}" for e in exc.errors()
             )
-            raise StatesyncError(ErrorCode.INVALID_EVENT, f"{kind}: {detail}") from None
+            raise StatesyncError(ErrorCode.INVALID_EVENT, f"{kind}: {detail}",
+                                 field_errors(exc)) from None
         return {"type": kind, **data}
+
+
+def field_errors(exc: ValidationError) -> list[dict[str, Any]]:
+    """Each invalid field of a payload or input: its path into it and what is wrong."""
+    return [{"path": list(e["loc"]), "message": e["msg"]} for e in exc.errors()]
 
 
 @dataclass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 
 class ErrorCode(StrEnum):
@@ -40,12 +41,16 @@ HTTP_STATUS: dict[ErrorCode, int] = {
 
 
 class StatesyncError(Exception):
-    """An error that is reported to the client as `{code, message}`."""
+    """An error that is reported to the client as `{code, message}`, and `fields` for a
+    validation error: `[{"path": [...], "message": ...}]`, each invalid field's path into the
+    event payload or creation input (for forms)."""
 
-    def __init__(self, code: ErrorCode, message: str) -> None:
+    def __init__(self, code: ErrorCode, message: str,
+                 fields: list[dict[str, Any]] | None = None) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
+        self.fields = fields
 
     @property
     def http_status(self) -> int:

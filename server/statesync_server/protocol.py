@@ -13,8 +13,10 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SerializerFunctionWrapHandler,
     StrictInt,
     TypeAdapter,
+    model_serializer,
 )
 
 from .limits import MAX_SEQ
@@ -224,13 +226,27 @@ class SettledAck(Ack):
     state: PublicState | None = None
 
 
-class Reject(_Message):
+class _Failure(_Message):
+    """An error answer; `fields` (validation errors only: each invalid field's `path` and
+    `message`) is left out when there are none."""
+
+    code: str
+    message: str
+    fields: list[dict[str, Any]] | None = None
+
+    @model_serializer(mode="wrap")
+    def _without_empty_fields(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data = handler(self)
+        if data.get("fields") is None:
+            data.pop("fields", None)
+        return data
+
+
+class Reject(_Failure):
     type: Literal["reject"] = "reject"
     event_id: str
     machine: str
     instance: str
-    code: str
-    message: str
 
 
 class Subscribed(_Message):
@@ -285,11 +301,9 @@ class Unwatched(_Message):
     id: str | int
 
 
-class Error(_Message):
+class Error(_Failure):
     type: Literal["error"] = "error"
     id: RequestId = None
-    code: str
-    message: str
     machine: str | None = None
     instance: str | None = None
 

@@ -83,11 +83,18 @@ def test_errors_carry_the_servers_code(blank: Page) -> None:
         codes.schema = await code(todo.send({ type: "ADD", text: "" }));
         codes.unknown = await code(todo.send({ type: "NOPE" }));
         codes.state = todo.state.context.items;
+        const invalid = await todo.send({ type: "ADD", text: "" }).catch((error) => error);
+        codes.invalid = { message: invalid.message, fields: invalid.fields };
         await client.close();
         return codes;
     }""", token("carol"))
+    invalid = result.pop("invalid")
     assert result == {"forbidden": "forbidden", "missing": "not-found", "schema": "invalid-event",
                       "unknown": "invalid-event", "state": []}
+    # The message without the code; the invalid field named for a form.
+    assert invalid == {"message": "ADD: text: String should have at least 1 character",
+                       "fields": [{"path": ["text"],
+                                   "message": "String should have at least 1 character"}]}
 
 
 def test_bad_token_fails_to_connect(blank: Page) -> None:

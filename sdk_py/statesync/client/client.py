@@ -433,7 +433,8 @@ class Client:
             if message["code"] in _TRANSIENT:
                 self._drop()  # keep the event; it is sent again after reconnecting
             elif handle is not None:
-                handle._reject(message["event_id"], message["code"], message["message"])
+                handle._reject(message["event_id"], message["code"], message["message"],
+                               message.get("fields"))
         elif kind == "query-change":
             if (live := self._watches.get(message.get("id"))) is not None:  # type: ignore[arg-type]
                 live._change(message)
@@ -441,7 +442,7 @@ class Client:
             if future.done():
                 return
             if kind == "error":
-                future.set_exception(ClientError(message["code"], message["message"]))
+                future.set_exception(ClientError.from_message(message))
             else:
                 future.set_result(message)
         elif kind == "error" and (live := self._watches.get(message.get("id"))) is not None:  # type: ignore[arg-type]
@@ -449,14 +450,14 @@ class Client:
             if message["code"] == "unauthenticated":
                 self._drop()
             else:
-                live._end(ClientError(message["code"], message["message"]))
+                live._end(ClientError.from_message(message))
         elif kind == "error" and handle is not None:
             # The server ended a subscription: an expired token or a database outage
             # reconnects (and subscribes again with `since`), a denial ends it.
             if message["code"] in _RESUMABLE:
                 self._drop()
             else:
-                self._lose(handle, ClientError(message["code"], message["message"]))
+                self._lose(handle, ClientError.from_message(message))
         elif kind == "error":
             log.warning("statesync server error: %s: %s",
                         message.get("code"), message.get("message"))

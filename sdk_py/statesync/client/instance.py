@@ -206,14 +206,15 @@ class Instance:
         if future is not None and not future.done():
             future.set_result(seq)
 
-    def _reject(self, event_id: str, code: str, message: str) -> None:
+    def _reject(self, event_id: str, code: str, message: str,
+                fields: list[dict[str, Any]] | None = None) -> None:
         pending = self._reconciler.reject(event_id)
         future = self._futures.pop(event_id, None)
         if pending is None:
             return
         self._notify()
         if future is not None and not future.done():
-            future.set_exception(Rejected(code, message, pending.event, event_id))
+            future.set_exception(Rejected(code, message, pending.event, event_id, fields))
 
     def _emitted(self, event: dict[str, Any]) -> None:
         for key in (event.get("type"), "*"):

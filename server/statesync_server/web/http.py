@@ -25,8 +25,10 @@ M = TypeVar("M", bound=BaseModel)
 
 
 def _error_response(error: StatesyncError) -> JSONResponse:
-    body = {"error": {"code": error.code.value, "message": error.message}}
-    return JSONResponse(body, status_code=error.http_status)
+    body: dict[str, Any] = {"code": error.code.value, "message": error.message}
+    if error.fields is not None:
+        body["fields"] = error.fields
+    return JSONResponse({"error": body}, status_code=error.http_status)
 
 
 async def starlette_error(request: Request, exc: Exception) -> Response:

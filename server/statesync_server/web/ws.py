@@ -316,13 +316,14 @@ class Connection:
     def _error(self, error: StatesyncError, rid: p.RequestId = None,
                machine: str | None = None, instance: str | None = None) -> None:
         self._send(p.Error(id=rid, code=error.code, message=error.message,
-                           machine=machine, instance=instance))
+                           fields=error.fields, machine=machine, instance=instance))
 
     def _fail(self, message: Any, error: StatesyncError) -> None:
         """Answer a request with an error: a `reject` for events, else an `error`."""
         if isinstance(message, p.Send):
             self._send(p.Reject(event_id=message.event_id, machine=message.machine,
-                                instance=message.instance, code=error.code, message=error.message))
+                                instance=message.instance, code=error.code, message=error.message,
+                                fields=error.fields))
         else:
             self._error(error, getattr(message, "id", None), getattr(message, "machine", None),
                         getattr(message, "instance", None))

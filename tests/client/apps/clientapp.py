@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pydantic import BaseModel, Field
 from statesync import Machine, assign
 
 from statesync_server import Access, App
@@ -47,4 +48,16 @@ app.register("journal", journal)
 app.register("owned", journal, allow_write=owner_writes)
 app.register("vault", vault, public_context=lambda ctx: {"opens": ctx["opens"]})
 
-MACHINES = {"journal": journal, "owned": journal, "vault": vault}
+
+class Entry(BaseModel):
+    item: str = Field(min_length=1)
+
+
+class Opening(BaseModel):
+    owner: str = Field(min_length=1)
+
+
+app.register("checked", journal, events={"ADD": Entry, "CLOSE": None, "REOPEN": None},
+             input_model=Opening)
+
+MACHINES = {"journal": journal, "owned": journal, "vault": vault, "checked": journal}
