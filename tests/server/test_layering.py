@@ -1,5 +1,5 @@
 """The server's layers (README, "Layout"): imports only go down, and no module imports itself
-back through others, in `server/statesync_server/`.
+back through others, in `server/statesync_server/` and in the SDK's `sdk_py/statesync/client/`.
 
 Every import counts: at module level, inside functions and under `if TYPE_CHECKING:` (a type
 needed from above is a circle too; the lower module says what it needs with a `Protocol`).
@@ -12,6 +12,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVER = ROOT / "server" / "statesync_server"
+CLIENT = ROOT / "sdk_py" / "statesync" / "client"
 
 # Top to bottom; each layer may import itself and the layers listed for it. The package's own
 # `__init__` (the public API) and `__main__` sit above everything.
@@ -133,3 +134,6 @@ def test_every_package_says_what_it_may_import() -> None:
         doc = ast.get_docstring(ast.parse((SERVER / package / "__init__.py").read_text())) or ""
         assert "May import" in doc, package
 
+
+def test_client_sdk_has_no_import_circle() -> None:
+    assert cycles(import_graph(CLIENT, "statesync.client")) == []

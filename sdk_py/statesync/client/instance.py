@@ -7,16 +7,24 @@ import json
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from .errors import ClientClosed, ClientError, Rejected
 from .reconcile import Reconciler, accepted_events
 from .state import State
 
-if TYPE_CHECKING:
-    from .client import Client
-
 log = logging.getLogger("statesync.client")
+
+
+class InstanceOwner(Protocol):
+    """What a handle uses of the `Client` that made it (passed in, never imported: the client
+    imports this module)."""
+
+    def _transmit(self, handle: Instance, event_id: str, event: dict[str, Any]) -> None: ...
+
+    async def _close_instance(self, handle: Instance) -> None: ...
+
+    def _changed(self) -> None: ...
 
 Listener = Callable[[State], Any]
 EventListener = Callable[[dict[str, Any]], Any]
@@ -30,7 +38,8 @@ class Instance:
     server's update arrives.
     """
 
-    def __init__(self, client: Client, machine: str, name: str, reconciler: Reconciler) -> None:
+    def __init__(self, client: InstanceOwner, machine: str, name: str,
+                 reconciler: Reconciler) -> None:
         self.client = client
         self.machine = machine
         self.name = name

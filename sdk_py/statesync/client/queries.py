@@ -7,15 +7,27 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal, Protocol
 
 from .errors import ClientError, TransportClosed
 from .state import State
 
-if TYPE_CHECKING:
-    from .client import Client
-
 log = logging.getLogger("statesync.client")
+
+
+class QueryOwner(Protocol):
+    """What a live query uses of the `Client` that made it (passed in, never imported: the
+    client imports this module)."""
+
+    _sending: bool
+    _ids: Iterator[int]
+    _watches: dict[int, LiveQuery]
+
+    async def _request(self, message: dict[str, Any]) -> dict[str, Any]: ...
+
+    def _drop(self) -> None: ...
+
+    def _forget_query(self, live: LiveQuery) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +92,7 @@ class LiveQuery:
     reason (also in `error`), `on_end(fn)` calls `fn(reason)`, and async iteration stops.
     """
 
-    def __init__(self, client: Client, machine: str, index: str, op: str, value: Any,
+    def __init__(self, client: QueryOwner, machine: str, index: str, op: str, value: Any,
                  order: str, limit: int) -> None:
         self.client = client
         self.machine, self.index, self.op, self.value = machine, index, op, value
