@@ -67,6 +67,10 @@ def whole_context(context: Any) -> Any:
     return context
 
 
+MAX_COMPOSITE = 8
+"""Paths a composite index may combine."""
+
+
 @dataclass(frozen=True, slots=True)
 class Index:
     """A secondary index over the context at a dotted `path` (`statesync_server.engine.indexes`).
@@ -76,8 +80,18 @@ class Index:
     that value at that path. `public=False`: never shown, and only `eq` queries are answered (a
     range or prefix sweep would reveal the values of the items one may read)."""
 
-    path: str
+    path: str | tuple[str, ...]
+    """A dotted path, or several (a composite index: `Index(("plan", "status"))`, queried
+    with `eq` and a list of values, all of them or the leading ones)."""
     public: bool | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.path, list | tuple):
+            object.__setattr__(self, "path", tuple(self.path))
+            if not 2 <= len(self.path) <= MAX_COMPOSITE or not all(
+                    isinstance(part, str) and part for part in self.path):
+                raise ValueError(f"a composite index has 2-{MAX_COMPOSITE} dotted paths: "
+                                 f"{self.path!r}")
 
 
 def takes_reader(projection: Callable[..., Any]) -> bool:
@@ -105,8 +119,9 @@ class MachineSpec:
     caller's claims). Every read path goes through `statesync_server.engine.privacy`."""
     events: Mapping[str, type[BaseModel] | None] | None = None
     version: str = "1"
-    indexes: Mapping[str, str] | None = None
-    """Index name -> dotted path into the context (see `statesync_server.engine.indexes`)."""
+    indexes: Mapping[str, str | tuple[str, ...]] | None = None
+    """Index name -> dotted path into the context, or a tuple of them (a composite index;
+    see `statesync_server.engine.indexes`)."""
     effects: Mapping[str, Callable[..., Any]] | None = None
     """Effect name -> async implementation `fn(call: EffectCall)` (see `effects.py`)."""
     services: Mapping[str, Callable[..., Any]] | None = None
@@ -208,7 +223,7 @@ class App:
         allow_read_history: Authorizer | None = None,
         events: Mapping[str, type[BaseModel] | None] | None = None,
         version: str = "1",
-        indexes: Mapping[str, str | Index] | None = None,
+        indexes: Mapping[str, str | tuple[str, ...] | Index] | None = None,
         current: bool | None = None,
         effects: Mapping[str, Callable[..., Any]] | None = None,
         services: Mapping[str, Callable[..., Any]] | None = None,
@@ -222,7 +237,8 @@ class App:
         Register several versions of one machine by calling this once per `version` label;
         the last one registered is the current one (new instances take it) unless
         `current=False`. `indexes` maps index names to dotted paths into the context, or to
-        `Index(path, public=...)`.
+        `Index(path, public=...)`; `Index(("plan", "status"))` (or a tuple) is a composite
+        index over several paths, queried together.
 
         What readers see (docs/security.md): `public_context(context[, reader])`, the event
         fields `public_event(event, reader)` opts in (default: only the type), and events as

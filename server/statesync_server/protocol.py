@@ -113,7 +113,9 @@ class Ping(_Message):
 
 IndexName = Annotated[str, Field(min_length=1, max_length=200)]
 Operator = Literal["eq", "ne", "lt", "lte", "gt", "gte", "prefix"]
-IndexValue = str | int | float | bool
+IndexScalar = str | int | float | bool
+IndexValue = IndexScalar | Annotated[list[IndexScalar], Field(min_length=1, max_length=8)]
+"""A scalar, or for a composite index a list of its values (all, or the leading ones)."""
 Order = Literal["asc", "desc"]
 Limit = Annotated[int, Field(ge=1, le=1000)]
 

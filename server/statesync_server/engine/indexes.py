@@ -10,6 +10,11 @@ the value (`b0`/`b1`; `n` + 16 hex digits of the IEEE-754 double with the sign t
 string), so numbers sort numerically, strings by code point, and each range operator is one
 index range scan. Numbers are doubles (integers beyond 2**53 lose precision).
 
+A composite index (`Index(("plan", "status"))`) keeps one entry per instance whose values at
+every path are scalars: the components' keys joined by `SEPARATOR` (each escaped), so entries
+sort by the first value, then the second... It answers `eq` with a list of values: all of them,
+or the leading ones (`["pro"]`: every status of plan "pro", ordered by status).
+
 Queries: `eq ne lt lte gt gte prefix`, ascending or descending by (value, instance name),
 `limit` and an opaque `cursor` (keyset pagination: the next page starts strictly after the
 last entry seen, so pages neither repeat nor skip an entry that did not change meanwhile).
@@ -21,6 +26,7 @@ allows, and cursors are sealed (`statesync_server.engine.cursors`).
 
 from __future__ import annotations
 
+import json
 import math
 import struct
 import time
@@ -29,7 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic_core import from_json
-from sqlalchemy import and_, delete, insert, select, tuple_
+from sqlalchemy import and_, delete, insert, or_, select, tuple_
 
 from . import privacy
 from ..app import MachineSpec
@@ -65,7 +71,10 @@ def encode_key(value: Any) -> str | None:
     return None
 
 
-def decode_key(key: str) -> Any:
+def decode_key(key: str, composite: bool = False) -> Any:
+    """The value of a key (a composite index's: the list of its values)."""
+    if composite:
+        return [decode_key(part.replace("\x01\x02", "\x01")) for part in key.split(SEPARATOR)]
     kind, rest = key[0], key[1:]
     if kind == "b":
         return rest == "1"
@@ -86,6 +95,43 @@ def lookup(context: Any, path: str) -> Any:
     return node
 
 
+SEPARATOR = "\x01\x01"
+"""Between a composite key's components; a component's own \x01 is written \x01\x02, so a
+shorter component sorts first (\x01\x01 is below every other character that can follow)."""
+_AFTER_PREFIX = "\x01\x02"  # the smallest text above every key that continues a prefix
+
+
+def composite_key(values: list[Any]) -> str | None:
+    """The key of a list of scalars (a composite index's values), None if one is not one."""
+    parts = [encode_key(v) for v in values]
+    if any(part is None for part in parts):
+        return None
+    return SEPARATOR.join(part.replace("\x01", "\x01\x02") for part in parts)  # type: ignore[union-attr]
+
+
+def index_keys(context: Any, path: str | tuple[str, ...]) -> list[str]:
+    """The keys an instance's context has in an index: one per distinct scalar at a path (a
+    list gives one per element), or for a composite index one key of all its paths' values
+    (none when one of them is missing or not a scalar)."""
+    if isinstance(path, str):
+        return keys_for(lookup(context, path))
+    values = [lookup(context, part) for part in path]
+    if any(isinstance(v, list | dict) for v in values):
+        return []
+    key = composite_key(values)
+    return [key] if key is not None and _storable_composite(key) else []
+
+
+def _storable_composite(key: str) -> bool:
+    return ("\x00" not in key and len(key) <= MAX_INDEXED_STRING + 1
+            and len(key.encode()) <= MAX_INDEXED_STRING_BYTES + 1)
+
+
+def stored_path(path: str | tuple[str, ...]) -> str:
+    """How `index_defs` records an index's path (a composite: its paths as a JSON list)."""
+    return path if isinstance(path, str) else json.dumps(list(path))
+
+
 def keys_for(value: Any) -> list[str]:
     """Sorted distinct keys of a context value (a scalar or a list of scalars). A string the
     database cannot store (`check_indexable`) has none: the transitions that would store one
@@ -100,20 +146,28 @@ def _storable(key: str) -> bool:
         and len(key.encode()) <= MAX_INDEXED_STRING_BYTES + 1)
 
 
-def check_indexable(indexes: Mapping[str, str], context: Any) -> None:
+def check_indexable(indexes: Mapping[str, str | tuple[str, ...]], context: Any) -> None:
     """Refuse (`invalid-event`) a context holding an indexed string the database cannot store
     (a NUL character, over `MAX_INDEXED_STRING` characters or `MAX_INDEXED_STRING_BYTES`
-    bytes), on every backend alike."""
+    bytes; a composite index's values together), on every backend alike."""
     for name, path in indexes.items():
-        value = lookup(context, path)
-        for item in value if isinstance(value, list) else (value,):
-            if isinstance(item, str):
-                check_text(item, f"a value of index {name!r}", MAX_INDEXED_STRING,
-                           max_bytes=MAX_INDEXED_STRING_BYTES, code=ErrorCode.INVALID_EVENT)
+        for part in (path,) if isinstance(path, str) else path:
+            value = lookup(context, part)
+            for item in value if isinstance(value, list) else (value,):
+                if isinstance(item, str):
+                    check_text(item, f"a value of index {name!r}", MAX_INDEXED_STRING,
+                               max_bytes=MAX_INDEXED_STRING_BYTES, code=ErrorCode.INVALID_EVENT)
+        if not isinstance(path, str):
+            key = composite_key([lookup(context, part) for part in path])
+            if key is not None and not _storable_composite(key):
+                raise StatesyncError(ErrorCode.INVALID_EVENT, (
+                    f"the values of index {name!r} together are over {MAX_INDEXED_STRING} "
+                    "characters"))
 
 
-def instance_keys(indexes: Mapping[str, str], context: Any) -> dict[str, list[str]]:
-    return {name: keys_for(lookup(context, path)) for name, path in indexes.items()}
+def instance_keys(indexes: Mapping[str, str | tuple[str, ...]],
+                  context: Any) -> dict[str, list[str]]:
+    return {name: index_keys(context, path) for name, path in indexes.items()}
 
 
 def index_changes(app: Any, machine: str, old: Any, new: Any, insert: bool) -> dict[str, list[str]] | None:
@@ -130,8 +184,8 @@ def index_changes(app: Any, machine: str, old: Any, new: Any, insert: bool) -> d
         return None
     changed = {}
     for name, path in indexes.items():
-        keys = keys_for(lookup(new_context, path))
-        if keys != keys_for(lookup(old_context, path)):
+        keys = index_keys(new_context, path)
+        if keys != index_keys(old_context, path):
             changed[name] = keys
     return changed or None
 
@@ -145,7 +199,7 @@ async def backfill(app: Any, store: Any) -> dict[tuple[str, str], int]:
     async with store.engine.connect() as conn:
         declared = {(r.machine, r.name): r.path for r in await conn.execute(select(index_defs))}
     wanted = {
-        (name, index): path
+        (name, index): stored_path(path)
         for name, spec in app.machines.items()
         for index, path in (spec.indexes or {}).items()
     }
@@ -153,11 +207,12 @@ async def backfill(app: Any, store: Any) -> dict[tuple[str, str], int]:
     fresh = [key for key, path in wanted.items() if declared.get(key) != path]
     if not stale and not fresh:
         return {}
-    return await store._in_writer(_backfill_sync, store, stale, fresh, wanted)
+    app_paths = {name: dict(spec.indexes or {}) for name, spec in app.machines.items()}
+    return await store._in_writer(_backfill_sync, store, stale, fresh, app_paths)
 
 
 def _backfill_sync(store: Any, stale: list[tuple[str, str]], fresh: list[tuple[str, str]],
-                   wanted: dict[tuple[str, str], str]) -> dict[tuple[str, str], int]:
+                   app_paths: dict[str, dict[str, Any]]) -> dict[tuple[str, str], int]:
     """Runs on the writer thread, in one transaction."""
     import logging
 
@@ -175,7 +230,7 @@ def _backfill_sync(store: Any, stale: list[tuple[str, str]], fresh: list[tuple[s
         for machine, name in fresh:
             by_machine.setdefault(machine, []).append(name)
         for machine, names in by_machine.items():
-            paths = {n: wanted[(machine, n)] for n in names}
+            paths = {n: app_paths[machine][n] for n in names}
             for n in names:  # entries written before the definition was recorded
                 conn.execute(delete(index_entries).where(
                     index_entries.c.machine == machine, index_entries.c.name == n))
@@ -199,7 +254,7 @@ def _backfill_sync(store: Any, stale: list[tuple[str, str]], fresh: list[tuple[s
                     conn.execute(insert(index_entries), entries)
                 after = rows[-1].name
             conn.execute(insert(index_defs), [
-                {"machine": machine, "name": n, "path": p} for n, p in paths.items()])
+                {"machine": machine, "name": n, "path": stored_path(p)} for n, p in paths.items()])
             for n in names:
                 written.setdefault((machine, n), 0)
     if fresh:
@@ -241,6 +296,11 @@ def _next_prefix(text: str) -> str:
 def key_range(op: str, value: Any) -> Any:
     """The WHERE clause on `index_entries.key` for one operator."""
     key = index_entries.c.key
+    if isinstance(value, list):  # a composite index: all its values, or the leading ones
+        start = composite_key(value)
+        if op != "eq" or start is None:
+            raise _bad("a composite index answers 'eq' with a list of its values")
+        return or_(key == start, and_(key >= start + SEPARATOR, key < start + _AFTER_PREFIX))
     if op == "prefix":
         if not isinstance(value, str):
             raise _bad("prefix takes a string")
@@ -267,7 +327,7 @@ def key_visible(spec: MachineSpec, index: str, key: str, public: Any) -> bool:
     declared = spec.index_public.get(index)
     if declared is not None:
         return declared
-    return key in keys_for(lookup(public, spec.indexes[index])) if spec.indexes else False
+    return key in index_keys(public, spec.indexes[index]) if spec.indexes else False
 
 
 def _binding(query: Query, claims: Mapping[str, Any] | None) -> list[Any]:
@@ -284,7 +344,7 @@ def build_select(query: Query, after: tuple[str, str] | None, limit: int) -> Any
     e = index_entries.c
     where = [e.machine == query.machine, e.name == query.index, key_range(query.op, query.value)]
     descending = query.order == "desc"
-    if after is not None and query.op == "eq":  # one key: continue within it (a plain range)
+    if after is not None and query.op == "eq" and not isinstance(query.value, list):  # one key
         where.append(e.instance < after[1] if descending else e.instance > after[1])
     elif after is not None:
         position = tuple_(e.key, e.instance)
@@ -311,8 +371,17 @@ def validate(app: Any, query: Query) -> None:
         raise _bad("order is 'asc' or 'desc'")
     if not 1 <= query.limit <= MAX_LIMIT:
         raise _bad(f"limit is between 1 and {MAX_LIMIT}")
-    if isinstance(query.value, str) and "\x00" in query.value:  # no stored value has one
+    path = spec.indexes[query.index]  # type: ignore[index]
+    values = query.value if isinstance(query.value, list) else [query.value]
+    if any(isinstance(v, str) and "\x00" in v for v in values):  # no stored value has one
         raise _bad("an index value may not contain NUL characters")
+    if isinstance(path, str) and isinstance(query.value, list):
+        raise _bad(f"index {query.index!r} is over one path: its value is a scalar")
+    if not isinstance(path, str) and not (
+            query.op == "eq" and isinstance(query.value, list)
+            and 1 <= len(query.value) <= len(path) and composite_key(query.value) is not None):
+        raise _bad(f"index {query.index!r} is composite ({', '.join(path)}): it answers 'eq' "
+                   f"with a list of 1-{len(path)} of its values, leading ones first")
     if spec.index_public.get(query.index) is False and query.op != "eq":
         raise _bad(f"index {query.index!r} is private: it answers only 'eq' queries")
 
@@ -383,4 +452,4 @@ def _readable_item(app: Any, claims: Mapping[str, Any] | None, query: Query,
         tags=sorted(snapshot.tags), context=public, status=status, done=status == "done",
     )
     shown = claims is None or key_visible(spec, query.index, row.key, public)
-    return QueryItem(decode_key(row.key), state, shown)
+    return QueryItem(decode_key(row.key, isinstance(query.value, list)), state, shown)

@@ -28,12 +28,13 @@ from . import privacy
 from ..app import MachineSpec
 from ..errors import ErrorCode, StatesyncError
 from .indexes import (
+    SEPARATOR,
     Query,
+    composite_key,
     decode_key,
     encode_key,
+    index_keys,
     key_visible,
-    keys_for,
-    lookup,
     validate,
 )
 from ..protocol import Error, QueryChange
@@ -70,6 +71,9 @@ class Watch:
 
 def key_predicate(op: str, value: Any) -> Callable[[str], bool]:
     """Whether an index key lies in the range `indexes.key_range(op, value)` selects."""
+    if isinstance(value, list):  # a composite index (validated: `eq`): all values or leading
+        start = composite_key(value) or ""
+        return lambda key: key == start or key.startswith(start + SEPARATOR)
     if op == "prefix":
         if not isinstance(value, str):
             raise StatesyncError(ErrorCode.INVALID_MESSAGE, "prefix takes a string")
@@ -188,8 +192,8 @@ class LiveQueries:
             path = paths.get(index)
             if path is None:
                 continue
-            old_keys = keys_for(lookup(old.snapshot.context, path)) if old is not None else []
-            new_keys = keys_for(lookup(new.snapshot.context, path))
+            old_keys = index_keys(old.snapshot.context, path) if old is not None else []
+            new_keys = index_keys(new.snapshot.context, path)
             watches = [w for k in (None, *{*old_keys, *new_keys}) for w in by_key.get(k, ())]
             for watch in watches:
                 owner = watch.owner
@@ -261,7 +265,8 @@ class _Item:
                 "value": snapshot.value, "tags": sorted(snapshot.tags), "context": public,
                 "status": status, "done": status == "done"}
         if key_visible(self.spec, index, key, public):
-            return {"key": decode_key(key), **item}
+            composite = not isinstance((self.spec.indexes or {}).get(index, ""), str)
+            return {"key": decode_key(key, composite), **item}
         return item
 
 

@@ -21,17 +21,22 @@ from .runtime import Runtime
 
 
 def query_value(text: str | None) -> Any:
-    """`?value=` is JSON when it parses (`42`, `true`, `"42"`), else the text itself; text
-    starting with `[` or `{` must be JSON (and is then refused: values are scalars)."""
+    """`?value=` is JSON when it parses (`42`, `true`, `"42"`, `["pro","active"]` for a
+    composite index), else the text itself; text starting with `[` or `{` must be JSON (a
+    list of scalars)."""
     if text is None:
         raise invalid("value is required")
-    if text.startswith(("[", "{")):
-        raise invalid("value is a string, number or boolean (quote text starting with [ or {)")
     try:
         value = loads(text)
     except StatesyncError:
+        if text.startswith(("[", "{")):
+            raise invalid("value is a string, number or boolean, or a JSON list of them "
+                          "(quote text starting with [ or {)") from None
         return text
     check_value(value)
+    if isinstance(value, dict) or (isinstance(value, list) and any(
+            isinstance(item, list | dict) for item in value)):
+        raise invalid("value is a string, number or boolean, or a JSON list of them")
     return value
 
 
