@@ -127,13 +127,26 @@ def test_a_rebound_name_reaches_neither_the_socket_nor_the_api(server: ServerPro
     its HTTP requests (same-origin for the browser, no CORS asked) are served."""
     rebound = f"rebind.example:{server.port}"
     assert raw_handshake(server.port, rebound, f"http://{rebound}") == 403
-    assert raw_handshake(server.port, rebound, None) == 403
+    # what a browser sends on same-origin requests: fetch metadata; Origin but on GET/HEAD
+    same_origin = {"host": rebound, "sec-fetch-site": "same-origin", "sec-fetch-mode": "cors"}
     for path in ("/v1/health", "/statesync/manifest.json"):
-        response = httpx.get(f"{server.url}{path}", headers={"host": rebound})
+        response = httpx.get(f"{server.url}{path}", headers=same_origin)
         assert response.status_code == 403, (path, response.text)
         assert response.json()["error"]["code"] == "forbidden"
-    response = httpx.post(f"{server.url}/v1/session", headers={"host": rebound})
+    response = httpx.post(f"{server.url}/v1/session",
+                          headers={**same_origin, "origin": f"http://{rebound}"})
     assert response.status_code == 403, response.text
+    response = httpx.post(f"{server.url}/v1/session",  # an older browser: Origin only
+                          headers={"host": rebound, "origin": f"http://{rebound}"})
+    assert response.status_code == 403, response.text
+
+
+def test_other_clients_reach_the_server_under_any_name(server: ServerProcess) -> None:
+    """A service calling `http://statesync.internal:<port>` (no Origin, no fetch metadata: no
+    browser, nothing to rebind) is served."""
+    name = f"statesync.internal:{server.port}"
+    assert raw_handshake(server.port, name, None) == 101
+    assert httpx.get(f"{server.url}/v1/health", headers={"host": name}).status_code == 200
 
 
 def test_loopback_origins_reach_a_loopback_server(server: ServerProcess) -> None:

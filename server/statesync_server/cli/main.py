@@ -61,8 +61,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="request line and headers above this are refused (431)")
     serve.add_argument("--cors-origin", action="append", default=[], type=normalize_origin,
                        metavar="ORIGIN", help="let pages of this origin (https://host[:port], "
-                       "or *) use the server, also under its host name (other names than "
-                       "addresses and localhost are refused: DNS rebinding); repeatable")
+                       "or *) use the server, also under its host name (browsers' requests "
+                       "under other names than addresses and localhost are refused: DNS "
+                       "rebinding); repeatable")
     serve.add_argument("--max-inflight", type=int, default=Settings.max_inflight,
                        help="unanswered requests per socket before the server stops reading it")
     serve.add_argument("--auth-timeout", type=float, default=Settings.auth_timeout,

@@ -10,10 +10,14 @@ before the socket opens (cross-site WebSocket hijacking).
 
 DNS rebinding: an attacker's page of `http://rebind.example:8000` whose name it then points
 at the server's address is same-origin for the browser, and sends `Host` and `Origin` alike,
-so "the Origin's host equals Host" proves nothing. A request (HTTP or WebSocket) is served
-only under a `Host` that cannot be rebound: an IP address, `localhost`, or the host of a
-configured origin; any other name is answered 403 (`HostGuard`). A server reached through
-a name (behind a proxy) names it: `--cors-origin https://app.example`.
+so "the Origin's host equals Host" proves nothing. A browser's request (HTTP or WebSocket:
+one with an `Origin` or a `Sec-Fetch-*` header, which browsers send and scripts cannot
+remove) is served only under a `Host` that cannot be rebound: an IP address, `localhost`, or
+the host of a configured origin; any other name is answered 403 (`HostGuard`). A server
+whose pages are reached through a name (behind a proxy) names it: `--cors-origin
+https://app.example`. Other clients (the Python client, services calling
+`http://statesync.internal:8000`) carry no such header and are served under any name: DNS
+rebinding needs a browser.
 """
 
 from __future__ import annotations
@@ -151,9 +155,16 @@ class OriginPolicy:
                                      or name in self.hosts)
 
 
+def _from_browser(headers: Headers) -> bool:
+    """Whether a request comes from a browser: it sends `Origin` (every WebSocket handshake,
+    every request but same-origin GET and HEAD) or fetch metadata (`Sec-Fetch-*`, every
+    request of current browsers); a page's script can remove neither."""
+    return any(name in headers for name in ("origin", "sec-fetch-site", "sec-fetch-mode"))
+
+
 class HostGuard:
-    """ASGI middleware: answers 403 to an HTTP request or WebSocket handshake under a `Host`
-    the policy refuses, and to a handshake whose `Origin` it refuses."""
+    """ASGI middleware: answers 403 to a browser's HTTP request or WebSocket handshake under
+    a `Host` the policy refuses, and to a handshake whose `Origin` it refuses."""
 
     def __init__(self, app: ASGIApp, policy: OriginPolicy) -> None:
         self.app, self.policy = app, policy
@@ -165,7 +176,7 @@ class HostGuard:
         headers = Headers(scope=scope)
         host = headers.get("host")
         refusal = None
-        if not self.policy.host_allowed(host):
+        if _from_browser(headers) and not self.policy.host_allowed(host):
             refusal = (f"this server is not served under the name {host[:100]!r} (add its "
                        f"origin with --cors-origin)")
         elif scope["type"] == "websocket" and not self.policy.origin_allowed(
