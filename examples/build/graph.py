@@ -12,15 +12,17 @@ ASSETS: dict[str, tuple[str, ...]] = {
     "sessions": ("events",),          # page views per user
     "report": ("sessions", "users"),  # page views per user name, busiest first
 }
-_PARTITION = re.compile(r"^(?P<asset>[a-z_]+)@(?P<date>[0-9]{4}-[0-9]{2}-[0-9]{2})$")
+# asset@YYYY-MM-DD, in the regular expressions MicroPython's `re` knows too (no named groups,
+# no counted repeats): the browser may run these machines there.
+_PARTITION = re.compile(r"^([a-z_]+)@(\d\d\d\d-\d\d-\d\d)$")
 
 
 def split(partition: str) -> tuple[str, str]:
     """`"report@2026-12-01"` -> `("report", "2026-12-01")`; ValueError for anything else."""
     found = _PARTITION.match(partition)
-    if found is None or found["asset"] not in ASSETS:
+    if found is None or found.group(1) not in ASSETS:
         raise ValueError(f"not a partition of a known asset: {partition!r}")
-    return found["asset"], found["date"]
+    return found.group(1), found.group(2)
 
 
 def upstream(partition: str) -> list[str]:

@@ -25,10 +25,9 @@ import json
 import os
 from typing import Any
 
-from statesync import Machine, assign
+from machines import DAY_MS, onboarding
 from statesync_server import Access, App, EffectCall, Retry
 
-DAY_MS = 24 * 60 * 60 * 1000
 DRIP_DELAY_MS = int(os.environ.get("ONBOARDING_DRIP_DELAY_MS", DAY_MS))
 
 
@@ -71,44 +70,6 @@ async def send_drip(call: EffectCall) -> None:
                       data={"name": call.params["name"]}, key=call.idempotency_key)
 
 
-onboarding = Machine(
-    {
-        "id": "onboarding",
-        "initial": "welcoming",
-        "context": lambda input: {
-            "user": input["user"],
-            "email": input["email"],
-            "name": input.get("name", ""),
-            "welcome_id": None,
-        },
-        "states": {
-            "welcoming": {
-                "invoke": {
-                    "id": "welcome",
-                    "src": "sendWelcome",
-                    "input": lambda ctx, ev: {"to": ctx["email"], "name": ctx["name"]},
-                    "onDone": {"target": "waiting", "actions": "keepWelcomeId"},
-                    "onError": "stuck",
-                },
-            },
-            "waiting": {
-                "after": {"dripDelay": "drip_sent"},
-                "on": {"UNSUBSCRIBE": "unsubscribed"},
-            },
-            "drip_sent": {
-                "type": "final",
-                "entry": {"type": "sendDrip",
-                          "params": lambda ctx, ev: {"to": ctx["email"], "name": ctx["name"]}},
-            },
-            "unsubscribed": {"type": "final"},
-            "stuck": {"tags": ["needs-attention"], "on": {"RETRY": "welcoming"}},
-        },
-    },
-    actions={"keepWelcomeId": assign({"welcome_id": lambda ctx, ev: ev["output"]["message_id"]})},
-    delays={"dripDelay": DRIP_DELAY_MS},
-)
-
-
 def _may_write(access: Access) -> bool:
     """Users start their own onboarding and may unsubscribe from it."""
     return access.context["user"] == access.subject
@@ -121,7 +82,7 @@ def _public(context: dict[str, Any]) -> dict[str, Any]:
 app = App()
 app.register(
     "onboarding",
-    onboarding,
+    onboarding.provide(delays={"dripDelay": DRIP_DELAY_MS}),
     allow_write=_may_write,
     allow_read=lambda access: access.context["user"] == access.subject,
     public_context=_public,

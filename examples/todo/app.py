@@ -6,70 +6,10 @@ Token:    statesync token --sub alice
 
 from __future__ import annotations
 
+from machines import todo
 from pydantic import BaseModel, Field
-from statesync import Machine, Sender, assign
 
 from statesync_server import Access, App
-
-
-def _context(input: dict | None, *, sender: Sender) -> dict:
-    """A new list: its creator owns it."""
-    input = input or {}
-    return {
-        "title": str(input.get("title", "Todo")),
-        "owner": sender.subject,
-        "members": [],
-        "items": [],
-        "next_id": 1,
-    }
-
-
-def _has_item(context: dict, event: dict) -> bool:
-    return any(item["id"] == event["id"] for item in context["items"])
-
-
-todo = Machine(
-    {
-        "id": "todo",
-        "initial": "active",
-        "context": _context,
-        "states": {
-            "active": {
-                "on": {
-                    "ADD": {"actions": "add"},
-                    "TOGGLE": {"guard": "hasItem", "actions": "toggle"},
-                    "REMOVE": {"guard": "hasItem", "actions": "remove"},
-                    "RENAME": {"actions": "rename"},
-                    "SHARE": {"actions": "share"},
-                    "ARCHIVE": {"target": "archived"},
-                },
-            },
-            "archived": {"tags": ["read-only"], "on": {"RESTORE": "active"}},
-        },
-    },
-    actions={
-        "add": assign(
-            lambda ctx, ev: {
-                "items": [*ctx["items"], {"id": ctx["next_id"], "text": ev["text"], "done": False}],
-                "next_id": ctx["next_id"] + 1,
-            }
-        ),
-        "toggle": assign(
-            lambda ctx, ev: {
-                "items": [
-                    {**item, "done": not item["done"]} if item["id"] == ev["id"] else item
-                    for item in ctx["items"]
-                ]
-            }
-        ),
-        "remove": assign(
-            lambda ctx, ev: {"items": [i for i in ctx["items"] if i["id"] != ev["id"]]}
-        ),
-        "rename": assign({"title": lambda ctx, ev: ev["title"]}),
-        "share": assign(lambda ctx, ev: {"members": sorted({*ctx["members"], ev["member"]})}),
-    },
-    guards={"hasItem": _has_item},
-)
 
 
 class Add(BaseModel):

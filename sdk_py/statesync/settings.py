@@ -18,15 +18,19 @@ from .machine import Machine
 
 SETTINGS_MACHINE = "statesync.settings"
 
-_NAMESPACE = re.compile(r"^[A-Za-z0-9_.:@-]{1,64}$")
-_SUBJECT = re.compile(r"^[A-Za-z0-9_.:@-]{1,128}$")  # no `~`: `a~b~1` is a child's name form
+# Lengths checked apart: MicroPython's `re` (the light runtime) reads `{1,64}` as text.
+_NAME_CHARS = re.compile(r"^[A-Za-z0-9_.:@-]+$")  # no `~`: `a~b~1` is a child's name form
+
+
+def _usable(name: str, longest: int) -> bool:
+    return len(name) <= longest and _NAME_CHARS.match(name) is not None
 
 
 def settings_instance(namespace: str, subject: str) -> str:
     """The instance name holding `subject`'s settings in `namespace`: `namespace~subject`
     (a subject with characters not allowed in names, or starting with `h-`, is replaced by
     `h-` and its SHA-256)."""
-    if not _NAMESPACE.match(namespace):
+    if not _usable(namespace, 64):
         raise ValueError(f"a settings namespace is 1-64 of A-Z a-z 0-9 _ . : @ -: {namespace!r}")
     return f"{namespace}~{subject_key(subject)}"
 
@@ -34,7 +38,7 @@ def settings_instance(namespace: str, subject: str) -> str:
 def subject_key(subject: str) -> str:
     """`subject` itself when usable in an instance name and not itself of the hashed form
     (`h-...`), else `h-` and its SHA-256: two subjects never share a key."""
-    if _SUBJECT.match(subject) and not subject.startswith("h-"):
+    if _usable(subject, 128) and not subject.startswith("h-"):
         return subject
     return "h-" + hashlib.sha256(subject.encode()).hexdigest()
 
@@ -42,7 +46,7 @@ def subject_key(subject: str) -> str:
 def owns_settings(instance: str, subject: str | None) -> bool:
     """Whether `instance` is one of `subject`'s settings instances."""
     namespace, sep, key = instance.partition("~")
-    return bool(sep and subject and _NAMESPACE.match(namespace) and key == subject_key(subject))
+    return bool(sep and subject and _usable(namespace, 64) and key == subject_key(subject))
 
 
 def _set(context: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:

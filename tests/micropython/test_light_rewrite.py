@@ -306,3 +306,14 @@ def test_bundle_holds_the_package_and_the_support_files() -> None:
             assert "from __future__" not in source and "@dataclass" not in source, path
     only_client = light_bundle(["statesync.client"])
     assert "statesync/client/client.py" in only_client and "statesync/machine.py" not in only_client
+
+
+def test_regular_expressions_micropython_cannot_run_are_named() -> None:
+    with pytest.raises(LightRewriteError) as info:
+        rewrite('import re\nA = re.compile(r"(?P<year>[0-9]{4})")\nB = re.fullmatch("a", "a")\n')
+    assert info.value.reasons == [
+        "line 2: a regular expression with named groups, which MicroPython's re lacks",
+        "line 2: a regular expression with counted repeats {m,n}, which MicroPython's re lacks",
+        "line 3: re.fullmatch (MicroPython's re has compile, match, search, sub)",
+    ]
+    rewrite('import re\nA = re.compile(r"^([a-z_]+)@(\\d\\d)$")\n')  # fine there

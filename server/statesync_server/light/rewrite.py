@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import re
 from collections.abc import Iterable, Iterator
 
 HELPER = "_statesync_light"
@@ -86,10 +87,38 @@ def rewrite_tree(tree: ast.Module, filename: str = "<module>") -> ast.Module:
 # -- what cannot be translated ---------------------------------------------------------------
 
 
+RE_FUNCTIONS = frozenset({"compile", "match", "search", "sub"})
+"""What MicroPython's `re` module has."""
+RE_UNSUPPORTED = (
+    (re.compile(r"\(\?P"), "named groups"),
+    (re.compile(r"\(\?[=!<]"), "lookaround"),
+    (re.compile(r"\(\?[aiLmsux]"), "inline flags"),
+    (re.compile(r"(?<!\\)\{\d*,?\d*\}"), "counted repeats {m,n}"),
+    (re.compile(r"\\[1-9bBAZ]"), "backreferences or \\b \\A \\Z"),
+)
+"""Regular-expression syntax MicroPython's `re` lacks (some of it it reads as literal text)."""
+
+
+def _regex_reasons(node: ast.Call, where: str) -> list[str]:
+    func = node.func
+    if not (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name)
+            and func.value.id == "re"):
+        return []
+    if func.attr not in RE_FUNCTIONS:
+        return [f"{where}: re.{func.attr} (MicroPython's re has {', '.join(sorted(RE_FUNCTIONS))})"]
+    pattern = node.args[0] if node.args else None
+    if not (isinstance(pattern, ast.Constant) and isinstance(pattern.value, str)):
+        return []
+    return [f"{where}: a regular expression with {what}, which MicroPython's re lacks"
+            for syntax, what in RE_UNSUPPORTED if syntax.search(pattern.value)]
+
+
 def unsupported(tree: ast.Module, reasons: list[str]) -> None:
     """Constructs MicroPython 1.27 rejects and no pass rewrites."""
     for node in ast.walk(tree):
         where = f"line {getattr(node, 'lineno', '?')}"
+        if isinstance(node, ast.Call):
+            reasons.extend(_regex_reasons(node, where))
         if isinstance(node, ast.Match):
             reasons.append(f"{where}: `match` statement")
         elif isinstance(node, ast.TryStar):
