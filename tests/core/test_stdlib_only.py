@@ -1,7 +1,7 @@
 """The package must import only the standard library (it runs in Pyodide with nothing else).
 
 The one exception: each transport imports its platform's module inside its own functions
-(`websockets` on CPython, `js` / `pyodide` in the browser), so importing never needs them.
+(`websockets` on CPython, `js` / `pyodide` / `jsffi` in the browser), so importing never needs them.
 """
 
 import ast
@@ -14,7 +14,8 @@ PACKAGE = Path(statesync.__file__).parent
 
 LAZY_IMPORTS = {
     "client/transport_websockets.py": {"websockets"},
-    "client/transport_pyodide.py": {"js", "pyodide"},
+    "client/transport_pyodide.py": {"js", "pyodide", "jsffi"},
+    "client/transport_micropython.py": {"js", "jsffi"},
 }
 
 

@@ -57,10 +57,25 @@ async function main() {
   mp.globals.set("_args", opts.args ? fs.readFileSync(opts.args, "utf8") : "{}");
   let result;
   try {
-    await mp.runPythonAsync(
-      `import sys\nsys.path.insert(0, ${JSON.stringify(ROOT)})\n` +
-      `import ${opts.module} as _entry\n_result = _entry.${opts.call}(_args)\n` +
-      `if not isinstance(_result, str):\n    _result = await _result\n`);
+    // The call runs in a task that never raises: an exception thrown into the top-level
+    // coroutine of runPythonAsync kills MicroPython's scheduler ("TopLevelCoro has no
+    // attribute 'throw'"), so failures come back as {"error": traceback}.
+    await mp.runPythonAsync(`
+import asyncio, io, json, sys
+sys.path.insert(0, ${JSON.stringify(ROOT)})
+import ${opts.module} as _entry
+
+async def _guarded():
+    try:
+        result = _entry.${opts.call}(_args)
+        return result if isinstance(result, str) else await result
+    except BaseException as exc:
+        trace = io.StringIO()
+        sys.print_exception(exc, trace)
+        return json.dumps({"error": trace.getvalue()})
+
+_result = await asyncio.create_task(_guarded())
+`);
     result = JSON.parse(mp.globals.get("_result"));
   } catch (err) {
     result = { error: String(err && err.message ? err.message : err) };

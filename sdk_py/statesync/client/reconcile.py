@@ -13,6 +13,7 @@ later predictions still hold and nothing is replayed; otherwise everything is re
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -46,7 +47,8 @@ class Reconciler:
         self.sender = sender or Sender
         """The local user, as the `sender` of the pending events' optimistic transitions."""
         self.confirmed: State | None = None
-        self.pending: dict[str, Pending] = {}
+        self.pending: OrderedDict[str, Pending] = OrderedDict()
+        """By event id, in send order (an `OrderedDict`: MicroPython's dicts keep no order)."""
         self.visible: State | None = None
 
     def confirm(self, state: State) -> bool:
@@ -152,7 +154,7 @@ class Reconciler:
         confirmed = self.confirmed
         if confirmed is None:
             return
-        top = next(reversed(self.pending.values())).predicted if self.pending else None
+        top = list(self.pending.values())[-1].predicted if self.pending else None
         if top is None:
             self.visible = State(confirmed.value, confirmed.tags, confirmed.context,
                                  confirmed.status, confirmed.seq, len(self.pending))

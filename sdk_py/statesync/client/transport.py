@@ -30,7 +30,12 @@ class Transport(Protocol):
 
 
 def default_transport() -> Transport:
-    """The browser's WebSocket under Pyodide, the `websockets` package on CPython."""
+    """The browser's WebSocket under Pyodide or MicroPython, the `websockets` package on
+    CPython."""
+    if sys.implementation.name == "micropython":
+        from .transport_micropython import MicroPythonTransport
+
+        return MicroPythonTransport()
     if sys.platform == "emscripten":
         from .transport_pyodide import PyodideTransport
 

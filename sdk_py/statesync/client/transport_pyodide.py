@@ -1,4 +1,5 @@
-"""Browser transport under Pyodide: the page's `WebSocket` and `fetch` (imported lazily)."""
+"""Browser transport under Pyodide: the page's `WebSocket` and `fetch` (imported lazily).
+`BrowserSocket` serves MicroPython too (`transport_micropython`)."""
 
 from __future__ import annotations
 
@@ -11,18 +12,26 @@ from .errors import ClientError, TransportClosed
 _OPEN = 1  # WebSocket.OPEN
 
 
+def _create_proxy(callback: Any) -> Any:
+    """A JavaScript function calling `callback`, from Pyodide's or MicroPython's FFI."""
+    try:
+        from pyodide.ffi import create_proxy
+    except ImportError:  # MicroPython (statesync's light runtime)
+        from jsffi import create_proxy
+    return create_proxy(callback)
+
+
 class BrowserSocket:
     """A browser `WebSocket` whose callbacks feed an asyncio queue."""
 
     def __init__(self, url: str) -> None:
         from js import WebSocket
-        from pyodide.ffi import create_proxy
 
         loop = asyncio.get_running_loop()
         self._opened: asyncio.Future[None] = loop.create_future()
         self._frames: asyncio.Queue[str | None] = asyncio.Queue()
         self._ws = WebSocket.new(url)
-        self._proxies = [create_proxy(callback)
+        self._proxies = [_create_proxy(callback)
                          for callback in (self._on_open, self._on_message, self._on_close)]
         self._ws.onopen, self._ws.onmessage, self._ws.onclose = self._proxies
 
@@ -43,7 +52,8 @@ class BrowserSocket:
         if self._proxies:
             self._ws.onopen = self._ws.onmessage = self._ws.onclose = None
             for proxy in self._proxies:
-                proxy.destroy()
+                if hasattr(proxy, "destroy"):  # MicroPython's proxies are freed with the object
+                    proxy.destroy()
             self._proxies = []
 
     async def opened(self, timeout: float) -> None:

@@ -73,7 +73,8 @@ def rewrite_tree(tree: ast.Module, filename: str = "<module>") -> ast.Module:
     drop_typing_bases(tree, typing_names)
     single_builtin_exception_base(tree)
     ast_fixes = [OrderedConfigs(helper), Displays(helper), Signatures(helper),
-                 MissingMethods(helper), FStringTrailingBrace()]
+                 MissingMethods(helper), MissingAttributes(helper), BuiltinKeywords(),
+                 FStringTrailingBrace()]
     for fix in ast_fixes:
         fix.visit(tree)
     keep_used_abc_names(tree, abc_imports, helper, reasons)
@@ -113,12 +114,22 @@ def _regex_reasons(node: ast.Call, where: str) -> list[str]:
             for syntax, what in RE_UNSUPPORTED if syntax.search(pattern.value)]
 
 
+def _json_reasons(node: ast.Call, where: str) -> list[str]:
+    func = node.func
+    if not (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name)
+            and func.value.id == "json" and func.attr in ("dumps", "dump", "loads", "load")):
+        return []
+    return [f"{where}: json.{func.attr}({k.arg}=...), which MicroPython's json lacks"
+            for k in node.keywords if k.arg != "separators"]
+
+
 def unsupported(tree: ast.Module, reasons: list[str]) -> None:
     """Constructs MicroPython 1.27 rejects and no pass rewrites."""
     for node in ast.walk(tree):
         where = f"line {getattr(node, 'lineno', '?')}"
         if isinstance(node, ast.Call):
             reasons.extend(_regex_reasons(node, where))
+            reasons.extend(_json_reasons(node, where))
         if isinstance(node, ast.Match):
             reasons.append(f"{where}: `match` statement")
         elif isinstance(node, ast.TryStar):
@@ -164,13 +175,23 @@ REDIRECTED = {("types", "MappingProxyType"), ("collections", "deque")}
 """`from module import name` pairs MicroPython's module lacks or stubs, taken from the helper."""
 
 
+REPLACED_MODULES = {"asyncio": "_statesync_asyncio"}
+"""Modules MicroPython has in part: the stand-in (which adds the rest) is imported instead."""
+
+
 def redirect_imports(tree: ast.Module) -> None:
     """`from types import MappingProxyType` (MicroPython's is None) and `from collections
-    import deque` (MicroPython's is a fixed-size ring) -> from the helper."""
+    import deque` (MicroPython's is a fixed-size ring) -> from the helper; `asyncio` -> its
+    stand-in (`REPLACED_MODULES`)."""
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and not node.level and all(
                 (node.module, alias.name) in REDIRECTED for alias in node.names):
             node.module = HELPER
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module in REPLACED_MODULES:
+            node.module = REPLACED_MODULES[node.module]
+        elif isinstance(node, ast.Import):
+            node.names = [ast.alias(name=REPLACED_MODULES[a.name], asname=a.asname or a.name)
+                          if a.name in REPLACED_MODULES else a for a in node.names]
 
 
 def drop_type_checking_blocks(tree: ast.Module) -> None:
@@ -717,6 +738,25 @@ def _signature_spec(args: ast.arguments) -> ast.expr | None:
     return ast.parse(repr(tuple(entries)), mode="eval").body
 
 
+MISSING_ATTRIBUTES = {("time", "monotonic"), ("time", "perf_counter"),
+                      ("base64", "urlsafe_b64decode"), ("base64", "urlsafe_b64encode")}
+"""`module.name`s MicroPython lacks: read from the helper instead."""
+
+
+class MissingAttributes(ast.NodeTransformer):
+    """`time.monotonic` -> `_statesync_light.monotonic` (see `MISSING_ATTRIBUTES`: MicroPython
+    has no monotonic clock in `time`, and its `base64.urlsafe_*` raise NotImplementedError)."""
+
+    def __init__(self, helper: _HelperUses) -> None:
+        self.helper = helper
+
+    def visit_Attribute(self, node: ast.Attribute) -> ast.expr:
+        self.generic_visit(node)
+        if isinstance(node.value, ast.Name) and (node.value.id, node.attr) in MISSING_ATTRIBUTES:
+            return self.helper.attribute(node.attr, node)
+        return node
+
+
 class MissingMethods(ast.NodeTransformer):
     """`s.removeprefix(p)` -> `_statesync_light.method(s, "removeprefix", p)` for the methods
     MicroPython's `str` and `float` lack (see `MISSING_METHODS`)."""
@@ -731,6 +771,37 @@ class MissingMethods(ast.NodeTransformer):
                 and not any(isinstance(a, ast.Starred) for a in node.args):
             return self.helper.call("method", [func.value, ast.Constant(func.attr), *node.args],
                                     node)
+        return node
+
+
+POSITIONAL_KEYWORDS = {"int": ("base",), "round": ("ndigits",), "split": ("sep", "maxsplit"),
+                       "rsplit": ("sep", "maxsplit")}
+"""Built-ins MicroPython accepts these arguments of by position only."""
+
+
+class BuiltinKeywords(ast.NodeTransformer):
+    """MicroPython's built-ins take no keyword arguments: `zip(a, b, strict=True)` loses its
+    check (`strict` only raises on unequal lengths), `int(s, base=16)` and `s.split(maxsplit=1)`
+    pass them by position."""
+
+    def visit_Call(self, node: ast.Call) -> ast.Call:
+        self.generic_visit(node)
+        func = node.func
+        name = func.id if isinstance(func, ast.Name) else (
+            func.attr if isinstance(func, ast.Attribute) else None)
+        if isinstance(func, ast.Name) and name == "zip":
+            node.keywords = [k for k in node.keywords if k.arg != "strict"]
+        elif name in POSITIONAL_KEYWORDS and node.keywords and not any(
+                isinstance(a, ast.Starred) for a in node.args) and all(
+                k.arg in POSITIONAL_KEYWORDS[name] for k in node.keywords):
+            given = {k.arg: k.value for k in node.keywords}
+            slots = POSITIONAL_KEYWORDS[name]
+            first = len(node.args) - (1 if name in ("int", "round") else 0)
+            missing = slots[first:]
+            last = max(i for i, slot in enumerate(missing) if slot in given)
+            defaults = {"sep": ast.Constant(None), "maxsplit": ast.Constant(-1)}
+            node.args = [*node.args, *(given.get(slot, defaults.get(slot)) for slot in missing[:last + 1])]
+            node.keywords = []
         return node
 
 

@@ -95,6 +95,36 @@ Set = (set, frozenset)
 MutableSet = set
 
 
+def monotonic():
+    """Seconds from a monotonic clock (`time.monotonic`): the host's `performance.now()`."""
+    try:
+        import js
+        return js.performance.now() / 1000
+    except (ImportError, AttributeError):
+        import time
+        return time.ticks_ms() / 1000
+
+
+perf_counter = monotonic
+
+
+def _as_bytes(data):
+    return data.encode() if isinstance(data, str) else bytes(data)
+
+
+def urlsafe_b64decode(data):
+    """`base64.urlsafe_b64decode` (MicroPython's raises NotImplementedError)."""
+    import binascii
+    return binascii.a2b_base64(_as_bytes(data).replace(b"-", b"+").replace(b"_", b"/"))
+
+
+def urlsafe_b64encode(data):
+    """`base64.urlsafe_b64encode`."""
+    import binascii
+    encoded = binascii.b2a_base64(_as_bytes(data)).rstrip(b"\n")
+    return encoded.replace(b"+", b"-").replace(b"/", b"_")
+
+
 def merge(*parts):
     """`{**a, "k": v, **b}`: a new dict updated from each part in turn."""
     merged = {}
