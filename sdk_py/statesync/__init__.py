@@ -1,7 +1,8 @@
 """statesync: XState-v5-compatible statecharts in pure Python.
 
 The core is standard-library only and runs unchanged on CPython 3.11+ and in the browser under
-Pyodide. See `docs/core.md` for the core and `docs/client.md` for the client.
+Pyodide, and rewritten by the server under MicroPython (`statesync_server.light`). See
+`docs/core.md` for the core and `docs/client.md` for the client.
 """
 
 from .actions import (

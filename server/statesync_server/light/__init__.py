@@ -8,27 +8,35 @@ rewritten copy of the core, the client, the bridge and the app's machine modules
         package directory) rewritten, a package with all its `.py` files, keyed by path
         relative to its `sys.path` entry ("statesync/machine.py", "machines.py"), plus the
         run-time helper and the stand-in stdlib modules MicroPython lacks (`_statesync_light`,
-        `inspect`, `dataclasses`, `contextlib`, `uuid`, `urllib.parse`: `SUPPORT_FILES`). Write the files
-        under one directory on MicroPython's `sys.path`. Raises `LightRewriteError` when a
-        module cannot be rewritten.
+        `inspect`, `dataclasses`, `contextlib`, `uuid`, `importlib`, `urllib.parse`, and
+        `_statesync_asyncio`, which rewritten modules import as `asyncio`: `SUPPORT_FILES`).
+        Write the files under one directory on MicroPython's `sys.path`. Raises
+        `LightRewriteError` when a module cannot be rewritten.
 
     check_light(module) -> list[str]
         Why `module` (same forms) cannot run in MicroPython: imports of modules MicroPython
         does not have (its own pure-Python imports are followed and checked too), constructs
-        the rewrite cannot translate. `[]`: it runs there. A static verdict; what it cannot
-        see (calling a method MicroPython's types lack on a value of unknown type) is listed
-        in docs/core.md ("The light runtime").
+        the rewrite cannot translate, regular expressions and json options MicroPython lacks.
+        `[]`: it runs there. A static verdict; what it cannot see is listed in docs/core.md
+        ("The light runtime").
 
     rewrite_source(source, filename) -> str
         One module's rewrite (`statesync_server.light.rewrite`).
+
+For the browser worker: `light_bundle(["statesync", <the app's machine module>])` plus
+`rewrite_source(<sdk_web/bridge.py>)` written as `statesync_bridge.py`. Await the bridge's
+coroutines inside a task that never raises (`asyncio.create_task` of a wrapper that catches):
+an exception thrown into `runPythonAsync`'s top-level coroutine stops MicroPython's scheduler
+(tests/js/run_micropython.mjs does this).
 
 What the rewrite does: drops annotations, `from __future__`, typing imports, type aliases and
 `if TYPE_CHECKING:` blocks; expands `@dataclass` classes; turns `{**a, **b}` and star
 displays into calls and concatenations; makes the dicts under `states` / `on` / `after` in
 dict displays `OrderedDict`s (MicroPython's dicts are unordered); records the parameters of
 functions that take more than `(context, event)` for the light `inspect.signature`; keeps
-one built-in exception base per class; routes the `str` / `float` methods and built-in
-exceptions MicroPython lacks through the helper.
+one built-in exception base per class; routes the `str` / `float` methods, module attributes
+(`time.monotonic`) and built-in exceptions MicroPython lacks through the helper; imports the
+asyncio stand-in; passes built-ins' keyword arguments by position.
 """
 
 from __future__ import annotations
