@@ -1,7 +1,7 @@
 """statesync: XState-v5-compatible statecharts in pure Python.
 
 The core is standard-library only and runs unchanged on CPython 3.11+ and in the browser under
-Pyodide, and rewritten by the server under MicroPython (`statesync_server.light`). See
+Pyodide, and rewritten by the server under MicroPython (`statesync_server.web.light`). See
 `docs/core.md` for the core and `docs/client.md` for the client.
 """
 

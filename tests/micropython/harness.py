@@ -1,7 +1,7 @@
 """Run Python inside MicroPython-wasm under Node, on a light bundle (statesync's light runtime).
 
-`bundle_dir` writes `statesync_server.light.light_bundle(...)` (rewritten statesync, the helper
-and stand-in modules) plus rewritten extra modules into a directory; `run_micropython` boots
+`bundle_dir` writes `statesync_server.web.light.light_bundle(...)` (rewritten statesync, the
+helper and stand-in modules) plus rewritten extra modules into a directory; `run_micropython` boots
 MicroPython in `node tests/js/run_micropython.mjs`, imports a module from that directory, calls
 one function with a JSON string and returns its JSON answer.
 """
@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from statesync_server.light import light_bundle, rewrite_source
+from statesync_server.web.light import light_bundle, rewrite_source
 
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent

@@ -1,7 +1,7 @@
 """tests/core passes inside MicroPython-wasm (statesync's light runtime), under Node.
 
-The core and the test modules are rewritten by `statesync_server.light` exactly as the server
-rewrites them for the browser, run by `inside_tests.py` (pytest's `raises` / `parametrize`
+The core and the test modules are rewritten by `statesync_server.web.light` exactly as the
+server rewrites them for the browser, run by `inside_tests.py` (pytest's `raises` / `parametrize`
 stand-in) in `tests/js/run_micropython.mjs`. Passes only if MicroPython collected the tests
 CPython collects (less the modules `check_light` says cannot run there: `CPYTHON_ONLY`), and
 all passed.
@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from statesync_server.light import check_light
+from statesync_server.web.light import check_light
 
 from .harness import REPO, bundle_dir, requires_micropython, run_micropython
 

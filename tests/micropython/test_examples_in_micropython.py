@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from statesync_server.light import check_light, light_bundle
+from statesync_server.web.light import check_light, light_bundle
 
 from .harness import REPO, bundle_dir, requires_micropython, run_micropython
 

@@ -1,4 +1,4 @@
-"""The light rewrite (`statesync_server.light`), checked in CPython: each pass yields the
+"""The light rewrite (`statesync_server.web.light`), checked in CPython: each pass yields the
 source form MicroPython needs and the rewritten code still means the same (it is executed
 here against the run-time helper, which is plain Python)."""
 
@@ -15,16 +15,16 @@ from typing import Any
 
 import pytest
 
-from statesync_server.light import (
+from statesync_server.web.light import (
+    SUPPORT_DIR,
     SUPPORT_FILES,
     LightRewriteError,
     check_light,
     light_bundle,
     rewrite_source,
 )
-from statesync_server.light.rewrite import HELPER
+from statesync_server.web.light.rewrite import HELPER
 
-SUPPORT_DIR = Path(__file__).resolve().parents[2] / "server" / "statesync_server" / "light" / "micropython"
 
 
 @pytest.fixture(scope="module")

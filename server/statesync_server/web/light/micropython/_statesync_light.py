@@ -1,6 +1,6 @@
 """Run-time helper of statesync's light runtime (MicroPython): what rewritten modules import.
 
-Rewritten by `statesync_server.light`; never imported by CPython.
+Rewritten by `statesync_server.web.light`; never imported by CPython.
 """
 
 import asyncio

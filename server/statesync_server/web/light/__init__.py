@@ -21,7 +21,7 @@ rewritten copy of the core, the client, the bridge and the app's machine modules
         ("The light runtime").
 
     rewrite_source(source, filename) -> str
-        One module's rewrite (`statesync_server.light.rewrite`).
+        One module's rewrite (`statesync_server.web.light.rewrite`).
 
 For the browser worker: `light_bundle(["statesync", <the app's machine module>])` plus
 `rewrite_source(<sdk_web/bridge.py>)` written as `statesync_bridge.py`. Await the bridge's
