@@ -16,14 +16,14 @@ import random
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from statesync import Sender, UnknownActorError
 from statesync.actions import Action
 
 from ..workflow import children
-from . import emits, privacy
+from . import broadcast, emits, privacy
 from .. import logs
 from ..app import Access, App, MachineSpec
 from ..store.cluster import Cluster, Notice
@@ -31,7 +31,7 @@ from ..workflow.clock import Clock, SystemClock
 from .cursors import CursorSealer
 from ..errors import ErrorCode, StatesyncError
 from ..store.groupcommit import GroupCommitter
-from .history import CHECKPOINT_EVERY, Step, public_context_of, readable_steps, replay
+from .history import CHECKPOINT_EVERY, Step, readable_steps, replay
 from .replay import HELD_BYTES, REPLAY_PAGE, Catchup
 from .indexes import check_indexable, index_changes
 from ..limits import check_operation
@@ -42,19 +42,19 @@ from ..ops import Op, Subscriber
 from ..protocol import Ack, PublicState, SettledAck, Update
 from ..store import InstanceWrite, LogRow, Store, WriteConflict
 from ..store.outage import is_disconnect, is_outage
+from .projection import logged_state, public_state, update_text
+from .slots import UNKNOWN, WRITES, Committed, Slot, Work, take
 from .versions import prepare
 from ..workflow.workflow import DELIVER, RESERVED_EVENT_ID, Batch, Workflow
 
 log = logging.getLogger("statesync")
 
-_WRITES = ("create", "send", "upgrade")
 _RECENT_IDS = 1024  # event ids remembered per cached instance, to answer resends cheaply
 _MISSING = 100_000  # names remembered as not existing (one database lookup each)
 _LOADS = 8  # instance loads in flight at once, server-wide: the pool keeps room for the rest
 _CONFLICT_RETRIES = 50  # re-applies of a batch another process committed before (cluster mode)
 _FENCE_AFTER = 3  # lost races before a write takes the instance's row lock (cluster mode)
 _FENCES = 4  # fenced writes at once (each holds a pooled connection; loads may hold _LOADS more)
-_UNKNOWN: Any = object()  # _Slot.parent not read yet
 
 @dataclass(frozen=True, slots=True)
 class CreateResult:
@@ -98,56 +98,6 @@ class UpgradeResult:
     upgraded: bool
 
 
-@dataclass(slots=True)
-class _Committed:
-    version: str
-    snapshot: Any
-    seq: int
-
-
-@dataclass(slots=True)
-class _Slot:
-    machine: str
-    instance: str
-    spec: MachineSpec
-    ops: list[Op] = field(default_factory=list)
-    task: asyncio.Task[None] | None = None
-    loaded: bool = False
-    state: _Committed | None = None
-    subscribers: dict[Subscriber, Catchup | None] = field(default_factory=dict)
-    """Each subscriber, with its replay while it catches up (`subscribe` with `since`)."""
-    recent: dict[str, tuple[int, str | None]] = field(default_factory=dict)
-    """Event id -> (seq, sender's subject) of recently applied events."""
-    live: Any = None  # workflow.Live: its timers and invoked services still wanted
-    live_stale: bool = False
-    """Cluster mode: another process committed since `live` was read (read before a write)."""
-    refresh_queued: bool = False
-    """Cluster mode: a refresh is queued (it reads up to the latest seq: one is enough)."""
-    notified_seq: int = -1
-    """Cluster mode: the highest seq another process is known to have committed (a write
-    from a cache older than that would lose its commit: it catches up first)."""
-    emitted_elsewhere: list[tuple[int, Any]] = field(default_factory=list)
-    """Cluster mode: (seq, event) emitted by transitions other processes committed."""
-    parent: Any = _UNKNOWN
-    """A child instance's `children.ParentLink`, None for other instances (read before a write)."""
-
-
-@dataclass(slots=True)
-class _Work:
-    """Transitions applied in memory and not yet committed."""
-
-    state: _Committed | None
-    insert: bool = False
-    log: list[LogRow] = field(default_factory=list)
-    applied: dict[str, tuple[int, str | None]] = field(default_factory=dict)
-    answers: list[tuple[Op, Any]] = field(default_factory=list)
-    updates: list[tuple[Any, PublicState]] = field(default_factory=list)
-    checkpoints: list[tuple[int, str, dict[str, Any]]] = field(default_factory=list)
-    batch: Batch | None = None  # timers, outbox rows (workflow.py)
-    ops: list[Op] = field(default_factory=list)  # the operation of each `log` row
-    notices: list[tuple[int, Any]] = field(default_factory=list)  # (seq, emit / log action): after the commit
-
-
 class Engine:
     """Applies operations to instances; the only writer of instance state."""
 
@@ -165,7 +115,7 @@ class Engine:
         """Prometheus instruments in a registry of this engine's own (`/metrics`)."""
         self.committer = GroupCommitter(store, metrics=self.metrics)
         self.cache_size = cache_size
-        self._slots: OrderedDict[tuple[str, str], _Slot] = OrderedDict()
+        self._slots: OrderedDict[tuple[str, str], Slot] = OrderedDict()
         self._stopping = False
         self.workflow = Workflow(self)
         self.metrics.subscriptions.set_function(
@@ -236,7 +186,7 @@ class Engine:
                                          f"event ids starting with {RESERVED_EVENT_ID!r} are reserved")
         except StatesyncError as exc:
             op.answer(exc)
-            if op.kind in _WRITES:
+            if op.kind in WRITES:
                 self._rejected(op, exc)
             return
         slot = self._slot(spec, op.instance)
@@ -275,7 +225,7 @@ class Engine:
         if slot is not None and notice.emitted:  # kept even with no subscriber yet: one
             # may be subscribing (loading the instance) and get this seq's update next
             slot.emitted_elsewhere.extend(notice.emitted)  # sent with their seq's update
-            self._emit_delivered(slot)
+            broadcast.emit_delivered(slot)
         if slot is None and notice.machine not in self.live.watched:
             return
         if notice.machine not in self.app.machines:
@@ -296,19 +246,19 @@ class Engine:
 
     # --- the worker -----------------------------------------------------------------------
 
-    def _slot(self, spec: MachineSpec, instance: str) -> _Slot:
+    def _slot(self, spec: MachineSpec, instance: str) -> Slot:
         key = (spec.name, instance)
         slot = self._slots.get(key)
         if slot is None:
-            slot = self._slots[key] = _Slot(spec.name, instance, spec)
+            slot = self._slots[key] = Slot(spec.name, instance, spec)
         else:
             self._slots.move_to_end(key)
         return slot
 
-    async def _drain(self, slot: _Slot) -> None:
+    async def _drain(self, slot: Slot) -> None:
         try:
             while slot.ops:
-                batch = _take(slot.ops)
+                batch = take(slot.ops)
                 for attempt in range(2):
                     try:
                         await self._process(slot, batch)
@@ -327,21 +277,21 @@ class Engine:
                     del self._slots[(slot.machine, slot.instance)]
             self._evict()
 
-    async def _process(self, slot: _Slot, batch: list[Op]) -> None:
-        """Carry out one unit of work (`_take`) on the instance."""
+    async def _process(self, slot: Slot, batch: list[Op]) -> None:
+        """Carry out one unit of work (`slots.take`) on the instance."""
         if batch[0].kind == "refresh":
             slot.refresh_queued = False
             await self._refresh(slot, batch[0].since)
             return
         loaded = await self._load(slot)
-        if batch[0].kind in _WRITES:
+        if batch[0].kind in WRITES:
             await self._write(slot, batch)
         else:
             if self.cluster is not None and not loaded:
                 await self._up_to_date(slot)
             await self._read(slot, batch[0])
 
-    def _failed(self, slot: _Slot, batch: list[Op], exc: Exception) -> None:
+    def _failed(self, slot: Slot, batch: list[Op], exc: Exception) -> None:
         """Answer the operations of a unit of work that raised `exc`: `unavailable` when the
         database is away or full (logged once per outage), else `internal` (logged)."""
         if is_outage(exc):
@@ -352,11 +302,11 @@ class Engine:
             log.error("failed to process %s/%s", slot.machine, slot.instance, exc_info=exc)
             error = StatesyncError(ErrorCode.INTERNAL, "internal error; nothing applied")
         for op in batch:
-            if op.kind in _WRITES and not op.answered:
+            if op.kind in WRITES and not op.answered:
                 self._rejected(op, error)
             op.answer(error)
 
-    async def _load(self, slot: _Slot) -> bool:
+    async def _load(self, slot: Slot) -> bool:
         """Read the instance if it is not cached; whether it was read now. After a failure
         (the state is kept but not trusted), catch up from the state the subscribers were
         last sent, sending them every transition committed since, in order."""
@@ -379,7 +329,7 @@ class Engine:
             if stored is not None:
                 slot.spec = self.app.version_spec(slot.machine, stored.version)
                 snapshot = slot.spec.machine.restore(stored.snapshot)
-                slot.state = _Committed(stored.version, snapshot, stored.seq)
+                slot.state = Committed(stored.version, snapshot, stored.seq)
                 async with self._loads:
                     slot.live = await self.workflow.load_live(slot.machine, slot.instance)
             else:
@@ -389,28 +339,14 @@ class Engine:
             return True
         return False
 
-    def _emit_delivered(self, slot: _Slot) -> None:
-        """Send the events other processes' transitions emitted whose update this process
-        already delivered (their notification came late); later ones wait for theirs."""
-        state = slot.state
-        if state is None or not slot.emitted_elsewhere:
-            return
-        now, later = time.time(), []
-        for seq, event in slot.emitted_elsewhere:
-            if seq <= state.seq:
-                self._emit(slot, state.snapshot, seq, event, now)
-            else:
-                later.append((seq, event))
-        slot.emitted_elsewhere = later
-
-    async def _up_to_date(self, slot: _Slot) -> None:
+    async def _up_to_date(self, slot: Slot) -> None:
         """Cluster mode, before a read: refresh if another process committed since (so no
         read is staler than an acknowledgement any process gave)."""
         seq = await self.store.current_seq(slot.machine, slot.instance)
         if seq is not None and (slot.state is None or seq > slot.state.seq):
             await self._refresh(slot)
 
-    async def _refresh(self, slot: _Slot, since: int | None = None) -> None:
+    async def _refresh(self, slot: Slot, since: int | None = None) -> None:
         """Catch the cached instance up with the database: deliver each transition another
         process committed after the cached seq to the subscribers, in seq order and
         projected per reader, and tell the live queries (`since`: the seq before the first
@@ -424,10 +360,10 @@ class Engine:
             else:
                 stored = await self.store.load(slot.machine, slot.instance)
         if stored is None or (before is not None and stored.seq <= before.seq):
-            self._emit_delivered(slot)
+            broadcast.emit_delivered(slot)
             return
         spec = self.app.version_spec(slot.machine, stored.version)
-        after = _Committed(stored.version, spec.machine.restore(stored.snapshot), stored.seq)
+        after = Committed(stored.version, spec.machine.restore(stored.snapshot), stored.seq)
         start = before.seq if before is not None else since
         steps: list[Step] = []
         # What a subscriber is sent of a step depends on nothing but the logged row (the
@@ -444,8 +380,8 @@ class Engine:
                                      stored.seq - origin)
             if before is None and steps and steps[0].row.seq == start:
                 first = steps.pop(0)
-                before = _Committed(first.spec.version, first.snapshot, first.row.seq)
-        self._emit_delivered(slot)  # late ones for seqs already sent go first, in order
+                before = Committed(first.spec.version, first.snapshot, first.row.seq)
+        broadcast.emit_delivered(slot)  # late ones for seqs already sent go first, in order
         emitted = emits.by_event_seq(slot.emitted_elsewhere)
         sent = {step.row.seq for step in steps}
         slot.emitted_elsewhere = [(seq, event) for seq, event in slot.emitted_elsewhere
@@ -455,13 +391,13 @@ class Engine:
             if step.snapshot is None:
                 continue
             slot.spec = step.spec
-            public = (_logged_state(slot, step.row) if as_logged
-                      else _public_state(slot, step.snapshot, step.row.seq))
-            self._broadcast(slot, step.snapshot, public)
+            public = (logged_state(slot, step.row) if as_logged
+                      else public_state(slot, step.snapshot, step.row.seq))
+            broadcast.broadcast(slot, step.snapshot, public)
             for event in emitted.get(step.row.seq, ()):
-                self._emit(slot, step.snapshot, step.row.seq, event, now)
+                broadcast.emit(slot, step.snapshot, step.row.seq, event, now)
         slot.spec, slot.state = spec, after
-        self._emit_delivered(slot)
+        broadcast.emit_delivered(slot)
         slot.live_stale = True  # read again before this process writes to the instance
         if not slot.loaded:
             slot.recent.clear()
@@ -482,10 +418,10 @@ class Engine:
             except Exception:  # noqa: BLE001, S112 - loaded (and reported) the usual way when used
                 continue
             slot = self._slot(spec, instance)
-            slot.state = _Committed(row.version, snapshot, row.seq)
+            slot.state = Committed(row.version, snapshot, row.seq)
             slot.loaded = True
 
-    async def _write(self, slot: _Slot, batch: list[Op]) -> None:
+    async def _write(self, slot: Slot, batch: list[Op]) -> None:
         """Apply and commit a run of creates and sends.
 
         Event ids are assumed new unless seen since the instance was loaded; the database's
@@ -520,7 +456,7 @@ class Engine:
             op.answer(error)
             self._rejected(op, error)
 
-    async def _write_fenced(self, slot: _Slot, batch: list[Op], ids: list[str]) -> None:
+    async def _write_fenced(self, slot: Slot, batch: list[Op], ids: list[str]) -> None:
         """`_write` under the instance's row lock (`Store.fenced`): caught up with every
         commit before it, applied, and committed in that transaction."""
         async with self._fences, self.store.fenced(slot.machine, slot.instance) as fence:
@@ -529,18 +465,18 @@ class Engine:
             await self._prepare(slot)
             await self._flush(slot, self._apply(slot, batch, dict(seen)), fence.commit)
 
-    async def _prepare(self, slot: _Slot) -> None:
+    async def _prepare(self, slot: Slot) -> None:
         """Read what a write needs and the cache may lack: the parent link, the live timers
         and services (after another process's commit)."""
-        if slot.parent is _UNKNOWN and slot.state is not None:
+        if slot.parent is UNKNOWN and slot.state is not None:
             slot.parent = await self.workflow.parent_of(slot.machine, slot.instance)
         if slot.live_stale:
             async with self._loads:
                 slot.live = await self.workflow.load_live(slot.machine, slot.instance)
             slot.live_stale = False
 
-    def _apply(self, slot: _Slot, batch: list[Op], seen: dict[str, int]) -> _Work:
-        work = _Work(slot.state)
+    def _apply(self, slot: Slot, batch: list[Op], seen: dict[str, int]) -> Work:
+        work = Work(slot.state)
         slot.spec = self._spec_of(slot.machine, slot.state)
         for op in batch:
             try:
@@ -561,7 +497,7 @@ class Engine:
                 work.answers.append((op, error))
         return work
 
-    def _send(self, slot: _Slot, work: _Work, op: Op, seen: dict[str, Any]) -> None:
+    def _send(self, slot: Slot, work: Work, op: Op, seen: dict[str, Any]) -> None:
         if op.ref is not None:
             self._internal(slot, work, op, seen)
             return
@@ -590,11 +526,11 @@ class Engine:
         seq = work.state.seq + 1
         self._record(slot, work, op, snapshot, seq, op.event)
         self._plan(slot, work, seq, actions)
-        work.state = _Committed(work.state.version, snapshot, seq)
+        work.state = Committed(work.state.version, snapshot, seq)
         seen[op.event_id] = work.applied[op.event_id] = (seq, subject)
         work.answers.append((op, SendResult(seq, False)))
 
-    def _internal(self, slot: _Slot, work: _Work, op: Op, seen: dict[str, Any]) -> None:
+    def _internal(self, slot: Slot, work: Work, op: Op, seen: dict[str, Any]) -> None:
         """An event from a timer, an invoked service or another instance (see workflow.py):
         consumed in the same commit as its transition; dropped if no longer wanted (a
         cancelled timer, the late result of a stopped service); ignored (not logged) if the
@@ -653,11 +589,11 @@ class Engine:
             if ref.key is not None:
                 batch.finish(ref.key, "failed", f"error in application code: {exc!r}")
             raise StatesyncError(ErrorCode.INVALID_EVENT, f"error in application code: {exc!r}") from None
-        work.state = _Committed(work.state.version, after, seq)
+        work.state = Committed(work.state.version, after, seq)
         seen[op.event_id] = work.applied[op.event_id] = (seq, op.claims.get("sub"))
         work.answers.append((op, SendResult(seq, False)))
 
-    def _stop_child(self, slot: _Slot, work: _Work, op: Op, snapshot: Any, batch: Batch) -> None:
+    def _stop_child(self, slot: Slot, work: Work, op: Op, snapshot: Any, batch: Batch) -> None:
         """The parent stops this child instance (children.py): one logged transition to
         status `stopped`; its timers, services and own children are stopped with it."""
         parent, sender = slot.parent, op.ref.key[:2]
@@ -671,17 +607,17 @@ class Engine:
         after, seq = children.stopped(snapshot), work.state.seq + 1
         self._record(slot, work, op, after, seq, op.event)
         self.workflow.plan_stop(slot.spec, batch, seq)
-        work.state = _Committed(work.state.version, after, seq)
+        work.state = Committed(work.state.version, after, seq)
         work.applied[op.event_id] = (seq, op.claims.get("sub"))
         work.answers.append((op, SendResult(seq, False)))
 
-    def _batch(self, slot: _Slot, work: _Work) -> Batch:
+    def _batch(self, slot: Slot, work: Work) -> Batch:
         if work.batch is None:
             work.batch = self.workflow.batch(slot.machine, slot.instance, slot.live)
-            work.batch.parent = slot.parent if slot.parent is not _UNKNOWN else None
+            work.batch.parent = slot.parent if slot.parent is not UNKNOWN else None
         return work.batch
 
-    def _plan(self, slot: _Slot, work: _Work, seq: int, actions: list[Any]) -> None:
+    def _plan(self, slot: Slot, work: Work, seq: int, actions: list[Any]) -> None:
         """Timers, outbox rows and messages for a transition's actions (same commit); emitted
         events and log lines wait for the commit (emits.py). A child instance's transition that
         ends it also tells its parent (children.py)."""
@@ -711,12 +647,12 @@ class Engine:
             raise
         work.notices.extend((seq, action) for action in notices)
 
-    def _spec_of(self, machine: str, state: _Committed | None) -> MachineSpec:
+    def _spec_of(self, machine: str, state: Committed | None) -> MachineSpec:
         if state is None:
             return self.app.spec(machine)
         return self.app.version_spec(machine, state.version)
 
-    def _upgrade(self, slot: _Slot, work: _Work, op: Op) -> None:
+    def _upgrade(self, slot: Slot, work: Work, op: Op) -> None:
         """Move the instance to another machine version: one logged transition."""
         if work.state is None:
             raise StatesyncError(ErrorCode.NOT_FOUND, f"no instance {slot.instance!r}")
@@ -734,10 +670,10 @@ class Engine:
         # plan.actions (timer cancels/starts, service stops/starts) are carried out like a
         # transition's actions.
         self._plan(slot, work, seq, plan.actions)
-        work.state = _Committed(target, plan.snapshot, seq)
+        work.state = Committed(target, plan.snapshot, seq)
         work.answers.append((op, UpgradeResult(seq, version, target, True)))
 
-    def _create(self, slot: _Slot, work: _Work, op: Op) -> None:
+    def _create(self, slot: Slot, work: Work, op: Op) -> None:
         spec = slot.spec
         for_parent = op.ref is not None and op.ref.kind == "child"
         if not for_parent:  # first: whether it exists is not revealed
@@ -747,7 +683,7 @@ class Engine:
                                  f"{slot.instance!r} already exists (not this parent's child)")
         if work.state is not None and op.ref is not None:  # create_instance: it exists
             self._batch(slot, work).consume(op.ref)
-            state = _public_state(slot, work.state.snapshot, work.state.seq)
+            state = public_state(slot, work.state.snapshot, work.state.seq)
             work.answers.append((op, CreateResult(state, True)))
             return
         if work.state is not None:
@@ -756,7 +692,7 @@ class Engine:
                 raise StatesyncError(ErrorCode.FORBIDDEN, f"not allowed to create {slot.instance!r}")
             if op.if_exists == "error":
                 raise StatesyncError(ErrorCode.ALREADY_EXISTS, f"{slot.instance!r} already exists")
-            state = _public_state(slot, work.state.snapshot, work.state.seq, op.claims)
+            state = public_state(slot, work.state.snapshot, work.state.seq, op.claims)
             work.answers.append((op, CreateResult(state, True)))
             return
         sender = op.ref.key[:2] if op.ref is not None else None
@@ -779,9 +715,9 @@ class Engine:
             self._batch(slot, work).consume(op.ref)
         self._record(slot, work, op, snapshot, 0, event)
         self._plan(slot, work, 0, actions)
-        work.state = _Committed(spec.version, snapshot, 0)
+        work.state = Committed(spec.version, snapshot, 0)
         work.insert = True
-        public = _public_state(slot, snapshot, 0, op.claims)
+        public = public_state(slot, snapshot, 0, op.claims)
         work.answers.append((op, CreateResult(public, False)))
 
     @staticmethod
@@ -791,11 +727,11 @@ class Engine:
         return children.ParentLink(op.ref.key[0], op.ref.key[1], op.ref.child)
 
     def _record(
-        self, slot: _Slot, work: _Work, op: Op, snapshot: Any, seq: int, event: dict[str, Any]
+        self, slot: Slot, work: Work, op: Op, snapshot: Any, seq: int, event: dict[str, Any]
     ) -> None:
         if slot.spec.indexes:  # before anything is recorded: refused, `work` is unchanged
             check_indexable(slot.spec.indexes, snapshot.context)
-        public = _public_state(slot, snapshot, seq)
+        public = public_state(slot, snapshot, seq)
         work.log.append(
             LogRow(
                 seq, event, op.event_id, op.origin, op.claims.get("sub"), public.value, public.tags,
@@ -810,7 +746,7 @@ class Engine:
                 or slot.spec.machine.reads_sender):  # a stop is no transition a replay could redo
             work.checkpoints.append((seq, slot.spec.version, snapshot.to_dict()))
 
-    async def _flush(self, slot: _Slot, work: _Work,
+    async def _flush(self, slot: Slot, work: Work,
                      commit: Callable[[InstanceWrite], Awaitable[None]] | None = None) -> None:
         """Commit `work` (through the group committer, or `commit`), then answer its
         operations and broadcast its updates."""
@@ -855,13 +791,13 @@ class Engine:
                     self._rejected(op, result)
         notices = emits.by_seq(work.notices) if work.notices else None
         for snapshot, public in work.updates:
-            self._broadcast(slot, snapshot, public)
+            broadcast.broadcast(slot, snapshot, public)
             if notices and public.seq in notices:
-                self._notices(slot, snapshot, public.seq, notices[public.seq])
+                broadcast.notices(slot, snapshot, public.seq, notices[public.seq])
         if work.log and slot.machine in self.live.watched:
             self.live.committed(slot.machine, slot.instance, before, slot.state)
 
-    def _applied(self, slot: _Slot, work: _Work) -> None:
+    def _applied(self, slot: Slot, work: Work) -> None:
         """Count and log the transitions of `work`, now durable."""
         self.metrics.applied(slot.machine, [row.origin for row in work.log])
         if logs.transitions.isEnabledFor(logging.DEBUG):
@@ -888,7 +824,7 @@ class Engine:
             state = None
         op.answer(SendResult(result.seq, result.duplicate, settled, state))
 
-    async def _read(self, slot: _Slot, op: Op) -> None:
+    async def _read(self, slot: Slot, op: Op) -> None:
         """Operations that read committed state: get, subscribe, unsubscribe."""
         if op.kind == "unsubscribe":
             slot.subscribers.pop(op.subscriber, None)  # type: ignore[arg-type]
@@ -913,7 +849,7 @@ class Engine:
         if subscriber.closed:
             return
         op.answer(state.seq)
-        self._emit_delivered(slot)  # late events of seqs up to this one: not for this subscriber
+        broadcast.emit_delivered(slot)  # late events of seqs up to this one: not for this subscriber
         if op.since is None or op.since >= state.seq:
             slot.subscribers[subscriber] = None
             if op.since is None:
@@ -924,7 +860,7 @@ class Engine:
         self._catchups.add(task)
         task.add_done_callback(self._catchups.discard)
 
-    async def _catch_up(self, slot: _Slot, subscriber: Subscriber, catchup: Catchup,
+    async def _catch_up(self, slot: Slot, subscriber: Subscriber, catchup: Catchup,
                         since: int, upto: int) -> None:
         """Send a subscriber the updates after `since` up to `upto` that it could read at
         their seq, then what was committed meanwhile (see replay.py)."""
@@ -941,7 +877,7 @@ class Engine:
                 for step in steps:
                     if not await subscriber.writable() or not current():
                         return
-                    subscriber.deliver(_update_text(slot, step, reader))
+                    subscriber.deliver(update_text(slot, step, reader))
                 if scanned == since:
                     break  # the log ends here
                 since = scanned
@@ -961,71 +897,10 @@ class Engine:
                 del slot.subscribers[subscriber]
                 subscriber.lost(slot.machine, slot.instance, error)
 
-    def _readable(self, slot: _Slot, claims: Mapping[str, Any], state: _Committed) -> PublicState:
+    def _readable(self, slot: Slot, claims: Mapping[str, Any], state: Committed) -> PublicState:
         if not privacy.may_read(slot.spec, claims, slot.instance, state.snapshot):
             raise StatesyncError(ErrorCode.FORBIDDEN, f"not allowed to read {slot.instance!r}")
-        return _public_state(slot, state.snapshot, state.seq, claims)
-
-    def _broadcast(self, slot: _Slot, snapshot: Any, public: PublicState) -> None:
-        if not slot.subscribers:
-            return
-        shared = None if slot.spec.context_takes_reader else _update_json(public)
-        now = time.time()
-        for subscriber, catchup in list(slot.subscribers.items()):
-            if subscriber.closed:
-                del slot.subscribers[subscriber]
-                continue
-            claims = subscriber.claims
-            error = None
-            text = shared
-            if _expired(claims, now):
-                error = StatesyncError(ErrorCode.UNAUTHENTICATED, "token expired")
-            elif not privacy.may_read(slot.spec, claims, slot.instance, snapshot):
-                error = StatesyncError(ErrorCode.FORBIDDEN, "no longer allowed to read")
-            elif text is None:
-                try:
-                    text = _update_json(_public_state(slot, snapshot, public.seq, claims))
-                except Exception:  # a projection bug: this reader gets nothing more
-                    log.exception("public_context failed for %s/%s", slot.machine, slot.instance)
-                    error = StatesyncError(ErrorCode.INTERNAL, "cannot project this update")
-            if error is None and catchup is not None and not catchup.hold(text):
-                error = StatesyncError(ErrorCode.RATE_LIMITED,
-                                       "fell too far behind while catching up; subscribe again")
-            if error is not None:
-                del slot.subscribers[subscriber]
-                subscriber.lost(slot.machine, slot.instance, error)
-            elif catchup is None:
-                subscriber.deliver(text)
-
-    def _notices(self, slot: _Slot, snapshot: Any, seq: int, actions: list[Any]) -> None:
-        """Log lines, and emitted events for the subscribers that may read the instance at
-        `seq` (after that seq's update; held like it for a subscriber catching up)."""
-        now = time.time()
-        for action in actions:
-            if action.type == emits.LOG:
-                emits.write_log(slot.machine, slot.instance, seq, action.params)
-                continue
-            self._emit(slot, snapshot, seq, action.params["event"], now)
-
-    def _emit(self, slot: _Slot, snapshot: Any, seq: int, event: Mapping[str, Any],
-              now: float) -> None:
-        """One emitted event to the subscribers that may read the instance at `seq`."""
-        for subscriber, catchup in list(slot.subscribers.items()):
-            claims = subscriber.claims
-            if (subscriber.closed or _expired(claims, now)
-                    or not privacy.may_read(slot.spec, claims, slot.instance, snapshot)):
-                continue  # `_broadcast` has ended these subscriptions
-            try:
-                text = emits.emitted_json(slot.spec, slot.instance, seq, event, claims, snapshot)
-            except Exception:  # not JSON: an application bug, this event reaches no one
-                log.exception("emitted event of %s/%s cannot be sent", slot.machine, slot.instance)
-                return
-            if catchup is None:
-                subscriber.deliver(text)
-            elif not catchup.hold(text):
-                del slot.subscribers[subscriber]
-                subscriber.lost(slot.machine, slot.instance, StatesyncError(
-                    ErrorCode.RATE_LIMITED, "fell too far behind while catching up; subscribe again"))
+        return public_state(slot, state.snapshot, state.seq, claims)
 
     def _evict(self) -> None:
         """Drop idle cached instances beyond `cache_size`, least recently used first."""
@@ -1039,64 +914,6 @@ class Engine:
         ]
         for key in idle[: excess + self.cache_size // 10]:
             del self._slots[key]
-
-
-def _take(ops: list[Op]) -> list[Op]:
-    """The next unit of work: the leading run of writes, or one read."""
-    count = 1
-    if ops[0].kind in _WRITES:
-        while count < len(ops) and ops[count].kind in _WRITES:
-            count += 1
-    batch = ops[:count]
-    del ops[:count]
-    return batch
-
-
-def _public_state(slot: _Slot, snapshot: Any, seq: int,
-                  reader: Mapping[str, Any] | None = None) -> PublicState:
-    """What `reader` sees of the instance; without a reader (the log's stored copy and the
-    updates' template), a context that depends on the reader is left out."""
-    if reader is None and slot.spec.context_takes_reader:
-        context = None
-    else:
-        context = privacy.public_context(slot.spec, snapshot.context, reader or privacy.NO_READER)
-    status = snapshot.status
-    return PublicState.model_construct(  # built here from trusted values: no validation
-        machine=slot.machine,
-        instance=slot.instance,
-        seq=seq,
-        value=snapshot.value,
-        tags=sorted(snapshot.tags),
-        context=context,
-        status=status,
-        done=status == "done",
-    )
-
-
-def _logged_state(slot: _Slot, row: LogRow) -> PublicState:
-    """The public state a log row recorded (what subscribers were sent at its commit)."""
-    return PublicState.model_construct(
-        machine=slot.machine, instance=slot.instance, seq=row.seq, value=row.value,
-        tags=row.tags, context=row.public, status=row.status, done=row.status == "done")
-
-
-def _update_json(state: PublicState) -> str:
-    return Update.model_construct(**dict(state)).model_dump_json()
-
-
-def _update_text(slot: _Slot, step: Step, reader: Mapping[str, Any]) -> str:
-    row = step.row
-    return Update.model_construct(
-        machine=slot.machine, instance=slot.instance, seq=row.seq, value=row.value,
-        tags=row.tags, context=public_context_of(step, reader), status=row.status,
-        done=row.status == "done",
-    ).model_dump_json()
-
-
-def _expired(claims: Mapping[str, Any], now: float) -> bool:
-    """Whether a token's `exp` has passed (one that is not a number counts as expired)."""
-    exp = claims.get("exp", now)
-    return isinstance(exp, bool) or not isinstance(exp, int | float) or exp < now
 
 
 class _InputProbe(dict):  # type: ignore[type-arg]
