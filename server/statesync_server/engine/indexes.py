@@ -48,7 +48,7 @@ OPS = ("eq", "ne", "lt", "lte", "gt", "gte", "prefix")
 MAX_LIMIT = 1000
 SCAN_BUDGET = 10_000
 """Rows one page examines at most, readable or not (a bound on the work of one request)."""
-_MAX_BATCH = 1024  # rows read in one round trip (then handled before the next is read)
+_MAX_BATCH = 256  # rows read in one round trip, then handled (the event loop waits meanwhile)
 _BACKFILL_PAGE = 5000
 
 
