@@ -145,7 +145,6 @@ class Engine:
     async def start(self) -> None:
         await self.store.open()
         await prepare(self.app, self.store, dev=self.dev)  # version check, index back-fill; may refuse
-        await self.store.record_clock(self.clock.time() if self.clock.manual else None)
         if not self.store.is_sqlite:
             self.cluster = Cluster(self.store, notified=self.notified, resync=self.resync,
                                    claimed=self.workflow.claimed, lease=self.cluster_lease,

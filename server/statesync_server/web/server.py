@@ -66,6 +66,8 @@ def create_asgi_app(app: App, settings: Settings | None = None) -> Starlette:
             log.error("statesync cannot start: %s", reason)
             asgi.state.refused = True
             raise StartupError(reason) from None
+        # the clock the CLI's views of this database count from (None: the wall clock)
+        await engine.store.record_clock(engine.clock.time() if engine.clock.manual else None)
         await _log_summary(runtime)
         gc.freeze()  # keep the long-lived startup objects out of every full collection
         try:
