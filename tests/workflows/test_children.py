@@ -283,3 +283,27 @@ async def test_computed_child_ids_a_durable_delayed_send_to_and_send_to_self(flo
     nudges = [r for r in flow.log("crew", "c") if r["event"]["type"] == "NUDGED"]
     assert [r["origin"] for r in nudges] == ["instance", "instance"]
     await alice.close()
+
+
+async def test_a_child_spawned_with_sync_snapshot_sends_its_snapshots_across_a_restart(flow) -> None:
+    """Issue 22: spawn_child(..., sync_snapshot=True) (with a computed id): the parent gets
+    `xstate.snapshot.<id>` for the child's first snapshot and each change while it is active,
+    also after a SIGKILL (the child reads it from the row that created it)."""
+    server = flow.start(app=CHILDAPP)
+    alice = await WsClient.connect(server, mint("alice"))
+    await _create(alice, "crew", "w")
+    await alice.send_event("crew", "w", {"type": "WATCH", "name": "bo"}, "watch-1")
+    flow.wait(lambda: (s := _get_sync(flow, "crew", "w")) and s["context"]["seen"] == [["bo", 0]],
+              what="the child's first snapshot")
+    await alice.send_event("crew", "w", {"type": "POKE", "name": "bo"}, "poke-1")
+    flow.wait(lambda: len(_get_sync(flow, "crew", "w")["context"]["seen"]) == 2, what="a change")
+    await alice.close()
+    server.proc.kill()
+    server.proc.wait()
+    server = flow.start(app=CHILDAPP)
+    alice = await WsClient.connect(server, mint("alice"))
+    await alice.send_event("crew", "w", {"type": "POKE", "name": "bo"}, "poke-2")
+    flow.wait(lambda: len(_get_sync(flow, "crew", "w")["context"]["seen"]) == 3, what="after the restart")
+    assert _get_sync(flow, "crew", "w")["context"]["seen"] == [["bo", 0], ["bo", 1], ["bo", 2]]
+    assert _types(flow, "payment", "w~bo~1") == ["xstate.init", "PING", "PING"]
+    await alice.close()

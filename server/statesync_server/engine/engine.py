@@ -723,7 +723,7 @@ class Engine:
     def _parent_link(op: Op) -> children.ParentLink:
         """The parent of the child instance a `child` creation `op` makes."""
         assert op.ref is not None and op.ref.key is not None and op.ref.child is not None
-        return children.ParentLink(op.ref.key[0], op.ref.key[1], op.ref.child)
+        return children.ParentLink(op.ref.key[0], op.ref.key[1], op.ref.child, op.ref.sync_snapshot)
 
     def _record(
         self, slot: Slot, work: Work, op: Op, snapshot: Any, seq: int, event: dict[str, Any]

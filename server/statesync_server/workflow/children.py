@@ -53,6 +53,8 @@ class ParentLink:
     machine: str
     instance: str
     child_id: str
+    sync_snapshot: bool = False
+    """Spawned with `sync_snapshot=True`: the parent hears each of its snapshots."""
 
 
 _CHILD_FORM = re.compile(f"{SEPARATOR}[^{SEPARATOR}]*{SEPARATOR}[0-9]+\\Z")
@@ -132,7 +134,10 @@ def stopped(snapshot: Snapshot) -> Snapshot:
 
 
 def wants_snapshots(app: App, parent: ParentLink) -> bool:
-    """Whether the parent's machine invokes the child's id with `onSnapshot` (any version)."""
+    """Whether the parent wants the child's snapshots: it was spawned with `sync_snapshot`,
+    or the parent's machine invokes the child's id with `onSnapshot` (any version)."""
+    if parent.sync_snapshot:
+        return True
     specs = [app.machines.get(parent.machine), *getattr(app, "versions", {}).get(parent.machine, {}).values()]
     for spec in specs:
         for node in getattr(getattr(spec, "machine", None), "id_map", {}).values():

@@ -73,6 +73,8 @@ class Ref:
     """For services and messages: the outbox row."""
     child: str | None = None
     """For services, child creations and child results: the invoke id."""
+    sync_snapshot: bool = False
+    """For a child creation: spawned with `sync_snapshot` (children.ParentLink)."""
     status: str = "done"
     """For services: the row's status once the result is applied (done / failed)."""
     error: str | None = None
@@ -351,7 +353,17 @@ class Workflow:
         if children.SEPARATOR not in instance:
             return None
         first = await self.engine.store.log(machine, instance, -1, 1)
-        return children.parent_from_log(self.engine.app, instance, first[0] if first else None)
+        parent = children.parent_from_log(self.engine.app, instance, first[0] if first else None)
+        if parent is None:
+            return None
+        query = select(outbox.c.payload).where(  # the row that created it: spawned with sync_snapshot?
+            outbox.c.machine == parent.machine, outbox.c.instance == parent.instance,
+            outbox.c.kind == "child", outbox.c.name == machine, outbox.c.target == instance)
+        async with self.engine.store._engine().connect() as conn:
+            row = (await conn.execute(query)).first()
+        if row is not None and loads(row.payload).get("syncSnapshot"):
+            parent = children.ParentLink(parent.machine, parent.instance, parent.child_id, True)
+        return parent
 
     async def earlier_messages(self, job: Job) -> list[Job]:
         """The pending messages of `job`'s (sender, receiver) pair committed before it, oldest
@@ -419,6 +431,8 @@ class Workflow:
                     child = children.instance_name(instance, params["id"], seq)
                     children_live[params["id"]] = (child_machine, child)
                     payload = {"id": params["id"], "input": params.get("input")}
+                    if params.get("syncSnapshot"):
+                        payload["syncSnapshot"] = True
                     new.append(_row(key, "child", child_machine, child, payload, now))
                     continue
                 payload = {"input": params.get("input"), "event": action.event,
@@ -754,7 +768,8 @@ def _spawns_first(actions: list[Any]) -> list[Any]:
 def _message_ref(job: Job) -> Ref:
     """The `Ref` a delivered message carries (children.py: a child's creation, its end, its stop)."""
     if job.kind == "child":
-        return Ref("child", key=job.key, child=job.payload["id"])
+        return Ref("child", key=job.key, child=job.payload["id"],
+                   sync_snapshot=bool(job.payload.get("syncSnapshot")))
     if "actor" in job.payload:
         failed = job.payload["event"]["type"].startswith("xstate.error.actor.")
         return Ref("actor", key=job.key, child=job.payload["actor"],

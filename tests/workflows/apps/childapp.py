@@ -158,12 +158,13 @@ monitor = Machine.setup(
 
 # A crew hires a payment per member, its child id computed from the event; reminds one of
 # them a minute later (a durable delayed send_to, cancelled by its id), and nudges itself
-# (send_to SELF, now and a second later).
+# (send_to SELF, now and a second later). WATCH spawns one with sync_snapshot: the crew hears
+# each of its snapshots.
 crew = Machine(
     {
         "id": "crew",
         "initial": "open",
-        "context": {"nudges": 0},
+        "context": {"nudges": 0, "seen": []},
         "states": {
             "open": {
                 "on": {
@@ -173,6 +174,9 @@ crew = Machine(
                     "FIRE": {"actions": "fire"},
                     "NUDGE_ME": {"actions": ["nudgeNow", "nudgeLater"]},
                     "NUDGED": {"actions": "countNudge"},
+                    "WATCH": {"actions": "watch"},
+                    "POKE": {"actions": "poke"},
+                    "xstate.snapshot.*": {"actions": "saw"},
                 },
             },
         },
@@ -185,6 +189,9 @@ crew = Machine(
         "nudgeNow": send_to(SELF, {"type": "NUDGED"}),
         "nudgeLater": send_to(SELF, {"type": "NUDGED"}, delay=1000),
         "countNudge": assign(lambda ctx, ev: {"nudges": ctx["nudges"] + 1}),
+        "watch": spawn_child("payment", id=lambda ctx, ev: ev["name"], sync_snapshot=True),
+        "poke": send_to(lambda ctx, ev: ev["name"], {"type": "PING"}),
+        "saw": assign(lambda ctx, ev: {"seen": [*ctx["seen"], [ev["actorId"], ev["snapshot"]["context"]["pings"]]]}),
     },
 )
 
