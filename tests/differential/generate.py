@@ -225,7 +225,10 @@ class _Gen:
             if may_raise:
                 options.append(f"raise:{RAISED}")
             if self.v5:
-                options += ["emit:E0", "emitCount:E1", "log:l0", {"enqueue": self.program()}]
+                options += ["emit:E0", "emitCount:E1", "log:l0", {"enqueue": self.program()},
+                            "sendSelfDelayed:B:50:sb", "cancel:sb"]
+                if may_raise:  # to itself after the macrostep: R's handlers never send, no loop
+                    options += ["sendSelf:R", "sendInternal:R"]
             actions.insert(c.int(0, len(actions)), c.pick(options))
         return actions
 
@@ -369,10 +372,12 @@ def gen_steps(c: Chooser) -> list[dict[str, Any]]:
 
 def gen_case(c: Chooser, v5: bool = False) -> dict[str, Any]:
     """A differential case: a random machine and a random step sequence (``v5``: with
-    emit, log, enqueue_actions, meta and guard aliases; half of them built with setup)."""
+    emit, log, enqueue_actions, meta, guard aliases, send_to itself (now and delayed) and two
+    events asked with ``can`` after every step; half of them built with setup)."""
     if not v5:
         return {"config": gen_machine(c), "steps": gen_steps(c)}
-    case = {"config": gen_machine(c, v5=True), "steps": gen_steps(c), "implementations": V5_IMPLEMENTATIONS}
+    case = {"config": gen_machine(c, v5=True), "steps": gen_steps(c), "implementations": V5_IMPLEMENTATIONS,
+            "can": [{"type": c.pick(EVENTS), **({"flag": True} if _chance(c, 50) else {})} for _ in range(2)]}
     if _chance(c, 50):
         case["build"] = "setup"
     return case

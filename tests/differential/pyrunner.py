@@ -275,6 +275,11 @@ class _Child:
                                    params.get("systemId"))
                     self.children[params["id"]] = child
                 deferred.append((action, child))
+            elif (kind in ("xstate.sendTo", "xstate.sendParent") and "delay" in params and not initial
+                  and self._target_of(action) is not None):
+                # scheduled in order with delayed raises and cancels (XState defers them all
+                # alike), so timers due at the same time fire in the order they were set
+                self._send_to(self._target_of(action), params)
             elif kind in _CHILD_ACTIONS or initial:
                 deferred.append((action, self._target_of(action)))
             else:
@@ -391,7 +396,7 @@ class _Run:
         """The observation of a step that raised: the error, and ``can`` asked of the
         snapshot from before the step with status ``error`` (as XState keeps it)."""
         error = f"{type(exc).__name__}: {exc}"
-        if self.snapshot is None:
+        if self.snapshot is None or isinstance(exc, statesync.InfiniteLoopError):
             return {"error": error}
         return {"error": error, **_answers(_errored(self.snapshot, error), self.can)}
 
