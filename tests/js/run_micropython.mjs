@@ -5,7 +5,8 @@
  *   node run_micropython.mjs --dir DIR --module NAME --call FUNCTION [--args FILE]
  *        [--report FILE] [--websocket 1]
  *
- * 1. Boot `@micropython/micropython-webassembly-pyscript` (heap 64 MB).
+ * 1. Boot `@micropython/micropython-webassembly-pyscript` (heap: $STATESYNC_MICROPYTHON_HEAP_MB,
+ *    default 64 MB).
  * 2. Copy DIR (a light bundle: rewritten statesync, the helper and stand-in modules, and the
  *    modules to run, written by tests/micropython/harness.py) into MicroPython's file system
  *    and put it first on `sys.path`.
@@ -50,7 +51,8 @@ async function main() {
   }
   const write = (line) => process.stderr.write(`${line}\n`);
   const started = Date.now();
-  const mp = await loadMicroPython({ stdout: write, stderr: write, heapsize: 64 * 1024 * 1024,
+  const heapMb = Number(process.env.STATESYNC_MICROPYTHON_HEAP_MB || 64);
+  const mp = await loadMicroPython({ stdout: write, stderr: write, heapsize: heapMb * 1024 * 1024,
                                      pystack: 64 * 1024 });
   const bootMs = Date.now() - started;
   copyTree(mp.FS, opts.dir, ROOT);

@@ -238,10 +238,12 @@ def test_config_orders_and_ordered_sets_become_ordered_dicts(helper: ModuleType)
         one = {root: None}
         copied = dict(also)
         context = {"b": 1, "a": 2}
+        data = {"error": None}
         built = {}
         built["states"] = {k: {} for k in "ba"}
         ''', helper)
     assert type(namespace["config"]) is dict and type(namespace["context"]) is dict
+    assert type(namespace["data"]) is dict
     assert isinstance(namespace["config"]["states"], OrderedDict)
     assert list(namespace["config"]["states"]) == ["b", "a"]
     assert isinstance(namespace["config"]["states"]["a"]["on"], OrderedDict)

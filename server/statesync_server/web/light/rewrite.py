@@ -530,7 +530,8 @@ class _HelperUses:
 class OrderedSets(ast.NodeTransformer):
     """Insertion-ordered sets, the core's form of XState's ordered `Set`s, become
     `OrderedDict`s (MicroPython's dicts are unordered): `x: dict[K, None] = {}` (or a
-    comprehension), a display whose values are all None (`{root: None}`), and every
+    comprehension), a display of non-constant keys whose values are all None (`{root: None}`;
+    `{"error": None}` is data and stays a dict), and every
     `dict.fromkeys(...)`; `dict(x)` keeps an `OrderedDict` one."""
 
     def __init__(self, helper: _HelperUses) -> None:
@@ -545,9 +546,9 @@ class OrderedSets(ast.NodeTransformer):
 
     def visit_Dict(self, node: ast.Dict) -> ast.expr:
         self.generic_visit(node)
-        if node.keys and None not in node.keys and all(
-                isinstance(v, ast.Constant) and v.value is None for v in node.values):
-            return self.helper.call("ordered", [node], node)  # `{root: None}`
+        if node.keys and all(k is not None and not isinstance(k, ast.Constant) for k in node.keys) \
+                and all(isinstance(v, ast.Constant) and v.value is None for v in node.values):
+            return self.helper.call("ordered", [node], node)  # `{root: None}`, not `{"a": None}`
         return node
 
     def visit_Call(self, node: ast.Call) -> ast.expr:
