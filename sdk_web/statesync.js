@@ -552,6 +552,9 @@ export class Client {
    * instance, until its handle takes them */
   #restored = new Map();
   #offline = false; // the server could not be reached (before the handover)
+  /** @type {Map<string, State>} instances as HTTP queries returned them, by [machine, name]
+   * JSON: opening one of them before the handover needs no request */
+  #seen = new Map();
   #anonymous = false; // an anonymous session (kept in localStorage)
 
   /** @param {{base: string, timeout: number, options: object, runtime: Promise<RuntimeInfo>,
@@ -642,6 +645,7 @@ export class Client {
     if (this.#closed) throw new StatesyncError("closed", "the client was closed");
     this.#live = true;
     this.#offline = false;
+    this.#seen.clear(); // handles come from the worker now
     performance.mark("statesync:live"); // bench/browser.py: page load -> optimistic ready
     this[CHANGED]();
   }
@@ -833,9 +837,9 @@ export class Client {
         instance[ATTACH](hid, view);
         return instance;
       }
-      let state;
+      let state = this.#seen.get(key); // a query returned it: no request
       try {
-        state = await this.#fetchState(machine, name, create);
+        state ??= await this.#fetchState(machine, name, create);
       } catch (error) {
         if (!unreachable(error) || this.#closed) throw error;
         this.#setOffline(true);
@@ -898,7 +902,11 @@ export class Client {
     const path = [machine, index].map(encodeURIComponent).join("/");
     const answer = await request("GET", `${this.#base}/v1/query/${path}?${params}`, this.#token,
       undefined, this.#timeout);
-    return { items: answer.items.map(toItem), cursor: answer.cursor };
+    const items = answer.items.map(toItem);
+    for (const { machine: m, instance, key, ...state } of items) {
+      this.#seen.set(JSON.stringify([m, instance]), state);
+    }
+    return { items, cursor: answer.cursor };
   }
 
   /**

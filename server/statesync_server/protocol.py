@@ -273,7 +273,9 @@ class Pong(_Message):
 
 class Results(_Message):
     """One page of a `query`: `items` are public states, each with the index `key` it
-    matched; `cursor` asks for the next page (null: no more)."""
+    matched; `cursor` asks for the next page (null: no more). The first page of a `watch`
+    also gives the index's `path` into the context (unless the index is `public=False`), so
+    the client can place its own pending changes in the live query."""
 
     type: Literal["results"] = "results"
     id: RequestId = None
@@ -281,6 +283,14 @@ class Results(_Message):
     index: str
     items: list[dict[str, Any]]
     cursor: str | None = None
+    path: str | None = None
+
+    @model_serializer(mode="wrap")
+    def _without_path(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data = handler(self)
+        if data.get("path") is None:
+            data.pop("path", None)
+        return data
 
 
 class QueryChange(_Message):

@@ -211,6 +211,13 @@ class Client:
             raise ClientClosed("the client was closed")
         return live
 
+    def _placed(self, handle: Instance) -> None:
+        """A handle's visible state changed (or it ended): the live queries of its machine
+        place it again (their optimistic items)."""
+        for live in list(self._queries):
+            if live.machine == handle.machine:
+                live._reconsider(handle.name)
+
     def _forget_query(self, live: LiveQuery) -> None:
         if live in self._queries:
             self._queries.remove(live)
@@ -467,6 +474,7 @@ class Client:
         self._instances.pop((handle.machine, handle.name), None)
         handle.error = error
         handle._end(error)
+        self._placed(handle)
 
     def _fail_requests(self, error: Exception) -> None:
         for future in self._requests.values():
@@ -476,6 +484,7 @@ class Client:
     async def _close_instance(self, handle: Instance) -> None:
         self._instances.pop((handle.machine, handle.name), None)
         handle._end(ClientClosed(f"{handle.machine}/{handle.name} was closed"))
+        self._placed(handle)
         if self._sending:
             with contextlib.suppress(ClientError, TransportClosed, TimeoutError):
                 await self._request({"type": "unsubscribe", "machine": handle.machine,

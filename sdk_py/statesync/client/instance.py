@@ -253,6 +253,7 @@ class Instance:
         if state is None:
             return
         self.client._changed()
+        self.client._placed(self)
         for listener in list(self._listeners):
             try:
                 listener(state)

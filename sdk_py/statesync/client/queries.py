@@ -85,7 +85,11 @@ class LiveQuery:
     """The instances matching an index query, kept up to date by the server (`watch`).
 
     `items` lists them in index order (ties by instance name; items whose `key` the reader
-    may not see come after, by name); `subscribe(fn)` calls `fn(change)` on every change, and
+    may not see come after, by name), this client's pending changes included: an instance
+    whose handle is open here is placed by its visible (optimistic) state, until the server
+    has said as much (the index's path comes with the watch; an index whose values are never
+    shown, or a value the public context does not hold, is left to the server). `subscribe(fn)`
+    calls `fn(change)` on every change, and
     `async for change in live` yields them. After a reconnect the query is watched again and
     listeners hear what changed meanwhile. It ends when closed (by `close()` or the client's)
     or when the server refuses to watch it again or ends it: `await live.ended` gives the
@@ -99,7 +103,10 @@ class LiveQuery:
         self.order, self.limit = order, limit
         self.closed = False
         self.error: ClientError | None = None
-        self._items: dict[str, Item] = {}
+        self._items: dict[str, Item] = {}  # as the server said
+        self._visible: dict[str, Item] = {}  # with this client's pending changes
+        self._left: dict[str, int] = {}  # instance -> the seq after which it left
+        self._path: str | None = None  # the index's path into the context (from the watch)
         self._sorted: list[Item] | None = None
         self._loading: _Loading | None = None
         self._watch_id: int | None = None
@@ -119,8 +126,8 @@ class LiveQuery:
     def items(self) -> list[Item]:
         """The matching instances, in index order."""
         if self._sorted is None:
-            shown = [i for i in self._items.values() if i.key is not None]
-            hidden = [i for i in self._items.values() if i.key is None]
+            shown = [i for i in self._visible.values() if i.key is not None]
+            hidden = [i for i in self._visible.values() if i.key is None]
             descending = self.order == "desc"
             shown.sort(key=lambda i: (_rank(i.key), i.key, i.instance), reverse=descending)
             hidden.sort(key=lambda i: i.instance, reverse=descending)
@@ -132,13 +139,13 @@ class LiveQuery:
         return [i.instance for i in self.items]
 
     def get(self, instance: str) -> Item | None:
-        return self._items.get(instance)
+        return self._visible.get(instance)
 
     def __len__(self) -> int:
-        return len(self._items)
+        return len(self._visible)
 
     def __contains__(self, instance: object) -> bool:
-        return instance in self._items
+        return instance in self._visible
 
     def __iter__(self) -> Iterator[Item]:
         return iter(self.items)
@@ -236,6 +243,7 @@ class LiveQuery:
                  "value": self.value, "order": self.order, "limit": self.limit}
         try:
             page = await client._request({"type": "watch", **query, "id": watch_id})
+            self._path = page.get("path")
             while generation == self._generation:
                 for raw in page["items"]:
                     _put(loading.items, loading.gone, Item.from_server(raw))
@@ -253,9 +261,10 @@ class LiveQuery:
             return
         if generation != self._generation or self.closed:
             return
-        before, self._items, self._loading, self._sorted = self._items, loading.items, None, None
+        self._items, self._loading, self._left = loading.items, None, dict(loading.gone)
+        before, self._visible, self._sorted = self._visible, self._placed(), None
         self._ready.set()
-        self._notify(_diff(before, self._items))
+        self._notify(_diff(before, self._visible))
 
     def _change(self, message: dict[str, Any]) -> None:
         """A `query-change` from the server."""
@@ -266,14 +275,55 @@ class LiveQuery:
         instance, kind = message["instance"], message["change"]
         if kind == "leave":
             applied = _remove(items, gone, instance, message["seq"])
-            change = Change("leave", instance, None)
+            if loading is None:
+                self._left[instance] = max(self._left.get(instance, -1), message["seq"])
         else:
-            item = Item.from_server(message["item"])
-            applied = _put(items, gone, item)
-            change = Change(kind, instance, item)
+            applied = _put(items, gone, Item.from_server(message["item"]))
         if applied and loading is None:
-            self._sorted = None
-            self._notify([change])
+            self._reconsider(instance)
+
+    def _reconsider(self, instance: str) -> None:
+        """The server's item or this client's handle of `instance` changed: show where it is
+        now, telling the listeners if that differs from what they saw."""
+        if self.closed or self._loading is not None:
+            return
+        before, after = self._visible.get(instance), self._place(instance)
+        if after == before:
+            return
+        if after is None:
+            del self._visible[instance]
+        else:
+            self._visible[instance] = after
+        self._sorted = None
+        kind = "leave" if after is None else "enter" if before is None else "update"
+        self._notify([Change(kind, instance, after)])
+
+    def _placed(self) -> dict[str, Item]:
+        """Every visible item: the server's, and this client's open handles placed."""
+        names = set(self._items) | {name for machine, name in self.client._instances
+                                    if machine == self.machine}
+        placed = {name: self._place(name) for name in names}
+        return {name: item for name, item in placed.items() if item is not None}
+
+    def _place(self, instance: str) -> Item | None:
+        """The item of `instance` as this client shows it: placed by its handle's visible
+        state while that holds pending events or is newer than what the server said of it
+        here, else the server's."""
+        server = self._items.get(instance)
+        handle = self.client._instances.get((self.machine, instance))
+        state = handle._reconciler.visible if handle is not None and not handle.closed else None
+        if state is None or self._path is None:
+            return server
+        if not handle._reconciler.pending:  # type: ignore[union-attr]
+            known = server.state.seq if server is not None else self._left.get(instance, -1)
+            if known >= state.seq:
+                return server
+        found, key = _lookup(state.context, self._path)
+        if not found or isinstance(key, list):
+            return server  # not in the public context, or one entry per element: the server's
+        if not _matches(self.op, key, self.value):
+            return None
+        return Item(self.machine, instance, state, key)
 
     def _end(self, error: ClientError | None) -> None:
         """Finished (once): closed by the user or the client, or refused or ended by the
@@ -300,6 +350,37 @@ class LiveQuery:
                     listener(change)
                 except Exception:
                     log.exception("a listener of live query %s.%s raised", self.machine, self.index)
+
+
+def _lookup(context: Any, path: str) -> tuple[bool, Any]:
+    """(found, value) at a dotted path (as the server's index `lookup`); a missing key below
+    an object is found, as None (no index entry), a non-object on the way is not found."""
+    node = context
+    for part in path.split("."):
+        if not isinstance(node, dict):
+            return False, None
+        node = node.get(part)
+    return True, node
+
+
+def _matches(op: str, key: Any, value: Any) -> bool:
+    """Whether an index value `key` is in the range of a query (`op`, `value`), as the server
+    compares them: ranges within one type (booleans, numbers, strings), `ne` across types."""
+    if key is None or (isinstance(key, float) and key != key):  # no entry (None, NaN)
+        return False
+    if not isinstance(key, bool | int | float | str):
+        return False
+    if op == "prefix":
+        return isinstance(key, str) and isinstance(value, str) and key.startswith(value)
+    same = _rank(key) == _rank(value)
+    if op == "eq":
+        return same and key == value
+    if op == "ne":
+        return not (same and key == value)
+    if not same:
+        return False
+    return {"lt": key < value, "lte": key <= value, "gt": key > value,
+            "gte": key >= value}.get(op, False)
 
 
 def _put(items: dict[str, Item], gone: dict[str, int] | None, item: Item) -> bool:

@@ -273,7 +273,8 @@ class Connection:
                 exc = StatesyncError(ErrorCode.INTERNAL, "query failed")
             self._error(exc, message.id, message.machine)
             return
-        reply = p.Results(id=message.id, **results(query, items, cursor))
+        reply = p.Results(id=message.id, **results(query, items, cursor),
+                          path=_index_path(self.runtime.app, query) if watch else None)
         if watch is None:
             self._send(reply)
         else:
@@ -350,6 +351,15 @@ class Connection:
                                 code=error.code, message=error.message))
         else:
             self._error(error, rid, machine, instance)
+
+
+def _index_path(app: Any, query: Query) -> str | None:
+    """The path of a watched index for the client's optimistic placement; None for an index
+    whose values are never shown (`public=False`)."""
+    spec = app.machines.get(query.machine)
+    if spec is None or spec.index_public.get(query.index) is False:
+        return None
+    return (spec.indexes or {}).get(query.index)
 
 
 def _watched(message: p.Watch) -> Query:

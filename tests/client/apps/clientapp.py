@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
 from statesync import Machine, assign
 
@@ -60,4 +62,23 @@ class Opening(BaseModel):
 app.register("checked", journal, events={"ADD": Entry, "CLOSE": None, "REOPEN": None},
              input_model=Opening)
 
-MACHINES = {"journal": journal, "owned": journal, "vault": vault, "checked": journal}
+# A card on a board, indexed by its column: live queries by column show moves optimistically.
+card = Machine(
+    {
+        "id": "card",
+        "initial": "open",
+        "context": lambda input: {"column": input.get("column", "todo")},
+        "states": {"open": {"on": {"MOVE": {"actions": "move"}}}},
+    },
+    actions={"move": assign(lambda ctx, ev: {"column": ev["column"]})},
+)
+
+
+class Move(BaseModel):
+    column: Literal["todo", "doing", "done"]  # the server refuses others; the client does not
+
+
+app.register("card", card, events={"MOVE": Move}, indexes={"column": "column"})
+
+MACHINES = {"journal": journal, "owned": journal, "vault": vault, "checked": journal,
+            "card": card}
