@@ -98,6 +98,10 @@ class UpgradeResult:
     upgraded: bool
 
 
+class NotServedHere(StatesyncError):
+    """The instance is stored at a machine version this process does not register."""
+
+
 class Engine:
     """Applies operations to instances; the only writer of instance state."""
 
@@ -290,10 +294,29 @@ class Engine:
                 await self._up_to_date(slot)
             await self._read(slot, batch[0])
 
+    def _stored_spec(self, machine: str, version: str) -> MachineSpec:
+        """The machine version an instance is stored at; `NotServedHere` when this process
+        does not register it (a rolling deploy: a newer process made or upgraded it)."""
+        try:
+            return self.app.version_spec(machine, version)
+        except StatesyncError:
+            raise NotServedHere(
+                ErrorCode.UNAVAILABLE,
+                f"the instance is at version {version!r} of {machine!r}, which this server "
+                "process does not run (a deploy is under way): nothing applied, retry (another "
+                "process serves it)") from None
+
     def _failed(self, slot: Slot, batch: list[Op], exc: Exception) -> None:
         """Answer the operations of a unit of work that raised `exc`: `unavailable` when the
-        database is away or full (logged once per outage), else `internal` (logged)."""
-        if is_outage(exc):
+        database is away or full (logged once per outage) or the instance is at a version
+        this process does not run (its subscriptions end too: they resume elsewhere), else
+        `internal` (logged)."""
+        if isinstance(exc, NotServedHere):
+            error: StatesyncError = exc
+            for subscriber in list(slot.subscribers):
+                subscriber.lost(slot.machine, slot.instance, exc)
+            slot.subscribers.clear()
+        elif is_outage(exc):
             self.store.outage.failed(exc)
             error = StatesyncError(ErrorCode.UNAVAILABLE,
                                    "the database is unavailable; nothing applied, retry")
@@ -326,7 +349,7 @@ class Engine:
                     if len(self._missing) > _MISSING:
                         self._missing.popitem(last=False)
             if stored is not None:
-                slot.spec = self.app.version_spec(slot.machine, stored.version)
+                slot.spec = self._stored_spec(slot.machine, stored.version)
                 snapshot = slot.spec.machine.restore(stored.snapshot)
                 slot.state = Committed(stored.version, snapshot, stored.seq)
                 async with self._loads:
@@ -361,7 +384,7 @@ class Engine:
         if stored is None or (before is not None and stored.seq <= before.seq):
             broadcast.emit_delivered(slot)
             return
-        spec = self.app.version_spec(slot.machine, stored.version)
+        spec = self._stored_spec(slot.machine, stored.version)
         after = Committed(stored.version, spec.machine.restore(stored.snapshot), stored.seq)
         start = before.seq if before is not None else since
         steps: list[Step] = []

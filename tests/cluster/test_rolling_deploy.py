@@ -1,0 +1,163 @@
+"""A rolling deploy (docs/deployment.md): three processes under load move from app version 1
+to version 2 one at a time, each stopped (Ctrl-C) and started again with the new file.
+
+Nothing acknowledged is lost or applied twice; a process of version 1 never writes an
+instance of version 2 (it answers `unavailable`, retryable, and the client goes on through
+another process); timers due during the deploy fire once; once every process runs version 2
+the instances are upgraded through a running server and carry on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import subprocess
+import sys
+from pathlib import Path
+
+import websockets
+
+from server_harness import SECRET, ServerProcess, WsClient, mint
+from statesync_server.testing_postgres import query
+
+APPS = Path(__file__).parent / "apps"
+V1, V2 = str(APPS / "rolling_v1.py"), str(APPS / "rolling_v2.py")
+NAMES = [f"tally{i}" for i in range(6)]
+_ids = itertools.count()
+
+
+def _start(url: str, app: str) -> ServerProcess:
+    return ServerProcess(url, "--cluster-lease", "1.5", app=app).start()
+
+
+async def test_a_rolling_deploy_loses_nothing_and_no_old_process_writes_a_new_instance(
+        statesync_postgres):
+    url = statesync_postgres.create_database("rolling")
+    servers = [_start(url, V1) for _ in range(3)]
+    retired: list[ServerProcess] = []
+    try:
+        setup = await WsClient.connect(servers[0], mint("tester"))
+        for name in NAMES:
+            reply = await setup.request({"type": "create", "id": f"c{next(_ids)}",
+                                         "machine": "tally", "instance": name})
+            assert reply["type"] == "created", reply
+        for i in range(5):  # timers due while the processes are replaced
+            reply = await setup.request({"type": "create", "id": f"c{next(_ids)}",
+                                         "machine": "timed", "instance": f"due{i}",
+                                         "input": {"delay": 2000 + 1500 * i}})
+            assert reply["type"] == "created", reply
+        await setup.close()
+
+        acked: dict[str, tuple[str, int]] = {}
+        created: list[str] = []
+        codes: list[str] = []
+        stop = asyncio.Event()
+
+        async def drive(index: int) -> None:
+            """Events to the tallies and to instances this driver creates as it goes (created
+            by whichever process it is on: version 2 ones once it reaches a new process);
+            a lost connection moves to the next process, a refused event is sent again."""
+            target, work = index, []
+            for n in itertools.count():
+                if stop.is_set():
+                    break
+                if n % 10 == 0:
+                    name = f"new{index}-{n}"
+                    work.append(("create", name, f"n{index}-{n}"))
+                else:
+                    pool = NAMES + created[-4:]
+                    work.append(("send", pool[n % len(pool)], f"d{index}-{n}"))
+                while work:
+                    kind, name, event_id = work[0]
+                    try:
+                        client = await WsClient.connect(servers[target % 3], mint("tester"))
+                    except (websockets.ConnectionClosed, OSError, TimeoutError):
+                        target += 1
+                        await asyncio.sleep(0.05)
+                        continue
+                    try:
+                        while work:
+                            kind, name, event_id = work[0]
+                            if kind == "create":
+                                reply = await client.request(
+                                    {"type": "create", "id": f"c{next(_ids)}",
+                                     "machine": "tally", "instance": name, "if_exists": "get"})
+                                ok = reply["type"] == "created"
+                                if ok:
+                                    created.append(name)
+                            else:
+                                reply = await client.send_event(
+                                    "tally", name, {"type": "ADD"}, event_id)
+                                ok = reply["type"] == "ack"
+                                if ok:
+                                    acked[event_id] = (name, reply["seq"])
+                            codes.append("ok" if ok else reply["code"])
+                            if ok:
+                                work.pop(0)
+                                break
+                            assert reply["code"] == "unavailable", reply
+                            target += 1  # an old process: on through another one
+                            break
+                        await client.close()
+                    except (websockets.ConnectionClosed, OSError, TimeoutError):
+                        target += 1
+                await asyncio.sleep(0.01)
+
+        drivers = [asyncio.create_task(drive(i)) for i in range(6)]
+        while len(acked) < 30:
+            await asyncio.sleep(0.05)
+        for index in range(3):  # one at a time: stop, start with the new file
+            servers[index].stop()
+            retired.append(servers[index])
+            servers[index] = _start(url, V2)
+            before = len(acked)
+            for _ in range(400):  # the load goes on through the mixed cluster (bounded)
+                if len(acked) >= before + 20:
+                    break
+                await asyncio.sleep(0.05)
+        stop.set()
+        await asyncio.wait_for(asyncio.gather(*drivers), 120)
+
+        upgrade = subprocess.run(
+            [sys.executable, "-m", "statesync_server", "upgrade", V2, "--machine", "tally",
+             "--from", "1", "--url", servers[0].url],
+            capture_output=True, text=True, timeout=120, env={"STATESYNC_SECRET": SECRET,
+                                                              **_env()})
+        assert upgrade.returncode == 0, upgrade.stdout + upgrade.stderr
+
+        per_instance: dict[str, int] = {}
+        for name, _seq in acked.values():
+            per_instance[name] = per_instance.get(name, 0) + 1
+        for name in set(NAMES) | set(created):
+            rows = query(url, "SELECT seq, event_id, origin FROM events WHERE machine = 'tally' "
+                         "AND instance = ? ORDER BY seq", name)
+            if not rows:
+                continue  # its creation was never acknowledged
+            adds = [row[1] for row in rows if row[2] == "client" and row[0] > 0]
+            assert len(adds) == len(set(adds))  # nothing applied twice
+            assert set(adds) >= {i for i, (n, _) in acked.items() if n == name}  # none lost
+            version = query(url, "SELECT version FROM instances WHERE machine = 'tally' "
+                            "AND name = ?", name)[0][0]
+            assert version == "2", (name, version)
+        for i in range(5):  # each timer fired once
+            origins = [row[0] for row in query(
+                url, "SELECT origin FROM events WHERE machine = 'timed' AND instance = ? "
+                "ORDER BY seq", f"due{i}")]
+            assert origins == ["client", "timer"], (i, origins)
+        for server in servers:  # the new processes write on
+            client = await WsClient.connect(server, mint("tester"))
+            reply = await client.send_event("tally", NAMES[0], {"type": "ADD"},
+                                            f"after-{server.port}")
+            assert reply["type"] == "ack", reply
+        assert "unavailable" in codes  # the mixed cluster was exercised
+        for server in [*retired, *servers]:
+            assert "Traceback" not in server.log(), server.log()
+    finally:
+        for server in servers:
+            server.stop()
+
+
+def _env() -> dict[str, str]:
+    import os
+
+    return {k: v for k, v in os.environ.items() if k != "STATESYNC_SECRET"}
