@@ -18,7 +18,7 @@ from pathlib import Path
 import websockets
 
 from server_harness import SECRET, ServerProcess, WsClient, mint
-from statesync_server.testing_postgres import query
+from statesync_server.testing.postgres import query
 
 APPS = Path(__file__).parent / "apps"
 V1, V2 = str(APPS / "rolling_v1.py"), str(APPS / "rolling_v2.py")
