@@ -20,12 +20,20 @@ from .harness import REPO, bundle_dir, requires_micropython, run_micropython
 pytestmark = requires_micropython
 
 EXAMPLE = REPO / "examples" / "settings_page"
+BOARD = REPO / "tests" / "e2e" / "apps" / "board"  # a machine with indexes
 HERE = Path(__file__).resolve().parent
 
 
 @pytest.fixture
 def server(tmp_path: Path):
     process = ServerProcess(EXAMPLE / "app.py", tmp_path / "db.sqlite").start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def board(tmp_path: Path):
+    process = ServerProcess(BOARD / "app.py", tmp_path / "board.sqlite").start()
     yield process
     process.stop()
 
@@ -66,3 +74,18 @@ def test_client_and_bridge_round_trip_events_in_micropython(server: ServerProces
     assert view["pending"] == [] and view["status"]["status"] == "live"
     stored = server_state(server, bridged["subject"], bridged["token"])
     assert stored["context"]["items"] == [{"id": 1, "text": "eggs", "done": False}]
+
+
+def test_queries_and_live_queries_in_micropython(board: ServerProcess, tmp_path: Path) -> None:
+    directory = bundle_dir(tmp_path / "bundle", [BOARD / "taskboard.py"],
+                           {"inside_queries": HERE / "inside_queries.py",
+                            "statesync_bridge": REPO / "sdk_web" / "bridge.py"})
+    result = run_micropython(directory, "inside_queries", "run",
+                             {"url": board.url, "token": board.mint("alice"), "prefix": "q-"},
+                             websocket=True, timeout=120)
+
+    assert sorted(item["instance"] for item in result["items"]) == ["q-a", "q-b"]
+    assert [(c["kind"], c["instance"]) for c in result["changes"]] == [
+        ("enter", "q-b"), ("enter", "q-a")]
+    assert sorted(item["instance"] for item in result["page"]["items"]) == ["q-a", "q-b"]
+    assert result["ended"] and result["ends"] == [[None, ""]]  # closed by the page

@@ -268,6 +268,11 @@ def test_redirected_imports_come_from_the_helper(helper: ModuleType) -> None:
         namespace["view"]["b"] = 2
 
 
+def test_union_types_in_isinstance_become_tuples(helper: ModuleType) -> None:
+    source = "ok = isinstance(None, int | float | None) and not isinstance('a', int | bool)\n"
+    assert "(int, float, type(None))" in rewrite(source) and run(source, helper)["ok"]
+
+
 def test_missing_builtin_exceptions_come_from_the_helper() -> None:
     out = rewrite("try:\n    pass\nexcept (TimeoutError, ConnectionError):\n    pass\n")
     assert f"from {HELPER} import ConnectionError, TimeoutError" in out

@@ -791,17 +791,35 @@ POSITIONAL_KEYWORDS = {"int": ("base",), "round": ("ndigits",), "split": ("sep",
 """Built-ins MicroPython accepts these arguments of by position only."""
 
 
+def _is_union(node: ast.expr) -> bool:
+    return isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr)
+
+
+def _union_members(node: ast.expr) -> Iterator[ast.expr]:
+    if _is_union(node):
+        yield from _union_members(node.left)  # type: ignore[attr-defined]
+        yield from _union_members(node.right)  # type: ignore[attr-defined]
+    elif isinstance(node, ast.Constant) and node.value is None:
+        yield ast.Call(func=ast.Name(id="type", ctx=ast.Load()), args=[node], keywords=[])
+    else:
+        yield node
+
+
 class BuiltinKeywords(ast.NodeTransformer):
     """MicroPython's built-ins take no keyword arguments: `zip(a, b, strict=True)` loses its
     check (`strict` only raises on unequal lengths), `int(s, base=16)` and `s.split(maxsplit=1)`
-    pass them by position."""
+    pass them by position. `isinstance(x, int | float)` gets a tuple (MicroPython's types have
+    no `|`)."""
 
     def visit_Call(self, node: ast.Call) -> ast.Call:
         self.generic_visit(node)
         func = node.func
         name = func.id if isinstance(func, ast.Name) else (
             func.attr if isinstance(func, ast.Attribute) else None)
-        if isinstance(func, ast.Name) and name == "zip":
+        if isinstance(func, ast.Name) and name in ("isinstance", "issubclass") and len(
+                node.args) == 2 and _is_union(node.args[1]):
+            node.args[1] = ast.Tuple(elts=list(_union_members(node.args[1])), ctx=ast.Load())
+        elif isinstance(func, ast.Name) and name == "zip":
             node.keywords = [k for k in node.keywords if k.arg != "strict"]
         elif name in POSITIONAL_KEYWORDS and node.keywords and not any(
                 isinstance(a, ast.Starred) for a in node.args) and all(
