@@ -10,9 +10,11 @@ written against: the top-level modules (`app`, `migrations`, `effect_types`, `au
 from .app import Access, App, Authorizer, Index, MachineSpec, allow_authenticated, load_app
 from .auth import AuthConfig, Authenticator
 from .effect_types import EffectCall, Retry
-from .engine.engine import CreateResult, Engine, Op, SendResult, Subscriber
+from .engine.engine import Engine
+from .engine.results import CreateResult, SendResult
 from .errors import ErrorCode, StatesyncError
 from .migrations import Migration
+from .ops import Op, Subscriber
 from .web.server import create_asgi_app
 from .settings import Settings
 from .store import Store

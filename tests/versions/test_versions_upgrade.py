@@ -6,7 +6,7 @@ import pytest
 from onboarding import V1_TO_V2, build, v1, v2, v3
 from sqlalchemy import select
 from statesync_server import App, ErrorCode, Migration, Op, StatesyncError
-from statesync_server.engine.engine import UpgradeResult
+from statesync_server.engine.results import UpgradeResult
 from statesync_server.migrations import plan_upgrade
 from statesync import Machine
 from statesync_server import Engine, Store

@@ -17,7 +17,8 @@ from . import admin_data as data
 from ..workflow import failed_work
 from .. import protocol as p
 from ..auth import Claims, require_admin
-from ..engine.engine import Op, SendResult
+from ..engine.results import SendResult
+from ..ops import Op
 from ..errors import ErrorCode, StatesyncError
 from .http import _body, _endpoint, _target, json_response
 from .http_queries import query_value

@@ -14,7 +14,8 @@ from starlette.routing import Route
 
 from ..engine import history
 from .. import protocol as p
-from ..engine.engine import CreateResult, Op, SendResult
+from ..engine.results import CreateResult, SendResult
+from ..ops import Op
 from ..errors import ErrorCode, StatesyncError
 from ..limits import INT_MAX, MAX_SEQ, parse_int, parse_json
 from .ratelimit import KeyedLimiter

@@ -12,7 +12,8 @@ from pydantic import ValidationError
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from .. import protocol as p
-from ..engine.engine import CreateResult, Op, SendResult
+from ..engine.results import CreateResult, SendResult
+from ..ops import Op
 from ..errors import ErrorCode, StatesyncError
 from ..engine.indexes import Query
 from ..limits import INT_MAX, INT_MIN, check_value, loads
