@@ -53,6 +53,7 @@ _CONFLICT_RETRIES = 50  # re-applies of a batch another process committed before
 _FENCE_AFTER = 3  # lost races before a write takes the instance's row lock (cluster mode)
 _FENCES = 4  # fenced writes at once (each holds a pooled connection; loads may hold _LOADS more)
 
+
 class NotServedHere(StatesyncError):
     """The instance is stored at a machine version this process does not register."""
 
