@@ -510,7 +510,7 @@ const RESTORE = Symbol("restore");
 const FETCHED = Symbol("fetched");
 /** Codes of failed sends that stay in the outbox (sent again by the next page): the event was
  * not refused by the server, only not delivered. */
-const KEPT = new Set(["closed", "unavailable"]);
+const KEPT = new Set(["closed", "unavailable", "unauthenticated", "rate-limited"]);
 
 /** One connection shared by all instance handles. Make it with `connect()`. */
 export class Client {

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from e2e_harness import EXAMPLE_APP, SECRET, token
 from playwright.sync_api import Page
@@ -148,3 +149,41 @@ def test_signing_out_deletes_what_was_kept_for_that_user(
     relay.restore()
     opened = site.evaluate(CONNECT, {"url": relay.url, "token": alice})
     assert opened["state"]["context"]["items"] == [] and opened["state"]["pending"] == 0
+
+
+BOARD_APP = EXAMPLE_APP.parents[2] / "tests" / "e2e" / "apps" / "board" / "app.py"
+
+
+def test_a_live_query_shows_its_last_items_offline_and_catches_up(
+        page: Page, tmp_path: Path) -> None:
+    board = ServerProcess(BOARD_APP, tmp_path / "board.db", secret=SECRET).start()
+    relay = TcpProxy(board.port).start()
+    try:
+        alice = token("alice")
+        http = {"authorization": f"Bearer {alice}"}
+        create = f"{board.url}/v1/instances/task"
+        assert httpx.post(f"{create}/t1", headers=http, json={"input": {"title": "One"}}).is_success
+        page.set_default_timeout(60_000)
+        page.goto(f"{board.url}/statesync/manifest.json")  # the site stays up
+        watch = """async ({ url, token }) => {
+            const { connect } = await import("/statesync/sdk/statesync.js");
+            window.client = await connect({ url, token, timeout: 5 });
+            window.todo = await client.watch("task", "column", "eq", "todo");
+            return todo.items.map((i) => i.instance);
+        }"""
+        assert page.evaluate(watch, {"url": relay.url, "token": alice}) == ["t1"]
+        page.evaluate("() => client.ready")
+        page.wait_for_function("todo.live")
+
+        relay.cut(down=True)
+        page.reload()
+        assert page.evaluate(watch, {"url": relay.url, "token": alice}) == ["t1"]  # last known
+        assert page.evaluate("[todo.live, client.status.status]") == [False, "offline"]
+        assert httpx.post(f"{create}/t2", headers=http, json={"input": {"title": "Two"}}).is_success
+
+        relay.restore()  # live again by itself, with what changed meanwhile
+        page.wait_for_function("todo.live && todo.items.length === 2")
+        assert page.evaluate("todo.items.map((i) => i.instance)") == ["t1", "t2"]
+    finally:
+        relay.stop()
+        board.stop()
