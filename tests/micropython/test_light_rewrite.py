@@ -5,6 +5,7 @@ here against the run-time helper, which is plain Python)."""
 from __future__ import annotations
 
 import ast
+import asyncio
 import importlib.util
 import sys
 import textwrap
@@ -36,8 +37,9 @@ def helper() -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     sys.modules[HELPER] = module
+    sys.modules["_statesync_asyncio"] = asyncio  # the stand-in's part, played by CPython's own
     yield module
-    del sys.modules[HELPER]
+    del sys.modules[HELPER], sys.modules["_statesync_asyncio"]
 
 
 def rewrite(source: str) -> str:
@@ -266,6 +268,38 @@ def test_redirected_imports_come_from_the_helper(helper: ModuleType) -> None:
     assert namespace["first"] == 0 and list(namespace["queue"]) == [1, 2]
     with pytest.raises(TypeError):
         namespace["view"]["b"] = 2
+
+
+def test_async_generators_become_async_iterators(helper: ModuleType) -> None:
+    source = '''
+        import asyncio
+        log = []
+        async def numbers(n):
+            try:
+                for i in range(n):
+                    await asyncio.sleep(0)
+                    yield i * 10
+                    log.append(f"after {i}")
+            finally:
+                log.append("finally")
+        async def collect():
+            got = [x async for x in numbers(3)]
+            early = numbers(5)
+            async for x in early:
+                break
+            await early.aclose()
+            return got, x
+        '''
+    out = rewrite(source)
+    assert "async def numbers" not in out and "AsyncGenerator" in out
+    namespace = run(source, helper)
+    assert asyncio.run(namespace["collect"]()) == ([0, 10, 20], 0)
+    assert namespace["log"] == ["after 0", "after 1", "after 2", "finally", "finally"]
+
+
+def test_an_async_generators_yield_used_as_a_value_is_refused() -> None:
+    with pytest.raises(LightRewriteError, match="yield used as a value"):
+        rewrite("async def f():\n    x = yield 1\n")
 
 
 def test_union_types_in_isinstance_become_tuples(helper: ModuleType) -> None:

@@ -36,7 +36,8 @@ dict displays `OrderedDict`s (MicroPython's dicts are unordered); records the pa
 functions that take more than `(context, event)` for the light `inspect.signature`; keeps
 one built-in exception base per class; routes the `str` / `float` methods, module attributes
 (`time.monotonic`) and built-in exceptions MicroPython lacks through the helper; imports the
-asyncio stand-in; passes built-ins' keyword arguments by position.
+asyncio stand-in; passes built-ins' keyword arguments by position; makes async generators
+async iterators (`_statesync_light.AsyncGenerator`).
 """
 
 from __future__ import annotations

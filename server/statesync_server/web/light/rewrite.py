@@ -74,6 +74,7 @@ def rewrite_tree(tree: ast.Module, filename: str = "<module>") -> ast.Module:
     drop_type_aliases(tree, typing_names)
     drop_typing_bases(tree, typing_names)
     single_builtin_exception_base(tree)
+    AsyncGenerators(helper, reasons).visit(tree)
     ast_fixes = [OrderedConfigs(helper), Displays(helper), Signatures(helper),
                  MissingMethods(helper), MissingAttributes(helper), BuiltinKeywords(),
                  FStringTrailingBrace()]
@@ -766,6 +767,69 @@ class MissingAttributes(ast.NodeTransformer):
         self.generic_visit(node)
         if isinstance(node.value, ast.Name) and (node.value.id, node.attr) in MISSING_ATTRIBUTES:
             return self.helper.attribute(node.attr, node)
+        return node
+
+
+EMIT = "_statesync_emit"
+
+
+class AsyncGenerators(ast.NodeTransformer):
+    """MicroPython has no async generators (`async for` over one fails): an `async def` that
+    yields becomes a plain function returning `_statesync_light.AsyncGenerator(body)`, its
+    body an inner coroutine where `yield x` is `await _statesync_emit(x)`. The body runs in a
+    task, one item ahead of the consumer at most; `aclose()` cancels it (its `finally` runs)."""
+
+    def __init__(self, helper: _HelperUses, reasons: list[str]) -> None:
+        self.helper = helper
+        self.reasons = reasons
+
+    def visit_AsyncFunctionDef(self, node: ast.AsyncFunctionDef) -> ast.stmt:
+        self.generic_visit(node)
+        yields = [n for n in _own_nodes(node) if isinstance(n, ast.Yield | ast.YieldFrom)]
+        if not yields:
+            return node
+        for found in yields:
+            if isinstance(found, ast.YieldFrom) or not _is_statement(found, node):
+                self.reasons.append(f"line {found.lineno}: an async generator's yield used "
+                                    f"as a value (asend)")
+                return node
+        node.body = [_EmitYields().visit(stmt) for stmt in node.body]
+        body = ast.AsyncFunctionDef(
+            name="_statesync_body", args=ast.arguments(
+                posonlyargs=[], args=[ast.arg(arg=EMIT)], kwonlyargs=[], kw_defaults=[],
+                defaults=[]), body=node.body, decorator_list=[], returns=None)
+        wrapper = self.helper.call("AsyncGenerator", [ast.Name(id="_statesync_body",
+                                                               ctx=ast.Load())], node)
+        plain = ast.FunctionDef(name=node.name, args=node.args,
+                                body=[body, ast.Return(value=wrapper)],
+                                decorator_list=node.decorator_list, returns=None)
+        return ast.copy_location(plain, node)
+
+
+def _own_nodes(function: ast.AST) -> Iterator[ast.AST]:
+    """The nodes of `function`'s body, not of the functions or classes nested in it."""
+    for child in ast.iter_child_nodes(function):
+        if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda | ast.ClassDef):
+            continue
+        yield child
+        yield from _own_nodes(child)
+
+
+def _is_statement(found: ast.Yield, function: ast.AST) -> bool:
+    return any(isinstance(n, ast.Expr) and n.value is found for n in _own_nodes(function))
+
+
+class _EmitYields(ast.NodeTransformer):
+    def visit_FunctionDef(self, node: ast.AST) -> ast.AST:
+        return node  # nested functions keep their own yields
+
+    visit_AsyncFunctionDef = visit_Lambda = visit_ClassDef = visit_FunctionDef
+
+    def visit_Expr(self, node: ast.Expr) -> ast.stmt:
+        if isinstance(node.value, ast.Yield):
+            value = node.value.value or ast.Constant(None)
+            call = ast.Call(func=ast.Name(id=EMIT, ctx=ast.Load()), args=[value], keywords=[])
+            return ast.copy_location(ast.Expr(value=ast.Await(value=call)), node)
         return node
 
 

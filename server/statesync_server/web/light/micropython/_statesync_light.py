@@ -296,3 +296,61 @@ def method(obj, name, *args):
     if isinstance(obj, float) and name == "is_integer":
         return obj == obj and obj not in (float("inf"), float("-inf")) and obj == int(obj)
     return getattr(obj, name)(*args)
+
+
+class AsyncGenerator:
+    """An async generator for MicroPython, which has none: the rewrite turns an `async def`
+    that yields into `AsyncGenerator(body)`, `body(emit)` a coroutine awaiting `emit(item)`
+    for each item. The body runs in a task, paused after each item until the next is asked
+    for; `aclose()` cancels it, so its `finally` blocks run."""
+
+    def __init__(self, body):
+        self._body = body
+        self._task = None
+        self._ready = asyncio.Event()
+        self._resume = asyncio.Event()
+        self._item = None
+        self._error = None
+        self._done = False
+
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self):
+        if self._done:
+            raise StopAsyncIteration
+        if self._task is None:
+            self._task = asyncio.create_task(self._run())
+        else:
+            self._resume.set()
+        await self._ready.wait()
+        self._ready.clear()
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+        if self._done:
+            raise StopAsyncIteration
+        return self._item
+
+    async def _run(self):
+        try:
+            await self._body(self._emit)
+        except asyncio.CancelledError:
+            pass
+        except Exception as exc:  # noqa: BLE001 - raised in the consumer
+            self._error = exc
+        finally:
+            self._done = True
+            self._ready.set()
+
+    async def _emit(self, item):
+        self._item = item
+        self._ready.set()
+        await self._resume.wait()
+        self._resume.clear()
+
+    async def aclose(self):
+        if self._task is not None and not self._done:
+            self._task.cancel()
+            await self._ready.wait()
+        self._done = True
