@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from statesync_server.web.light import light_bundle, rewrite_source
+from statesync_server.web.light import compile_bundle, light_bundle, rewrite_source
 
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -35,19 +35,25 @@ requires_micropython = [
 """`pytestmark` of every test that runs MicroPython."""
 
 
-def bundle_dir(directory: Path, modules: list[Any], extra: dict[str, Path] | None = None) -> Path:
+def bundle_dir(directory: Path, modules: list[Any], extra: dict[str, Path] | None = None,
+               *, compiled: bool = False) -> Path:
     """Write the light bundle of `modules` (statesync always) and `extra` ({module name: path
-    of its CPython source}, rewritten too) into `directory`; also the inside-MicroPython test
-    runner and its `pytest` stand-in."""
-    files = light_bundle(["statesync", *modules])
+    of its CPython source}, rewritten too) into `directory`, as `.mpy` bytecode if `compiled`;
+    also the inside-MicroPython test runner and its `pytest` stand-in."""
+    files: dict[str, str | bytes] = dict(light_bundle(["statesync", *modules]))
     for name, path in (extra or {}).items():
         files[f"{name}.py"] = rewrite_source(path.read_text(), str(path))
+    if compiled:
+        files = dict(compile_bundle(files))  # type: ignore[arg-type]
     files["pytest.py"] = (HERE / "inside_pytest.py").read_text()
     files["inside_tests.py"] = rewrite_source((HERE / "inside_tests.py").read_text())
-    for relative, source in files.items():
+    for relative, content in files.items():
         target = directory / relative
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(source)
+        if isinstance(content, bytes):
+            target.write_bytes(content)
+        else:
+            target.write_text(content)
     return directory
 
 

@@ -56,8 +56,11 @@ def explore_in_cpython(example: str, inputs: dict) -> dict:
     return json.loads(proc.stdout)
 
 
+@pytest.mark.parametrize("compiled", [False, True], ids=["source", "mpy"])
 @pytest.mark.parametrize("example", sorted(LIGHT))
-def test_example_machines_step_in_micropython_as_in_cpython(example: str, tmp_path: Path) -> None:
+def test_example_machines_step_in_micropython_as_in_cpython(example: str, compiled: bool,
+                                                            tmp_path: Path) -> None:
+    """From the rewritten source, and from it compiled to MicroPython bytecode."""
     own, inputs = LIGHT[example]
     directory = EXAMPLES / example
     assert check_light(directory / "machines.py") == []
@@ -67,7 +70,7 @@ def test_example_machines_step_in_micropython_as_in_cpython(example: str, tmp_pa
     expected = explore_in_cpython(example, inputs)
     target = bundle_dir(tmp_path / "bundle", [directory / "machines.py",
                                               *(directory / f"{m}.py" for m in own)],
-                        {"inside_examples": HERE / "inside_examples.py"})
+                        {"inside_examples": HERE / "inside_examples.py"}, compiled=compiled)
     result = run_micropython(target, "inside_examples", "run",
                              {"module": "machines", "inputs": inputs})
     assert expected["machines"], f"no machines found in examples/{example}/machines.py"

