@@ -14,9 +14,19 @@ from ..errors import ErrorCode, StatesyncError
 from ..protocol import PublicState
 from . import emits, privacy
 from .projection import expired, public_state, update_json
-from .slots import Slot
+from .slots import Slot, Work
 
 log = logging.getLogger("statesync")
+
+
+def updates(slot: Slot, work: Work) -> None:
+    """A committed unit of work to the subscribers: each transition's update, then its
+    emitted events and log lines."""
+    notices_by_seq = emits.by_seq(work.notices) if work.notices else None
+    for snapshot, public in work.updates:
+        broadcast(slot, snapshot, public)
+        if notices_by_seq and public.seq in notices_by_seq:
+            notices(slot, snapshot, public.seq, notices_by_seq[public.seq])
 
 
 def broadcast(slot: Slot, snapshot: Any, public: PublicState) -> None:

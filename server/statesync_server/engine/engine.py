@@ -18,12 +18,10 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from .. import logs
 from ..app import App, MachineSpec
 from ..errors import ErrorCode, StatesyncError
 from ..limits import check_operation
 from ..metrics import Metrics
-from ..migrations import UPGRADE
 from ..ops import Op, Subscriber
 from ..protocol import PublicState, Update
 from ..store import InstanceWrite, LogRow, Store, WriteConflict
@@ -32,11 +30,11 @@ from ..store.groupcommit import GroupCommitter
 from ..store.outage import is_disconnect, is_outage
 from ..workflow.clock import Clock, SystemClock
 from ..workflow.workflow import RESERVED_EVENT_ID, Workflow
-from . import broadcast, emits, privacy
+from . import broadcast, emits, outcomes, privacy
 from .apply import Applier
+from .commit import instance_write
 from .cursors import CursorSealer
 from .history import Step, readable_steps, replay
-from .indexes import index_changes
 from .live_queries import LiveQueries
 from .projection import logged_state, public_state, update_text
 from .replay import HELD_BYTES, REPLAY_PAGE, Catchup
@@ -147,7 +145,7 @@ class Engine:
         except StatesyncError as exc:
             op.answer(exc)
             if op.kind in WRITES:
-                self._rejected(op, exc)
+                outcomes.rejected(self.metrics, op, exc)
             return
         slot = self._slot(spec, op.instance)
         slot.ops.append(op)
@@ -282,7 +280,7 @@ class Engine:
             error = StatesyncError(ErrorCode.INTERNAL, "internal error; nothing applied")
         for op in batch:
             if op.kind in WRITES and not op.answered:
-                self._rejected(op, error)
+                outcomes.rejected(self.metrics, op, error)
             op.answer(error)
 
     async def _load(self, slot: Slot) -> bool:
@@ -433,7 +431,7 @@ class Engine:
         error = StatesyncError(ErrorCode.INTERNAL, "too much contention; nothing applied, resend")
         for op in batch:
             op.answer(error)
-            self._rejected(op, error)
+            outcomes.rejected(self.metrics, op, error)
 
     async def _write_fenced(self, slot: Slot, batch: list[Op], ids: list[str]) -> None:
         """`_write` under the instance's row lock (`Store.fenced`): caught up with every
@@ -457,29 +455,24 @@ class Engine:
     async def _flush(self, slot: Slot, work: Work,
                      commit: Callable[[InstanceWrite], Awaitable[None]] | None = None) -> None:
         """Commit `work` (through the group committer, or `commit`), then answer its
-        operations and broadcast its updates."""
-        commit = commit or self.committer.commit
-        side = work.batch.side() if work.batch is not None else None
+        operations, then broadcast its updates and tell the live queries."""
         before = slot.state
+        await self._commit(slot, work, commit or self.committer.commit)
+        self._answer(work.answers)
+        broadcast.updates(slot, work)
+        if work.log and slot.machine in self.live.watched:
+            self.live.committed(slot.machine, slot.instance, before, slot.state)
+
+    async def _commit(self, slot: Slot, work: Work,
+                      commit: Callable[[InstanceWrite], Awaitable[None]]) -> None:
+        """Write `work` in one transaction (commit.py), then cache it as the committed state."""
+        side = work.batch.side() if work.batch is not None else None
         if not work.log and side is not None:  # e.g. a timer whose event was not taken
             await commit(self.workflow.side_only(side))
         if work.log:
-            assert work.state is not None
-            await commit(
-                InstanceWrite(
-                    slot.machine, slot.instance, work.state.version,
-                    work.state.snapshot.to_dict(), work.state.seq, work.state.snapshot.status,
-                    work.insert, work.log,
-                    indexes=index_changes(self.app, slot.machine, slot.state, work.state,
-                                          work.insert),
-                    checkpoints=work.checkpoints,
-                    workflow=side,
-                    emitted=[(seq, action.params["event"]) for seq, action in work.notices
-                             if action.type == emits.EMIT] if self.cluster and work.notices else None,
-                )
-            )
+            await commit(instance_write(self.app, slot, work, side, self.cluster is not None))
             slot.state = work.state
-            self._applied(slot, work)
+            outcomes.applied(self.metrics, slot, work)
             if work.insert:
                 self._missing.pop((slot.machine, slot.instance), None)
             slot.recent.update(work.applied)
@@ -488,7 +481,11 @@ class Engine:
         if work.batch is not None:
             slot.live = work.batch.live
             self.workflow.committed(side)
-        for op, result in work.answers:
+
+    def _answer(self, answers: list[tuple[Op, Any]]) -> None:
+        """Answer each operation of a committed unit of work (a send with `settle` once its
+        effects are done)."""
+        for op, result in answers:
             if op.settle and isinstance(result, SendResult):
                 task = asyncio.create_task(self._answer_settled(op, result))
                 self._settling.add(task)
@@ -496,32 +493,7 @@ class Engine:
             else:
                 op.answer(result)
                 if isinstance(result, StatesyncError):
-                    self._rejected(op, result)
-        notices = emits.by_seq(work.notices) if work.notices else None
-        for snapshot, public in work.updates:
-            broadcast.broadcast(slot, snapshot, public)
-            if notices and public.seq in notices:
-                broadcast.notices(slot, snapshot, public.seq, notices[public.seq])
-        if work.log and slot.machine in self.live.watched:
-            self.live.committed(slot.machine, slot.instance, before, slot.state)
-
-    def _applied(self, slot: Slot, work: Work) -> None:
-        """Count and log the transitions of `work`, now durable."""
-        self.metrics.applied(slot.machine, [row.origin for row in work.log])
-        if logs.transitions.isEnabledFor(logging.DEBUG):
-            now = time.perf_counter()
-            for row, op in zip(work.log, work.ops):
-                logs.transition(slot.machine, slot.instance, row.seq, row.event["type"],
-                                row.origin, row.value, now - op.received)
-
-    def _rejected(self, op: Op, error: StatesyncError) -> None:
-        """Count and log a write answered with `error`."""
-        self.metrics.rejected(error.code.value)
-        if logs.rejections.isEnabledFor(logging.DEBUG):
-            kind = {"create": "xstate.init", "upgrade": UPGRADE}.get(op.kind)
-            event_type = kind or str((op.event or {}).get("type"))
-            logs.rejected(op.machine, op.instance, event_type, op.origin, error.code.value,
-                          time.perf_counter() - op.received)
+                    outcomes.rejected(self.metrics, op, result)
 
     async def _answer_settled(self, op: Op, result: SendResult) -> None:
         """Answer a send made with `settle` once the instance's effects are done."""
