@@ -187,3 +187,32 @@ def test_a_live_query_shows_its_last_items_offline_and_catches_up(
     finally:
         relay.stop()
         board.stop()
+
+
+def test_a_token_for_another_subject_deletes_what_was_kept_for_the_first(
+        site: Page, api: ServerProcess, relay: TcpProxy) -> None:
+    records_of = """(sub) => new Promise((resolve) => {
+        const opening = indexedDB.open("statesync");
+        opening.onsuccess = () => {
+            const keys = opening.result.transaction("records").objectStore("records").getAllKeys();
+            keys.onsuccess = () => {
+                opening.result.close();
+                const user = JSON.stringify([new URL(window.base).origin, sub]);
+                resolve(keys.result.filter((key) => key.startsWith(user)).length);
+            };
+        };
+    })"""
+    site.evaluate("""async ({ url, token }) => {
+        const { connect } = await import("/statesync/sdk/statesync.js");
+        window.base = url;
+        window.current = token;
+        window.client = await connect({ url, getToken: () => window.current, timeout: 5 });
+        window.todo = await client.instance("todo", "alice", { create: {} });
+        await client.ready;
+    }""", {"url": relay.url, "token": token("alice")})
+    site.wait_for_function(f"({records_of})('alice').then((n) => n > 0)")  # its last state
+
+    site.evaluate("(token) => { window.current = token; }", token("bob"))
+    relay.cut()  # the client reconnects, asking getToken(): now bob's
+    site.evaluate(UNTIL_STATUS, "(s) => s.subject === 'bob'")
+    site.wait_for_function(f"({records_of})('alice').then((n) => n === 0)")
