@@ -24,6 +24,8 @@ APPS = Path(__file__).parent / "apps"
 V1, V2 = str(APPS / "rolling_v1.py"), str(APPS / "rolling_v2.py")
 NAMES = [f"tally{i}" for i in range(6)]
 _ids = itertools.count()
+LOST = (websockets.ConnectionClosed, websockets.InvalidHandshake, OSError, TimeoutError)
+"""What a client sees of a process stopping under it (also during the handshake)."""
 
 
 def _start(url: str, app: str) -> ServerProcess:
@@ -71,7 +73,7 @@ async def test_a_rolling_deploy_loses_nothing_and_no_old_process_writes_a_new_in
                     kind, name, event_id = work[0]
                     try:
                         client = await WsClient.connect(servers[target % 3], mint("tester"))
-                    except (websockets.ConnectionClosed, OSError, TimeoutError):
+                    except LOST:
                         target += 1
                         await asyncio.sleep(0.05)
                         continue
@@ -99,7 +101,7 @@ async def test_a_rolling_deploy_loses_nothing_and_no_old_process_writes_a_new_in
                             target += 1  # an old process: on through another one
                             break
                         await client.close()
-                    except (websockets.ConnectionClosed, OSError, TimeoutError):
+                    except LOST:
                         target += 1
                 await asyncio.sleep(0.01)
 
