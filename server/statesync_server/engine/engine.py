@@ -23,21 +23,19 @@ from ..errors import ErrorCode, StatesyncError
 from ..limits import check_operation
 from ..metrics import Metrics
 from ..ops import Op, Subscriber
-from ..protocol import PublicState, Update
 from ..store import InstanceWrite, LogRow, Store, WriteConflict
 from ..store.cluster import Cluster, Notice
 from ..store.groupcommit import GroupCommitter
 from ..store.outage import is_disconnect, is_outage
 from ..workflow.clock import Clock, SystemClock
 from ..workflow.workflow import RESERVED_EVENT_ID, Workflow
-from . import broadcast, emits, outcomes, privacy
+from . import broadcast, emits, outcomes, privacy, reads
 from .apply import Applier
 from .commit import instance_write
 from .cursors import CursorSealer
-from .history import Step, readable_steps, replay
+from .history import Step, replay
 from .live_queries import LiveQueries
-from .projection import logged_state, public_state, update_text
-from .replay import HELD_BYTES, REPLAY_PAGE, Catchup
+from .projection import logged_state, public_state
 from .results import ReadGrant, SendResult
 from .slots import UNKNOWN, WRITES, Committed, Slot, Work, take
 from .versions import prepare
@@ -505,82 +503,13 @@ class Engine:
         op.answer(SendResult(result.seq, result.duplicate, settled, state))
 
     async def _read(self, slot: Slot, op: Op) -> None:
-        """Operations that read committed state: get, subscribe, unsubscribe."""
-        if op.kind == "unsubscribe":
-            slot.subscribers.pop(op.subscriber, None)  # type: ignore[arg-type]
-            op.answer(None)
-            return
-        try:
-            if slot.state is None:
-                raise StatesyncError(ErrorCode.NOT_FOUND, f"no instance {slot.instance!r}")
-            state = self._readable(slot, op.claims, slot.state)
-        except StatesyncError as exc:
-            op.answer(exc)
-            return
-        if op.kind == "get":
-            if op.grant:
-                snapshot = slot.state.snapshot
-                history = privacy.may_read_history(slot.spec, op.claims, slot.instance, snapshot)
-                state = ReadGrant(state, slot.spec, history)
-            op.answer(state)
-            return
-        subscriber = op.subscriber
-        assert subscriber is not None
-        if subscriber.closed:
-            return
-        op.answer(state.seq)
-        broadcast.emit_delivered(slot)  # late events of seqs up to this one: not for this subscriber
-        if op.since is None or op.since >= state.seq:
-            slot.subscribers[subscriber] = None
-            if op.since is None:
-                subscriber.deliver(Update.model_construct(**dict(state)).model_dump_json())
-            return
-        catchup = slot.subscribers[subscriber] = Catchup(HELD_BYTES)
-        task = asyncio.create_task(self._catch_up(slot, subscriber, catchup, op.since, state.seq))
-        self._catchups.add(task)
-        task.add_done_callback(self._catchups.discard)
-
-    async def _catch_up(self, slot: Slot, subscriber: Subscriber, catchup: Catchup,
-                        since: int, upto: int) -> None:
-        """Send a subscriber the updates after `since` up to `upto` that it could read at
-        their seq, then what was committed meanwhile (see replay.py)."""
-        reader = subscriber.claims
-
-        def current() -> bool:
-            return slot.subscribers.get(subscriber) is catchup and not subscriber.closed
-
-        try:
-            while since < upto and current():
-                steps, scanned = await readable_steps(
-                    self.app, self.store, reader, slot.machine, slot.instance, since,
-                    min(REPLAY_PAGE, upto - since))
-                for step in steps:
-                    if not await subscriber.writable() or not current():
-                        return
-                    subscriber.deliver(update_text(slot, step, reader))
-                if scanned == since:
-                    break  # the log ends here
-                since = scanned
-            if current():
-                for text in catchup.held:
-                    subscriber.deliver(text)
-                slot.subscribers[subscriber] = None
-        except Exception as exc:
-            if is_outage(exc):
-                self.store.outage.failed(exc)
-                error = StatesyncError(ErrorCode.UNAVAILABLE,
-                                       "the database is unavailable; subscribe again with since")
-            else:
-                log.exception("replay failed for %s/%s", slot.machine, slot.instance)
-                error = StatesyncError(ErrorCode.INTERNAL, "replay failed; subscribe again")
-            if current():
-                del slot.subscribers[subscriber]
-                subscriber.lost(slot.machine, slot.instance, error)
-
-    def _readable(self, slot: Slot, claims: Mapping[str, Any], state: Committed) -> PublicState:
-        if not privacy.may_read(slot.spec, claims, slot.instance, state.snapshot):
-            raise StatesyncError(ErrorCode.FORBIDDEN, f"not allowed to read {slot.instance!r}")
-        return public_state(slot, state.snapshot, state.seq, claims)
+        """Operations that read committed state: get, subscribe, unsubscribe (reads.py); a
+        subscriber behind (`since`) catches up outside the worker."""
+        behind = reads.read(slot, op)
+        if behind is not None:
+            task = asyncio.create_task(reads.catch_up(self.app, self.store, slot, *behind))
+            self._catchups.add(task)
+            task.add_done_callback(self._catchups.discard)
 
     def _evict(self) -> None:
         """Drop idle cached instances beyond `cache_size`, least recently used first."""
