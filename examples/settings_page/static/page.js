@@ -58,7 +58,8 @@ function TodoList() {
   const state = useInstance(todo);
   const [text, setText] = useState("");
   const [error, setError] = useState("");
-  const send = (event) => todo.send(event).then(() => setError(""), (e) => setError(e.message));
+  const send = (event) => todo.send(event)
+    .then(() => setError(""), (e) => setError(`${e.code}: ${e.message}`));
   const add = (event) => {
     event.preventDefault();
     if (!text.trim()) return;
