@@ -63,7 +63,7 @@ SERVER_APP = str(Path(__file__).parent / "server.py") + ":app"
 
 def serve(database_url: str) -> Process:
     return Process([sys.executable, "-m", "statesync_server", "serve", SERVER_APP,
-                    "--port", "0", "--database-url", database_url, "--rate-limit", "0"])
+                    "--port", "0", "--database-url", database_url, "--rate-limit", "0", "--create-rate", "0"])
 
 
 async def load(urls: list[str], clients: int, instances: int, seconds: float,

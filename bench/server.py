@@ -152,7 +152,7 @@ class Process:
 def statesync_server(db: Path, synchronous: str) -> Process:
     return Process([
         sys.executable, "-m", "statesync_server", "serve", f"{__file__}:app", "--port", "0",
-        "--database-url", f"sqlite+aiosqlite:///{db}", "--rate-limit", "0",
+        "--database-url", f"sqlite+aiosqlite:///{db}", "--rate-limit", "0", "--create-rate", "0",
         "--sqlite-synchronous", synchronous,
     ])
 

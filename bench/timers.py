@@ -61,7 +61,7 @@ app.register("t", timer)
 def serve(db: Path) -> Process:
     return Process([
         sys.executable, "-m", "statesync_server", "serve", f"{__file__}:app", "--port", "0",
-        "--database-url", f"sqlite+aiosqlite:///{db}", "--rate-limit", "0",
+        "--database-url", f"sqlite+aiosqlite:///{db}", "--rate-limit", "0", "--create-rate", "0",
     ])
 
 
@@ -73,6 +73,17 @@ def _pct(values: list[float], p: float) -> float:
 def _summary(values: list[float]) -> dict[str, float]:
     return {"p50_ms": round(_pct(values, 50) * 1000, 1), "p99_ms": round(_pct(values, 99) * 1000, 1),
             "max_ms": round(max(values) * 1000, 1)}
+
+
+async def _acquire(window: asyncio.Semaphore, reader: asyncio.Task[None]) -> None:
+    """A slot of the send window; raises what the reader raised (an error reply) instead of
+    waiting forever for a slot it will never release."""
+    slot = asyncio.ensure_future(window.acquire())
+    await asyncio.wait({slot, reader}, return_when=asyncio.FIRST_COMPLETED)
+    if not slot.done():
+        slot.cancel()
+        await reader  # raises
+        raise RuntimeError("the reader stopped early")
 
 
 async def _create_all(url: str, n: int, prefix: str, subscribe: bool) -> Any:
@@ -95,11 +106,11 @@ async def _create_all(url: str, n: int, prefix: str, subscribe: bool) -> Any:
 
     reader = asyncio.create_task(read())
     for i in range(n):
-        await window.acquire()
+        await _acquire(window, reader)
         await ws.send(json.dumps({"type": "create", "id": i, "machine": "t",
                                   "instance": f"{prefix}{i}"}))
         if subscribe:
-            await window.acquire()
+            await _acquire(window, reader)
             await ws.send(json.dumps({"type": "subscribe", "id": f"s{i}", "machine": "t",
                                       "instance": f"{prefix}{i}"}))
     await reader
@@ -124,7 +135,7 @@ async def _arm_all(ws: Any, n: int, prefix: str, due_ms: float, step_ms: float =
 
     reader = asyncio.create_task(read())
     for i in range(n):
-        await window.acquire()
+        await _acquire(window, reader)
         await ws.send(json.dumps({"type": "send", "machine": "t", "instance": f"{prefix}{i}",
                                   "event": {"type": "ARM", "due": due_ms + i * step_ms},
                                   "event_id": f"arm{i}"}))
