@@ -7,7 +7,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..protocol import PublicState, Update
+from pydantic_core import to_json
+
+from ..protocol import PublicState
 from ..store import LogRow
 from . import privacy
 from .history import Step, public_context_of
@@ -43,16 +45,25 @@ def logged_state(slot: Slot, row: LogRow) -> PublicState:
 
 
 def update_json(state: PublicState) -> str:
-    return Update.model_construct(**dict(state)).model_dump_json()
+    """`state` as an `update` message's JSON text."""
+    return _update(state.machine, state.instance, state.seq, state.value, state.tags,
+                   state.context, state.status)
 
 
 def update_text(slot: Slot, step: Step, reader: Mapping[str, Any]) -> str:
+    """A logged step as `reader` is sent it, as an `update` message's JSON text."""
     row = step.row
-    return Update.model_construct(
-        machine=slot.machine, instance=slot.instance, seq=row.seq, value=row.value,
-        tags=row.tags, context=public_context_of(step, reader), status=row.status,
-        done=row.status == "done",
-    ).model_dump_json()
+    return _update(slot.machine, slot.instance, row.seq, row.value, row.tags,
+                   public_context_of(step, reader), row.status)
+
+
+def _update(machine: str, instance: str, seq: int, value: Any, tags: list[str], context: Any,
+            status: str) -> str:
+    """The text `protocol.Update(...).model_dump_json()` gives (same serializer, same field
+    order), built without a model: the hot path's encoding, about 10x cheaper."""
+    return to_json({"machine": machine, "instance": instance, "seq": seq, "value": value,
+                    "tags": tags, "context": context, "status": status,
+                    "done": status == "done", "type": "update"}, inf_nan_mode="null").decode()
 
 
 def expired(claims: Mapping[str, Any], now: float) -> bool:

@@ -12,12 +12,12 @@ from typing import Any
 from ..app import App
 from ..errors import ErrorCode, StatesyncError
 from ..ops import Op, Subscriber
-from ..protocol import PublicState, Update
+from ..protocol import PublicState
 from ..store import Store
 from ..store.outage import is_outage
 from . import broadcast, privacy
 from .history import readable_steps
-from .projection import public_state, update_text
+from .projection import public_state, update_json, update_text
 from .replay import HELD_BYTES, REPLAY_PAGE, Catchup
 from .results import ReadGrant
 from .slots import Committed, Slot
@@ -56,7 +56,7 @@ def read(slot: Slot, op: Op) -> tuple[Subscriber, Catchup, int, int] | None:
     if op.since is None or op.since >= state.seq:
         slot.subscribers[subscriber] = None
         if op.since is None:
-            subscriber.deliver(Update.model_construct(**dict(state)).model_dump_json())
+            subscriber.deliver(update_json(state))
         return None
     catchup = slot.subscribers[subscriber] = Catchup(HELD_BYTES)
     return subscriber, catchup, op.since, state.seq

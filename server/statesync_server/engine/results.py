@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pydantic_core import to_json
+
 from ..app import MachineSpec
 from ..protocol import Ack, PublicState, SettledAck
 
@@ -22,6 +24,14 @@ class SendResult:
     duplicate: bool
     settled: bool | None = None  # with Op.settle: whether it settled before the timeout
     state: PublicState | None = None  # with Op.settle: the state then
+
+    def ack_json(self, event_id: str, machine: str, instance: str) -> str:
+        """`ack(...).model_dump_json()`, built without a model (once per event)."""
+        if self.settled is not None:
+            return self.ack(event_id, machine, instance).model_dump_json()
+        return to_json({"type": "ack", "event_id": event_id, "machine": machine,
+                        "instance": instance, "seq": self.seq, "duplicate": self.duplicate},
+                       inf_nan_mode="null").decode()
 
     def ack(self, event_id: str, machine: str, instance: str) -> Ack:
         """The `ack` (or, for a send with `settle`, the `SettledAck`) the caller gets, built

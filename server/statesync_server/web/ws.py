@@ -288,7 +288,7 @@ class Connection:
         if isinstance(result, StatesyncError):
             self._fail(message, result)
         else:
-            self._send(result.ack(message.event_id, message.machine, message.instance))
+            self.deliver(result.ack_json(message.event_id, message.machine, message.instance))
 
     def _created(self, rid: p.RequestId, result: CreateResult | StatesyncError) -> None:
         if isinstance(result, StatesyncError):
