@@ -37,6 +37,7 @@ import asyncio
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -109,6 +110,8 @@ async def load(urls: list[str], clients: int, instances: int, seconds: float,
 
 
 _TICK = os.sysconf("SC_CLK_TCK")
+HAVE_SS = shutil.which("ss") is not None
+"""`ss` (iproute2) reads the connections' segment counts; without it they print as nan."""
 
 
 def _stat(pid: int) -> list[str]:
@@ -146,7 +149,7 @@ class RoundTrips:
         self._task: asyncio.Task[None] | None = None
 
     def _sample(self) -> dict[str, int]:
-        if self.port is None:
+        if self.port is None or not HAVE_SS:
             return {}
         out = subprocess.run(["ss", "-tinH", "state", "established", f"( dport = :{self.port} )"],
                              capture_output=True, text=True).stdout
@@ -222,7 +225,8 @@ async def measure(label: str, processes: list[Process], args: argparse.Namespace
         "cpu_s_per_1k_events": 1e3 * (cpu + pg_cpu) / acked if acked else float("nan"),
         "server_cpu_s_per_1k_events": 1e3 * cpu / acked if acked else float("nan"),
         "postgres_cpu_s_per_1k_events": 1e3 * pg_cpu / acked if acked else float("nan"),
-        "pg_requests_per_event": trips.count / acked if acked and postgres else 0.0,
+        "pg_requests_per_event": (trips.count / acked if acked and postgres else 0.0)
+        if HAVE_SS else float("nan"),
         "pg_transactions_per_event": xacts / acked if acked else 0.0,
         "paced_rejects": paced.rejects,
     }

@@ -5,6 +5,7 @@ costs were measured (CPU per event, with PostgreSQL's; PostgreSQL requests and t
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -29,6 +30,7 @@ def test_scale_bench_quick(tmp_path: Path) -> None:
         assert r["cpu_s_per_1k_events"] > 0, r  # server processes and PostgreSQL
         postgres = r["label"].startswith("postgresql")
         assert (r["postgres_cpu_s_per_1k_events"] > 0) == postgres, r
-        assert (r["pg_requests_per_event"] > 0) == postgres, r
+        if shutil.which("ss"):  # iproute2 counts the requests (else the bench prints nan)
+            assert (r["pg_requests_per_event"] > 0) == postgres, r
         assert (r["pg_transactions_per_event"] > 0) == postgres, r
     assert "vs sqlite" in proc.stdout
