@@ -81,12 +81,14 @@ export interface State<Context = any, Value extends StateValue = StateValue,
   pending: number;
 }
 
-/** Where Pyodide's boot is. */
-export type Phase = "http" | "loading-runtime" | "loading-packages" | "connecting" | "live";
+/** Where the runtime's boot is ("direct": it cannot start, the page works server-direct). */
+export type Phase = "http" | "loading-runtime" | "loading-packages" | "connecting" | "live"
+  | "direct";
 
 export interface Status {
-  /** "connecting" until the Python client is live and every handle is handed over to it */
-  status: "connecting" | "live" | "reconnecting" | "offline";
+  /** "connecting" until the Python client is live and every handle is handed over to it;
+   * "direct" when it cannot be (`error` says why): sends keep going over HTTP */
+  status: "connecting" | "live" | "reconnecting" | "offline" | "direct";
   /** events sent and not yet confirmed, over all instances (queued ones included) */
   unsaved: number;
   /** who the server knows this client as */
@@ -97,6 +99,8 @@ export interface Status {
   loaded?: number;
   /** runtime bytes in all (while loading, when known) */
   total?: number;
+  /** why the page works server-direct (status "direct"), e.g. no runtime on the server */
+  error?: { code: string; message: string };
 }
 
 /** The worker's answer to `loadRuntime()`. */

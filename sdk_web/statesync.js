@@ -54,6 +54,16 @@ const SETTINGS_MACHINE = "statesync.settings"; // the built-in machine (statesyn
 const NAMESPACE = /^[A-Za-z0-9_.:@-]{1,64}$/;
 const SUBJECT = /^[A-Za-z0-9_.:@-]{1,128}$/; // as statesync.settings: no `~`
 const SESSION_MARGIN = 60; // seconds: renew an anonymous session this long before it expires
+// Sends over HTTP before the handover: answers that leave it unknown whether the server got
+// the event; it is posted again (same id) after a pause (`retryDelay`).
+const RETRIED = new Set(["unavailable", "rate-limited"]);
+
+/**
+ * A send not yet confirmed (`Instance`): the event, its JSON, its id, and its promise's
+ * settlement; `n` once posted to the worker.
+ * @typedef {{event: object, json: string, id: string, n?: number,
+ *   resolve: (seq: number) => void, reject: (e: Error) => void}} Unsent
+ */
 
 export { StatesyncError };
 
@@ -485,16 +495,19 @@ export async function connect(options = {}) {
 
 /**
  * @typedef {object} Status
- * @property {"connecting"|"live"|"reconnecting"|"offline"} status  "connecting" until the
- *   Python client is live and every handle is handed over to it
+ * @property {"connecting"|"live"|"reconnecting"|"offline"|"direct"} status  "connecting"
+ *   until the Python client is live and every handle is handed over to it; "direct" when
+ *   it cannot be (the runtime or its connection failed: `error` says why): handles keep
+ *   sending over HTTP, without others' changes
  * @property {number} unsaved          events sent and not yet confirmed, over all instances
  *   (queued ones included)
  * @property {string|null} subject     who the server knows this client as
- * @property {Progress["phase"]} phase  the boot: "http" (state over HTTP), "loading-runtime"
+ * @property {Progress["phase"]|"direct"} phase  the boot: "http" (state over HTTP), "loading-runtime"
  *   (Pyodide downloading and starting), "loading-packages" (the core and machine modules),
  *   "connecting" (the Python client's WebSocket), "live" (handed over)
  * @property {number} [loaded]         runtime bytes loaded so far (while loading)
  * @property {number} [total]          runtime bytes in all (while loading, when known)
+ * @property {{code: string, message: string}} [error]  why the page works server-direct
  */
 
 // Called by the module only (not exported).
@@ -679,7 +692,7 @@ export class Client {
       channel().notify("release", { hid }); // closed meanwhile
       return;
     }
-    instance[ATTACH](hid, JSON.parse(answer.view));
+    await instance[ATTACH](hid, JSON.parse(answer.view));
   }
 
   /** Switch a live query showing the HTTP items to the worker's watch. @param {LiveQuery} live */
@@ -693,15 +706,21 @@ export class Client {
   }
 
   /**
-   * No handover: waiting handles keep the server's state, their sends fail; live queries
-   * keep the items read over HTTP.
+   * No handover (the runtime or its connection failed, or the client was closed): handles
+   * keep the state read over HTTP and, unless closed, keep sending over HTTP (the page works
+   * server-direct, without others' changes; `status.error` says why); live queries keep the
+   * items read over HTTP.
    * @param {StatesyncError} error
    */
   #fail(error) {
     this.#failed ??= error;
     this.#rejectReady(error);
-    for (const instance of this.#interim) instance[END](error);
-    this.#interim.clear();
+    if (this.#closed) {
+      for (const instance of this.#interim) instance[END](error);
+      this.#interim.clear();
+    } else if (error.code !== "closed") {
+      console.warn(`statesync: working server-direct (no live updates): ${error.message}`);
+    }
     for (const live of this.#interimQueries) live[END](error);
     this.#interimQueries.clear();
     this[CHANGED]();
@@ -711,10 +730,15 @@ export class Client {
   get status() {
     let unsaved = this.#remote?.unsaved ?? 0;
     for (const instance of this.#open) unsaved += instance[UNSENT];
-    const status = this.#live ? this.#remote.status
+    const direct = this.#failed && !this.#closed;
+    const status = this.#live ? this.#remote.status : direct ? "direct"
       : this.#failed || this.#offline ? "offline" : "connecting";
     const subject = this.#live ? this.#remote.subject : this.#subject;
     if (this.#live) return { status, unsaved, subject, phase: "live" };
+    if (direct) {
+      const { code, message } = this.#failed;
+      return { status, unsaved, subject, phase: "direct", error: { code, message } };
+    }
     if (this.#booted) return { status, unsaved, subject, phase: "connecting" };
     return { status, unsaved, subject, ...(progress.get(this.#base) ?? { phase: "http" }) };
   }
@@ -782,7 +806,7 @@ export class Client {
    * @returns {Promise<Instance>}  rejects with a `StatesyncError` ("not-found", "forbidden"...)
    */
   instance(machine, name, options = {}) {
-    if (this.#failed) return Promise.reject(this.#failed);
+    if (this.#closed) return Promise.reject(this.#failed);
     const key = JSON.stringify([machine, name]);
     if (!this.#handles.has(key)) {
       const forget = () => this.#handles.delete(key);
@@ -796,6 +820,9 @@ export class Client {
   /** @param {string} machine @param {string} name @param {any} create @param {() => void} forget */
   async #openHandle(machine, name, create, forget) {
     const hooks = {
+      post: (instance, body) => request("POST",
+        `${this.#base}/v1/instances/${[instance.machine, instance.name].map(encodeURIComponent)
+          .join("/")}/events`, this.#token, body, this.#timeout),
       changed: () => this[CHANGED](),
       status: (status) => this[RECEIVE](status),
       forget: (instance) => {
@@ -821,14 +848,14 @@ export class Client {
     const saved = this.#connected ? undefined : await this.#outbox?.state(machine, name);
     if (saved && !this.#connected) { // shown at once; a newer state over HTTP replaces it
       const instance = make({ ...saved, pending: 0 });
-      this.#interim.add(instance);
+      if (!this.#failed) this.#interim.add(instance); // else it stays server-direct
       this.#fetchState(machine, name, create)
         .then((state) => instance[FETCHED](state), () => {}); // the handover tells errors
       return instance;
     }
     for (let attempt = 0; ; attempt++) {
-      if (this.#failed) throw this.#failed;
-      if (this.#connected) {
+      if (this.#closed) throw this.#failed;
+      if (this.#connected && !this.#failed) {
         const hid = ++ids;
         const answer = await call("instance", { cid: this.#id, hid, machine, name,
           create: create === undefined ? undefined : JSON.stringify(create) });
@@ -846,9 +873,9 @@ export class Client {
         await sleep(retryDelay(attempt)); // or the handover, whichever comes first
         continue;
       }
-      if (this.#failed) throw this.#failed;
+      if (this.#closed) throw this.#failed;
       const instance = make(state);
-      this.#interim.add(instance);
+      if (!this.#failed) this.#interim.add(instance); // else it stays server-direct
       return instance;
     }
   }
@@ -1048,13 +1075,20 @@ export class Instance {
   /** @type {State} */
   #state;
   /**
-   * Sends not yet applied by the worker, in order: queued until the handover (`n` unset),
-   * then the worker's `sent` count reaching `n` means applied.
-   * @type {{event: object, json: string, n?: number, resolve: (seq: number) => void,
-   *   reject: (e: Error) => void}[]}
+   * Sends not yet confirmed over HTTP nor applied by the worker, in order, each with the
+   * event id it keeps throughout: before the handover they go to the server one at a time
+   * (`POST .../events`, the answer carrying the new state); from the handover on to the
+   * worker (`n` set), whose `sent` count reaching `n` means applied.
+   * @type {Unsent[]}
    */
   #unsent = [];
   #posted = 0;
+  /** @type {Promise<void>|undefined} the send being posted over HTTP (one at a time: in order) */
+  #posting;
+  #attaching = false;
+  #retries = 0;
+  /** @type {ReturnType<typeof setTimeout>|undefined} the next HTTP attempt, after a failure */
+  #retry;
   /** @type {StatesyncError|undefined} why sends fail (closed, or no handover) */
   #ended;
   #closed = false;
@@ -1080,14 +1114,17 @@ export class Instance {
    * (shown if it differs) and its changes.
    * @param {number} hid @param {View} view  the worker's, now
    */
-  [ATTACH](hid, view) {
-    this.#hid = hid;
+  async [ATTACH](hid, view) {
+    this.#attaching = true; // no new HTTP send from now on
     instances.set(hid, this);
-    for (const entry of this.#unsent) this.#post(entry);
     this.#show(view, 0);
+    await this.#posting; // the one under way settles first: its id is then known applied or not
+    if (this.#ended) return;
+    this.#hid = hid;
+    for (const entry of this.#unsent) this.#post(entry);
   }
 
-  /** @param {{id: string, json: string, resolve: Function, reject: Function, n?: number}} entry */
+  /** To the worker, with its id (the same id the server may have seen over HTTP). @param {Unsent} entry */
   #post(entry) {
     entry.n = ++this.#posted;
     call("send", { hid: this.#hid, event: entry.json, id: entry.id })
@@ -1124,6 +1161,7 @@ export class Instance {
       if (this.#unsent.some((entry) => entry.id === id)) continue;
       this.#unsent.push(this.#entry(id, event, () => {}, () => {}));
     }
+    if (this.#hid === undefined) this.#pump();
     this.#refresh();
   }
 
@@ -1132,6 +1170,43 @@ export class Instance {
     if (this.#hid !== undefined || !(state.seq > this.#confirmed.seq)) return;
     this.#confirmed = state;
     this.#refresh();
+  }
+
+  /**
+   * Before the handover: post the oldest unsent event over HTTP, then the next once it is
+   * answered (one at a time, so the server gets them in order). The answer carries the
+   * state after it, shown before the send resolves. An answer that may not have reached the
+   * server (`unavailable`, `rate-limited`) leaves the event queued under its id: posted again
+   * after a pause, or sent by the worker at the handover; the server applies an id once.
+   */
+  #pump() {
+    this.#retry = clearTimeout(this.#retry);
+    if (this.#posting || this.#attaching || this.#ended || !this.#unsent.length) return;
+    const entry = this.#unsent[0];
+    const body = { event: entry.event, event_id: entry.id, state: true };
+    this.#posting = this.#hooks.post(this, body).then((ack) => {
+      this.#unsent.splice(this.#unsent.indexOf(entry), 1);
+      this.#retries = 0;
+      if (ack.state && ack.state.seq >= this.#confirmed.seq) {
+        const { value, tags, context, status, done, seq } = ack.state;
+        this.#confirmed = { value, tags, context, status, done, seq, pending: 0 };
+      }
+      this.#refresh();
+      entry.resolve(ack.seq);
+      return true;
+    }, (error) => {
+      if (RETRIED.has(error.code)) {
+        this.#retry = setTimeout(() => this.#pump(), retryDelay(this.#retries++) * 1000);
+        return false;
+      }
+      this.#unsent.splice(this.#unsent.indexOf(entry), 1);
+      this.#refresh();
+      entry.reject(error);
+      return true;
+    }).then((next) => {
+      this.#posting = undefined;
+      if (next) this.#pump();
+    });
   }
 
   /**
@@ -1152,11 +1227,17 @@ export class Instance {
     this.#refresh();
   }
 
-  /** No more sends: unsent ones fail with `error` (their local effect is undone). */
+  /**
+   * No more sends: unsent ones fail with `error` (their local effect is undone), but for one
+   * under way over HTTP.
+   */
   [END](error) {
     this.#ended ??= error;
+    clearTimeout(this.#retry);
     instances.delete(this.#hid);
-    for (const { reject } of this.#unsent.splice(0)) reject(error);
+    // One posted over HTTP may be applied: its promise settles with the server's answer.
+    const posted = this.#posting ? this.#unsent.splice(0, 1) : [];
+    for (const { reject } of this.#unsent.splice(0, Infinity, ...posted)) reject(error);
     this.#refresh();
   }
 
@@ -1274,8 +1355,10 @@ export class Instance {
    * returns). The promise resolves with the event's seq once the server committed it and this
    * handle shows that commit (`state.seq` is at least that seq, `pending` no longer counts it),
    * or rejects with a `StatesyncError` (e.g. code "invalid-event") after the change was undone.
-   * Before the handover the event waits in a queue (counted in `state.pending`) and is sent,
-   * in order, by the Python client once it is live.
+   * Before the handover (and where the runtime cannot start) the event goes straight to the
+   * server over HTTP (counted in `state.pending` meanwhile; one at a time, in order) and the
+   * confirmed state shows with its answer, one round trip later; its event id goes along to
+   * the worker at the handover if the answer had not come, so it is applied exactly once.
    * @param {{type: string} | string} event
    * @returns {Promise<number>}
    */
@@ -1292,6 +1375,7 @@ export class Instance {
       this.#hooks.sent(id, entry.event); // kept until the server confirms or refuses it
       this.#unsent.push(entry);
       if (this.#hid !== undefined) this.#post(entry);
+      else this.#pump();
       this.#refresh();
     });
   }

@@ -586,8 +586,8 @@ const OPS = {
   },
 
   /**
-   * Apply `event` (JSON) locally (every page sees it), then answer with its seq once
-   * committed.
+   * Apply `event` (JSON, with the page's event `id`) locally (every page sees it), then
+   * answer with its seq once committed.
    */
   send(tab, { hid, event, id }) {
     const ref = tab.refs.get(hid);

@@ -244,6 +244,13 @@ class _Failure(_Message):
         return data
 
 
+class StateAck(Ack):
+    """The ack of an HTTP send with `state`: the public state read after the commit (its
+    `seq` at least the ack's; null if the caller may no longer read it)."""
+
+    state: PublicState | None = None
+
+
 class Reject(_Failure):
     type: Literal["reject"] = "reject"
     event_id: str
@@ -331,8 +338,11 @@ class CreateBody(_Message):
 
 
 class SendBody(_Message):
-    """`POST /v1/instances/{machine}/{instance}/events`."""
+    """`POST /v1/instances/{machine}/{instance}/events`; with `state`, the ack also carries
+    the instance's public state as of the answer (a browser shows the confirmed state one
+    round trip after a click, before its runtime runs the machine)."""
 
     event: Event
     event_id: EventId
     settle: bool = False
+    state: bool = False

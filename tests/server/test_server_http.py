@@ -39,6 +39,26 @@ async def test_create_send_get_and_log(http: httpx.AsyncClient, name: str) -> No
     assert "s3cr3t" not in str(log)
 
 
+async def test_send_with_state_answers_with_the_public_state_after_it(
+        http: httpx.AsyncClient, name: str) -> None:
+    url = f"/v1/instances/doc/{name}"
+    await http.post(url, json={"input": {"owner": "alice"}}, headers=auth("alice"))
+    plain = await http.post(url + "/events", json={"event": {"type": "EDIT", "body": "a"},
+                                                   "event_id": "p1"}, headers=auth("alice"))
+    assert "state" not in plain.json()
+    ack = await http.post(url + "/events", json={"event": {"type": "EDIT", "body": "b"},
+                                                 "event_id": "s1", "state": True},
+                          headers=auth("alice"))
+    body = ack.json()
+    assert ack.status_code == 200 and body["seq"] == 2 and body["duplicate"] is False
+    assert body["state"]["seq"] == 2 and body["state"]["context"] == {"owner": "alice", "body": "b"}
+    assert "s3cr3t" not in ack.text  # public context only
+    again = await http.post(url + "/events", json={"event": {"type": "EDIT", "body": "b"},
+                                                   "event_id": "s1", "state": True},
+                            headers=auth("alice"))
+    assert again.json()["duplicate"] is True and again.json()["state"]["seq"] == 2
+
+
 async def test_http_events_reach_websocket_subscribers(http: httpx.AsyncClient, alice: WsClient,
                                                        name: str) -> None:
     url = f"/v1/instances/counter/{name}"

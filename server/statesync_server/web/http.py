@@ -131,7 +131,14 @@ async def send_event(request: Request, runtime: Runtime) -> Response:
     op = Op("send", machine, instance, claims, event=body.event, event_id=body.event_id)
     op.settle = body.settle
     result: SendResult = await runtime.engine.run(op)
-    return _json(result.ack(body.event_id, machine, instance))
+    ack = result.ack(body.event_id, machine, instance)
+    if body.state and not body.settle:  # a settled ack has the state already
+        try:
+            state = await runtime.engine.run(Op("get", machine, instance, claims))
+        except StatesyncError:
+            state = None
+        ack = p.StateAck.model_construct(**dict(ack), state=state)
+    return _json(ack)
 
 
 @_endpoint
