@@ -117,7 +117,7 @@ async function boot(base) {
       import(`${base}${manifest.pyodide}pyodide.mjs`),
       fetchBytes(`${base}${manifest.core}`),
       Promise.all(manifest.modules.map(async (m) => [m.name, await fetchBytes(`${base}${m.url}`)])),
-      fetchBytes(`${base}/statesync/sdk/bridge.py`),
+      fetchBytes(`${base}${manifest.bridge}`),
     ]);
     const indexURL = `${base}${manifest.pyodide}`;
     const snapshots = await Snapshots.open(base, manifest, core, modules, bridgeSource);

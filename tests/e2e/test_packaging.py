@@ -246,11 +246,17 @@ def test_wheel_serves_the_sdk_and_the_apps_pyodide(wheel_server: ServerProcess,
                      "/statesync/sdk/retry.js", "/statesync/sdk/errors.js",
                      "/statesync/sdk/bridge.py", manifest["core"],
                      f"{manifest['pyodide']}pyodide.mjs",
-                     f"{manifest['pyodide']}pyodide.asm.wasm"):
+                     f"{manifest['pyodide']}pyodide.asm.wasm",
+                     f"{manifest['micropython']}micropython.mjs",
+                     f"{manifest['micropython']}micropython.wasm"):
             response = http.get(path)
             assert response.status_code == 200, path
         sdk = http.get("/statesync/sdk/statesync.js").content
     assert sdk == (SDK / "statesync.js").read_bytes()
+    vendored = wheel_python.parents[1] / "lib"  # the light runtime goes with its license
+    [license_file] = vendored.glob("python3*/site-packages/statesync_server/sdk_web/vendor/"
+                                   "micropython/LICENSE")
+    assert "MIT License" in license_file.read_text()
 
     page.set_default_timeout(60_000)
     page.goto(f"{wheel_server.url}/statesync/manifest.json")

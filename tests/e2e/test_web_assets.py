@@ -9,6 +9,7 @@ import zipfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import brotli
 import httpx
 import pytest
 from e2e_harness import EXAMPLE_APP, PYODIDE, REPO
@@ -101,7 +102,7 @@ async def test_nothing_else_in_sdk_web_is_served(client: httpx.AsyncClient, path
 async def test_pyodide_runtime_is_served_with_its_types(client: httpx.AsyncClient, path: str,
                                                        media_type: str) -> None:
     runtime = (await client.get("/statesync/manifest.json")).json()["pyodide"]
-    response = await client.get(f"{runtime}{path}")
+    response = await client.get(f"{runtime}{path}", headers={"accept-encoding": "identity"})
     assert response.status_code == 200
     assert response.headers["content-type"].startswith(media_type)
     assert "immutable" in response.headers["cache-control"]  # a reload downloads nothing
@@ -139,3 +140,70 @@ async def test_app_pages_are_served_after_the_sdk_routes(tmp_path: Path) -> None
         manifest = (await client.get("/statesync/manifest.json")).json()
         assert manifest["modules"][0]["name"] == "machines"  # a module given by its path
         assert (await client.get("/missing.html")).status_code == 404
+
+
+async def runtime_urls(client: httpx.AsyncClient) -> dict[str, bytes]:
+    """Every URL a worker fetches to boot (either runtime), with the file's bytes."""
+    manifest = (await client.get("/statesync/manifest.json")).json()
+    vendored = REPO / "sdk_web" / "vendor" / "micropython"
+    sdk = REPO / "sdk_web"
+    urls = {manifest["core"]: core_archive(), manifest["bridge"]: (sdk / "bridge.py").read_bytes(),
+            manifest["modules"][0]["url"]: MACHINES.read_bytes(),
+            "/statesync/sdk/statesync.js": (sdk / "statesync.js").read_bytes(),
+            "/statesync/sdk/worker.js": (sdk / "worker.js").read_bytes()}
+    urls |= {f"{manifest['micropython']}{name}": (vendored / name).read_bytes()
+             for name in ("micropython.mjs", "micropython.wasm")}
+    if PYODIDE.is_dir():
+        urls |= {f"{manifest['pyodide']}{name}": (PYODIDE / name).read_bytes()
+                 for name in ("pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm")}
+    return urls
+
+
+async def test_every_runtime_asset_goes_compressed_as_the_browser_accepts(
+        client: httpx.AsyncClient) -> None:
+    for url, data in (await runtime_urls(client)).items():
+        br = await client.get(url, headers={"accept-encoding": "gzip, deflate, br, zstd"})
+        assert br.status_code == 200, url
+        assert br.headers["content-encoding"] == "br", url
+        assert br.headers["vary"] == "Accept-Encoding"
+        assert int(br.headers["content-length"]) < len(data)
+        assert br.content == data  # httpx decoded it
+        gz = await client.get(url, headers={"accept-encoding": "gzip"})
+        assert gz.headers["content-encoding"] == "gzip" and gz.content == data, url
+        plain = await client.get(url, headers={"accept-encoding": "br;q=0, identity"})
+        assert "content-encoding" not in plain.headers and plain.content == data, url
+        assert len({br.headers["etag"], gz.headers["etag"], plain.headers["etag"]}) == 3
+
+
+async def test_a_cached_copy_is_revalidated_by_its_etag(client: httpx.AsyncClient) -> None:
+    first = await client.get("/statesync/sdk/statesync.js", headers={"accept-encoding": "br"})
+    assert first.headers["cache-control"] == "no-cache"  # a fixed URL: asked again each load
+    etag = first.headers["etag"]
+    again = await client.get("/statesync/sdk/statesync.js",
+                             headers={"accept-encoding": "br", "if-none-match": etag})
+    assert again.status_code == 304 and again.content == b""
+    other = await client.get("/statesync/sdk/statesync.js",
+                             headers={"accept-encoding": "gzip", "if-none-match": etag})
+    assert other.status_code == 200  # another encoding, another entity
+
+
+async def test_compressed_copies_are_kept_on_disk(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("STATESYNC_CACHE_DIR", str(tmp_path))
+    routes = web_routes({}, MACHINES, pyodide_dir=tmp_path / "no-pyodide")
+    async with http(Starlette(routes=routes)) as client:
+        manifest = (await client.get("/statesync/manifest.json")).json()
+        response = await client.get(manifest["bridge"], headers={"accept-encoding": "br"})
+    stored = {path.suffix for path in (tmp_path / "compressed").iterdir()}
+    assert {".br", ".gzip"} <= stored
+    bridge = (REPO / "sdk_web" / "bridge.py").read_bytes()
+    kept = [path for path in (tmp_path / "compressed").glob("*.br")
+            if brotli.decompress(path.read_bytes()) == bridge]
+    assert kept and response.headers["content-encoding"] == "br"
+
+
+@pytest.mark.parametrize("path", ["../../../pyproject.toml", "..%2f..%2fpyproject.toml",
+                                  "micropython.wasm/../../README.md"])
+async def test_nothing_outside_a_runtime_directory_is_served(client: httpx.AsyncClient,
+                                                             path: str) -> None:
+    manifest = (await client.get("/statesync/manifest.json")).json()
+    assert (await client.get(f"{manifest['micropython']}{path}")).status_code == 404

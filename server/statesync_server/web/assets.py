@@ -5,11 +5,15 @@ Everything the browser needs comes from this server, never from a CDN:
     /statesync/manifest.json            where the rest is, and which machine is which
     /statesync/sdk/<file>               sdk_web/*.js, *.py (+ React's UMD builds under vendor/)
     /statesync/pyodide-<hash>/...       the npm `pyodide` runtime directory
+    /statesync/micropython-<hash>/...   MicroPython-wasm (sdk_web/vendor/micropython/)
     /statesync/core-<hash>.zip          sdk_py/statesync only, zipped in memory at start-up
+    /statesync/bridge-<hash>.py         sdk_web/bridge.py
     /statesync/app/<module>-<hash>.py   the app's machine module (stdlib + statesync only)
     /...                                the app's own pages (`static_dir`), if it has any
 
-Hashed URLs are cached forever; the rest revalidate with ETags.
+Hashed URLs are cached forever; the rest revalidate with content ETags. Every statesync asset
+goes brotli- or gzip-compressed when the browser accepts it (`compressed.py`: compressed once,
+kept on disk), with `Vary: Accept-Encoding`.
 
 The SDK files ship in the wheel (`statesync_server/sdk_web/`) or come from the checkout's
 `sdk_web/`. The Pyodide runtime (13 MB, not in the wheel) and React's browser builds are npm
@@ -32,17 +36,20 @@ from types import ModuleType
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 import statesync
 
+from .compressed import Assets
+
 log = logging.getLogger("statesync")
 
 PREFIX = "/statesync"
 PACKAGED_SDK_DIR = Path(__file__).resolve().parent / "sdk_web"  # in an installed wheel
+MICROPYTHON_FILES = ("micropython.mjs", "micropython.wasm")  # in <sdk>/vendor/micropython/
 REPO_SDK_DIR = Path(__file__).resolve().parents[3] / "sdk_web"  # in a checkout
 IMMUTABLE = {"cache-control": "public, max-age=31536000, immutable"}
 REVALIDATE = {"cache-control": "no-cache"}
@@ -82,13 +89,7 @@ def _media_type(path: str | os.PathLike[str]) -> str | None:
 
 
 class _TypedStaticFiles(StaticFiles):
-    """StaticFiles with fixed JavaScript and WebAssembly types, whatever the OS tables say;
-    `immutable` for a directory served under a content-hashed URL."""
-
-    def __init__(self, *, directory: str | os.PathLike[str], html: bool = False,
-                 immutable: bool = False) -> None:
-        super().__init__(directory=directory, html=html)
-        self.cache_headers = IMMUTABLE if immutable else REVALIDATE
+    """StaticFiles with fixed JavaScript and WebAssembly types, whatever the OS tables say."""
 
     def file_response(self, full_path: Any, stat_result: os.stat_result, scope: Scope,
                       status_code: int = 200) -> Response:
@@ -96,13 +97,15 @@ class _TypedStaticFiles(StaticFiles):
         media_type = _media_type(full_path)
         if media_type:
             response.headers["content-type"] = media_type
-        response.headers.update(self.cache_headers)
+        response.headers.update(REVALIDATE)
         return response
 
 
 def core_archive(package_dir: Path | None = None) -> bytes:
-    """A deterministic zip of the `statesync` package's `.py` files (`statesync/...`)."""
-    return package_archive(package_dir or Path(statesync.__file__).resolve().parent)
+    """A deterministic zip of the `statesync` package's `.py` files (`statesync/...`), stored
+    uncompressed: the response is compressed as a whole (brotli finds more across files)."""
+    return package_archive(package_dir or Path(statesync.__file__).resolve().parent,
+                           zipfile.ZIP_STORED)
 
 
 def _digest(data: bytes) -> str:
@@ -123,16 +126,16 @@ def directory_digest(directory: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def package_archive(package_dir: Path) -> bytes:
+def package_archive(package_dir: Path, method: int = zipfile.ZIP_DEFLATED) -> bytes:
     """A deterministic zip of a package's `.py` files, under the package's own name."""
     buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+    with zipfile.ZipFile(buffer, "w", method) as archive:
         for path in sorted(package_dir.rglob("*.py")):
             if "__pycache__" in path.parts:
                 continue
             name = f"{package_dir.name}/{path.relative_to(package_dir).as_posix()}"
             info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
-            info.compress_type = zipfile.ZIP_DEFLATED
+            info.compress_type = method
             archive.writestr(info, path.read_bytes())
     return buffer.getvalue()
 
@@ -223,17 +226,26 @@ def web_routes(
                    or _locate("pyodide", searched) or sdk / "node_modules" / "pyodide")
     core = core_archive()
     core_name = f"core-{_digest(core)}.zip"
+    bridge = (sdk / "bridge.py").read_bytes()
+    bridge_url = f"{PREFIX}/bridge-{_digest(bridge)}.py"
+    micropython = sdk / "vendor" / "micropython"
+    has_micropython = all((micropython / name).is_file() for name in MICROPYTHON_FILES)
+    micropython_url = (f"{PREFIX}/micropython-{directory_digest(micropython)}/"
+                       if has_micropython else "")
 
     candidates = dict(_statesync_modules())
     if isinstance(module, ModuleType) and browser_module is not None:
         candidates = {browser_module.name: module, **candidates}
     has_pyodide = pyodide.is_dir()
     pyodide_url = f"{PREFIX}/pyodide-{directory_digest(pyodide)}/" if has_pyodide else ""
-    runtime_bytes = len(core) + (sdk / "bridge.py").stat().st_size + sum(
-        (pyodide / name).stat().st_size for name in PYODIDE_BOOT_FILES if (pyodide / name).is_file())
+    runtime_bytes = len(core) + len(bridge) + sum((pyodide / name).stat().st_size
+                                                  for name in PYODIDE_BOOT_FILES
+                                                  if (pyodide / name).is_file())
     manifest = {
         "pyodide": pyodide_url,
+        "micropython": micropython_url,
         "core": f"{PREFIX}/{core_name}",
+        "bridge": bridge_url,
         "modules": (
             [{"name": browser_module.name, "url": f"{PREFIX}/app/{browser_module.filename}"}]
             if browser_module else []
@@ -246,42 +258,70 @@ def web_routes(
     sdk_files |= {url: path for url, source in VENDOR_FILES.items()
                   if (path := _locate(source, searched)) is not None}
 
+    assets = Assets()
+    hashed = {f"{PREFIX}/{core_name}": assets.add("core", core, MEDIA_TYPES[".zip"]),
+              bridge_url: assets.add("bridge", bridge, MEDIA_TYPES[".py"])}
+    if browser_module is not None:
+        media_type = MEDIA_TYPES[".zip" if browser_module.package else ".py"]
+        hashed[f"{PREFIX}/app/{browser_module.filename}"] = assets.add(
+            "module", browser_module.source, media_type)
+    runtime_dirs = {url: directory for url, directory in ((pyodide_url, pyodide),
+                                                          (micropython_url, micropython)) if url}
+    # Compressed ahead of the first browser (kept on disk: once per content, not per start).
+    warm = [*(micropython / name for name in MICROPYTHON_FILES if has_micropython),
+            *(pyodide / name for name in PYODIDE_BOOT_FILES if (pyodide / name).is_file())]
+    for path in warm:
+        url = next(u for u, d in runtime_dirs.items() if path.parent == d) + path.name
+        hashed[url] = assets.add(url, path.read_bytes(), _media_type(path))
+    assets.warm()
+
+    def not_found(message: str) -> Response:
+        return JSONResponse({"error": {"code": "not-found", "message": message}}, status_code=404)
+
     async def manifest_endpoint(_request: Request) -> Response:
         return JSONResponse(manifest, headers=REVALIDATE)
 
-    async def core_endpoint(_request: Request) -> Response:
-        return Response(core, media_type=MEDIA_TYPES[".zip"], headers=IMMUTABLE)
+    async def hashed_endpoint(request: Request) -> Response:
+        asset = hashed.get(request.url.path)
+        if asset is None:
+            return not_found("no such file")
+        return await assets.response(request, asset, IMMUTABLE)
 
-    async def module_endpoint(request: Request) -> Response:
-        if browser_module is None or request.path_params["filename"] != browser_module.filename:
-            return JSONResponse({"error": {"code": "not-found", "message": "no such module"}},
-                                status_code=404)
-        media_type = MEDIA_TYPES[".zip" if browser_module.package else ".py"]
-        return Response(browser_module.source, media_type=media_type, headers=IMMUTABLE)
+    async def runtime_endpoint(request: Request) -> Response:
+        """A file of a runtime directory (Pyodide's, MicroPython's), under its hashed URL."""
+        url = request.url.path
+        asset = hashed.get(url)
+        if asset is None:
+            root = next((d for u, d in runtime_dirs.items() if url.startswith(u)), None)
+            path = (root / url[len(f"{PREFIX}/"):].partition("/")[2]).resolve() if root else None
+            if path is None or not path.is_relative_to(root.resolve()) or not path.is_file():
+                return not_found("no such file")
+            asset = hashed[url] = assets.add(url, path.read_bytes(), _media_type(path))
+        return await assets.response(request, asset, IMMUTABLE)
 
     async def sdk_endpoint(request: Request) -> Response:
-        path = sdk_files.get(request.path_params["path"])
+        name = request.path_params["path"]
+        path = sdk_files.get(name)
         if path is None:
-            return JSONResponse({"error": {"code": "not-found", "message": "no such file"}},
-                                status_code=404)
-        return FileResponse(path, media_type=_media_type(path), headers=REVALIDATE)
+            return not_found("no such file")
+        asset = assets.add(f"sdk/{name}", path.read_bytes(), _media_type(path))  # as edited
+        return await assets.response(request, asset, REVALIDATE)
 
     routes: list[BaseRoute] = [
         Route(f"{PREFIX}/manifest.json", manifest_endpoint),
-        Route(f"{PREFIX}/{core_name}", core_endpoint),
-        Route(f"{PREFIX}/app/{{filename}}", module_endpoint),
+        Route(f"{PREFIX}/{core_name}", hashed_endpoint),
+        Route(bridge_url, hashed_endpoint),
+        Route(f"{PREFIX}/app/{{filename}}", hashed_endpoint),
         Route(f"{PREFIX}/sdk/{{path:path}}", sdk_endpoint),
+        *(Route(f"{url}{{path:path}}", runtime_endpoint) for url in runtime_dirs),
     ]
     if has_pyodide:
-        routes.append(Mount(pyodide_url.rstrip("/"),
-                            _TypedStaticFiles(directory=pyodide, immutable=True)))
         log.info("browser SDK at %s/sdk/statesync.js (Pyodide from %s; machine module: %s)",
                  PREFIX, pyodide, browser_module.name if browser_module else "none")
     else:
         log.warning("no Pyodide runtime at %s (`npm install @statesync/web` in the app's "
-                    "directory, or set STATESYNC_PYODIDE_DIR): browsers cannot load statesync",
-                    pyodide)
+                    "directory, or set STATESYNC_PYODIDE_DIR): pages whose machines need it "
+                    "work server-direct", pyodide)
     if static_dir is not None:
         routes.append(Mount("/", _TypedStaticFiles(directory=static_dir, html=True)))
     return routes
-
