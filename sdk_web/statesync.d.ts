@@ -107,7 +107,12 @@ export interface Status {
 export interface RuntimeInfo {
   /** a SharedWorker (one runtime for every tab of this origin), or a dedicated Worker */
   worker: "shared" | "dedicated";
-  /** Pyodide runtimes this worker has booted */
+  /** the runtime booted for the page's machines: MicroPython when all of them run there */
+  runtime: "micropython" | "pyodide";
+  /** where each machine runs: "micropython" | "pyodide" (optimistic), else why it runs on
+   * the server only */
+  machines: Record<string, string>;
+  /** runtimes this worker has booted */
   boots: number;
   /** Python clients (WebSockets) open in this worker */
   connections: number;
@@ -158,7 +163,8 @@ export class StatesyncError extends Error {
 export function connect(options?: ConnectOptions): Promise<Client>;
 
 /** Boot Pyodide in the worker (once per server and worker). */
-export function loadRuntime(url?: string): Promise<RuntimeInfo>;
+export function loadRuntime(url?: string,
+  options?: { machines?: boolean | Record<string, string> }): Promise<RuntimeInfo>;
 
 /** Whether state value `child` is `parent` or inside it (XState's `matchesState`). */
 export function matchesState(parent: StateValue, child: StateValue): boolean;

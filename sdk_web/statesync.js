@@ -72,7 +72,10 @@ export { StatesyncError };
  * @typedef {object} RuntimeInfo
  * @property {"shared"|"dedicated"} worker  a SharedWorker (one runtime for every tab of this
  *   origin) or a dedicated Worker (where there is no SharedWorker)
- * @property {number} boots        Pyodide runtimes this worker has booted
+ * @property {"micropython"|"pyodide"} runtime  the one booted for the page's machines
+ * @property {Object<string, string>} machines  where each machine runs: "micropython" or
+ *   "pyodide" (optimistic), else why it runs on the server only (no runtime for it)
+ * @property {number} boots        runtimes this worker has booted
  * @property {number} connections  Python clients (WebSockets) open in this worker
  * @property {number} downloaded   bytes this worker fetched over the network (HTTP cache
  *   hits count 0; the runtime is served under content-hashed URLs, cached for good)
@@ -180,15 +183,18 @@ function defaultServer() {
 }
 
 /**
- * Boot Pyodide with the statesync core and the app's machine modules in the worker (once per
- * server and worker: a second tab finds it booted).
+ * Boot the Python runtime with the statesync core and the app's machine modules in the
+ * worker (once per server, runtime and worker: a second tab finds it booted): MicroPython
+ * when every machine the page runs can run there (the server says), else Pyodide.
  * @param {string} [url] the server's base URL (default: the server this SDK was loaded
  *   from, else this page's origin)
+ * @param {{machines?: boolean|Object<string, string>}} [options]  the machines the page
+ *   runs, as for `connect()`
  * @returns {Promise<RuntimeInfo>}
  */
-export async function loadRuntime(url = defaultServer()) {
+export async function loadRuntime(url = defaultServer(), options = {}) {
   const base = new URL(url, location.href).origin;
-  const info = await call("boot", { base });
+  const info = await call("boot", { base, machines: options.machines });
   if (!measured) { // visible in DevTools' performance panel; bench/browser.py reads them
     measured = true;
     const start = Math.max(0, info.timings.timeOrigin + info.timings.started - performance.timeOrigin);
@@ -485,7 +491,8 @@ function asStatesyncError(error) {
 export async function connect(options = {}) {
   const base = new URL(options.url ?? defaultServer(), location.href).origin;
   const timeout = options.timeout ?? 10;
-  const runtime = loadRuntime(base); // boots while the token is resolved and the state fetched
+  // boots while the token is resolved and the state fetched
+  const runtime = loadRuntime(base, { machines: options.machines });
   runtime.catch(() => {}); // a failed boot is retried by the client
   const auth = await authenticate(base, options, timeout);
   const outbox = await Outbox.open(base, auth.subject);

@@ -12,6 +12,8 @@
 import { Channel } from "./channel.js";
 
 const SITE_MODULES = "/home/pyodide/statesync_app";
+const LIGHT_MODULES = "/statesync"; // MicroPython: the light bundle's files, first on sys.path
+const LIGHT_HEAP = 32 * 1024 * 1024; // bytes of MicroPython heap
 const KIND = typeof SharedWorkerGlobalScope === "function" && self instanceof SharedWorkerGlobalScope
   ? "shared" : "dedicated";
 const PROGRESS_EVERY = 50; // ms between two progress events of one boot
@@ -25,7 +27,8 @@ const RESTORE_TIMEOUT = 30_000; // ms: Pyodide only logs a failed instantiation,
 
 /**
  * @typedef {object} Runtime
- * @property {any} pyodide
+ * @property {"pyodide"|"micropython"} kind
+ * @property {any} python     the interpreter (Pyodide's or MicroPython's API object)
  * @property {any} manifest   /statesync/manifest.json
  * @property {any} bridge     the `statesync_bridge` Python module (a PyProxy)
  * @property {{started: number, pyodide: number, core: number, warmUp: number,
@@ -36,8 +39,10 @@ const RESTORE_TIMEOUT = 30_000; // ms: Pyodide only logs a failed instantiation,
  *   these files), or none (no Cache API)
  */
 
-/** @type {Map<string, Promise<Runtime>>} one per server (base URL) */
+/** @type {Map<string, Promise<Runtime>>} one per server (base URL) and kind */
 const runtimes = new Map();
+/** @type {Map<string, Promise<any>>} manifests by server (base URL) */
+const manifests = new Map();
 /** @type {Map<string, {phase: string, loaded: number, total?: number}>} boots under way */
 const progress = new Map();
 /** @type {Map<string, Connection>} Python clients, shared by the pages of one user */
@@ -79,14 +84,62 @@ async function countBytes(response, count) {
   }
 }
 
-/** Boot Pyodide for `base` once (a failed boot is tried again by the next call). @param {string} base */
-function loadRuntime(base) {
-  if (!runtimes.has(base)) {
-    const runtime = boot(base);
-    runtime.catch(() => runtimes.delete(base));
-    runtimes.set(base, runtime);
+/** The server's manifest, fetched once (again after a failure). @param {string} base */
+function manifestOf(base) {
+  if (!manifests.has(base)) {
+    const manifest = fetchJson(`${base}/statesync/manifest.json`);
+    manifest.catch(() => manifests.delete(base));
+    manifests.set(base, manifest);
   }
-  return runtimes.get(base);
+  return manifests.get(base);
+}
+
+/**
+ * Which runtime runs a page's machines, and which of them run there (optimistic) or not
+ * (confirmed by the server only): MicroPython when every one can run in it (the server's
+ * start-up check, `manifest.runtimes`), else Pyodide, which runs them all; where the server
+ * has no Pyodide, MicroPython for those that can, the rest server-only. Throws (the page
+ * works server-direct) when no runtime can be had, saying what is missing.
+ * @param {any} manifest @param {Object<string, string>} locations  name -> "module:attribute"
+ * @returns {{kind: "pyodide"|"micropython", local: Object<string, string>,
+ *   serverOnly: Object<string, string>}}  `serverOnly`: name -> why it does not run here
+ */
+function chooseRuntime(manifest, locations) {
+  const light = Boolean(manifest.micropython && manifest.light);
+  const needs = (name) => manifest.runtimes?.[name] ?? "pyodide";
+  const heavy = Object.keys(locations).filter((name) => !light || needs(name) !== "micropython");
+  if (!heavy.length && light) return { kind: "micropython", local: locations, serverOnly: {} };
+  if (manifest.pyodide) return { kind: "pyodide", local: locations, serverOnly: {} };
+  const missing = "the server has no Pyodide runtime (`npm install @statesync/web` in the app's "
+    + "directory, or set STATESYNC_PYODIDE_DIR)";
+  if (!light) throw failure("unavailable", `${missing}, nor the light one: working server-direct`);
+  const why = (name) => `${name} needs Pyodide (${(manifest.reasons?.[name] ?? []).join("; ")
+    || "not checked for MicroPython"}) and ${missing}: its changes show once the server confirms them`;
+  return {
+    kind: "micropython",
+    local: Object.fromEntries(Object.entries(locations).filter(([name]) => !heavy.includes(name))),
+    serverOnly: Object.fromEntries(heavy.map((name) => [name, why(name)])),
+  };
+}
+
+/**
+ * Boot the runtime of `kind` for `base` once (a failed boot is tried again by the next call).
+ * @param {string} base @param {"pyodide"|"micropython"} kind
+ */
+function loadRuntime(base, kind) {
+  const key = `${kind} ${base}`;
+  if (!runtimes.has(key)) {
+    const runtime = boot(base, kind);
+    runtime.catch(() => runtimes.delete(key));
+    runtimes.set(key, runtime);
+  }
+  return runtimes.get(key);
+}
+
+/** `machines` as a page gives it (`true`, `false` or locations) -> locations. */
+function locationsOf(manifest, machines) {
+  return machines === false ? {}
+    : machines === true || machines === undefined ? manifest.machines : machines;
 }
 
 /** @param {string} base @param {string} phase @param {object} [bytes] */
@@ -96,8 +149,8 @@ function report(base, phase, bytes = {}) {
   for (const tab of tabs) tab.channel.notify("progress", { base, ...now });
 }
 
-/** @param {string} base @returns {Promise<Runtime>} */
-async function boot(base) {
+/** @param {string} base @param {"pyodide"|"micropython"} kind @returns {Promise<Runtime>} */
+async function boot(base, kind) {
   boots += 1;
   const started = performance.now();
   let loaded = 0;
@@ -111,7 +164,8 @@ async function boot(base) {
   });
   try {
     report(base, "loading-runtime", { loaded: 0 });
-    const manifest = await fetchJson(`${base}/statesync/manifest.json`);
+    const manifest = await manifestOf(base);
+    if (kind === "micropython") return await bootLight(base, manifest, started);
     report(base, "loading-runtime", { total: manifest.bytes });
     const [{ loadPyodide }, core, modules, bridgeSource] = await Promise.all([
       import(`${base}${manifest.pyodide}pyodide.mjs`),
@@ -156,12 +210,47 @@ async function boot(base) {
     const timings = { started, pyodide: loadedPyodide - started,
       core: performance.now() - loadedPyodide - warmUp, warmUp,
       timeOrigin: performance.timeOrigin, snapshot };
-    return { pyodide, manifest, bridge, timings };
+    return { kind, python: pyodide, manifest, bridge, timings };
   } finally {
     counters.delete(base);
     clearTimeout(timer);
     progress.delete(base);
   }
+}
+
+/**
+ * Boot MicroPython-wasm with the light bundle (the core, the client, the bridge and the
+ * machine modules, rewritten by the server for MicroPython: `manifest.light`, JSON
+ * `{path: source}`) written under LIGHT_MODULES.
+ * @returns {Promise<Runtime>}
+ */
+async function bootLight(base, manifest, started) {
+  report(base, "loading-runtime", { total: manifest.lightBytes });
+  const [{ loadMicroPython }, files] = await Promise.all([
+    import(`${base}${manifest.micropython}micropython.mjs`),
+    fetchJson(`${base}${manifest.light}`),
+  ]);
+  const python = await loadMicroPython({
+    url: `${base}${manifest.micropython}micropython.wasm`, heapsize: LIGHT_HEAP,
+    stdout: (line) => console.log(line), stderr: (line) => console.warn(line),
+  });
+  const loaded = performance.now();
+  report(base, "loading-packages", { loaded: manifest.lightBytes });
+  for (const [path, source] of Object.entries(files)) {
+    const slash = path.lastIndexOf("/");
+    if (slash > 0) python.FS.mkdirTree(`${LIGHT_MODULES}/${path.slice(0, slash)}`);
+    python.FS.writeFile(`${LIGHT_MODULES}/${path}`, source);
+  }
+  python.runPython(`import sys; sys.path.insert(0, ${JSON.stringify(LIGHT_MODULES)})`);
+  const bridge = python.pyimport("statesync_bridge");
+  const timings = { started, pyodide: loaded - started, core: performance.now() - loaded,
+    warmUp: 0, timeOrigin: performance.timeOrigin, snapshot: "none" };
+  return { kind: "micropython", python, manifest, bridge, timings };
+}
+
+/** Let go of a Python object held from JS (Pyodide's proxies must be; MicroPython's need not). */
+function release(proxy) {
+  if (typeof proxy?.destroy === "function") proxy.destroy();
 }
 
 /**
@@ -177,7 +266,7 @@ function warmUpRuntime(bridge) {
   try {
     for (let i = 0; i < WARM_UP_STEPS; i++) JSON.parse(step(`{"type": "FLIP", "id": ${i % 8}}`));
   } finally {
-    step.destroy();
+    release(step);
   }
   return performance.now() - started;
 }
@@ -300,7 +389,7 @@ async function settle(pending) {
     const value = outcome.value;
     return typeof value?.copy === "function" ? value.copy() : value; // outlive `outcome`
   } finally {
-    outcome.destroy();
+    release(outcome);
   }
 }
 
@@ -368,9 +457,9 @@ class Connection {
     if (handle.refs.size) return;
     this.handles.delete(handle.key);
     handle.off();
-    handle.off.destroy();
+    release(handle.off);
     handle.offEmitted();
-    handle.offEmitted.destroy();
+    release(handle.offEmitted);
     await this.runtime.bridge.close(handle.py);
   }
 
@@ -378,7 +467,7 @@ class Connection {
     if (this.users.size || connections.get(this.key) !== this) return;
     connections.delete(this.key);
     this.offStatus();
-    this.offStatus.destroy();
+    release(this.offStatus);
     await this.runtime.bridge.close(this.py);
   }
 }
@@ -400,7 +489,7 @@ async function endWatch(watch) {
   watch.py = undefined;
   if (!live) return;
   await watch.user.connection.runtime.bridge.close(live);
-  live.destroy();
+  release(live);
 }
 
 /** `getToken` for the Python client: `first`, then the page's `getToken()`. */
@@ -445,15 +534,25 @@ const OPS = {
     navigator.locks.request(lock, () => tab.gone());
   },
 
-  /** @returns {Promise<object>} once the runtime for `base` is there */
-  async boot(tab, { base }) {
+  /**
+   * @returns {Promise<object>} once the runtime for `base` and the page's `machines` is
+   *   there: which one, and where each machine runs (`machines`: name -> "micropython" |
+   *   "pyodide", or why it runs on the server only)
+   */
+  async boot(tab, { base, machines }) {
     const booting = progress.get(base);
     if (booting) tab.channel.notify("progress", { base, ...booting });
-    const { timings } = await loadRuntime(base);
+    const manifest = await manifestOf(base);
+    const { kind, local, serverOnly } = chooseRuntime(manifest, locationsOf(manifest, machines));
+    for (const why of Object.values(serverOnly)) console.warn(`statesync: ${why}`);
+    const { timings } = await loadRuntime(base, kind);
     // Bytes this worker fetched over the network (HTTP cache hits count 0).
     const downloaded = performance.getEntriesByType("resource")
       .reduce((sum, entry) => sum + entry.transferSize, 0);
-    return { worker: KIND, boots, connections: connections.size, downloaded, timings };
+    const where = { ...Object.fromEntries(Object.keys(local).map((name) => [name, kind])),
+      ...serverOnly };
+    return { worker: KIND, runtime: kind, machines: where, boots, connections: connections.size,
+      downloaded, timings };
   },
 
   /** A page's `Client`: the Python client of that user (made and connected if needed). */
@@ -461,10 +560,10 @@ const OPS = {
     /** @type {User} */
     const user = { tab, cid, refs: new Set(), closed: false };
     tab.users.set(cid, user);
-    const runtime = await loadRuntime(base);
-    const { bridge, manifest } = runtime;
-    const locations = machines === false ? {}
-      : machines === true || machines === undefined ? manifest.machines : machines;
+    const manifest = await manifestOf(base);
+    const { kind, local: locations } = chooseRuntime(manifest, locationsOf(manifest, machines));
+    const runtime = await loadRuntime(base, kind);
+    const { bridge } = runtime;
     // Pages with the same token (or the same anonymous session) share the Python client; a
     // page's getToken() is its own (`askedToken` is its first answer).
     const key = askedToken ? `own:${++ownKeys}`
@@ -630,11 +729,13 @@ const OPS = {
 
   /** `statesync.settings.settings_instance`, for pages without `crypto.subtle`. */
   async settingsName(tab, { base, namespace, subject }) {
-    const settings = (await loadRuntime(base)).pyodide.pyimport("statesync.settings");
+    const manifest = await manifestOf(base);
+    const { kind } = chooseRuntime(manifest, locationsOf(manifest, true));
+    const settings = (await loadRuntime(base, kind)).python.pyimport("statesync.settings");
     try {
       return settings.settings_instance(namespace, subject);
     } finally {
-      settings.destroy();
+      release(settings);
     }
   },
 };

@@ -1,6 +1,6 @@
 /**
- * React as an ES module for pages without a bundler: React 18's UMD build (served by the
- * statesync server from sdk_web/node_modules; React 19 ships CommonJS only). Map the bare
+ * React as an ES module for pages without a bundler: React 18.3.1's UMD build (react.umd.js,
+ * vendored with its MIT license, REACT-LICENSE; React 19 ships CommonJS only). Map the bare
  * specifier in the page: <script type="importmap">{"imports": {"react": ".../vendor/react.js"}}
  */
 import "./react.umd.js";

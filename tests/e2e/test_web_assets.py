@@ -110,8 +110,7 @@ async def test_pyodide_runtime_is_served_with_its_types(client: httpx.AsyncClien
     assert (await client.get(f"/statesync/pyodide/{path}")).status_code == 404  # hashed only
 
 
-@pytest.mark.skipif(not PYODIDE.is_dir(), reason="cd sdk_web && npm ci")
-async def test_react_is_served_from_npm(client: httpx.AsyncClient) -> None:
+async def test_react_is_vendored(client: httpx.AsyncClient) -> None:
     response = await client.get("/statesync/sdk/vendor/react.umd.js")
     assert response.headers["content-type"].startswith("text/javascript")
     assert b"React" in response.content[:2000]

@@ -6,15 +6,16 @@ import { useInstance } from "/statesync/sdk/react.js";
 
 const DEFAULTS = { displayName: "", theme: "light", fontSize: 16, compact: false };
 
-// Anonymous session, kept in localStorage. Resolves without waiting for Pyodide: until it has
-// booted, the page shows the state fetched over HTTP and edits wait in a queue.
+// Anonymous session, kept in localStorage. Resolves without waiting for the Python runtime:
+// until it has booted, the page shows the state fetched over HTTP and edits go straight to
+// the server (confirmed one round trip later); where no runtime can boot it stays that way.
 const client = await connect();
 const status = document.getElementById("status");
-client.onStatus(({ status: s, unsaved }) => {
+client.onStatus(({ status: s, unsaved, error }) => {
   status.dataset.status = s;
-  status.textContent = unsaved ? `${s} · ${unsaved} change(s) not yet saved` : s;
+  const text = s === "direct" ? `server-direct · ${error.message}` : s;
+  status.textContent = unsaved ? `${text} · ${unsaved} change(s) not yet saved` : text;
 });
-client.ready.catch((error) => (status.textContent = `offline · ${error.message}`));
 
 // Both instances are fetched at once: the todo list is named after the user.
 const [settings, todo] = await Promise.all([

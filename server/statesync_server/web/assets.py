@@ -3,7 +3,7 @@
 Everything the browser needs comes from this server, never from a CDN:
 
     /statesync/manifest.json            where the rest is, and which machine is which
-    /statesync/sdk/<file>               sdk_web/*.js, *.py (+ React's UMD builds under vendor/)
+    /statesync/sdk/<file>               sdk_web/*.js, *.py, vendor/*.js (React 18's UMD builds)
     /statesync/pyodide-<hash>/...       the npm `pyodide` runtime directory
     /statesync/micropython-<hash>/...   MicroPython-wasm (sdk_web/vendor/micropython/)
     /statesync/core-<hash>.zip          sdk_py/statesync only, zipped in memory at start-up
@@ -16,9 +16,11 @@ goes brotli- or gzip-compressed when the browser accepts it (`compressed.py`: co
 kept on disk), with `Vary: Accept-Encoding`.
 
 The SDK files ship in the wheel (`statesync_server/sdk_web/`) or come from the checkout's
-`sdk_web/`. The Pyodide runtime (13 MB, not in the wheel) and React's browser builds are npm
-packages: `npm install @statesync/web` (it depends on `pyodide`) in the app's directory, or
-`npm ci` in the checkout's `sdk_web/`, or point `$STATESYNC_PYODIDE_DIR` at a copy.
+`sdk_web/`, with React's browser builds and the light runtime (MicroPython-wasm, 540 KB:
+`vendor/`), so `pip install` alone serves pages whose machines run in MicroPython. The Pyodide
+runtime (13 MB, not in the wheel) is an npm package: `npm install @statesync/web` (it depends
+on `pyodide`) in the app's directory, or `npm ci` in the checkout's `sdk_web/`, or point
+`$STATESYNC_PYODIDE_DIR` at a copy.
 """
 
 from __future__ import annotations
@@ -60,11 +62,6 @@ MEDIA_TYPES = {
     ".json": "application/json",
     ".zip": "application/zip",
     ".py": "text/x-python; charset=utf-8",
-}
-# Served under /statesync/sdk/vendor/: React's browser builds (React 18 still ships UMD).
-VENDOR_FILES = {
-    "vendor/react.umd.js": "react/umd/react.production.min.js",
-    "vendor/react-dom.umd.js": "react-dom/umd/react-dom.production.min.js",
 }
 
 
@@ -255,8 +252,6 @@ def web_routes(
     }
     sdk_files = {p.name: p for pattern in ("*.js", "*.py") for p in sdk.glob(pattern)}
     sdk_files |= {p.relative_to(sdk).as_posix(): p for p in sdk.glob("vendor/*.js")}
-    sdk_files |= {url: path for url, source in VENDOR_FILES.items()
-                  if (path := _locate(source, searched)) is not None}
 
     assets = Assets()
     hashed = {f"{PREFIX}/{core_name}": assets.add("core", core, MEDIA_TYPES[".zip"]),

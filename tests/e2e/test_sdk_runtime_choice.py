@@ -1,0 +1,57 @@
+"""Which runtime a page gets, and a page served without Pyodide (no `npm ci`): it works
+server-direct and says what is missing, instead of waiting at "connecting"."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from e2e_harness import EXAMPLE_APP, SECRET, token
+from playwright.sync_api import Page, expect
+from test_sdk_boot import run
+
+from statesync_server.testing import ServerProcess
+
+
+@pytest.fixture
+def no_pyodide(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ServerProcess]:
+    """The example app on a server that finds no Pyodide runtime (as after `pip install`
+    alone)."""
+    monkeypatch.setenv("STATESYNC_PYODIDE_DIR", str(tmp_path / "no-pyodide"))
+    server = ServerProcess(EXAMPLE_APP, tmp_path / "e2e.db", secret=SECRET).start()
+    yield server
+    server.stop()
+    print(server.log())
+
+
+def test_the_example_page_without_pyodide_works_and_says_what_is_missing(
+        page: Page, no_pyodide: ServerProcess) -> None:
+    page.set_default_timeout(60_000)
+    page.goto(no_pyodide.url)
+    expect(page.locator("body")).to_have_attribute("data-ready", "true")  # React is vendored
+    status = page.locator("#status")
+    expect(status).to_have_attribute("data-status", "direct")
+    expect(status).to_contain_text("no Pyodide runtime")
+    page.fill("#new-item", "Buy milk")
+    page.press("#new-item", "Enter")
+    expect(page.locator("#items li", has_text="Buy milk")).to_have_count(1)  # confirmed
+    page.select_option("#theme", "dark")
+    expect(page.locator("body")).to_have_attribute("data-theme", "dark")
+    expect(status).not_to_contain_text("not yet saved")
+    page.reload()
+    expect(page.locator("#theme")).to_have_value("dark")  # saved by the server
+    expect(page.locator("#items li", has_text="Buy milk")).to_have_count(1)
+
+
+def test_the_runtime_info_says_where_each_machine_runs(page: Page,
+                                                       no_pyodide: ServerProcess) -> None:
+    page.goto(f"{no_pyodide.url}/statesync/manifest.json")
+    answer = run(page, """
+        const client = await within(connect({ token: arg }));
+        const ready = await within(code(client.ready), 30000);
+        return { ready, status: client.status };
+    """, token("alice"))
+    assert answer["ready"] == "unavailable"
+    assert answer["status"]["status"] == "direct"
+    assert "no Pyodide runtime" in answer["status"]["error"]["message"]
