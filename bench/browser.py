@@ -35,6 +35,11 @@ On the bare page:
   machine, applied in the page at once), one at a time and in a burst; send() -> resolved (the
   server's ack and update: a loopback round trip, durable commit included); and the platform's
   floor for the optimistic path: a message echoed by a bare SharedWorker.
+Issue 25 adds, on the example page, cold and warm: the bytes transferred in all (the page's
+resources and the worker's, compressed as sent), a click made at once after the first state
+(before the runtime is up) -> its effect shown (confirmed over HTTP, or optimistic), and
+which runtime booted. Targets (light runtime, quiet machine): cold transfer <= 1 MB, warm
+<= 100 KB, optimistic <= 1 s after a cold navigation and <= 300 ms warm.
 Targets: optimistic update (main thread -> worker -> main thread) < 5 ms p95 and no SDK
 script of 50 ms or more on the main thread, judged on the bare page (issue 11; the example
 page's figures are printed beside them); first state < 3 s cold (issue 6) and warm reload to
@@ -158,6 +163,34 @@ ECHO_JS = """async (count) => {
   return times;
 }"""
 
+# Right after the first state (the runtime still booting, on a cold load): one click (an ADD)
+# and the time until the page's handle shows it, confirmed over HTTP or optimistic.
+CLICK_JS = """async () => {
+  const { connect } = await import("/statesync/sdk/statesync.js");
+  const client = await connect();
+  const todo = await client.instance("todo", client.status.subject, { create: {} });
+  const before = performance.getEntriesByName("statesync:live").length > 0;
+  const count = todo.state.context.items.length;
+  const t0 = performance.now();
+  const shown = new Promise((resolve) => {
+    const off = todo.subscribe((state) => {
+      if (state.context.items.length > count) { off(); resolve(); }
+    });
+  });
+  todo.send({ type: "ADD", text: "click" });
+  await shown;
+  return { ms: performance.now() - t0, beforeLive: !before };
+}"""
+# Bytes the page and its worker transferred (compressed as sent; HTTP cache hits count 0).
+TRANSFER_JS = """async () => {
+  const { loadRuntime } = await import("/statesync/sdk/statesync.js");
+  const info = await loadRuntime();
+  const page = performance.getEntriesByType("resource")
+    .reduce((sum, entry) => sum + entry.transferSize, 0)
+    + (performance.getEntriesByType("navigation")[0]?.transferSize ?? 0);
+  return { page, worker: info.downloaded, runtime: info.runtime };
+}"""
+
 HANDOVER = "handover to the Python client (optimistic ready)"  # from page load
 LIVE_JS = "() => performance.getEntriesByName('statesync:live').length > 0"
 # Installed before the page's scripts: the main thread's long tasks and long-frame scripts.
@@ -221,7 +254,8 @@ def page_load(playwright: Playwright, url: str, runs: int, sends: int) -> dict[s
         "cold", "warm", "live_cold", "live_warm", "pyodide_cold", "pyodide_warm", "core_cold",
         "core_warm", "longest_cold", "longest_warm", "scripts_longest", "downloaded_cold",
         "downloaded_warm", "live_second", "boots_second", "snapshot_cold", "snapshot_warm",
-        "sends_cold", "sends_warm", "warm_up")}
+        "sends_cold", "sends_warm", "warm_up", "click_cold", "click_warm", "click_before_live",
+        "transfer_cold", "transfer_warm", "runtime")}
     for _ in range(runs):
         with fresh_profile(playwright) as context:
             page = context.new_page()
@@ -234,6 +268,10 @@ def page_load(playwright: Playwright, url: str, runs: int, sends: int) -> dict[s
                     page = context.new_page()
                     page.goto(url)
                 page.wait_for_selector("body[data-ready=true]", timeout=READY_MS)
+                if kind != "second":
+                    click = page.evaluate(CLICK_JS)
+                    result[f"click_{kind}"].append(click["ms"])
+                    result["click_before_live"].append(click["beforeLive"])
                 page.wait_for_function(LIVE_JS, timeout=READY_MS)
                 marks = page.evaluate(MARKS_JS)
                 result[f"live_{kind}"].append(marks["live"])
@@ -242,6 +280,9 @@ def page_load(playwright: Playwright, url: str, runs: int, sends: int) -> dict[s
                     result["boots_second"].append(marks["boots"])
                     continue
                 result[kind].append(marks["firstState"])
+                transfer = page.evaluate(TRANSFER_JS)
+                result[f"transfer_{kind}"].append(transfer["page"] + transfer["worker"])
+                result["runtime"].append(transfer["runtime"])
                 result[f"longest_{kind}"].append(marks["longest"])
                 result[f"downloaded_{kind}"].append(marks["downloaded"])
                 result[f"snapshot_{kind}"].append(marks["snapshot"])
@@ -348,6 +389,10 @@ def run(url: str, runs: int, count: int, burst: int, load_sends: int) -> dict[st
     example = {
         "page load -> first state, cold": loads["cold"],
         "page load -> first state, warm (reload)": loads["warm"],
+        "bytes transferred (page + worker), cold": loads["transfer_cold"],
+        "bytes transferred (page + worker), warm (reload)": loads["transfer_warm"],
+        "click right after the first state -> shown, cold": loads["click_cold"],
+        "click right after the first state -> shown, warm": loads["click_warm"],
         f"{HANDOVER}, cold": loads["live_cold"],
         f"{HANDOVER}, warm": loads["live_warm"],
         "Pyodide start, cold (fetch + loadPyodide)": loads["pyodide_cold"],
@@ -385,6 +430,8 @@ def run(url: str, runs: int, count: int, burst: int, load_sends: int) -> dict[st
           f"{load_before:.1f} before, {os.getloadavg()[0]:.1f} after; milliseconds")
     if reference is not None:
         print(f"  reference: loadPyodide() under Node takes {reference:.0f} ms right now")
+    print(f"runtime booted: {', '.join(sorted(set(loads['runtime'])))}; clicks made before "
+          f"the handover: {sum(loads['click_before_live'])} of {len(loads['click_before_live'])}")
     print("the example page (a settings form and a React todo list, rendered on each change):")
     for name, values in example.items():
         print(f"  {name:66s} {summary(values)}")
@@ -403,6 +450,14 @@ def run(url: str, runs: int, count: int, burst: int, load_sends: int) -> dict[st
     longest = max(bare["sdk_longest"])
     cold = statistics.median(loads["cold"])
     warm = statistics.median(loads["live_warm"])
+    live_cold = statistics.median(loads["live_cold"])
+    cold_bytes = statistics.median(loads["transfer_cold"])
+    warm_bytes = statistics.median(loads["transfer_warm"])
+    print(f"Issue 25 targets: cold transfer <= 1 MB: {verdict(cold_bytes <= 1_000_000)} "
+          f"({cold_bytes / 1e6:.2f} MB); warm <= 100 KB: {verdict(warm_bytes <= 100_000)} "
+          f"({warm_bytes / 1e3:.0f} KB); optimistic <= 1 s after a cold navigation: "
+          f"{verdict(live_cold <= 1000)} ({live_cold / 1000:.2f} s), <= 300 ms warm: "
+          f"{verdict(warm <= 300)} ({warm:.0f} ms)")
     print(f"Targets: optimistic < 5 ms p95: {verdict(optimistic < 5)} (the SDK's path, worst "
           f"p95 of cold, warm, in a row: {optimistic:.2f}; on the example page, rendering each "
           f"change: {rendered_p95:.2f}); first state < 3 s cold: {verdict(cold < 3000)} "
@@ -411,6 +466,7 @@ def run(url: str, runs: int, count: int, burst: int, load_sends: int) -> dict[st
           f"code included: {max(loads['scripts_longest']):.0f} ms); warm reload to live "
           f"< 1.5 s: {verdict(warm < 1500)} ({warm / 1000:.2f} s)")
     return {**example, **sdk, "burst total": timed["burstTotal"], "node loadPyodide": reference,
+            "runtime": loads["runtime"], "click before the handover": loads["click_before_live"],
             "snapshot, cold": loads["snapshot_cold"], "snapshot, warm": loads["snapshot_warm"],
             "load average": [load_before, os.getloadavg()[0]]}
 
