@@ -631,7 +631,8 @@ export class Client {
         this.#setOffline(true);
         await sleep(retryDelay(attempt));
         if (this.#closed) throw new StatesyncError("closed", "the client was closed");
-        runtime = loadRuntime(this.#base); // a failed boot is tried again by the worker
+        // a failed boot is tried again by the worker
+        runtime = loadRuntime(this.#base, { machines: setup.options.machines });
       }
     }
   }

@@ -112,7 +112,8 @@ function chooseRuntime(manifest, locations) {
   if (manifest.pyodide) return { kind: "pyodide", local: locations, serverOnly: {} };
   const missing = "the server has no Pyodide runtime (`npm install @statesync/web` in the app's "
     + "directory, or set STATESYNC_PYODIDE_DIR)";
-  if (!light) throw failure("unavailable", `${missing}, nor the light one: working server-direct`);
+  // not "unavailable": that one is retried (the server may come back), this will not change
+  if (!light) throw failure("not-found", `${missing}, nor the light one: working server-direct`);
   const why = (name) => `${name} needs Pyodide (${(manifest.reasons?.[name] ?? []).join("; ")
     || "not checked for MicroPython"}) and ${missing}: its changes show once the server confirms them`;
   return {

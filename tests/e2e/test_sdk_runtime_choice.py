@@ -52,6 +52,6 @@ def test_the_runtime_info_says_where_each_machine_runs(page: Page,
         const ready = await within(code(client.ready), 30000);
         return { ready, status: client.status };
     """, token("alice"))
-    assert answer["ready"] == "unavailable"
+    assert answer["ready"] == "not-found"
     assert answer["status"]["status"] == "direct"
     assert "no Pyodide runtime" in answer["status"]["error"]["message"]
