@@ -16,6 +16,7 @@ from e2e_harness import EXAMPLE_APP, PYODIDE, REPO
 from starlette.applications import Starlette
 
 from statesync.settings import SETTINGS_MACHINE, settings_machine
+from statesync_server.light import check_light
 from statesync_server.web.assets import core_archive, web_routes
 
 MACHINES = EXAMPLE_APP.with_name("machines.py")
@@ -206,3 +207,69 @@ async def test_nothing_outside_a_runtime_directory_is_served(client: httpx.Async
                                                              path: str) -> None:
     manifest = (await client.get("/statesync/manifest.json")).json()
     assert (await client.get(f"{manifest['micropython']}{path}")).status_code == 404
+
+
+async def test_manifest_says_which_runtime_runs_each_machine(client: httpx.AsyncClient) -> None:
+    manifest = (await client.get("/statesync/manifest.json")).json()
+    assert set(manifest["runtimes"]) == {"todo", SETTINGS_MACHINE}
+    bridge_light = check_light(REPO / "sdk_web" / "bridge.py") == []
+    expected = "micropython" if bridge_light else "pyodide"
+    assert set(manifest["runtimes"].values()) == {expected}
+    assert ("light" in manifest) is bridge_light
+    if not bridge_light:  # the reason names what the browser client itself lacks
+        assert all(reasons[0].startswith("the browser client: bridge.py:")
+                   for reasons in manifest["reasons"].values())
+
+
+def light_sdk(tmp_path: Path) -> Path:
+    """An SDK directory whose bridge runs in MicroPython (the runtime choice alone tested)."""
+    sdk = tmp_path / "sdk"
+    (sdk / "vendor").mkdir(parents=True)
+    (sdk / "vendor" / "micropython").symlink_to(REPO / "sdk_web" / "vendor" / "micropython")
+    (sdk / "bridge.py").write_text("import json\n\nfrom statesync import Machine\n")
+    return sdk
+
+
+async def test_machines_that_run_in_micropython_get_the_light_runtime(tmp_path: Path) -> None:
+    heavy = tmp_path / "heavy.py"
+    heavy.write_text("import decimal\n\nfrom statesync import Machine\n\n"
+                     "m = Machine({'id': 'm', 'initial': 'a', 'states': {'a': {}}})\n")
+    spec = importlib.util.spec_from_file_location("heavy", heavy)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    routes = web_routes({"m": module.m, SETTINGS_MACHINE: settings_machine}, module,
+                        sdk_dir=light_sdk(tmp_path))
+    async with http(Starlette(routes=routes)) as client:
+        manifest = (await client.get("/statesync/manifest.json")).json()
+        assert manifest["runtimes"] == {"m": "pyodide", SETTINGS_MACHINE: "micropython"}
+        assert manifest["reasons"]["m"] == [
+            "heavy.py: imports decimal, which MicroPython does not have"]
+        assert re.fullmatch(r"/statesync/light-[0-9a-f]{16}\.json", manifest["light"])
+        response = await client.get(manifest["light"], headers={"accept-encoding": "br"})
+        assert response.headers["content-encoding"] == "br"
+        assert "immutable" in response.headers["cache-control"]
+        files = response.json()
+        assert "statesync_bridge.py" in files and "statesync/machine.py" in files
+        assert "heavy.py" not in files  # a module that needs Pyodide is not rewritten
+        assert manifest["lightBytes"] > len(response.content)
+
+
+async def test_a_light_machine_module_goes_in_the_light_bundle(tmp_path: Path,
+                                                              machines_module) -> None:
+    routes = web_routes({"todo": machines_module.todo}, machines_module,
+                        sdk_dir=light_sdk(tmp_path))
+    async with http(Starlette(routes=routes)) as client:
+        manifest = (await client.get("/statesync/manifest.json")).json()
+        assert manifest["runtimes"] == {"todo": "micropython"}
+        files = (await client.get(manifest["light"])).json()
+        assert "machines.py" in files and "from __future__" not in files["machines.py"]
+
+
+async def test_pyodide_can_be_forced(tmp_path: Path, machines_module,
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STATESYNC_BROWSER_RUNTIME", "pyodide")
+    routes = web_routes({"todo": machines_module.todo}, machines_module,
+                        sdk_dir=light_sdk(tmp_path))
+    async with http(Starlette(routes=routes)) as client:
+        manifest = (await client.get("/statesync/manifest.json")).json()
+        assert manifest["runtimes"] == {"todo": "pyodide"} and "light" not in manifest

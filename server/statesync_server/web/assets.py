@@ -7,6 +7,8 @@ Everything the browser needs comes from this server, never from a CDN:
     /statesync/pyodide-<hash>/...       the npm `pyodide` runtime directory
     /statesync/micropython-<hash>/...   MicroPython-wasm (sdk_web/vendor/micropython/)
     /statesync/core-<hash>.zip          sdk_py/statesync only, zipped in memory at start-up
+    /statesync/light-<hash>.json        the same, the bridge and the machine modules rewritten
+                                        for MicroPython (browser_runtimes.py), `{path: source}`
     /statesync/bridge-<hash>.py         sdk_web/bridge.py
     /statesync/app/<module>-<hash>.py   the app's machine module (stdlib + statesync only)
     /...                                the app's own pages (`static_dir`), if it has any
@@ -25,13 +27,16 @@ on `pyodide`) in the app's directory, or `npm ci` in the checkout's `sdk_web/`, 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 import logging
 import os
 import sys
+import threading
 import zipfile
 from collections.abc import Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -45,6 +50,7 @@ from starlette.types import Scope
 
 import statesync
 
+from .browser_runtimes import RuntimePlan, plan_runtimes
 from .compressed import Assets
 
 log = logging.getLogger("statesync")
@@ -147,6 +153,13 @@ class BrowserModule:
     source: bytes
     directory: Path | None = None  # where it was read from
     package: bool = False
+
+    @property
+    def path(self) -> Path | None:
+        """The file or package directory it was read from."""
+        if self.directory is None:
+            return None
+        return self.directory / (self.name if self.package else f"{self.name}.py")
 
     @property
     def filename(self) -> str:
@@ -273,8 +286,40 @@ def web_routes(
     def not_found(message: str) -> Response:
         return JSONResponse({"error": {"code": "not-found", "message": message}}, status_code=404)
 
+    # Which runtime runs each machine (a static check of its module, and the light bundle
+    # made for MicroPython): a few seconds of `ast` work, in a thread; the manifest waits.
+    planned: Future[dict[str, Any]] = Future()
+    plan_modules: dict[str, ModuleType | Path] = {}
+    if browser_module is not None and browser_module.path is not None:
+        plan_modules[browser_module.name] = (module if isinstance(module, ModuleType)
+                                             else browser_module.path)
+
+    def plan() -> None:
+        forced = os.environ.get("STATESYNC_BROWSER_RUNTIME") == "pyodide"
+        try:
+            result = (RuntimePlan(dict.fromkeys(manifest["machines"], "pyodide"),
+                                  dict.fromkeys(manifest["machines"],
+                                                ["STATESYNC_BROWSER_RUNTIME=pyodide"]))
+                      if forced else
+                      plan_runtimes(manifest["machines"], plan_modules, sdk / "bridge.py"))
+        except Exception as exc:  # noqa: BLE001 - logged; every machine then runs in Pyodide
+            log.exception("browser runtimes not planned: every machine runs in Pyodide")
+            result = RuntimePlan(dict.fromkeys(manifest["machines"], "pyodide"),
+                                 {name: [f"not checked: {exc}"] for name in manifest["machines"]})
+        light: dict[str, Any] = {}
+        if result.bundle is not None and has_micropython:
+            url = f"{PREFIX}/light-{_digest(result.bundle)}.json"
+            hashed[url] = assets.add("light", result.bundle, MEDIA_TYPES[".json"])
+            assets.warm(["light"])
+            light = {"light": url, "lightBytes": len(result.bundle) + sum(
+                (micropython / name).stat().st_size for name in MICROPYTHON_FILES)}
+        planned.set_result({**manifest, "runtimes": result.runtimes, "reasons": result.reasons,
+                            **light})
+
+    threading.Thread(target=plan, name="statesync-runtimes", daemon=True).start()
+
     async def manifest_endpoint(_request: Request) -> Response:
-        return JSONResponse(manifest, headers=REVALIDATE)
+        return JSONResponse(await asyncio.wrap_future(planned), headers=REVALIDATE)
 
     async def hashed_endpoint(request: Request) -> Response:
         asset = hashed.get(request.url.path)
@@ -307,6 +352,7 @@ def web_routes(
         Route(f"{PREFIX}/{core_name}", hashed_endpoint),
         Route(bridge_url, hashed_endpoint),
         Route(f"{PREFIX}/app/{{filename}}", hashed_endpoint),
+        Route(f"{PREFIX}/light-{{digest}}.json", hashed_endpoint),
         Route(f"{PREFIX}/sdk/{{path:path}}", sdk_endpoint),
         *(Route(f"{url}{{path:path}}", runtime_endpoint) for url in runtime_dirs),
     ]
