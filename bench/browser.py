@@ -3,7 +3,7 @@
     python bench/browser.py                 # starts the example app on a temp database
     python bench/browser.py --url URL       # or measure a running server of the example app
     python bench/browser.py --quick         # fewer runs (the smoke test)
-    python bench/browser.py --runtime pyodide   # Pyodide even where MicroPython could run
+    python bench/browser.py --runtime auto  # MicroPython where the machines run there
 
 Two pages of the same origin. The example page (examples/settings_page: a settings form and a
 React todo list, both re-rendered on every change) measures what a user of it sees; a bare
@@ -487,12 +487,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true",
                         help="1 page-load run, 20 sends (10 after each load)")
     parser.add_argument("--json", type=Path, help="write the raw numbers here")
-    parser.add_argument("--runtime", choices=("auto", "pyodide"), default="auto",
-                        help="pyodide: the server started here offers Pyodide only "
-                             "(STATESYNC_BROWSER_RUNTIME); auto: MicroPython where it can")
+    parser.add_argument("--runtime", choices=("auto", "pyodide"), default="pyodide",
+                        help="the server started here (STATESYNC_BROWSER_RUNTIME): auto offers "
+                             "MicroPython where the start-up check allows it")
     args = parser.parse_args(argv)
-    if args.runtime == "pyodide":
-        os.environ["STATESYNC_BROWSER_RUNTIME"] = "pyodide"
+    os.environ["STATESYNC_BROWSER_RUNTIME"] = args.runtime
     runs, count, burst, load_sends = (1, 20, 10, 10) if args.quick else (5, 200, 50, 50)
     if args.url:
         result = run(args.url, runs, count, burst, load_sends)

@@ -4,6 +4,7 @@ server's error code, so JavaScript never parses Python tracebacks."""
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import inspect
 import json
@@ -171,6 +172,23 @@ def send(handle: Instance, event_json: str, event_id: str | None = None) -> Awai
 
 async def _ready(outcome: Outcome) -> Outcome:
     return outcome
+
+
+def spawn(awaitable: Awaitable[Any], resolve: Callable[[Any], Any],
+          reject: Callable[[str], Any]) -> None:
+    """Run `awaitable` as a task; then `resolve(its value)` or `reject(message)`. How the
+    worker awaits a bridge call under MicroPython, whose FFI cannot throw into a coroutine
+    JavaScript awaits directly (a JS promise rejected inside it stops its scheduler)."""
+
+    async def run() -> None:
+        try:
+            value = await awaitable
+        except BaseException as exc:  # noqa: BLE001 - handed to JavaScript
+            reject(f"{type(exc).__name__}: {exc}")
+            return
+        resolve(value)
+
+    asyncio.create_task(run())
 
 
 async def query(client: Client, query_json: str) -> Outcome:

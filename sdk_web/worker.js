@@ -237,6 +237,7 @@ async function bootLight(base, manifest, started) {
   });
   const loaded = performance.now();
   report(base, "loading-packages", { loaded: manifest.lightBytes });
+  python.FS.mkdirTree(LIGHT_MODULES);
   for (const [path, source] of Object.entries(files)) {
     const slash = path.lastIndexOf("/");
     if (slash > 0) python.FS.mkdirTree(`${LIGHT_MODULES}/${path.slice(0, slash)}`);
@@ -377,11 +378,22 @@ async function fetchBytes(url) {
 }
 
 /**
- * Await a bridge call's `Outcome`: its value, or an error with the server's code.
- * @param {any} pending  a Python awaitable of an `Outcome`
+ * A bridge coroutine as a promise: awaited as it is under Pyodide; under MicroPython run as a
+ * task by `bridge.spawn` (its FFI cannot throw into a coroutine JavaScript awaits).
+ * @param {Runtime} runtime @param {any} awaitable  a Python awaitable
  */
-async function settle(pending) {
-  const outcome = await pending;
+function promised(runtime, awaitable) {
+  if (runtime.kind !== "micropython") return Promise.resolve(awaitable);
+  return new Promise((resolve, reject) => runtime.bridge.spawn(awaitable, resolve,
+    (message) => reject(failure("internal", message))));
+}
+
+/**
+ * Await a bridge call's `Outcome`: its value, or an error with the server's code.
+ * @param {Runtime} runtime @param {any} pending  a Python awaitable of an `Outcome`
+ */
+async function settle(runtime, pending) {
+  const outcome = await promised(runtime, pending);
   try {
     if (outcome.code !== undefined && outcome.code !== null) {
       throw failure(outcome.code, outcome.message,
@@ -425,7 +437,7 @@ class Connection {
   /** @param {string} machine @param {string} name @param {string|undefined} create JSON */
   async open(machine, name, create) {
     const { bridge } = this.runtime;
-    const py = await settle(bridge.instance(this.py, machine, name, create));
+    const py = await settle(this.runtime, bridge.instance(this.py, machine, name, create ?? null));
     const handle = { py, key: JSON.stringify([machine, name]), /** @type {Set<Ref>} */ refs: new Set() };
     handle.off = bridge.subscribe(py, () => this.tellState(handle)); // not in a send
     handle.offEmitted = bridge.on_emitted(py, (event) => this.tellEmitted(handle, event));
@@ -461,7 +473,7 @@ class Connection {
     release(handle.off);
     handle.offEmitted();
     release(handle.offEmitted);
-    await this.runtime.bridge.close(handle.py);
+    await promised(this.runtime, this.runtime.bridge.close(handle.py));
   }
 
   async closeIfUnused() {
@@ -469,7 +481,7 @@ class Connection {
     connections.delete(this.key);
     this.offStatus();
     release(this.offStatus);
-    await this.runtime.bridge.close(this.py);
+    await promised(this.runtime, this.runtime.bridge.close(this.py));
   }
 }
 
@@ -489,7 +501,8 @@ async function endWatch(watch) {
   const live = watch.py;
   watch.py = undefined;
   if (!live) return;
-  await watch.user.connection.runtime.bridge.close(live);
+  const { runtime } = watch.user.connection;
+  await promised(runtime, runtime.bridge.close(live));
   release(live);
 }
 
@@ -571,15 +584,16 @@ const OPS = {
       : JSON.stringify([base, token ?? "anonymous", locations]);
     let connection = connections.get(key);
     if (!connection) {
+      // null, not undefined, for "none": MicroPython's FFI passes undefined as an object
       const py = bridge.make_client(
-        base, token,
-        askedToken ? firstThen(askedToken, () => tab.channel.call("token", { cid })) : undefined,
-        session,
+        base, token ?? null,
+        askedToken ? firstThen(askedToken, () => tab.channel.call("token", { cid })) : null,
+        session ?? null,
         (json) => connection.users.forEach((u) => u.tab.channel.notify("session", { base, json })),
         JSON.stringify(locations),
       );
       connection = new Connection(key, runtime, py);
-      connection.ready = settle(bridge.connect(py, timeout));
+      connection.ready = settle(runtime, bridge.connect(py, timeout));
       connections.set(key, connection);
       connection.ready.catch(() => connections.delete(key));
     }
@@ -628,7 +642,8 @@ const OPS = {
   async query(tab, { cid, query }) {
     const connection = tab.users.get(cid)?.connection;
     if (!connection) throw failure("closed", "the client was closed");
-    return JSON.parse(await settle(connection.runtime.bridge.query(connection.py, JSON.stringify(query))));
+    const { runtime } = connection;
+    return JSON.parse(await settle(runtime, runtime.bridge.query(connection.py, JSON.stringify(query))));
   },
 
   /**
@@ -663,7 +678,7 @@ const OPS = {
       endWatch(watch).catch(() => {});
     };
     try {
-      watch.py = await settle(bridge.watch(user.connection.py, JSON.stringify(query), onChange,
+      watch.py = await settle(user.connection.runtime, bridge.watch(user.connection.py, JSON.stringify(query), onChange,
         onEnd));
     } catch (error) {
       tab.watches.delete(wid);
@@ -694,13 +709,13 @@ const OPS = {
     if (!ref) throw failure("closed", "the instance was closed");
     const { user: { connection }, handle } = ref;
     ref.sent += 1;
-    const saved = connection.runtime.bridge.send(handle.py, event, id); // told below
+    const saved = connection.runtime.bridge.send(handle.py, event, id ?? null); // told below
     connection.tellState(handle); // with the status: other users of the client get it apart
     const told = new Set([...handle.refs].map((r) => r.user));
     if ([...connection.users].some((user) => !told.has(user))) {
       connection.tellStatus(undefined, told);
     }
-    return settle(saved);
+    return settle(connection.runtime, saved);
   },
 
   /** A page closed its `Instance`. */

@@ -295,13 +295,15 @@ def web_routes(
                                              else browser_module.path)
 
     def plan() -> None:
-        forced = os.environ.get("STATESYNC_BROWSER_RUNTIME") == "pyodide"
+        # The light runtime is offered only with STATESYNC_BROWSER_RUNTIME=auto for now: its
+        # client does not yet go live in a browser's worker (issue 25; sdk_web/README.md).
+        choice = os.environ.get("STATESYNC_BROWSER_RUNTIME", "pyodide")
         try:
-            result = (RuntimePlan(dict.fromkeys(manifest["machines"], "pyodide"),
+            result = (plan_runtimes(manifest["machines"], plan_modules, sdk / "bridge.py")
+                      if choice == "auto" else
+                      RuntimePlan(dict.fromkeys(manifest["machines"], "pyodide"),
                                   dict.fromkeys(manifest["machines"],
-                                                ["STATESYNC_BROWSER_RUNTIME=pyodide"]))
-                      if forced else
-                      plan_runtimes(manifest["machines"], plan_modules, sdk / "bridge.py"))
+                                                [f"STATESYNC_BROWSER_RUNTIME={choice}"])))
         except Exception as exc:  # noqa: BLE001 - logged; every machine then runs in Pyodide
             log.exception("browser runtimes not planned: every machine runs in Pyodide")
             result = RuntimePlan(dict.fromkeys(manifest["machines"], "pyodide"),

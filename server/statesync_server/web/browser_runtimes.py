@@ -7,11 +7,13 @@ can translate) and the browser client itself (the bridge, `statesync.client`) do
 runs can run there, else Pyodide (sdk_web/README.md, "Which runtime runs a machine"). The
 verdicts are logged and go in the manifest (`runtimes`, and `reasons` for the machines that
 need Pyodide); the light bundle (the rewritten core, client, bridge and machine modules) is
-served as one JSON document `{path: source}`.
+served as one JSON document `{path: source}`, kept on disk by a hash of every source it is
+made from (the rewrite takes seconds; a restart with the same code reuses it).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import sys
@@ -20,7 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 
+import statesync
+
+from .. import light
 from ..light import LightRewriteError, check_light, light_bundle
+from .compressed import cache_dir, store
 
 log = logging.getLogger("statesync")
 
@@ -59,9 +65,7 @@ def plan_runtimes(locations: Mapping[str, str], modules: Mapping[str, ModuleType
     bundle = None
     if "micropython" in runtimes.values():
         try:
-            files = light_bundle(["statesync", *light.values()])
-            files |= {f"{BRIDGE_MODULE}.py": light_bundle([bridge])["bridge.py"]}
-            bundle = json.dumps(files, sort_keys=True).encode()
+            bundle = _light_bundle(list(light.values()), bridge)
         except LightRewriteError as error:  # check_light passed: a gap in the check
             log.error("the light bundle could not be made (every machine runs in Pyodide): %s",
                       error)
@@ -71,3 +75,36 @@ def plan_runtimes(locations: Mapping[str, str], modules: Mapping[str, ModuleType
         why = f": {'; '.join(reasons[name])}" if name in reasons else ""
         log.info("browser runtime of machine %s: %s%s", name, runtime, why)
     return RuntimePlan(runtimes, reasons, bundle)
+
+
+def _light_bundle(modules: list[ModuleType | Path], bridge: Path) -> bytes:
+    """The light bundle of the core, `modules` and the bridge, as JSON (cached on disk)."""
+    package = Path(statesync.__file__).resolve().parent
+    sources = [Path(light.__file__).resolve().parent, package, bridge,
+               *(_source_path(module) for module in modules)]
+    cached = cache_dir().parent / "light" / f"{_digest(sources)}.json"
+    try:
+        return cached.read_bytes()
+    except OSError:
+        pass
+    files = light_bundle(["statesync", *modules])
+    files |= {f"{BRIDGE_MODULE}.py": light_bundle([bridge])["bridge.py"]}
+    bundle = json.dumps(files, sort_keys=True).encode()
+    store(cached, bundle)
+    return bundle
+
+
+def _source_path(module: ModuleType | Path) -> Path:
+    path = Path(module.__file__ or "") if isinstance(module, ModuleType) else Path(module)
+    return path.parent if path.name == "__init__.py" else path
+
+
+def _digest(sources: list[Path]) -> str:
+    """A hash of every `.py` file under `sources` (files or directories), paths included."""
+    digest = hashlib.sha256()
+    for source in sources:
+        files = sorted(source.rglob("*.py")) if source.is_dir() else [source]
+        for path in files:
+            if "__pycache__" not in path.parts:
+                digest.update(f"{path}\0".encode() + hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()[:32]

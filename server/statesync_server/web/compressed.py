@@ -98,7 +98,7 @@ class Asset:
         if body is None:
             body = COMPRESSORS[encoding](self.data)
             if path is not None:
-                _store(path, body)
+                store(path, body)
         return body if len(body) <= len(self.data) * (1 - MIN_SAVING) else None
 
     def _cached(self, path: Path, encoding: str) -> bytes | None:
@@ -112,7 +112,7 @@ class Asset:
         return None
 
 
-def _store(path: Path, body: bytes) -> None:
+def store(path: Path, body: bytes) -> None:
     """Write `body` to `path` atomically (a unique temporary file, then a rename)."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
