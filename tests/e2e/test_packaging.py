@@ -238,7 +238,7 @@ def wheel_server(wheel_python: Path, app: Path,
 
 @needs_npm
 def test_wheel_serves_the_sdk_and_the_apps_pyodide(wheel_server: ServerProcess,
-                                                   page: Page) -> None:
+                                                   wheel_python: Path, page: Page) -> None:
     with httpx.Client(base_url=wheel_server.url, timeout=30) as http:
         manifest = http.get("/statesync/manifest.json").json()
         for path in ("/statesync/sdk/statesync.js", "/statesync/sdk/worker.js",
