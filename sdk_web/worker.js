@@ -30,6 +30,8 @@ const RESTORE_TIMEOUT = 30_000; // ms: Pyodide only logs a failed instantiation,
  * @property {"pyodide"|"micropython"} kind
  * @property {any} python     the interpreter (Pyodide's or MicroPython's API object)
  * @property {any} manifest   /statesync/manifest.json
+ * @property {null|undefined} none  what Python gets as None: Pyodide makes JS null a `JsNull`,
+ *   MicroPython makes undefined an object
  * @property {any} bridge     the `statesync_bridge` Python module (a PyProxy)
  * @property {{started: number, pyodide: number, core: number, warmUp: number,
  *   timeOrigin: number, snapshot: "restored" | "saved" | "discarded" | "none"}} timings  ms:
@@ -211,7 +213,7 @@ async function boot(base, kind) {
     const timings = { started, pyodide: loadedPyodide - started,
       core: performance.now() - loadedPyodide - warmUp, warmUp,
       timeOrigin: performance.timeOrigin, snapshot };
-    return { kind, python: pyodide, manifest, bridge, timings };
+    return { kind, python: pyodide, manifest, bridge, timings, none: undefined };
   } finally {
     counters.delete(base);
     clearTimeout(timer);
@@ -247,7 +249,7 @@ async function bootLight(base, manifest, started) {
   const bridge = python.pyimport("statesync_bridge");
   const timings = { started, pyodide: loaded - started, core: performance.now() - loaded,
     warmUp: 0, timeOrigin: performance.timeOrigin, snapshot: "none" };
-  return { kind: "micropython", python, manifest, bridge, timings };
+  return { kind: "micropython", python, manifest, bridge, timings, none: null };
 }
 
 /** Let go of a Python object held from JS (Pyodide's proxies must be; MicroPython's need not). */
@@ -437,7 +439,8 @@ class Connection {
   /** @param {string} machine @param {string} name @param {string|undefined} create JSON */
   async open(machine, name, create) {
     const { bridge } = this.runtime;
-    const py = await settle(this.runtime, bridge.instance(this.py, machine, name, create ?? null));
+    const py = await settle(this.runtime,
+      bridge.instance(this.py, machine, name, create ?? this.runtime.none));
     const handle = { py, key: JSON.stringify([machine, name]), /** @type {Set<Ref>} */ refs: new Set() };
     handle.off = bridge.subscribe(py, () => this.tellState(handle)); // not in a send
     handle.offEmitted = bridge.on_emitted(py, (event) => this.tellEmitted(handle, event));
@@ -584,11 +587,11 @@ const OPS = {
       : JSON.stringify([base, token ?? "anonymous", locations]);
     let connection = connections.get(key);
     if (!connection) {
-      // null, not undefined, for "none": MicroPython's FFI passes undefined as an object
+      const { none } = runtime;
       const py = bridge.make_client(
-        base, token ?? null,
-        askedToken ? firstThen(askedToken, () => tab.channel.call("token", { cid })) : null,
-        session ?? null,
+        base, token ?? none,
+        askedToken ? firstThen(askedToken, () => tab.channel.call("token", { cid })) : none,
+        session ?? none,
         (json) => connection.users.forEach((u) => u.tab.channel.notify("session", { base, json })),
         JSON.stringify(locations),
       );
@@ -709,7 +712,7 @@ const OPS = {
     if (!ref) throw failure("closed", "the instance was closed");
     const { user: { connection }, handle } = ref;
     ref.sent += 1;
-    const saved = connection.runtime.bridge.send(handle.py, event, id ?? null); // told below
+    const saved = connection.runtime.bridge.send(handle.py, event, id ?? connection.runtime.none);
     connection.tellState(handle); // with the status: other users of the client get it apart
     const told = new Set([...handle.refs].map((r) => r.user));
     if ([...connection.users].some((user) => !told.has(user))) {

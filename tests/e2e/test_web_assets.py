@@ -16,7 +16,7 @@ from e2e_harness import EXAMPLE_APP, PYODIDE, REPO
 from starlette.applications import Starlette
 
 from statesync.settings import SETTINGS_MACHINE, settings_machine
-from statesync_server.light import check_light
+from statesync_server.web.light import check_light
 from statesync_server.web.assets import core_archive, web_routes
 
 MACHINES = EXAMPLE_APP.with_name("machines.py")

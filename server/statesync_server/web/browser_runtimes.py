@@ -1,7 +1,7 @@
 """Which Python runtime runs each machine in the browser's worker, decided at start-up.
 
 MicroPython-wasm (the light runtime, 540 KB) runs a machine when its module passes
-`check_light` (statesync_server.light: only what MicroPython has, and what the server's rewrite
+`check_light` (statesync_server.web.light: only what MicroPython has, and what the server's rewrite
 can translate) and the browser client itself (the bridge, `statesync.client`) does; Pyodide
 (13 MB, CPython) runs every machine. The worker boots MicroPython when every machine a page
 runs can run there, else Pyodide (sdk_web/README.md, "Which runtime runs a machine"). The
@@ -24,8 +24,7 @@ from types import ModuleType
 
 import statesync
 
-from .. import light
-from ..light import LightRewriteError, check_light, light_bundle
+from .light import SUPPORT_DIR, LightRewriteError, check_light, light_bundle
 from .compressed import cache_dir, store
 
 log = logging.getLogger("statesync")
@@ -80,7 +79,7 @@ def plan_runtimes(locations: Mapping[str, str], modules: Mapping[str, ModuleType
 def _light_bundle(modules: list[ModuleType | Path], bridge: Path) -> bytes:
     """The light bundle of the core, `modules` and the bridge, as JSON (cached on disk)."""
     package = Path(statesync.__file__).resolve().parent
-    sources = [Path(light.__file__).resolve().parent, package, bridge,
+    sources = [SUPPORT_DIR.parent, package, bridge,
                *(_source_path(module) for module in modules)]
     cached = cache_dir().parent / "light" / f"{_digest(sources)}.json"
     try:
