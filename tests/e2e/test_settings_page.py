@@ -83,8 +83,8 @@ def test_page_is_interactive_while_pyodide_boots(page: Page,
     expect(page.locator("#greeting")).to_have_text("Ada's")
     page.fill("#new-item", "Sent")  # a todo event: shown once the server confirmed it
     page.press("#new-item", "Enter")
-    expect(page.locator("#items li")).to_have_text(["Water the plants", "Sent"])
-    expect(page.locator("#status")).to_have_text("connecting")  # nothing left unsaved
+    expect(page.locator("#items li")).to_have_text(["Water the plants", "Sent"], timeout=15_000)
+    expect(page.locator("#status")).to_have_text("connecting", timeout=15_000)  # all saved
     assert held.asked(page)
     assert not page.evaluate("performance.getEntriesByName('statesync:pyodide').length")
 
