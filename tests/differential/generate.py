@@ -216,7 +216,7 @@ class _Gen:
                 items.append(c.pick(["raiseDelayed:B:50:rb", "cancel:rb", {"raise": "B", "delay": 100, "id": "rq"}]))
         return items
 
-    def actions(self, *, may_raise: bool = True) -> list[Any]:
+    def actions(self, *, may_raise: bool = True, may_send: bool = True) -> list[Any]:
         c = self.c
         actions: list[Any] = [self.effect()]
         for _ in range(c.int(0, 2)):
@@ -227,7 +227,10 @@ class _Gen:
             if self.v5:
                 options += ["emit:E0", "emitCount:E1", "log:l0", {"enqueue": self.program()},
                             "sendSelfDelayed:B:50:sb", "cancel:sb"]
-                if may_raise:  # to itself after the macrostep: R's handlers never send, no loop
+                if may_raise and may_send:
+                    # to itself after the macrostep, from `on` and `after` transitions only: R's
+                    # handlers never send, and an onDone that sent R could loop through the
+                    # mailbox for ever (XState has no limit there)
                     options += ["sendSelf:R", "sendInternal:R"]
             actions.insert(c.int(0, len(actions)), c.pick(options))
         return actions
@@ -255,7 +258,7 @@ class _Gen:
         return refs
 
     def transition(self, source: Node, *, guarded: bool | None = None,
-                   targeted: bool = True, may_raise: bool = True) -> dict[str, Any]:
+                   targeted: bool = True, may_raise: bool = True, may_send: bool = True) -> dict[str, Any]:
         c = self.c
         t: dict[str, Any] = {}
         kind = c.int(0, 9) if targeted else 9
@@ -269,7 +272,7 @@ class _Gen:
             t["reenter"] = True
         if guarded or (guarded is None and _chance(c, 35)):
             t["guard"] = self.guard()
-        t["actions"] = self.actions(may_raise=may_raise)
+        t["actions"] = self.actions(may_raise=may_raise, may_send=may_send)
         return t
 
     def transitions(self, source: Node, *, may_raise: bool = True) -> Any:
@@ -323,7 +326,7 @@ class _Gen:
                     delays.append(d)
             cfg["after"] = {d: self.transitions(node) for d in delays}
         if node.kind in ("compound", "parallel") and node.parent is not None and _chance(c, 50):
-            cfg["onDone"] = self.transition(node, guarded=False)
+            cfg["onDone"] = self.transition(node, guarded=False, may_send=False)
 
 
 def _emit(node: Node, c: Chooser) -> dict[str, Any]:
