@@ -254,7 +254,7 @@ def test_wheel_serves_the_sdk_and_the_apps_pyodide(wheel_server: ServerProcess,
         sdk = http.get("/statesync/sdk/statesync.js").content
     assert sdk == (SDK / "statesync.js").read_bytes()
     vendored = wheel_python.parents[1] / "lib"  # the light runtime goes with its license
-    [license_file] = vendored.glob("python3*/site-packages/statesync_server/sdk_web/vendor/"
+    [license_file] = vendored.glob("python3*/site-packages/statesync_server/web/sdk_web/vendor/"
                                    "micropython/LICENSE")
     assert "MIT License" in license_file.read_text()
 
