@@ -29,7 +29,7 @@ class Step:
     """
 
     __slots__ = ("machine", "nodes", "context", "status", "output", "error", "history", "children",
-                 "queue", "actions", "mutations", "sender", "before", "entering", "_kids")
+                 "queue", "actions", "mutations", "sender", "before", "entering", "taken", "_kids")
 
     def __init__(self, machine: Any, nodes: dict[StateNode, None], context: Any, status: str, output: Any,
                  error: Any, history: History, children: dict[str, str]) -> None:
@@ -52,6 +52,9 @@ class Step:
         self.before: dict[StateNode, None] | None = None
         """The configuration when the current microstep began: what XState's actions see as
         the snapshot's state nodes (`check` in `enqueue_actions`)."""
+        self.taken = False
+        """Whether the macrostep's event selected a transition with a target or actions (what
+        `Machine.can` answers), so that `Machine.take` selects once."""
 
     def kids(self) -> dict[StateNode, list[StateNode]]:
         """Active children of each active node, in configuration order."""
@@ -506,6 +509,7 @@ def macrostep(step: Step, event: Event, max_microsteps: int) -> None:
     event_type = event["type"]
     if event_type != INIT:
         transitions = select_transitions(step, event)
+        step.taken = any(t.targets is not None or t.actions for t in transitions)
         if not transitions and event_type.startswith("xstate.error.actor"):
             step.status = "error"
             step.error = event.get("error")

@@ -135,14 +135,16 @@ class Machine:
         _check_event(event)
         if snapshot.status != "active":
             return snapshot, []
-        step = self._step(snapshot)
-        if sender is not None:
-            step.sender = sender
-        macrostep(step, event, self.max_microsteps)
-        if (not step.mutations and step.history is snapshot.history and step.children == snapshot.children
-                and tuple(step.nodes) == snapshot._nodes):
-            return snapshot, step.actions
-        return self._snapshot(step), step.actions
+        return self._result(snapshot, self._macrostep(snapshot, event, sender))
+
+    def take(self, snapshot: Snapshot, event: Event, sender: Sender | None = None) -> tuple[Snapshot, list[Action]] | None:
+        """`transition` if the snapshot is `active` and `can` accepts `event`, else None: the
+        transitions are selected (and their guards asked) once instead of twice."""
+        _check_event(event)
+        if snapshot.status != "active":
+            return None
+        step = self._macrostep(snapshot, event, sender)
+        return self._result(snapshot, step) if step.taken else None
 
     def can(self, snapshot: Snapshot, event: Event, sender: Sender | None = None) -> bool:
         """Whether `event` would be taken by some transition (with a target or actions) of
@@ -365,6 +367,20 @@ class Machine:
         return to_mermaid(self)
 
     # internals -----------------------------------------------------------------------------
+
+    def _macrostep(self, snapshot: Snapshot, event: Event, sender: Sender | None) -> Step:
+        step = self._step(snapshot)
+        if sender is not None:
+            step.sender = sender
+        macrostep(step, event, self.max_microsteps)
+        return step
+
+    def _result(self, snapshot: Snapshot, step: Step) -> tuple[Snapshot, list[Action]]:
+        """The snapshot after `step` (the same object when nothing changed) and its actions."""
+        if (not step.mutations and step.history is snapshot.history and step.children == snapshot.children
+                and tuple(step.nodes) == snapshot._nodes):
+            return snapshot, step.actions
+        return self._snapshot(step), step.actions
 
     def _step(self, snapshot: Snapshot) -> Step:
         if snapshot.machine is not self:

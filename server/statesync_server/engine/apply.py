@@ -87,9 +87,10 @@ class Applier:
             work.answers.append((op, SendResult(prior[0], True)))
             return
         sender = Sender.client(op.claims)
-        if snapshot.status != "active" or not spec.machine.can(snapshot, op.event, sender):
+        taken = spec.machine.take(snapshot, op.event, sender)
+        if taken is None:
             raise StatesyncError(ErrorCode.EVENT_NOT_ACCEPTED, _refusal(spec, snapshot, op.event))
-        snapshot, actions = spec.machine.transition(snapshot, op.event, sender)
+        snapshot, actions = taken
         seq = work.state.seq + 1
         self._record(slot, work, op, snapshot, seq, op.event)
         self._plan(slot, work, seq, actions)
