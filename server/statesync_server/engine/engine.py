@@ -3,9 +3,10 @@ commit, then acks and updates.
 
 Each instance has a slot with a queue of operations and at most one worker task. The
 worker takes everything queued, applies it in arrival order to the committed snapshot
-(rejections write nothing), commits the resulting transitions in one write through the
-group committer, and only then answers the callers (acks before updates) and broadcasts
-the updates to the subscribers. Different instances run concurrently and share commits.
+(`apply.py`: authorized, rejections write nothing), commits the resulting transitions in one
+write through the group committer (`commit.py`), and only then answers the callers (acks
+before updates) and broadcasts the updates to the subscribers (`broadcast.py`). Reads answer
+from the committed state (`reads.py`). Different instances run concurrently and share commits.
 """
 
 from __future__ import annotations
