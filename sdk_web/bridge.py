@@ -174,11 +174,18 @@ async def _ready(outcome: Outcome) -> Outcome:
     return outcome
 
 
-def spawn(awaitable: Awaitable[Any], resolve: Callable[[Any], Any],
-          reject: Callable[[str], Any]) -> None:
-    """Run `awaitable` as a task; then `resolve(its value)` or `reject(message)`. How the
-    worker awaits a bridge call under MicroPython, whose FFI cannot throw into a coroutine
-    JavaScript awaits directly (a JS promise rejected inside it stops its scheduler)."""
+def spawn(resolve: Callable[[Any], Any], reject: Callable[[str], Any],
+          call: Callable[..., Awaitable[Any]], *args: Any) -> None:
+    """Call `call(*args)` now and run the awaitable it returns as a task; then `resolve(its
+    value)` or `reject(message)`. How the worker calls the bridge's coroutines under
+    MicroPython: an async function JavaScript calls itself starts at once outside any task
+    (MicroPython's FFI resolves it as a top-level await), where a `wait_for` or a cancel
+    reaches the top-level coroutine and stops MicroPython's scheduler."""
+    try:
+        awaitable = call(*args)
+    except BaseException as exc:  # noqa: BLE001 - handed to JavaScript
+        reject(f"{type(exc).__name__}: {exc}")
+        return
 
     async def run() -> None:
         try:

@@ -254,7 +254,16 @@ async function bootLight(base, manifest, started) {
 
 /** Let go of a Python object held from JS (Pyodide's proxies must be; MicroPython's need not). */
 function release(proxy) {
-  if (typeof proxy?.destroy === "function") proxy.destroy();
+  if (hasMethod(proxy, "destroy")) proxy.destroy();
+}
+
+/**
+ * Whether `value` has a method `name`, asked without reading a missing attribute (which
+ * MicroPython's proxies raise as an AttributeError).
+ */
+function hasMethod(value, name) {
+  return (typeof value === "object" || typeof value === "function") && value !== null
+    && name in value && typeof value[name] === "function";
 }
 
 /**
@@ -380,29 +389,32 @@ async function fetchBytes(url) {
 }
 
 /**
- * A bridge coroutine as a promise: awaited as it is under Pyodide; under MicroPython run as a
- * task by `bridge.spawn` (its FFI cannot throw into a coroutine JavaScript awaits).
- * @param {Runtime} runtime @param {any} awaitable  a Python awaitable
+ * A bridge call's awaitable as a promise: `call(...args)` now (its synchronous part runs
+ * before this returns). Under Pyodide its result is awaited as it is; under MicroPython the
+ * call is made and awaited in a task by `bridge.spawn`: an async function JavaScript called
+ * itself would start outside any task, where a timeout or a cancel stops MicroPython's
+ * scheduler.
+ * @param {Runtime} runtime @param {Function} call  a bridge function @param {...any} args
  */
-function promised(runtime, awaitable) {
-  if (runtime.kind !== "micropython") return Promise.resolve(awaitable);
-  return new Promise((resolve, reject) => runtime.bridge.spawn(awaitable, resolve,
-    (message) => reject(failure("internal", message))));
+function promised(runtime, call, ...args) {
+  if (runtime.kind !== "micropython") return Promise.resolve(call(...args));
+  return new Promise((resolve, reject) => runtime.bridge.spawn(resolve,
+    (message) => reject(failure("internal", message)), call, ...args));
 }
 
 /**
- * Await a bridge call's `Outcome`: its value, or an error with the server's code.
- * @param {Runtime} runtime @param {any} pending  a Python awaitable of an `Outcome`
+ * A bridge call's `Outcome`: its value, or an error with the server's code.
+ * @param {Promise<any>} pending  from `promised`
  */
-async function settle(runtime, pending) {
-  const outcome = await promised(runtime, pending);
+async function settle(pending) {
+  const outcome = await pending;
   try {
     if (outcome.code !== undefined && outcome.code !== null) {
       throw failure(outcome.code, outcome.message,
         outcome.fields_json ? JSON.parse(outcome.fields_json) : undefined);
     }
     const value = outcome.value;
-    return typeof value?.copy === "function" ? value.copy() : value; // outlive `outcome`
+    return hasMethod(value, "copy") ? value.copy() : value; // outlive `outcome`
   } finally {
     release(outcome);
   }
@@ -439,8 +451,8 @@ class Connection {
   /** @param {string} machine @param {string} name @param {string|undefined} create JSON */
   async open(machine, name, create) {
     const { bridge } = this.runtime;
-    const py = await settle(this.runtime,
-      bridge.instance(this.py, machine, name, create ?? this.runtime.none));
+    const py = await settle(promised(this.runtime,
+      bridge.instance, this.py, machine, name, create ?? this.runtime.none));
     const handle = { py, key: JSON.stringify([machine, name]), /** @type {Set<Ref>} */ refs: new Set() };
     handle.off = bridge.subscribe(py, () => this.tellState(handle)); // not in a send
     handle.offEmitted = bridge.on_emitted(py, (event) => this.tellEmitted(handle, event));
@@ -476,7 +488,7 @@ class Connection {
     release(handle.off);
     handle.offEmitted();
     release(handle.offEmitted);
-    await promised(this.runtime, this.runtime.bridge.close(handle.py));
+    await promised(this.runtime, this.runtime.bridge.close, handle.py);
   }
 
   async closeIfUnused() {
@@ -484,7 +496,7 @@ class Connection {
     connections.delete(this.key);
     this.offStatus();
     release(this.offStatus);
-    await promised(this.runtime, this.runtime.bridge.close(this.py));
+    await promised(this.runtime, this.runtime.bridge.close, this.py);
   }
 }
 
@@ -505,7 +517,7 @@ async function endWatch(watch) {
   watch.py = undefined;
   if (!live) return;
   const { runtime } = watch.user.connection;
-  await promised(runtime, runtime.bridge.close(live));
+  await promised(runtime, runtime.bridge.close, live);
   release(live);
 }
 
@@ -596,7 +608,7 @@ const OPS = {
         JSON.stringify(locations),
       );
       connection = new Connection(key, runtime, py);
-      connection.ready = settle(runtime, bridge.connect(py, timeout));
+      connection.ready = settle(promised(runtime, bridge.connect, py, timeout));
       connections.set(key, connection);
       connection.ready.catch(() => connections.delete(key));
     }
@@ -646,7 +658,7 @@ const OPS = {
     const connection = tab.users.get(cid)?.connection;
     if (!connection) throw failure("closed", "the client was closed");
     const { runtime } = connection;
-    return JSON.parse(await settle(runtime, runtime.bridge.query(connection.py, JSON.stringify(query))));
+    return JSON.parse(await settle(promised(runtime, runtime.bridge.query, connection.py, JSON.stringify(query))));
   },
 
   /**
@@ -681,8 +693,8 @@ const OPS = {
       endWatch(watch).catch(() => {});
     };
     try {
-      watch.py = await settle(user.connection.runtime, bridge.watch(user.connection.py, JSON.stringify(query), onChange,
-        onEnd));
+      watch.py = await settle(promised(user.connection.runtime, bridge.watch, user.connection.py,
+        JSON.stringify(query), onChange, onEnd));
     } catch (error) {
       tab.watches.delete(wid);
       throw error;
@@ -712,13 +724,14 @@ const OPS = {
     if (!ref) throw failure("closed", "the instance was closed");
     const { user: { connection }, handle } = ref;
     ref.sent += 1;
-    const saved = connection.runtime.bridge.send(handle.py, event, id ?? connection.runtime.none);
+    const saved = promised(connection.runtime, connection.runtime.bridge.send, handle.py, event,
+      id ?? connection.runtime.none);
     connection.tellState(handle); // with the status: other users of the client get it apart
     const told = new Set([...handle.refs].map((r) => r.user));
     if ([...connection.users].some((user) => !told.has(user))) {
       connection.tellStatus(undefined, told);
     }
-    return settle(connection.runtime, saved);
+    return settle(saved);
   },
 
   /** A page closed its `Instance`. */
