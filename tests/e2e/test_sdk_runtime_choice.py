@@ -1,5 +1,6 @@
-"""Which runtime a page gets, and a page served without Pyodide (no `npm ci`): it works
-server-direct and says what is missing, instead of waiting at "connecting"."""
+"""Which runtime a page gets: the example page in the light runtime (MicroPython) goes live
+and shows edits at once without loading Pyodide; a page served without Pyodide (no `npm ci`)
+works server-direct and says what is missing, instead of waiting at "connecting"."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from e2e_harness import EXAMPLE_APP, SECRET, token
+from e2e_harness import EXAMPLE_APP, SECRET, DelayProxy, token
 from playwright.sync_api import Page, expect
 from test_sdk_boot import run
+from test_settings_page import open_page, saved
 
 from statesync_server.testing import ServerProcess
 
@@ -23,6 +25,46 @@ def no_pyodide(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Serv
     yield server
     server.stop()
     print(server.log())
+
+
+@pytest.fixture
+def light(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ServerProcess]:
+    """The example app on a server that offers the light runtime where the machines run
+    there (`STATESYNC_BROWSER_RUNTIME=auto`)."""
+    monkeypatch.setenv("STATESYNC_BROWSER_RUNTIME", "auto")
+    server = ServerProcess(EXAMPLE_APP, tmp_path / "e2e.db", secret=SECRET).start()
+    yield server
+    server.stop()
+    print(server.log())
+
+
+def test_the_example_page_in_micropython_goes_live_and_shows_an_add_at_once(
+        page: Page, light: ServerProcess) -> None:
+    # A dedicated worker (Playwright does not report a shared worker's requests)
+    page.add_init_script("delete window.SharedWorker")
+    requested: list[str] = []
+    page.context.on("request", lambda request: requested.append(request.url))
+    relay = DelayProxy(light.port).start()
+    try:
+        open_page(page, relay.url)
+        info = page.evaluate("""async () => {
+            const { loadRuntime } = await import("/statesync/sdk/statesync.js");
+            return await loadRuntime();
+        }""")
+        assert info["runtime"] == "micropython"
+        assert set(info["machines"].values()) == {"micropython"}
+        assert any(url.endswith("micropython.wasm") for url in requested)  # requests are seen
+        assert not [url for url in requested if "pyodide" in url.lower()]
+
+        relay.delay = 1.0  # every byte, both ways: the server's confirmation takes >= 2 s
+        page.fill("#new-item", "Optimistic item")
+        page.press("#new-item", "Enter")
+        expect(page.locator("#items li")).to_have_text(["Optimistic item"], timeout=500)
+        expect(page.locator("#status")).to_contain_text("1 change(s) not yet saved", timeout=500)
+        saved(page, timeout=15_000)
+        expect(page.locator("#items li")).to_have_text(["Optimistic item"])
+    finally:
+        relay.stop()
 
 
 def test_the_example_page_without_pyodide_works_and_says_what_is_missing(

@@ -123,11 +123,12 @@ class Reconciler:
     def _top(self) -> Snapshot:
         """The newest predicted snapshot (the confirmed one when nothing is pending)."""
         if self.pending:
-            last = next(reversed(self.pending.values()))
+            # a list's last item: MicroPython cannot reverse a dict's values
+            last = list(self.pending.values())[-1]
             if last.predicted is not None:
                 return last.predicted
             self._rebase()
-            return next(reversed(self.pending.values())).predicted  # type: ignore[return-value]
+            return list(self.pending.values())[-1].predicted  # type: ignore[return-value]
         assert self.confirmed is not None
         return self._restore(self.confirmed)
 
