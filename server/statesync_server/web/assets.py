@@ -295,8 +295,9 @@ def web_routes(
                                              else browser_module.path)
 
     def plan() -> None:
-        # The light runtime is offered only with STATESYNC_BROWSER_RUNTIME=auto for now: its
-        # client does not yet go live in a browser's worker (issue 25; sdk_web/README.md).
+        # The light runtime is offered only with STATESYNC_BROWSER_RUNTIME=auto for now: the
+        # example page goes live there, the other browser tests are yet to run under it
+        # (issue 25; sdk_web/README.md).
         choice = os.environ.get("STATESYNC_BROWSER_RUNTIME", "pyodide")
         try:
             result = (plan_runtimes(manifest["machines"], plan_modules, sdk / "bridge.py")
