@@ -10,11 +10,11 @@ import sys
 from pathlib import Path
 
 import httpx
-from server_harness import SECRET, WsClient, mint
+from server_harness import SECRET, Bearer, WsClient, mint
 
 from statesync_server.auth import ADMIN_CLAIM
 
-ADMIN = {"Authorization": f"Bearer {mint('ops', **{ADMIN_CLAIM: True})}"}
+ADMIN = Bearer("ops", **{ADMIN_CLAIM: True})  # minted when read: valid however late it runs
 
 
 async def _failed_call(flow, client: WsClient, server, instance: str) -> str:
