@@ -298,6 +298,17 @@ class App:
             raise StatesyncError(ErrorCode.NOT_FOUND, f"unknown machine {name!r}") from None
 
 
+def _forget_shadowed_siblings(folder: Path) -> None:
+    """Drop cached top-level modules that another folder's file provided under a name this
+    app's folder also holds (two apps' `machines.py` in one process), so the app imports its own."""
+    for name, module in list(sys.modules.items()):
+        own = (folder / f"{name}.py", folder / name / "__init__.py")
+        file = getattr(module, "__file__", None)
+        if ("." not in name and file is not None and any(p.is_file() for p in own)
+                and Path(file).resolve() not in own):
+            del sys.modules[name]
+
+
 def load_app(target: str) -> App:
     """Load an `App` from `path/to/app.py[:attr]` or `package.module[:attr]`."""
     location, _, attr = target.partition(":")
@@ -309,6 +320,7 @@ def load_app(target: str) -> App:
         module = importlib.util.module_from_spec(spec)
         sys.modules[spec.name] = module
         sys.path.insert(0, str(path.parent))
+        _forget_shadowed_siblings(path.parent)
         spec.loader.exec_module(module)
     else:
         module = importlib.import_module(location)
