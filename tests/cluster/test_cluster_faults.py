@@ -4,7 +4,9 @@ test's own, stopped or restarted under load (`pg_ctl -m fast|immediate`).
 While the database is away, operations are answered `unavailable` (retryable, nothing
 applied), logged once per outage; once it is back, the first write on every process succeeds
 (a dead writer connection is replaced before a write fails on it), every acknowledged event is
-in the log exactly once, and every subscriber on every process has seen every seq in order.
+in the log exactly once, and every subscriber on every process has seen every seq in order,
+and every event a transition emitted, once (also those committed by the other process while
+this one was cut off from the database and its notifications: they come from the log).
 """
 
 from __future__ import annotations
@@ -51,8 +53,9 @@ def pair(own_postgres) -> Iterator[list[ServerProcess]]:
 
 @dataclass
 class Load:
-    """Clients writing ADD 1 to every instance through every process, each event resent with
-    its id while it is answered `unavailable`; what each send got first after `mark`."""
+    """Clients writing ADD 1 and PING (which emits `pong`) to every instance through every
+    process, each event resent with its id while it is answered `unavailable`; what each send
+    got first after `mark`."""
 
     servers: list[ServerProcess]
     acked: dict[str, int] = field(default_factory=dict)
@@ -68,10 +71,10 @@ class Load:
             if self.stop.is_set():
                 break
             event_id, name, first = f"w{index}-{n}", NAMES[n % len(NAMES)], None
+            event = {"type": "PING" if n % 3 == 1 else "ADD", "n": 1}
             marked = self.marked
             while True:
-                reply = await client.send_event("counter", name, {"type": "ADD", "n": 1},
-                                                event_id)
+                reply = await client.send_event("counter", name, event, event_id)
                 answer = "ack" if reply["type"] == "ack" else reply["code"]
                 if first is None:
                     first = answer
@@ -89,11 +92,16 @@ class Load:
 
 @dataclass
 class Watcher:
-    """A subscriber to every instance on one process: the seqs of the updates it got; a
-    subscription ended with `unavailable` is made again with `since` its last seq."""
+    """A subscriber to every instance on one process: the seqs of the updates and of the
+    emitted events it got; a subscription ended with `unavailable` is made again with `since`
+    its last seq."""
 
     server: ServerProcess
     seqs: dict[str, list[int]] = field(default_factory=dict)
+    emitted: dict[str, list[int]] = field(default_factory=dict)
+    replayed: dict[str, list[range]] = field(default_factory=dict)
+    """Seqs a subscription made again replayed: updates only (emitted events are for the
+    subscribers of the moment, docs/protocol.md)."""
     ended: list[dict] = field(default_factory=list)
 
     async def run(self, ready: asyncio.Event) -> None:
@@ -102,7 +110,7 @@ class Watcher:
         for name in NAMES:
             await ws.send(json.dumps({"type": "subscribe", "id": f"s{next(_ids)}",
                                       "machine": "counter", "instance": name}))
-        subscribed = 0
+        subscribed, again = 0, {}
         try:
             async for raw in ws:
                 message = json.loads(raw)
@@ -110,13 +118,21 @@ class Watcher:
                     subscribed += 1
                     if subscribed == len(NAMES):
                         ready.set()
+                    if message["id"] in again:
+                        name, since = again.pop(message["id"])
+                        self.replayed.setdefault(name, []).append(
+                            range(since + 1, message["seq"] + 1))
                 elif message["type"] == "update":
                     self.seqs.setdefault(message["instance"], []).append(message["seq"])
+                elif message["type"] == "emitted":
+                    assert message["event"] == {"type": "pong", "n": 1}, message  # as public
+                    self.emitted.setdefault(message["instance"], []).append(message["seq"])
                 elif message["type"] == "error" and message.get("instance"):
                     self.ended.append(message)
                     assert message["code"] == "unavailable", message
-                    name = message["instance"]
-                    await ws.send(json.dumps({"type": "subscribe", "id": f"s{next(_ids)}",
+                    name, request = message["instance"], f"s{next(_ids)}"
+                    again[request] = name, self.seqs[name][-1]
+                    await ws.send(json.dumps({"type": "subscribe", "id": request,
                                               "machine": "counter", "instance": name,
                                               "since": self.seqs[name][-1]}))
         finally:
@@ -152,16 +168,22 @@ async def _around(servers: list[ServerProcess], fault) -> tuple[Load, list[Watch
     finals = {name: query(servers[0].database_url,
                           "SELECT seq FROM instances WHERE machine = 'counter' AND name = ?",
                           name)[0][0] for name in NAMES}
-    for _ in range(600):  # every watcher reaches every final seq (bounded wait)
-        if all(w.seqs.get(n, [-1])[-1] >= finals[n] for w in watchers for n in NAMES):
+    last_ping = {name: query(servers[0].database_url, "SELECT max(seq) FROM events WHERE "
+                             "machine = 'counter' AND instance = ? AND event LIKE '%PING%'",
+                             name)[0][0] for name in NAMES}
+    for _ in range(600):  # every watcher reaches every final seq and pong (bounded wait)
+        if all(w.seqs.get(n, [-1])[-1] >= finals[n]
+               and w.emitted.get(n, [-1])[-1] >= last_ping[n] for w in watchers for n in NAMES):
             break
         await asyncio.sleep(0.05)
     for task in watching:
         task.cancel()
     await asyncio.gather(*watching, return_exceptions=True)
+    pings: dict[str, list[int]] = {}
     for name in NAMES:
-        rows = query(servers[0].database_url, "SELECT seq, event_id FROM events WHERE "
+        rows = query(servers[0].database_url, "SELECT seq, event_id, event FROM events WHERE "
                      "machine = 'counter' AND instance = ? ORDER BY seq", name)
+        pings[name] = [row[0] for row in rows if json.loads(row[2])["type"] == "PING"]
         assert [row[0] for row in rows] == list(range(finals[name] + 1))  # gap-free
         ids = [row[1] for row in rows[1:]]
         assert len(ids) == len(set(ids))  # nothing applied twice
@@ -174,6 +196,10 @@ async def _around(servers: list[ServerProcess], fault) -> tuple[Load, list[Watch
         for name in NAMES:
             seqs = watcher.seqs[name]
             assert seqs == list(range(seqs[0], finals[name] + 1)), (watchers.index(watcher), name, seqs, watcher.ended)
+            emitted = [seq for seq in pings[name] if seq > seqs[0] and not any(
+                seq in gap for gap in watcher.replayed.get(name, ()))]
+            assert watcher.emitted.get(name, []) == emitted, (  # each once, in order
+                watchers.index(watcher), name, sorted(set(emitted) - set(watcher.emitted.get(name, []))))
     for server in servers:
         assert '"internal"' not in server.log() and "internal error" not in server.log()
     return load, watchers

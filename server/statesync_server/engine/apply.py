@@ -214,6 +214,8 @@ class Applier:
                     work.checkpoints.pop()
             raise
         work.notices.extend((seq, action) for action in notices)
+        if notices and work.log and work.log[-1].seq == seq:
+            work.log[-1].emitted = emits.stored(notices)
 
     def _spec_of(self, machine: str, state: Committed | None) -> MachineSpec:
         if state is None:

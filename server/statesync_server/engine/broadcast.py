@@ -92,18 +92,3 @@ def emit(slot: Slot, snapshot: Any, seq: int, event: Mapping[str, Any], now: flo
             del slot.subscribers[subscriber]
             subscriber.lost(slot.machine, slot.instance, StatesyncError(
                 ErrorCode.RATE_LIMITED, "fell too far behind while catching up; subscribe again"))
-
-
-def emit_delivered(slot: Slot) -> None:
-    """Send the events other processes' transitions emitted whose update this process
-    already delivered (their notification came late); later ones wait for theirs."""
-    state = slot.state
-    if state is None or not slot.emitted_elsewhere:
-        return
-    now, later = time.time(), []
-    for seq, event in slot.emitted_elsewhere:
-        if seq <= state.seq:
-            emit(slot, state.snapshot, seq, event, now)
-        else:
-            later.append((seq, event))
-    slot.emitted_elsewhere = later

@@ -1,6 +1,6 @@
 """Commit: a unit of work as one write of the store (`InstanceWrite`): the instance's new
-state, its log rows, index changes, checkpoints and workflow rows (timers, outbox), and in
-cluster mode the events it emitted (for the other processes' subscribers).
+state, its log rows (with the events each transition emitted), index changes, checkpoints and
+workflow rows (timers, outbox).
 """
 
 from __future__ import annotations
@@ -9,12 +9,11 @@ from typing import Any
 
 from ..app import App
 from ..store import InstanceWrite
-from . import emits
 from .indexes import index_changes
 from .slots import Slot, Work
 
 
-def instance_write(app: App, slot: Slot, work: Work, side: Any, clustered: bool) -> InstanceWrite:
+def instance_write(app: App, slot: Slot, work: Work, side: Any) -> InstanceWrite:
     """The write that commits `work` (applied to `slot`'s committed state) with the workflow
     rows `side`."""
     assert work.state is not None
@@ -25,6 +24,4 @@ def instance_write(app: App, slot: Slot, work: Work, side: Any, clustered: bool)
         indexes=index_changes(app, slot.machine, slot.state, work.state, work.insert),
         checkpoints=work.checkpoints,
         workflow=side,
-        emitted=[(seq, action.params["event"]) for seq, action in work.notices
-                 if action.type == emits.EMIT] if clustered and work.notices else None,
     )

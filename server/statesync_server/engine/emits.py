@@ -1,7 +1,9 @@
 """What a machine tells the world besides its state: emitted events and log lines.
 
 `emit(...)` and `log(...)` come back from the core as `xstate.emit` / `xstate.log` actions. They
-are not effects: nothing is written to the outbox or the log. After the transition commits,
+are not effects: nothing is written to the outbox. Emitted events are kept in their
+transition's log row (`stored`), so a cluster process that catches its subscribers up from the
+log sends them too. After the transition commits,
 an emitted event goes to the instance's subscribers, each getting what it may see of it
 (`privacy.public_event`, as for a logged event: its type plus the fields `public_event` opts
 in, all of it with a history grant); a log line goes to the `statesync.machine` logger with the
@@ -14,6 +16,8 @@ import json
 import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
+
+from pydantic_core import to_json
 
 from statesync.actions import Action
 from statesync.notify import EMIT, LOG
@@ -42,12 +46,19 @@ def by_seq(notices: Iterable[tuple[int, Action]]) -> dict[int, list[Action]]:
     return grouped
 
 
-def by_event_seq(emitted: Iterable[tuple[int, Any]]) -> dict[int, list[Any]]:
-    """(seq, event) pairs grouped by seq, in order."""
-    grouped: dict[int, list[Any]] = {}
-    for seq, event in emitted:
-        grouped.setdefault(seq, []).append(event)
-    return grouped
+def stored(notices: list[Action]) -> list[Any] | None:
+    """The events `notices` emit, as kept in their transition's log row (None for none): what
+    a process catching its subscribers up from the log sends them. One that is not JSON is
+    left out (it reaches no subscriber anywhere; `broadcast.emit` says so)."""
+    kept = []
+    for action in notices:
+        if action.type == EMIT:
+            try:
+                to_json(action.params["event"])
+            except Exception:  # noqa: BLE001, S112 - an application bug, reported on delivery
+                continue
+            kept.append(action.params["event"])
+    return kept or None
 
 
 def emitted_json(spec: MachineSpec, instance: str, seq: int, event: Mapping[str, Any],

@@ -30,7 +30,7 @@ from ..store.groupcommit import GroupCommitter
 from ..store.outage import is_disconnect, is_outage
 from ..workflow.clock import Clock, SystemClock
 from ..workflow.workflow import RESERVED_EVENT_ID, Workflow
-from . import broadcast, emits, outcomes, privacy, reads
+from . import broadcast, outcomes, privacy, reads
 from .apply import Applier
 from .commit import instance_write
 from .cursors import CursorSealer
@@ -179,10 +179,6 @@ class Engine:
         slot = self._slots.get(key)
         if slot is not None:
             slot.notified_seq = max(slot.notified_seq, notice.last)
-        if slot is not None and notice.emitted:  # kept even with no subscriber yet: one
-            # may be subscribing (loading the instance) and get this seq's update next
-            slot.emitted_elsewhere.extend(notice.emitted)  # sent with their seq's update
-            broadcast.emit_delivered(slot)
         if slot is None and notice.machine not in self.live.watched:
             return
         if notice.machine not in self.app.machines:
@@ -336,7 +332,6 @@ class Engine:
             else:
                 stored = await self.store.load(slot.machine, slot.instance)
         if stored is None or (before is not None and stored.seq <= before.seq):
-            broadcast.emit_delivered(slot)
             return
         spec = self._stored_spec(slot.machine, stored.version)
         after = Committed(stored.version, spec.machine.restore(stored.snapshot), stored.seq)
@@ -357,11 +352,6 @@ class Engine:
             if before is None and steps and steps[0].row.seq == start:
                 first = steps.pop(0)
                 before = Committed(first.spec.version, first.snapshot, first.row.seq)
-        broadcast.emit_delivered(slot)  # late ones for seqs already sent go first, in order
-        emitted = emits.by_event_seq(slot.emitted_elsewhere)
-        sent = {step.row.seq for step in steps}
-        slot.emitted_elsewhere = [(seq, event) for seq, event in slot.emitted_elsewhere
-                                  if seq not in sent]
         now = time.time()
         for step in steps:
             if step.snapshot is None:
@@ -370,10 +360,9 @@ class Engine:
             public = (logged_state(slot, step.row) if as_logged
                       else public_state(slot, step.snapshot, step.row.seq))
             broadcast.broadcast(slot, step.snapshot, public)
-            for event in emitted.get(step.row.seq, ()):
+            for event in step.row.emitted or ():  # stored with the row: none is missed
                 broadcast.emit(slot, step.snapshot, step.row.seq, event, now)
         slot.spec, slot.state = spec, after
-        broadcast.emit_delivered(slot)
         slot.live_stale = True  # read again before this process writes to the instance
         if not slot.loaded:
             slot.recent.clear()
@@ -469,7 +458,7 @@ class Engine:
         if not work.log and side is not None:  # e.g. a timer whose event was not taken
             await commit(self.workflow.side_only(side))
         if work.log:
-            await commit(instance_write(self.app, slot, work, side, self.cluster is not None))
+            await commit(instance_write(self.app, slot, work, side))
             slot.state = work.state
             outcomes.applied(self.metrics, slot, work)
             if work.insert:

@@ -15,7 +15,7 @@ from ..ops import Op, Subscriber
 from ..protocol import PublicState
 from ..store import Store
 from ..store.outage import is_outage
-from . import broadcast, privacy
+from . import privacy
 from .history import readable_steps
 from .projection import public_state, update_json, update_text
 from .replay import HELD_BYTES, REPLAY_PAGE, Catchup
@@ -52,7 +52,6 @@ def read(slot: Slot, op: Op) -> tuple[Subscriber, Catchup, int, int] | None:
     if subscriber.closed:
         return None
     op.answer(state.seq)
-    broadcast.emit_delivered(slot)  # late events of seqs up to this one: not for this subscriber
     if op.since is None or op.since >= state.seq:
         slot.subscribers[subscriber] = None
         if op.since is None:

@@ -48,8 +48,6 @@ class Slot:
     notified_seq: int = -1
     """Cluster mode: the highest seq another process is known to have committed (a write
     from a cache older than that would lose its commit: it catches up first)."""
-    emitted_elsewhere: list[tuple[int, Any]] = field(default_factory=list)
-    """Cluster mode: (seq, event) emitted by transitions other processes committed."""
     parent: Any = UNKNOWN
     """A child instance's `children.ParentLink`, None for other instances (read before a write)."""
 

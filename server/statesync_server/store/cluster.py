@@ -39,8 +39,6 @@ class Notice:
     instance: str
     first: int
     last: int
-    emitted: list[Any] | None = None
-    """(seq, event) the transitions emitted, when they fit in the notification."""
 
 
 _BEAT = text(
@@ -215,8 +213,8 @@ class Cluster:
 
     def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
         try:
-            node, machine, instance, first, last, *emitted = from_json(payload)
+            node, machine, instance, first, last = from_json(payload)[:5]
         except Exception:  # noqa: BLE001 - not ours
             return
         if node != self.node:
-            self._notified(Notice(machine, instance, first, last, emitted[0] if emitted else None))
+            self._notified(Notice(machine, instance, first, last))

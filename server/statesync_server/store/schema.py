@@ -37,7 +37,10 @@ instances = Table(
 # One row per committed transition, seq 0 being the creation. `value`, `tags`, `public`
 # (the public context) and `status` are what subscribers were sent, so a re-subscribing
 # client can be replayed exactly the updates it missed. `event_id` is the client's id for
-# the event; its unique index makes each id apply at most once per instance.
+# the event; its unique index makes each id apply at most once per instance. `emitted`: the
+# events the transition emitted (a JSON list, NULL for none), as the machine made them (each
+# reader is sent what it may see of them, as of the logged event), so a process that catches
+# its subscribers up from the log delivers them too.
 events = Table(
     "events",
     metadata,
@@ -53,6 +56,7 @@ events = Table(
     Column("public", Text, nullable=False),
     Column("status", String(16), nullable=False),
     Column("at", Float, nullable=False),
+    Column("emitted", Text),
 )
 
 Index("events_event_id", events.c.machine, events.c.instance, events.c.event_id, unique=True)
@@ -165,13 +169,17 @@ Index("outbox_owner", outbox.c.owner, outbox.c.status)  # cluster mode: a stoppe
 
 # The server processes sharing the database. A timer or outbox row is run by its `owner`
 # (the process that committed it) while that process's heartbeat is fresh; a row whose
-# owner stopped beating is claimed by another process (docs/deployment.md).
+# owner stopped beating is claimed by another process (docs/deployment.md). `app`: the hash
+# of the process's machine configs (every registered version); `versions`: the machine
+# versions it serves (JSON: machine -> labels), so an upgrade can wait for older processes.
 nodes = Table(
     "nodes",
     metadata,
     Column("id", String(64), primary_key=True),
     Column("started_at", Float, nullable=False),
     Column("heartbeat_at", Float, nullable=False),
+    Column("app", String(64)),
+    Column("versions", Text),
 )
 
 # --- virtual time (clock.py's ManualClock, `--clock manual`) ---------------------------------

@@ -101,6 +101,8 @@ class LogRow:
     public: Any
     status: str
     at: float
+    emitted: list[Any] | None = None
+    """The events the transition emitted (`emit`), as the machine made them."""
 
 
 @dataclass(slots=True)
@@ -123,9 +125,6 @@ class InstanceWrite:
     workflow: SideWrite | None = None
     """Timers started/cancelled/fired and outbox rows (see workrows.py). A write whose
     `snapshot` is None carries only these (e.g. an effect that finished)."""
-    emitted: list[tuple[int, Any]] | None = None
-    """Cluster mode: (seq, event) emitted by these transitions, for the other processes'
-    subscribers (in the NOTIFY, never stored)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -526,28 +525,17 @@ def _log_query(machine: str, name: str, since: int, limit: int | None) -> Any:
 
 def _log_row_of(r: Any) -> LogRow:
     return LogRow(r.seq, loads(r.event), r.event_id, r.origin, r.subject, loads(r.value),
-                  loads(r.tags), loads(r.public), r.status, r.at)
+                  loads(r.tags), loads(r.public), r.status, r.at,
+                  loads(r.emitted) if r.emitted else None)
 
 
 _NOTIFY = text("SELECT pg_notify('statesync', :payload)")
 
 
-NOTIFY_BYTES = 7900
-"""PostgreSQL refuses a NOTIFY payload of 8,000 bytes or more."""
-
-
 def _notice(node: str, w: InstanceWrite) -> dict[str, Any]:
-    """The NOTIFY payload of one instance's commit: who, which instance, which seqs, and the
-    events it emitted when they fit (else they reach only this process's subscribers)."""
-    head = [node, w.machine, w.instance, w.log[0].seq, w.log[-1].seq]
-    if w.emitted:
-        payload = dumps([*head, w.emitted])
-        if len(payload.encode()) < NOTIFY_BYTES:
-            return {"payload": payload}
-        log.warning("events emitted by %s/%s are too large for the other processes "
-                    "(%d bytes); only this process's subscribers get them",
-                    w.machine, w.instance, len(payload.encode()))
-    return {"payload": dumps(head)}
+    """The NOTIFY payload of one instance's commit: who, which instance, which seqs (what
+    they were and emitted is read from the log)."""
+    return {"payload": dumps([node, w.machine, w.instance, w.log[0].seq, w.log[-1].seq])}
 
 
 class CannotOpen(RuntimeError):
@@ -649,7 +637,7 @@ def _log_row(w: InstanceWrite, r: LogRow) -> dict[str, Any]:
         "machine": w.machine, "instance": w.instance, "seq": r.seq, "event": dumps(r.event),
         "event_id": r.event_id, "origin": r.origin, "subject": r.subject,
         "value": dumps(r.value), "tags": dumps(r.tags), "public": dumps(r.public),
-        "status": r.status, "at": r.at,
+        "status": r.status, "at": r.at, "emitted": dumps(r.emitted) if r.emitted else None,
     }
 
 
