@@ -223,15 +223,15 @@ async function boot(base, kind) {
 
 /**
  * Boot MicroPython-wasm with the light bundle (the core, the client, the bridge and the
- * machine modules, rewritten by the server for MicroPython: `manifest.light`, JSON
- * `{path: source}`) written under LIGHT_MODULES.
+ * machine modules, rewritten by the server for MicroPython and compiled to its bytecode:
+ * `manifest.light`, packed: `unpackBundle`) written under LIGHT_MODULES.
  * @returns {Promise<Runtime>}
  */
 async function bootLight(base, manifest, started) {
   report(base, "loading-runtime", { total: manifest.lightBytes });
   const [{ loadMicroPython }, files] = await Promise.all([
     import(`${base}${manifest.micropython}micropython.mjs`),
-    fetchJson(`${base}${manifest.light}`),
+    fetchBytes(`${base}${manifest.light}`),
   ]);
   const python = await loadMicroPython({
     url: `${base}${manifest.micropython}micropython.wasm`, heapsize: LIGHT_HEAP,
@@ -240,16 +240,30 @@ async function bootLight(base, manifest, started) {
   const loaded = performance.now();
   report(base, "loading-packages", { loaded: manifest.lightBytes });
   python.FS.mkdirTree(LIGHT_MODULES);
-  for (const [path, source] of Object.entries(files)) {
+  for (const [path, content] of unpackBundle(files)) {
     const slash = path.lastIndexOf("/");
     if (slash > 0) python.FS.mkdirTree(`${LIGHT_MODULES}/${path.slice(0, slash)}`);
-    python.FS.writeFile(`${LIGHT_MODULES}/${path}`, source);
+    python.FS.writeFile(`${LIGHT_MODULES}/${path}`, content);
   }
   python.runPython(`import sys; sys.path.insert(0, ${JSON.stringify(LIGHT_MODULES)})`);
   const bridge = python.pyimport("statesync_bridge");
   const timings = { started, pyodide: loaded - started, core: performance.now() - loaded,
     warmUp: 0, timeOrigin: performance.timeOrigin, snapshot: "none" };
   return { kind: "micropython", python, manifest, bridge, timings, none: null };
+}
+
+/**
+ * The files of a packed light bundle (statesync_server.web.light.pack_bundle): a 4-byte
+ * little-endian length, a JSON index `[[path, size], ...]` of that many bytes, the files'
+ * bytes in its order. @param {Uint8Array} packed @returns {[string, Uint8Array][]}
+ */
+function unpackBundle(packed) {
+  const size = new DataView(packed.buffer, packed.byteOffset).getUint32(0, true);
+  let at = 4 + size;
+  return JSON.parse(new TextDecoder().decode(packed.subarray(4, at))).map(([path, length]) => {
+    at += length;
+    return [path, packed.subarray(at - length, at)];
+  });
 }
 
 /** Let go of a Python object held from JS (Pyodide's proxies must be; MicroPython's need not). */

