@@ -39,7 +39,7 @@ from .live_queries import LiveQueries
 from .projection import logged_state, public_state
 from .results import ReadGrant, SendResult
 from .slots import UNKNOWN, WRITES, Committed, Slot, Work, take
-from .versions import prepare
+from .versions import app_identity, prepare
 
 log = logging.getLogger("statesync")
 
@@ -104,9 +104,10 @@ class Engine:
         await self.store.open()
         await prepare(self.app, self.store, dev=self.dev)  # version check, index back-fill; may refuse
         if not self.store.is_sqlite:
+            app_hash, served = app_identity(self.app)
             self.cluster = Cluster(self.store, notified=self.notified, resync=self.resync,
                                    claimed=self.workflow.claimed, lease=self.cluster_lease,
-                                   node=self.node_id)
+                                   node=self.node_id, app=app_hash, versions=served)
             await self.cluster.start()
         self.committer.start()
         await self.workflow.start()

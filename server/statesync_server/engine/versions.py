@@ -24,7 +24,7 @@ from typing import Any
 
 from sqlalchemy import insert, select
 
-from ..errors import StatesyncError
+from ..errors import ErrorCode, StatesyncError
 from ..migrations import Migration, MigrationError
 from ..ops import Op
 from ..store.schema import instances, machine_versions
@@ -42,6 +42,34 @@ def config_hash(machine: Any) -> str:
     """SHA-256 of the machine's JSON config, key order kept (it is document order)."""
     text = json.dumps(machine.to_config(), separators=(",", ":"), ensure_ascii=False, default=repr)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def app_identity(app: Any) -> tuple[str, dict[str, list[str]]]:
+    """What a process records of its app in `nodes` (cluster mode): the hash of every
+    registered machine version's config, and machine -> the version labels it serves."""
+    specs = sorted(all_specs(app), key=lambda spec: (spec.name, spec.version))
+    digest = hashlib.sha256()
+    versions: dict[str, list[str]] = {}
+    for spec in specs:
+        digest.update(f"{spec.name}\0{spec.version}\0{config_hash(spec.machine)}\0".encode())
+        versions.setdefault(spec.name, []).append(spec.version)
+    return digest.hexdigest()[:16], versions
+
+
+async def check_served_everywhere(engine: Any, machine: str, version: str) -> None:
+    """Refuse (`unavailable`: retry once the deploy is done) to move instances to a version
+    some live process of the cluster does not serve yet: that process could no longer serve
+    them (a rolling deploy upgrades once every process runs the new app)."""
+    if engine.cluster is None:
+        return
+    behind = [member for member in await engine.cluster.members()
+              if version not in member.versions.get(machine, ())]
+    if behind:
+        names = ", ".join(f"{m.id} (app {m.app or '?'})" for m in behind[:5])
+        raise StatesyncError(
+            ErrorCode.UNAVAILABLE,
+            f"{len(behind)} live process(es) do not serve {machine!r} version {version!r} yet: "
+            f"{names}; replace them with the new app first, then upgrade (docs/deployment.md)")
 
 
 def all_specs(app: Any) -> Iterable[Any]:
@@ -193,6 +221,7 @@ async def upgrade_instances(
     """Upgrade each named instance (queued behind its pending events; applied between two
     events) to `to_version` (default: the current version)."""
     claims = claims or {"sub": "statesync:upgrade"}
+    await check_served_everywhere(engine, machine, to_version or engine.app.spec(machine).version)
     report = UpgradeReport()
     gate = asyncio.Semaphore(_UPGRADE_CONCURRENCY)
 

@@ -1,6 +1,7 @@
 """Cluster mode: several server processes on one PostgreSQL database (docs/deployment.md).
 
-A `Cluster` gives its process an id, keeps the process's heartbeat in `nodes`, listens for the
+A `Cluster` gives its process an id, keeps the process's heartbeat in `nodes` (with its app's
+hash and the machine versions it serves, for rolling deploys), listens for the
 other processes' commits (NOTIFY `statesync`, sent by `Store.commit`) and hands each to the
 engine as a refresh of that instance, and claims the timer and outbox rows of processes whose
 heartbeat stopped (`FOR UPDATE SKIP LOCKED`, so two processes never claim the same row).
@@ -17,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic_core import from_json
+from pydantic_core import from_json, to_json
 from sqlalchemy import text
 
 from .store import Store
@@ -32,6 +33,15 @@ CLAIM_BATCH = 500
 
 
 @dataclass(frozen=True, slots=True)
+class Member:
+    """A live process of the cluster: its id, its app's hash, the machine versions it serves."""
+
+    id: str
+    app: str | None
+    versions: dict[str, list[str]]
+
+
+@dataclass(frozen=True, slots=True)
 class Notice:
     """Another process committed transitions `first`..`last` of an instance."""
 
@@ -42,9 +52,10 @@ class Notice:
 
 
 _BEAT = text(
-    "INSERT INTO nodes (id, started_at, heartbeat_at) VALUES "
-    "(:id, EXTRACT(EPOCH FROM now()), EXTRACT(EPOCH FROM now())) "
-    "ON CONFLICT (id) DO UPDATE SET heartbeat_at = EXTRACT(EPOCH FROM now())")
+    "INSERT INTO nodes (id, started_at, heartbeat_at, app, versions) VALUES "
+    "(:id, EXTRACT(EPOCH FROM now()), EXTRACT(EPOCH FROM now()), :app, :versions) "
+    "ON CONFLICT (id) DO UPDATE SET heartbeat_at = EXTRACT(EPOCH FROM now()), "
+    "app = :app, versions = :versions")
 _HAND_OVER = [text("UPDATE timers SET owner = NULL WHERE owner = :id"),
               text("UPDATE outbox SET owner = NULL WHERE owner = :id AND status = 'pending'"),
               text("DELETE FROM nodes WHERE id = :id")]
@@ -56,6 +67,10 @@ _DEAD = text(
     " OR NOT EXISTS (SELECT 1 FROM pg_stat_activity"
     f" WHERE application_name = left('{LISTENER} ' || nodes.id, 63)))")
 _BURY = text("DELETE FROM nodes WHERE id = :dead")
+_LIVE = text(
+    "SELECT id, app, versions FROM nodes WHERE heartbeat_at >= EXTRACT(EPOCH FROM now()) - :lease"
+    " AND EXISTS (SELECT 1 FROM pg_stat_activity"
+    f" WHERE application_name = left('{LISTENER} ' || nodes.id, 63)) ORDER BY id")
 # The slow sweep: rows whose owner is not a live process for any other reason.
 _NOT_LIVE = ("(owner IS NULL OR owner NOT IN (SELECT id FROM nodes "
              "WHERE heartbeat_at >= EXTRACT(EPOCH FROM now()) - :lease))")
@@ -89,7 +104,8 @@ class Cluster:
 
     def __init__(self, store: Store, *, notified: Callable[[Notice], None],
                  resync: Callable[[], None], claimed: Callable[[list[Any], list[Any]], None],
-                 node: str | None = None, lease: float = 5.0, beat: float = 1.0) -> None:
+                 node: str | None = None, lease: float = 5.0, beat: float = 1.0,
+                 app: str | None = None, versions: dict[str, list[str]] | None = None) -> None:
         self.store = store
         self.node = node or f"{socket.gethostname()[:40]}-{os.getpid()}-{secrets.token_hex(4)}"
         """This process's id: stable across restarts (host and port) so a restarted process
@@ -97,6 +113,10 @@ class Cluster:
         self.lease = lease
         """Seconds without a heartbeat after which a process's timers and jobs are claimed."""
         self.beat = beat
+        self.app = app
+        """The hash of this process's machine configs (`nodes.app`)."""
+        self.versions = versions or {}
+        """machine -> the version labels this process serves (`nodes.versions`)."""
         self._notified = notified
         self._resync = resync
         self._claimed = claimed
@@ -181,9 +201,17 @@ class Cluster:
                     log.exception("cluster: heartbeat or claim failed; retrying")
             await asyncio.sleep(self.beat)
 
+    async def members(self) -> list[Member]:
+        """The live processes (this one included): heartbeat within the lease, listening."""
+        async with self.store._engine().connect() as conn:
+            rows = (await conn.execute(_LIVE, {"lease": self.lease})).all()
+        return [Member(row.id, row.app, from_json(row.versions) if row.versions else {})
+                for row in rows]
+
     async def _heartbeat(self) -> None:
         async with self.store._engine().begin() as conn:
-            await conn.execute(_BEAT, {"id": self.node})
+            await conn.execute(_BEAT, {"id": self.node, "app": self.app,
+                                       "versions": to_json(self.versions).decode()})
 
     async def _listen(self) -> None:
         import asyncpg
