@@ -1,4 +1,4 @@
-"""Interpreter benchmark: statesync against pure-Python peers from PyPI, in one run.
+"""Interpreter benchmark: statesync against pure-Python peers from PyPI and XState 5, in one run.
 
 Three equivalent machines ("shapes") are built in every library:
 
@@ -17,6 +17,16 @@ fastest documented way, with the event objects built before the clock starts; th
 after the timed loop and checked against the expected one (plus the counter), so a library
 that silently does nothing fails loudly instead of winning.
 
+XState 5 (tests/js/node_modules) runs the same configs in a Node process (bench/xstate_peer.js)
+that times its own loop; its runs are interleaved with the Python ones. Two pairs are compared:
+
+* ``statesync-send`` vs ``xstate-send``: what a live instance does per event. XState:
+  ``actor.send(event)`` on a started actor. statesync: ``machine.take(snapshot, event)`` (the
+  server engine's per-event call: one selection, None for an event no transition takes) and
+  the new snapshot's ``value`` (XState computes its snapshot's value on every transition).
+* ``statesync`` vs ``xstate-transition``: the pure functions, ``machine.transition(snapshot,
+  event)`` and XState's ``transition(machine, snapshot, event)``.
+
 Usage::
 
     python bench/interpreter.py                 # full run (~0.5 s per measurement)
@@ -28,6 +38,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import atexit
 import cProfile
 import gc
 import io
@@ -35,7 +46,9 @@ import json
 import os
 import platform
 import pstats
+import shutil
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -107,8 +120,9 @@ class Case(Protocol):
     def events(self, names: list[str]) -> list[Any]:
         """Library-specific event objects for ``names``, built before timing."""
 
-    def run(self, events: list[Any]) -> None:
-        """Fire every event, in order (this is the timed loop)."""
+    def run(self, events: list[Any]) -> float | None:
+        """Fire every event, in order (this is the timed loop). Returns the seconds it took
+        when the library times itself (in another process), else None."""
 
     def leaves(self) -> Leaves:
         """Names of the active atomic states."""
@@ -243,6 +257,88 @@ class StatesyncCase:
 
     def count(self) -> int | None:
         return self.snapshot.context.get("count")
+
+
+class StatesyncSendCase(StatesyncCase):
+    """statesync as a live instance: ``machine.take(snapshot, event)`` (what the server's
+    engine runs per event) and the new snapshot's ``value`` (persisted and broadcast)."""
+
+    def run(self, events: list[Any]) -> None:
+        take = self.machine.take
+        snapshot = self.snapshot
+        for event in events:
+            taken = take(snapshot, event)
+            if taken is not None:
+                snapshot = taken[0]
+                snapshot.value  # noqa: B018 - computed as XState computes its snapshot's value
+        self.snapshot = snapshot
+
+
+# --------------------------------------------------------------------------- XState (Node)
+
+_PEER_SCRIPT = Path(__file__).resolve().parent / "xstate_peer.js"
+
+
+class _Node:
+    """The one Node process running bench/xstate_peer.js (started on first use)."""
+
+    process: subprocess.Popen[str] | None = None
+
+    @classmethod
+    def ask(cls, command: dict[str, Any]) -> dict[str, Any]:
+        if cls.process is None:
+            node = shutil.which("node")
+            if node is None:
+                raise BenchmarkError("the XState peer needs node on PATH")
+            cls.process = subprocess.Popen(
+                [node, str(_PEER_SCRIPT)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            atexit.register(cls.close)
+        assert cls.process.stdin is not None and cls.process.stdout is not None
+        cls.process.stdin.write(json.dumps(command) + "\n")
+        cls.process.stdin.flush()
+        answer = json.loads(cls.process.stdout.readline() or '{"error": "node exited"}')
+        if "error" in answer:
+            raise BenchmarkError(f"xstate_peer.js: {answer['error']}")
+        return answer
+
+    @classmethod
+    def close(cls) -> None:
+        if cls.process is not None:
+            assert cls.process.stdin is not None
+            cls.process.stdin.close()
+            cls.process.wait(timeout=10)
+            cls.process = None
+
+
+class XStateCase:
+    """XState 5 in Node: ``actor.send(event)`` (mode ``send``) or the pure
+    ``transition(machine, snapshot, event)`` (mode ``transition``), timed inside Node."""
+
+    opened = 0
+
+    def __init__(self, shape: Shape, mode: str) -> None:
+        XStateCase.opened += 1
+        self.id = XStateCase.opened
+        self.state = _Node.ask(
+            {"open": self.id, "config": _STATESYNC_CONFIGS[shape.key], "mode": mode}
+        )
+
+    def events(self, names: list[str]) -> list[Any]:
+        return names
+
+    def run(self, events: list[Any]) -> float:
+        self.state = _Node.ask({"run": self.id, "events": events})
+        return float(self.state["seconds"])
+
+    def leaves(self) -> Leaves:
+        return _value_leaves(self.state["value"])
+
+    def count(self) -> int | None:
+        return self.state["count"]
 
 
 # --------------------------------------------------------------------------- transitions
@@ -558,6 +654,9 @@ class SismicCase:
 
 LIBRARIES: dict[str, Callable[[Shape], Case]] = {
     "statesync": StatesyncCase,
+    "statesync-send": StatesyncSendCase,
+    "xstate-send": lambda shape: XStateCase(shape, "send"),
+    "xstate-transition": lambda shape: XStateCase(shape, "transition"),
     "transitions": TransitionsCase,
     "python-statemachine": PythonStatemachineCase,
     "sismic": SismicCase,
@@ -623,8 +722,8 @@ class Bench:
         events = self.case.events(list(self.shape.cycle) * cycles)
         gc.collect()
         start = time.perf_counter()
-        self.case.run(events)
-        elapsed = time.perf_counter() - start
+        measured = self.case.run(events)
+        elapsed = time.perf_counter() - start if measured is None else measured
         self.cycles += cycles
         _check(
             self.case,
@@ -671,41 +770,58 @@ def measure_shape(
 # --------------------------------------------------------------------------- reporting
 
 
+OURS_FOR: dict[str, str] = {"xstate-send": "statesync-send", "xstate-transition": "statesync"}
+"""The statesync row each peer is compared with (the others: ``statesync``)."""
+PYTHON_PEERS = ("transitions", "python-statemachine", "sismic")
+XSTATE_SEND_TARGET = 1.5
+"""statesync-send / xstate-send on every shape (issue 24)."""
+
+
 def _targets(results: list[Result]) -> dict[str, dict[str, Any]]:
-    """Per shape: statesync vs the fastest peer, and vs 3x sismic."""
+    """Per shape: statesync vs the fastest Python peer, vs 3x sismic, and statesync-send vs
+    1.5x XState's actor.send (the pure transitions' ratio is reported beside it)."""
     out: dict[str, dict[str, Any]] = {}
     for shape in SHAPES:
         rows = {r.library: r.tps for r in results if r.shape == shape.key}
-        if "statesync" not in rows:
-            continue
-        ours = rows["statesync"]
-        peers = {lib: tps for lib, tps in rows.items() if lib != "statesync"}
         entry: dict[str, Any] = {}
-        if peers:
-            fastest = max(peers, key=peers.__getitem__)
-            entry["fastest_peer"] = fastest
-            entry["beats_fastest_peer"] = ours >= peers[fastest]
-        if "sismic" in peers:
-            entry["vs_sismic"] = ours / peers["sismic"]
-            entry["3x_sismic"] = ours >= 3 * peers["sismic"]
-        out[shape.key] = entry
+        if "statesync" in rows:
+            ours = rows["statesync"]
+            peers = {lib: rows[lib] for lib in PYTHON_PEERS if lib in rows}
+            if peers:
+                fastest = max(peers, key=peers.__getitem__)
+                entry["fastest_peer"] = fastest
+                entry["beats_fastest_peer"] = ours >= peers[fastest]
+            if "sismic" in peers:
+                entry["vs_sismic"] = ours / peers["sismic"]
+                entry["3x_sismic"] = ours >= 3 * peers["sismic"]
+            if "xstate-transition" in rows:
+                entry["vs_xstate_transition"] = ours / rows["xstate-transition"]
+        if "statesync-send" in rows and "xstate-send" in rows:
+            entry["vs_xstate_send"] = rows["statesync-send"] / rows["xstate-send"]
+            entry["1.5x_xstate_send"] = entry["vs_xstate_send"] >= XSTATE_SEND_TARGET
+        if entry:
+            out[shape.key] = entry
     return out
 
 
 def _table(results: list[Result]) -> str:
-    ours = {r.shape: r.tps for r in results if r.library == "statesync"}
+    tps = {(r.shape, r.library): r.tps for r in results}
     lines = [
         f"{'shape':<10} {'library':<20} {'transitions/s':>14} {'statesync/peer':>15}"
     ]
     lines.append("-" * len(lines[0]))
     for r in results:
+        ours = tps.get((r.shape, OURS_FOR.get(r.library, "statesync")))
         ratio = (
-            f"{ours[r.shape] / r.tps:.2f}x"
-            if r.shape in ours and r.library != "statesync"
+            f"{ours / r.tps:.2f}x"
+            if ours is not None and not r.library.startswith("statesync")
             else "-"
         )
         lines.append(f"{r.shape:<10} {r.library:<20} {r.tps:>14,.0f} {ratio:>15}")
     return "\n".join(lines)
+
+
+TARGET_KEYS = ("beats_fastest_peer", "3x_sismic", "1.5x_xstate_send")
 
 
 def _targets_text(targets: dict[str, dict[str, Any]]) -> str:
@@ -720,13 +836,15 @@ def _targets_text(targets: dict[str, dict[str, Any]]) -> str:
             parts.append(
                 f">= 3x sismic ({t['vs_sismic']:.1f}x): {'PASS' if t['3x_sismic'] else 'FAIL'}"
             )
+        if "1.5x_xstate_send" in t:
+            parts.append(
+                f"send >= {XSTATE_SEND_TARGET}x XState actor.send ({t['vs_xstate_send']:.2f}x): "
+                f"{'PASS' if t['1.5x_xstate_send'] else 'FAIL'}"
+            )
+        if "vs_xstate_transition" in t:
+            parts.append(f"vs XState transition() {t['vs_xstate_transition']:.2f}x")
         lines.append(f"  {shape:<10} " + "; ".join(parts))
-    every = [
-        v
-        for t in targets.values()
-        for k, v in t.items()
-        if k in ("beats_fastest_peer", "3x_sismic")
-    ]
+    every = [v for t in targets.values() for k, v in t.items() if k in TARGET_KEYS]
     lines.append(f"  all targets met: {'yes' if every and all(every) else 'no'}")
     return "\n".join(lines)
 
