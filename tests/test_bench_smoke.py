@@ -12,7 +12,15 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench" / "interpreter.py"
 SHAPES = ("flat", "nested", "parallel")
-LIBRARIES = ("statesync", "transitions", "python-statemachine", "sismic")
+LIBRARIES = (
+    "statesync",
+    "statesync-send",
+    "transitions",
+    "python-statemachine",
+    "sismic",
+    "xstate-send",
+    "xstate-transition",
+)
 PEER_MODULES = ("transitions", "statemachine", "sismic")
 
 

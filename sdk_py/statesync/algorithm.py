@@ -28,13 +28,16 @@ class Step:
     keeps it: the order decides the order of parallel regions and of eventless transitions.
     """
 
-    __slots__ = ("machine", "nodes", "context", "status", "output", "error", "history", "children",
+    __slots__ = ("machine", "nodes", "config", "context", "status", "output", "error", "history", "children",
                  "queue", "actions", "mutations", "sender", "before", "entering", "taken", "_kids")
 
     def __init__(self, machine: Any, nodes: dict[StateNode, None], context: Any, status: str, output: Any,
-                 error: Any, history: History, children: dict[str, str]) -> None:
+                 error: Any, history: History, children: dict[str, str],
+                 config: Configuration | None = None) -> None:
         self.machine = machine
         self.nodes = nodes
+        self.config = config
+        """The interned `Configuration` of `nodes` while they are one (None once changed in place)."""
         self.context = context
         self.status = status
         self.output = output
@@ -56,22 +59,24 @@ class Step:
         """Whether the macrostep's event selected a transition with a target or actions (what
         `Machine.can` answers), so that `Machine.take` selects once."""
 
+    def configuration(self) -> Configuration:
+        """The interned configuration of `nodes`."""
+        config = self.config
+        if config is None:
+            config = self.config = configuration(self.machine, tuple(self.nodes))
+        return config
+
     def kids(self) -> dict[StateNode, list[StateNode]]:
         """Active children of each active node, in configuration order."""
         kids = self._kids
         if kids is None:
-            cache = self.machine.kids_cache
-            key = tuple(self.nodes)
-            kids = cache.get(key)
-            if kids is None:
-                kids = children_map(key)
-                if len(cache) < 4096:
-                    cache[key] = kids
-            self._kids = kids
+            config = self.config
+            kids = self._kids = children_map(self.nodes) if config is None else config.kids
         return kids
 
     def value(self) -> Any:
-        return value_from(self.machine.root, self.kids())
+        config = self.config
+        return value_from(self.machine.root, self.kids()) if config is None else config.value
 
     def run(self, actions: Iterable[BoundAction], event: Event) -> None:
         for action in actions:
@@ -103,26 +108,117 @@ def value_from(node: StateNode, kids: Mapping[StateNode, list[StateNode]]) -> An
     return {child.key: value_from(child, kids) for child in children}
 
 
+# configurations ----------------------------------------------------------------------------
+
+CACHE_LIMIT = 4096
+"""Most configurations interned per machine."""
+PLAN_LIMIT = 256
+"""Most selections (event types) and microstep plans kept per configuration."""
+
+
+class Configuration:
+    """A set of active state nodes (in XState's order), interned per machine, with what depends
+    on it alone computed once: the children map, the state value, the transitions each event
+    type selects when no guard decides, and the microsteps taken from it (`MicroPlan`)."""
+
+    __slots__ = ("key", "nodes", "_kids", "_value", "selections", "plans")
+
+    def __init__(self, key: tuple[StateNode, ...]) -> None:
+        self.key = key
+        self.nodes = dict.fromkeys(key)
+        """The nodes as an ordered set, shared by every step in this configuration: never
+        changed in place (a microstep copies it first)."""
+        self._kids: dict[StateNode, list[StateNode]] | None = None
+        self._value: Any = None
+        self.selections: dict[str, Any] = {}
+        """Event type -> the transitions selected (a list: no guard decides) or a pruned
+        selection tree (`_prune`) to walk with the guards."""
+        self.plans: dict[Any, MicroPlan | None] = {}
+        """Transition (or tuple of transitions) -> its microstep from here (None: not plannable)."""
+
+    @property
+    def kids(self) -> dict[StateNode, list[StateNode]]:
+        kids = self._kids
+        if kids is None:
+            kids = self._kids = children_map(self.key)
+        return kids
+
+    @property
+    def value(self) -> Any:
+        """The state value, shared by every snapshot in this configuration (read-only)."""
+        value = self._value
+        if value is None:
+            value = self._value = value_from(self.key[0].machine.root, self.kids)
+        return value
+
+
+def configuration(machine: Any, key: tuple[StateNode, ...]) -> Configuration:
+    """The interned configuration of `key` (a fresh, uncached one once the machine holds
+    `CACHE_LIMIT`: a machine has finitely many, but history and restores can make many)."""
+    known = machine.configurations.get(key)
+    if known is None:
+        known = Configuration(key)
+        if len(machine.configurations) < CACHE_LIMIT:
+            machine.configurations[key] = known
+    return known
+
+
 # selection ---------------------------------------------------------------------------------
 
 
 def select_transitions(step: Step, event: Event) -> list[Transition]:
-    """Innermost first; a parent is consulted only when no active descendant has a transition."""
-    return _select(step.machine.root, step.kids(), step, event)
+    """Innermost first; a parent is consulted only when no active descendant has a transition.
 
-
-def _select(node: StateNode, kids: Mapping[StateNode, list[StateNode]], step: Step, event: Event) -> list[Transition]:
-    children = kids.get(node)
-    if children:
-        if len(children) == 1:
-            found = _select(children[0], kids, step, event)
+    Per configuration and event type the active nodes without a candidate are pruned once,
+    and the selection is kept outright when no candidate has a guard."""
+    config = step.config or step.configuration()
+    event_type = event["type"]
+    selection = config.selections.get(event_type)
+    if selection is None:
+        tree = _prune(step.machine.root, config.kids, event_type)
+        if tree is None:
+            selection = []
+        elif _guarded(tree, event_type):
+            selection = tree
         else:
-            found = []
-            for child in children:
-                found.extend(_select(child, kids, step, event))
-        if found:
-            return found
-    transition = node.next(step.context, event, step) if node.transitions else None
+            selection = _choose(tree, step, event)
+        if len(config.selections) < PLAN_LIMIT:
+            config.selections[event_type] = selection
+    if type(selection) is list:
+        return selection
+    return _choose(selection, step, event)
+
+
+def _prune(node: StateNode, kids: Mapping[StateNode, list[StateNode]], event_type: str) -> Any:
+    """`(node or None, [subtrees])` of the active nodes under `node` with candidates for
+    `event_type` (None: there are none); a node without candidates and one subtree is skipped."""
+    subtrees = []
+    for child in kids.get(node, ()):
+        subtree = _prune(child, kids, event_type)
+        if subtree is not None:
+            subtrees.append(subtree)
+    own = node if node.candidates(event_type) else None
+    if own is None and len(subtrees) < 2:
+        return subtrees[0] if subtrees else None
+    return (own, subtrees)
+
+
+def _guarded(tree: Any, event_type: str) -> bool:
+    own, subtrees = tree
+    if own is not None and any(t.guard is not None for t in own.candidates(event_type)):
+        return True
+    return any(_guarded(subtree, event_type) for subtree in subtrees)
+
+
+def _choose(tree: Any, step: Step, event: Event) -> list[Transition]:
+    """`_select` on a pruned tree: the subtrees' transitions, else the node's own."""
+    own, subtrees = tree
+    found: list[Transition] = []
+    for subtree in subtrees:
+        found.extend(_choose(subtree, step, event))
+    if found or own is None:
+        return found
+    transition = own.next(step.context, event, step)
     return [transition] if transition is not None else []
 
 
@@ -363,6 +459,16 @@ def microstep(step: Step, transitions: list[Transition], event: Event, is_initia
     """Take one set of transitions; return whether the snapshot changed."""
     if not transitions:
         return False
+    config = step.config
+    if config is not None and not is_initial:
+        key = transitions[0] if len(transitions) == 1 else tuple(transitions)
+        plan = config.plans.get(key, UNRESOLVED)
+        if plan is UNRESOLVED:
+            plan = MicroPlan.of(config, transitions)
+            if len(config.plans) < PLAN_LIMIT:
+                config.plans[key] = plan
+        if plan is not None:
+            return plan.take(step, event)
     mutations = step.mutations
     history = step.history
     before = step.nodes
@@ -370,7 +476,8 @@ def microstep(step: Step, transitions: list[Transition], event: Event, is_initia
     filtered = remove_conflicting_transitions(transitions, before, history)
     if not is_initial:
         step.nodes = dict(before)  # keep `before` intact: XState keeps its order when the set is unchanged
-        step._kids = None
+    step.config = None
+    step._kids = None
     exited = () if is_initial else _exit_states(step, filtered, event)
     for transition in filtered:
         if transition.actions:
@@ -383,8 +490,88 @@ def microstep(step: Step, transitions: list[Transition], event: Event, is_initia
     same_nodes = len(exited) == len(added) and set(exited) == set(added)
     if same_nodes and step.history is history and step.nodes is not before:
         step.nodes = before
+        step.config = config
         step._kids = None
     return step.mutations != mutations or step.history is not history or not same_nodes
+
+
+class MicroPlan:
+    """One microstep from one configuration worked out once: the transitions left after
+    conflicts, the actions to run in order, and the configuration it ends in.
+
+    Only for microsteps where history plays no part (no history target, no exited state with
+    history children) and no final state is entered: there, what happens depends on the
+    configuration and the transitions alone. The others take `microstep`'s general path."""
+
+    __slots__ = ("transitions", "exits", "entries", "target", "changed")
+
+    def __init__(self, transitions: list[Transition], exits: list[list[BoundAction]],
+                 entries: list[tuple[StateNode | None, list[BoundAction]]], target: Configuration,
+                 changed: bool) -> None:
+        self.transitions = transitions
+        self.exits = exits
+        """Exit actions and service stops of the exited states, innermost first."""
+        self.entries = entries
+        """(the state being entered when it invokes services, else None; its entry actions,
+        service starts and initial transition's actions) in entry order."""
+        self.target = target
+        self.changed = changed
+
+    @classmethod
+    def of(cls, config: Configuration, transitions: list[Transition]) -> MicroPlan | None:
+        if any(_uses_history(t) for t in transitions):
+            return None
+        before = config.nodes
+        filtered = remove_conflicting_transitions(transitions, before, {})
+        to_exit = sorted(exit_set(filtered, before, {}), key=_order, reverse=True)
+        if any(state.history_children for state in to_exit):
+            return None
+        to_enter: dict[StateNode, None] = {}
+        default_entry: dict[StateNode, None] = {}
+        compute_entry_set(filtered, {}, default_entry, to_enter)
+        if any(state.type == "final" for state in to_enter) or any(_touches_history(t, to_enter) for t in filtered):
+            return None
+        entering = sorted(to_enter, key=_order)
+        exits = [actions for state in to_exit for actions in (state.exit, state.stops) if actions]
+        entries = []
+        for state in entering:
+            actions = [*state.entry, *state.spawns]
+            if state.initial is not None and state.initial.actions and state in default_entry:
+                actions.extend(state.initial.actions)
+            if actions:
+                entries.append((state if state.spawns else None, actions))
+        nodes = dict(before)
+        for state in to_exit:
+            del nodes[state]
+        added = [state for state in entering if state not in nodes]
+        same_nodes = len(to_exit) == len(added) and set(to_exit) == set(added)
+        if same_nodes:
+            target = config
+        else:
+            for state in entering:
+                nodes[state] = None
+            target = configuration(config.key[0].machine, tuple(nodes))
+        return cls(filtered, exits, entries, target, not same_nodes)
+
+    def take(self, step: Step, event: Event) -> bool:
+        """Run the microstep on `step` (in this plan's configuration); whether it changed."""
+        mutations = step.mutations
+        step.before = step.nodes
+        run = step.run
+        for actions in self.exits:
+            run(actions, event)
+        for transition in self.transitions:
+            if transition.actions:
+                run(transition.actions, event)
+        for state, actions in self.entries:
+            step.entering = state
+            run(actions, event)
+        step.entering = None
+        target = self.target
+        step.config = target
+        step.nodes = target.nodes
+        step._kids = None
+        return self.changed or step.mutations != mutations
 
 
 def _order(node: StateNode) -> int:
@@ -509,7 +696,10 @@ def macrostep(step: Step, event: Event, max_microsteps: int) -> None:
     event_type = event["type"]
     if event_type != INIT:
         transitions = select_transitions(step, event)
-        step.taken = any(t.targets is not None or t.actions for t in transitions)
+        for transition in transitions:
+            if transition.targets is not None or transition.actions:
+                step.taken = True
+                break
         if not transitions and event_type.startswith("xstate.error.actor"):
             step.status = "error"
             step.error = event.get("error")
@@ -517,6 +707,8 @@ def macrostep(step: Step, event: Event, max_microsteps: int) -> None:
             _stop_children(step, event)
             return
         microstep(step, transitions, event)
+        if not step.queue and not step.machine.has_always and step.status == "active":
+            return  # nothing raised and no eventless transitions: the macrostep is over
     check_eventless = True
     iterations = 0
     next_event = event

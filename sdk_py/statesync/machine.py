@@ -8,7 +8,17 @@ from typing import Any
 
 from ._callables import SENDER, call, call_mode
 from .actions import Action, BoundAction
-from .algorithm import INIT, Step, children_map, is_in_final_state, macrostep, microstep, select_transitions
+from .algorithm import (
+    INIT,
+    Configuration,
+    Step,
+    children_map,
+    configuration,
+    is_in_final_state,
+    macrostep,
+    microstep,
+    select_transitions,
+)
 from .definition import Builder, StateNode, Transition
 from .errors import DefinitionError
 from .guards import CompiledGuard, compile_guard
@@ -66,7 +76,8 @@ class Machine:
         self._checks: dict[str, CompiledGuard] = {}
         self.has_always = any(node.always for node in self.nodes)
         self.entry_plans: dict[tuple[Transition, ...], Any] = {}
-        self.kids_cache: dict[tuple[StateNode, ...], dict[StateNode, list[StateNode]]] = {}
+        self.configurations: dict[tuple[StateNode, ...], Configuration] = {}
+        """Interned configurations (`algorithm.configuration`)."""
         self._initial = Transition(self.root, None, {"reenter": True})
         self._initial.reenter = True
         self._initial.targets = tuple(_initial_nodes(self.root))
@@ -378,19 +389,25 @@ class Machine:
     def _result(self, snapshot: Snapshot, step: Step) -> tuple[Snapshot, list[Action]]:
         """The snapshot after `step` (the same object when nothing changed) and its actions."""
         if (not step.mutations and step.history is snapshot.history and step.children == snapshot.children
-                and tuple(step.nodes) == snapshot._nodes):
+                and (step.config or step.configuration()).key == snapshot._nodes):
             return snapshot, step.actions
         return self._snapshot(step), step.actions
 
     def _step(self, snapshot: Snapshot) -> Step:
         if snapshot.machine is not self:
             raise ValueError("this snapshot belongs to another machine; use machine.restore(snapshot.to_dict())")
-        return Step(self, dict.fromkeys(snapshot._nodes), snapshot.context, snapshot.status, snapshot.output,
-                    snapshot.error, snapshot.history, snapshot.children)
+        config = snapshot._config
+        if config is None:
+            config = snapshot._config = configuration(self, snapshot._nodes)
+        return Step(self, config.nodes, snapshot.context, snapshot.status, snapshot.output,
+                    snapshot.error, snapshot.history, snapshot.children, config)
 
     def _snapshot(self, step: Step) -> Snapshot:
-        return Snapshot(self, tuple(step.nodes), step.context, step.status, step.output, step.error,
-                        step.history, step.children)
+        config = step.config or step.configuration()
+        snapshot = Snapshot(self, config.key, step.context, step.status, step.output, step.error,
+                            step.history, step.children)
+        snapshot._config = config
+        return snapshot
 
 
 def _some_implementation_reads_sender(actions: Mapping[str, Any], guards: Mapping[str, Any]) -> bool:

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .algorithm import Configuration
     from .definition import StateNode
     from .machine import Machine
 
@@ -55,16 +56,19 @@ def matches_state(parent: StateValue, child: StateValue) -> bool:
 class Snapshot:
     """An immutable view of a machine instance: `value`, `context`, `tags`, `status`, `output`.
 
-    Treat `context` as read-only: `assign` always builds a new dict.
+    Treat `context` and `value` as read-only: `assign` always builds a new dict, and snapshots
+    in the same configuration share one `value`.
     """
 
-    __slots__ = ("machine", "_nodes", "context", "status", "output", "error", "history", "children", "_value", "_tags")
+    __slots__ = ("machine", "_nodes", "_config", "context", "status", "output", "error", "history", "children",
+                 "_value", "_tags")
 
     def __init__(self, machine: Machine, nodes: tuple[StateNode, ...], context: Any, status: str = "active",
                  output: Any = None, error: Any = None, history: Mapping[str, list[StateNode]] | None = None,
                  children: Mapping[str, str] | None = None) -> None:
         self.machine = machine
         self._nodes = nodes
+        self._config: Configuration | None = None
         self.context = context
         self.status = status
         self.output = output
@@ -77,11 +81,15 @@ class Snapshot:
     @property
     def value(self) -> StateValue:
         """The active states as XState's StateValue: `"a"` or `{"a": "b", "p": {"x": "y"}}`."""
-        if self._value is None:
-            from .algorithm import children_map, value_from
+        value = self._value
+        if value is None:
+            config = self._config
+            if config is None:
+                from .algorithm import configuration
 
-            self._value = value_from(self.machine.root, children_map(self._nodes))
-        return self._value
+                config = self._config = configuration(self.machine, self._nodes)
+            value = self._value = config.value
+        return value
 
     @property
     def tags(self) -> frozenset[str]:
