@@ -41,6 +41,7 @@ class DelayProxy:
         self._loop = asyncio.new_event_loop()
         self._started = threading.Event()
         self._server: asyncio.AbstractServer | None = None
+        self._open: set[asyncio.StreamWriter] = set()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     @property
@@ -65,6 +66,15 @@ class DelayProxy:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
 
+    def drop(self) -> None:
+        """Cut every connection open now (both ends), as a network outage would; new ones
+        are accepted."""
+        async def cut() -> None:
+            for writer in list(self._open):
+                writer.transport.abort()
+
+        asyncio.run_coroutine_threadsafe(cut(), self._loop).result(5)
+
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
         self._server = self._loop.run_until_complete(
@@ -79,8 +89,12 @@ class DelayProxy:
         except OSError:
             writer.close()
             return
-        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer),
-                             return_exceptions=True)
+        self._open |= {writer, up_writer}
+        try:
+            await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer),
+                                 return_exceptions=True)
+        finally:
+            self._open -= {writer, up_writer}
 
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
@@ -104,7 +118,6 @@ class DelayProxy:
             queue.put_nowait((0.0, b""))
             await asyncio.gather(sender, return_exceptions=True)
             writer.close()
-
 
 
 class HeldRuntime:
