@@ -46,6 +46,7 @@
  * @property {Object<string, string>} machines          registered name -> "module:attribute"
  */
 import { Channel } from "./channel.js";
+import { DirectFeed } from "./direct.js";
 import { StatesyncError, fetchFailure } from "./errors.js";
 import { Outbox } from "./outbox.js";
 import { claimedSubject, eventId, retryDelay, sleep, unreachable } from "./retry.js";
@@ -505,7 +506,8 @@ export async function connect(options = {}) {
  * @property {"connecting"|"live"|"reconnecting"|"offline"|"direct"} status  "connecting"
  *   until the Python client is live and every handle is handed over to it; "direct" when
  *   it cannot be (the runtime or its connection failed: `error` says why): handles keep
- *   sending over HTTP, without others' changes
+ *   sending over HTTP (confirmed, not optimistic) and show others' changes from the page's
+ *   own socket
  * @property {number} unsaved          events sent and not yet confirmed, over all instances
  *   (queued ones included)
  * @property {string|null} subject     who the server knows this client as
@@ -528,6 +530,7 @@ const TOKEN = Symbol("token");
 const UNSENT = Symbol("unsent");
 const RESTORE = Symbol("restore");
 const FETCHED = Symbol("fetched");
+const FOLLOWER = Symbol("follower");
 /** Codes of failed sends that stay in the outbox (sent again by the next page): the event was
  * not refused by the server, only not delivered. */
 const KEPT = new Set(["closed", "unavailable", "unauthenticated", "rate-limited"]);
@@ -576,6 +579,9 @@ export class Client {
    * JSON: opening one of them before the handover needs no request */
   #seen = new Map();
   #anonymous = false; // an anonymous session (kept in localStorage)
+  /** @type {DirectFeed|undefined} the page's own socket: others' changes until the handover,
+   * or for good when working server-direct */
+  #feed;
 
   /** @param {{base: string, timeout: number, options: object, runtime: Promise<RuntimeInfo>,
    *   token: string, subject: string, session?: object, offline?: boolean,
@@ -659,6 +665,7 @@ export class Client {
       session: session ? JSON.stringify(session) : undefined,
     });
     this.#connected = true;
+    if (this.#feed) this.#feed.emits = false; // the worker's handles hear them from now on
     const earlier = await Promise.allSettled([...this.#handles.values()]);
     await Promise.all(earlier.map((h) => h.status === "fulfilled" && this.#adopt(h.value)));
     await Promise.allSettled([...this.#watching]);
@@ -667,6 +674,8 @@ export class Client {
     this.#live = true;
     this.#offline = false;
     this.#seen.clear(); // handles come from the worker now
+    this.#feed?.close(); // every handle hears the worker's client now
+    this.#feed = undefined;
     performance.mark("statesync:live"); // bench/browser.py: page load -> optimistic ready
     this[CHANGED]();
   }
@@ -691,6 +700,7 @@ export class Client {
         }
       }
     } catch (error) { // e.g. forbidden by now: asking again asks the server again
+      this.#feed?.unfollow(instance[FOLLOWER]);
       this.#interim.delete(instance);
       this.#handles.delete(JSON.stringify([instance.machine, instance.name]));
       instance[END](error);
@@ -700,6 +710,8 @@ export class Client {
       channel().notify("release", { hid }); // closed meanwhile
       return;
     }
+    // the worker's handle is subscribed: it brings every update from its state on
+    this.#feed?.unfollow(instance[FOLLOWER]);
     await instance[ATTACH](hid, JSON.parse(answer.view));
   }
 
@@ -715,8 +727,8 @@ export class Client {
 
   /**
    * No handover (the runtime or its connection failed, or the client was closed): handles
-   * keep the state read over HTTP and, unless closed, keep sending over HTTP (the page works
-   * server-direct, without others' changes; `status.error` says why); live queries keep the
+   * keep sending over HTTP unless closed, and the page's own socket keeps bringing others'
+   * changes (the page works server-direct; `status.error` says why); live queries keep the
    * items read over HTTP.
    * @param {StatesyncError} error
    */
@@ -727,7 +739,7 @@ export class Client {
       for (const instance of this.#interim) instance[END](error);
       this.#interim.clear();
     } else if (error.code !== "closed") {
-      console.warn(`statesync: working server-direct (no live updates): ${error.message}`);
+      console.warn(`statesync: working server-direct (not optimistic): ${error.message}`);
     }
     for (const live of this.#interimQueries) live[END](error);
     this.#interimQueries.clear();
@@ -835,6 +847,7 @@ export class Client {
       status: (status) => this[RECEIVE](status),
       forget: (instance) => {
         forget();
+        this.#feed?.unfollow(instance[FOLLOWER]);
         this.#open.delete(instance);
         this.#interim.delete(instance);
         this[CHANGED]();
@@ -856,7 +869,7 @@ export class Client {
     const saved = this.#connected ? undefined : await this.#outbox?.state(machine, name);
     if (saved && !this.#connected) { // shown at once; a newer state over HTTP replaces it
       const instance = make({ ...saved, pending: 0 });
-      if (!this.#failed) this.#interim.add(instance); // else it stays server-direct
+      this.#direct(instance);
       this.#fetchState(machine, name, create)
         .then((state) => instance[FETCHED](state), () => {}); // the handover tells errors
       return instance;
@@ -883,9 +896,35 @@ export class Client {
       }
       if (this.#closed) throw this.#failed;
       const instance = make(state);
-      if (!this.#failed) this.#interim.add(instance); // else it stays server-direct
+      this.#direct(instance);
       return instance;
     }
+  }
+
+  /**
+   * A handle showing the state read over HTTP: handed over to the worker later (unless the
+   * page works server-direct), and meanwhile following the server's updates on the page's
+   * own socket.
+   * @param {Instance} instance
+   */
+  #direct(instance) {
+    if (!this.#failed) this.#interim.add(instance);
+    this.#feed ??= new DirectFeed(this.#base, (attempt) => this.#freshToken(attempt));
+    this.#feed.follow(instance[FOLLOWER]);
+  }
+
+  /**
+   * The token for the page's own socket: after a drop or a refusal (`attempt` > 0) a fresh
+   * one (`getToken()`, or the anonymous session as last saved).
+   * @param {number} attempt
+   */
+  async #freshToken(attempt) {
+    if (attempt && this.#getToken) this.#token = String(await this.#getToken());
+    else if (attempt && this.#anonymous) {
+      const saved = JSON.parse(localStorage.getItem(`statesync.session:${this.#base}`) ?? "null");
+      if (saved?.token) this.#token = saved.token;
+    }
+    return this.#token;
   }
 
   /**
@@ -1039,6 +1078,8 @@ export class Client {
     this.#closed = true;
     this.#fail(new StatesyncError("closed", "the client was closed"));
     this.#handles.clear();
+    this.#feed?.close();
+    this.#feed = undefined;
     for (const instance of this.#open) instance[END](this.#failed);
     this.#open.clear();
     for (const live of this.#queries) live[END](this.#failed);
@@ -1104,6 +1145,8 @@ export class Instance {
   #listeners = new Set();
   /** @type {Map<string, Set<(event: {type: string}) => void>>} `on` listeners by event type */
   #eventListeners = new Map();
+  /** @type {import("./direct.js").Follower|undefined} */
+  #follower;
 
   /**
    * @param {string} machine @param {string} name @param {State} state
@@ -1173,11 +1216,28 @@ export class Instance {
     this.#refresh();
   }
 
-  /** A state read over HTTP while showing a saved one: shown if newer. @param {State} state */
+  /**
+   * A state of the server before the handover (read over HTTP while showing a saved one, or
+   * an update on the page's own socket): shown if newer.
+   * @param {State} state
+   */
   [FETCHED](state) {
-    if (this.#hid !== undefined || !(state.seq > this.#confirmed.seq)) return;
+    if (this.#hid !== undefined || this.#attaching || !(state.seq > this.#confirmed.seq)) return;
     this.#confirmed = state;
     this.#refresh();
+  }
+
+  /** @returns {import("./direct.js").Follower} this handle as the page's own socket feeds it */
+  get [FOLLOWER]() {
+    this.#follower ??= {
+      machine: this.machine,
+      name: this.name,
+      seq: () => this.#confirmed.seq,
+      update: ({ value, tags, context, status, done, seq }) =>
+        this[FETCHED]({ value, tags, context, status, done, seq, pending: 0 }),
+      emitted: (event) => this[EMITTED](event),
+    };
+    return this.#follower;
   }
 
   /**
@@ -1302,9 +1362,10 @@ export class Instance {
   /**
    * Call `listener(event)` for every event the instance emits (`emit(...)` in the machine) of
    * this type (`"*"`: every type), as the server delivers it to this reader: after the update
-   * of its transition, with the fields the reader may see. Nothing is kept: an event emitted
-   * while disconnected (or before the handover to the worker) is not heard; optimistic
-   * (local) transitions emit nothing.
+   * of its transition, with the fields the reader may see (before the handover, and when
+   * working server-direct, on the page's own socket). Nothing is kept: an event emitted while
+   * disconnected (or while the worker's client takes over) is not heard; optimistic (local)
+   * transitions emit nothing.
    * @param {string} type @param {(event: {type: string}) => void} listener
    * @returns {() => void} off
    */

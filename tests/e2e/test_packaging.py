@@ -173,8 +173,8 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Path:
     packs = tmp_path_factory.mktemp("npm-pack")
     [packed] = json.loads(npm("pack", "--json", "--pack-destination", str(packs), cwd=SDK))
     files = {entry["path"] for entry in packed["files"]}
-    assert {"statesync.js", "statesync.d.ts", "worker.js", "channel.js", "outbox.js",
-            "retry.js", "errors.js", "bridge.py", "react.js", "react.d.ts",
+    assert {"statesync.js", "statesync.d.ts", "worker.js", "channel.js", "direct.js",
+            "outbox.js", "retry.js", "errors.js", "bridge.py", "react.js", "react.d.ts",
             "package.json"} <= files
     assert not any(path.startswith("node_modules/") for path in files)
 
@@ -242,7 +242,8 @@ def test_wheel_serves_the_sdk_and_the_apps_pyodide(wheel_server: ServerProcess,
     with httpx.Client(base_url=wheel_server.url, timeout=30) as http:
         manifest = http.get("/statesync/manifest.json").json()
         for path in ("/statesync/sdk/statesync.js", "/statesync/sdk/worker.js",
-                     "/statesync/sdk/channel.js", "/statesync/sdk/outbox.js",
+                     "/statesync/sdk/channel.js", "/statesync/sdk/direct.js",
+                     "/statesync/sdk/outbox.js",
                      "/statesync/sdk/retry.js", "/statesync/sdk/errors.js",
                      "/statesync/sdk/bridge.py", manifest["core"],
                      f"{manifest['pyodide']}pyodide.mjs",

@@ -247,7 +247,8 @@ def test_close_during_boot_leaves_no_python_client(blank: Page, held: HeldRuntim
         return loadRuntime();
     """)
     assert info["connections"] == 0 and info["boots"] == 1  # no Python client was made
-    assert sockets == []
+    # the page's own socket (others' changes before the handover) went with the client
+    assert len(sockets) <= 1 and all(socket.is_closed() for socket in sockets)
     assert alice.state("todo", "alice")["context"]["items"][0]["text"] == "under way"
     assert alice.state("todo", "alice")["seq"] == 1  # the one posted before close() only
 

@@ -76,8 +76,8 @@ async def test_module_url_is_exact(client: httpx.AsyncClient) -> None:
     assert (await client.get("/statesync/app/app.py")).status_code == 404
 
 
-@pytest.mark.parametrize("path", ["statesync.js", "worker.js", "channel.js", "outbox.js",
-                                  "retry.js", "errors.js", "react.js", "bridge.py",
+@pytest.mark.parametrize("path", ["statesync.js", "worker.js", "channel.js", "direct.js",
+                                  "outbox.js", "retry.js", "errors.js", "react.js", "bridge.py",
                                   "vendor/react.js"])
 async def test_sdk_files_are_served_with_their_types(client: httpx.AsyncClient, path: str) -> None:
     response = await client.get(f"/statesync/sdk/{path}")
