@@ -1,0 +1,179 @@
+"""statesync against live-sync peers (y-websocket + LevelDB, Hocuspocus + SQLite), one driver.
+
+    (cd bench/peers && npm ci)      # once: the peers and the driver's clients, pinned
+    python bench/peers.py           # 3 interleaved repeats (about 3 minutes)
+    python bench/peers.py --quick   # seconds, same code paths
+    python bench/peers.py --json FILE
+
+Each repeat starts every server afresh on 127.0.0.1 (a free port, its own data directory) and
+runs bench/peers/driver.mjs against it, the servers in a rotating order. The driver (Node, one
+process) measures per server: saturated updates/s, send -> another subscriber's copy p50 / p99
+at a paced rate, the server process's CPU per update at that rate (/proc/<pid>/stat), and its
+RSS growth per idle connection. The table shows the median of the repeats and the ratio
+statesync / peer. What an update's confirmation means differs (see driver.mjs): statesync acks
+after its SQLite commit (synchronous=FULL); the peers broadcast first and persist afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from server import SECRET, Process, statesync_server
+
+PEERS = Path(__file__).resolve().parent / "peers"
+SERVERS = ("statesync", "y-websocket", "hocuspocus")
+LABELS = {
+    "statesync": "statesync",
+    "y-websocket": "y-websocket + LevelDB",
+    "hocuspocus": "Hocuspocus + SQLite",
+}
+# The packages the driver and the servers import (bench/peers/package.json pins them).
+REQUIRED_MODULES = ("@y/websocket-server", "y-leveldb", "@hocuspocus/server",
+                    "@hocuspocus/extension-sqlite", "yjs", "ws", "better-sqlite3")
+
+
+def missing_modules() -> list[str]:
+    return [m for m in REQUIRED_MODULES if not (PEERS / "node_modules" / m).is_dir()]
+
+
+def start(server: str, directory: Path) -> Process:
+    if server == "statesync":
+        return statesync_server(directory / "statesync.db", "FULL")
+    place = directory / ("leveldb" if server == "y-websocket" else "hocuspocus.db")
+    return Process(["node", str(PEERS / "servers.mjs"), server, str(place)])
+
+
+def drive(server: str, process: Process, sizes: dict[str, Any]) -> dict[str, Any]:
+    url = process.ws_url if server == "statesync" else process.ws_url.rstrip("/")
+    config = {"protocol": server, "url": url, "pid": process.proc.pid, "secret": SECRET,
+              "clockTicks": os.sysconf("SC_CLK_TCK"), **sizes}
+    done = subprocess.run(["node", str(PEERS / "driver.mjs"), json.dumps(config)],
+                          capture_output=True, text=True, timeout=600, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"driver failed against {server}:\n{done.stdout}\n{done.stderr}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def run(servers: tuple[str, ...], repeats: int, sizes: dict[str, Any]) -> dict[str, Any]:
+    runs: dict[str, list[dict[str, Any]]] = {server: [] for server in servers}
+    load = [os.getloadavg()[0]]
+    for repeat in range(repeats):
+        order = servers[repeat % len(servers):] + servers[:repeat % len(servers)]
+        for server in order:
+            directory = Path(tempfile.mkdtemp(prefix=f"statesync-peers-{server}-"))
+            process = start(server, directory)
+            try:
+                result = drive(server, process, sizes)
+            finally:
+                process.stop()
+                shutil.rmtree(directory, ignore_errors=True)
+            runs[server].append(result)
+            print(f"repeat {repeat + 1}/{repeats} {server}: "
+                  f"{result['saturated']['updates_per_s']:.0f} updates/s saturated, paced p50 "
+                  f"{result['paced']['p50_ms']:.2f} ms, "
+                  f"{result['paced']['server_cpu_us_per_update']:.0f} us CPU/update",
+                  file=sys.stderr, flush=True)
+        load.append(os.getloadavg()[0])
+    return {"sizes": sizes, "load_average_1min": load, "runs": runs,
+            "median": {server: medians(results) for server, results in runs.items()}}
+
+
+def medians(results: list[dict[str, Any]]) -> dict[str, float]:
+    def median(phase: str, key: str) -> float:
+        return statistics.median(r[phase][key] for r in results)
+
+    return {
+        "saturated_updates_per_s": median("saturated", "updates_per_s"),
+        "paced_updates_per_s": median("paced", "updates_per_s"),
+        "paced_p50_ms": median("paced", "p50_ms"),
+        "paced_p99_ms": median("paced", "p99_ms"),
+        "paced_cpu_us_per_update": median("paced", "server_cpu_us_per_update"),
+        "saturated_cpu_us_per_update": median("saturated", "server_cpu_us_per_update"),
+        "kb_per_idle_connection": median("idle", "kb_per_connection"),
+        "lost": sum(r[phase]["lost"] for r in results for phase in ("saturated", "paced")),
+        "rejects": sum(r[phase]["rejects"] for r in results for phase in ("saturated", "paced")),
+    }
+
+
+ROWS = (
+    ("saturated updates/s", "saturated_updates_per_s", "{:,.0f}"),
+    ("paced: updates/s reached", "paced_updates_per_s", "{:,.0f}"),
+    ("paced: send -> other subscriber p50 ms", "paced_p50_ms", "{:.2f}"),
+    ("paced: send -> other subscriber p99 ms", "paced_p99_ms", "{:.1f}"),
+    ("paced: server CPU per update us", "paced_cpu_us_per_update", "{:,.0f}"),
+    ("saturated: server CPU per update us", "saturated_cpu_us_per_update", "{:,.0f}"),
+    ("KB per idle connection", "kb_per_idle_connection", "{:.1f}"),
+    ("updates not seen by the observer", "lost", "{:.0f}"),
+)
+
+
+def report(results: dict[str, Any]) -> None:
+    sizes, median = results["sizes"], results["median"]
+    load = results["load_average_1min"]
+    print(f"{sizes['clients']} writer connections (window {sizes['window']}) + 1 observer; "
+          f"saturated {sizes['seconds']:g} s, paced {sizes['rate']:g}/s for "
+          f"{sizes['pacedSeconds']:g} s; {sizes['idleConnections']} idle connections; "
+          f"median of {len(next(iter(results['runs'].values())))} interleaved repeats; "
+          f"load average {min(load):.1f}-{max(load):.1f} on {os.cpu_count()} cores")
+    print("ratio = statesync / peer (for updates/s higher is better, for the rest lower)")
+    servers = list(results["runs"])
+    widths = (40, *(26 for _ in servers))
+    print("".join(h.ljust(w) for h, w in zip(["measure", *(LABELS[s] for s in servers)], widths)))
+    for title, key, style in ROWS:
+        ours = median.get("statesync", {}).get(key)
+        cells = [title]
+        for server in servers:
+            theirs = median[server][key]
+            ratio = ""
+            if server != "statesync" and ours is not None and theirs and key != "lost":
+                ratio = f" ({ours / theirs:.2f}x)"
+            cells.append(style.format(theirs) + ratio)
+        print("".join(c.ljust(w) for c, w in zip(cells, widths)))
+    print("done = statesync: its ack, after the SQLite commit (synchronous=FULL); "
+          "y-websocket and Hocuspocus: the observer's copy (they do not acknowledge; "
+          "they broadcast, then persist: LevelDB per update unsynced / SQLite after a 2 s "
+          "debounce)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, one repeat")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--servers", default=",".join(SERVERS),
+                        help="which servers, comma-separated (default: all; statesync first)")
+    args = parser.parse_args()
+    missing = missing_modules()
+    if shutil.which("node") is None or missing:
+        print(f"bench/peers.py needs Node.js and the pinned npm packages (missing: "
+              f"{', '.join(missing) or 'node'}); install them with:\n"
+              f"    (cd {PEERS.relative_to(Path.cwd()) if PEERS.is_relative_to(Path.cwd()) else PEERS}"
+              f" && npm ci)", file=sys.stderr)
+        sys.exit(2)
+    sizes = dict(clients=20, window=16, seconds=5.0, rate=1000.0, pacedSeconds=10.0,
+                 idleConnections=500)
+    repeats = args.repeats
+    if args.quick:
+        sizes = dict(clients=3, window=4, seconds=0.5, rate=200.0, pacedSeconds=0.5,
+                     idleConnections=20)
+        repeats = 1
+    started = time.time()
+    results = run(tuple(args.servers.split(",")), repeats, sizes)
+    results["seconds"] = time.time() - started
+    report(results)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
