@@ -99,6 +99,8 @@ def medians(results: list[dict[str, Any]]) -> dict[str, float]:
         "paced_p99_ms": median("paced", "p99_ms"),
         "paced_cpu_us_per_update": median("paced", "server_cpu_us_per_update"),
         "saturated_cpu_us_per_update": median("saturated", "server_cpu_us_per_update"),
+        "paced_driver_cpu_us_per_update": median("paced", "driver_cpu_us_per_update"),
+        "saturated_driver_cpu_us_per_update": median("saturated", "driver_cpu_us_per_update"),
         "kb_per_idle_connection": median("idle", "kb_per_connection"),
         "lost": sum(r[phase]["lost"] for r in results for phase in ("saturated", "paced")),
         "rejects": sum(r[phase]["rejects"] for r in results for phase in ("saturated", "paced")),
@@ -112,6 +114,9 @@ ROWS = (
     ("paced: send -> other subscriber p99 ms", "paced_p99_ms", "{:.1f}"),
     ("paced: server CPU per update us", "paced_cpu_us_per_update", "{:,.0f}"),
     ("saturated: server CPU per update us", "saturated_cpu_us_per_update", "{:,.0f}"),
+    ("paced: the driver's CPU per update us", "paced_driver_cpu_us_per_update", "{:,.0f}"),
+    ("saturated: the driver's CPU per update us", "saturated_driver_cpu_us_per_update",
+     "{:,.0f}"),
     ("KB per idle connection", "kb_per_idle_connection", "{:.1f}"),
     ("updates not seen by the observer", "lost", "{:.0f}"),
 )
@@ -127,7 +132,7 @@ def report(results: dict[str, Any]) -> None:
           f"load average {min(load):.1f}-{max(load):.1f} on {os.cpu_count()} cores")
     print("ratio = statesync / peer (for updates/s higher is better, for the rest lower)")
     servers = list(results["runs"])
-    widths = (40, *(26 for _ in servers))
+    widths = (44, *(26 for _ in servers))
     print("".join(h.ljust(w) for h, w in zip(["measure", *(LABELS[s] for s in servers)], widths)))
     for title, key, style in ROWS:
         ours = median.get("statesync", {}).get(key)

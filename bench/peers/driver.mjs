@@ -357,6 +357,7 @@ async function load(protocol, tag, { clients, window, seconds, rate }) {
   const observerSockets = await protocol.observer(names, seen);
 
   const cpuBefore = serverCpuSeconds();
+  const driverCpuBefore = process.cpuUsage();
   const start = now();
   sending = true;
   const timers = [];
@@ -383,6 +384,7 @@ async function load(protocol, tag, { clients, window, seconds, rate }) {
   while (inFlight.some((n) => n > 0) && now() < drainBy) await sleep(1);
   const elapsed = (now() - start) / 1000;
   const cpu = serverCpuSeconds() - cpuBefore;
+  const driverCpu = process.cpuUsage(driverCpuBefore);
   const observed = latencies.length;
   const sent = sentAt.reduce((sum, times) => sum + times.length - 1, 0);
   await sleep(300); // stragglers reach the observer (statesync: the update follows the ack)
@@ -402,6 +404,7 @@ async function load(protocol, tag, { clients, window, seconds, rate }) {
     p99_ms: percentile(latencies, 99),
     server_cpu_share: cpu / elapsed,
     server_cpu_us_per_update: observed ? (1e6 * cpu) / observed : null,
+    driver_cpu_us_per_update: observed ? (driverCpu.user + driverCpu.system) / observed : null,
   };
 }
 
