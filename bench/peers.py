@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import shutil
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -46,9 +47,30 @@ def missing_modules() -> list[str]:
     return [m for m in REQUIRED_MODULES if not (PEERS / "node_modules" / m).is_dir()]
 
 
-def start(server: str, directory: Path) -> Process:
+def sqlite_commits(seconds: float, synchronous: str) -> dict[str, float]:
+    """A bare SQLite WAL insert+commit loop, one row per transaction: how long a durable
+    commit takes on this disk right now (the floor under statesync's ack)."""
+    with tempfile.TemporaryDirectory(prefix="statesync-peers-sqlite-") as directory:
+        db = sqlite3.connect(Path(directory) / "raw.db", isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute(f"PRAGMA synchronous={synchronous}")
+        db.execute("CREATE TABLE log (id INTEGER PRIMARY KEY, payload TEXT)")
+        times: list[float] = []
+        end = time.perf_counter() + seconds
+        while (began := time.perf_counter()) < end:
+            db.execute("BEGIN")
+            db.execute("INSERT INTO log (payload) VALUES (?)", ('{"type": "INC"}',))
+            db.execute("COMMIT")
+            times.append(1000 * (time.perf_counter() - began))
+        db.close()
+    times.sort()
+    return {"commits_per_s": len(times) / seconds, "p50_ms": times[len(times) // 2],
+            "p99_ms": times[min(len(times) - 1, len(times) * 99 // 100)]}
+
+
+def start(server: str, directory: Path, synchronous: str) -> Process:
     if server == "statesync":
-        return statesync_server(directory / "statesync.db", "FULL")
+        return statesync_server(directory / "statesync.db", synchronous)
     place = directory / ("leveldb" if server == "y-websocket" else "hocuspocus.db")
     return Process(["node", str(PEERS / "servers.mjs"), server, str(place)])
 
@@ -64,14 +86,17 @@ def drive(server: str, process: Process, sizes: dict[str, Any]) -> dict[str, Any
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def run(servers: tuple[str, ...], repeats: int, sizes: dict[str, Any]) -> dict[str, Any]:
+def run(servers: tuple[str, ...], repeats: int, sizes: dict[str, Any],
+        synchronous: str) -> dict[str, Any]:
     runs: dict[str, list[dict[str, Any]]] = {server: [] for server in servers}
     load = [os.getloadavg()[0]]
+    commits = []
     for repeat in range(repeats):
+        commits.append(sqlite_commits(sizes["seconds"] / 5, synchronous))
         order = servers[repeat % len(servers):] + servers[:repeat % len(servers)]
         for server in order:
             directory = Path(tempfile.mkdtemp(prefix=f"statesync-peers-{server}-"))
-            process = start(server, directory)
+            process = start(server, directory, synchronous)
             try:
                 result = drive(server, process, sizes)
             finally:
@@ -84,7 +109,8 @@ def run(servers: tuple[str, ...], repeats: int, sizes: dict[str, Any]) -> dict[s
                   f"{result['paced']['server_cpu_us_per_update']:.0f} us CPU/update",
                   file=sys.stderr, flush=True)
         load.append(os.getloadavg()[0])
-    return {"sizes": sizes, "load_average_1min": load, "runs": runs,
+    return {"sizes": sizes, "synchronous": synchronous, "load_average_1min": load,
+            "sqlite_commits": commits, "runs": runs,
             "median": {server: medians(results) for server, results in runs.items()}}
 
 
@@ -130,6 +156,11 @@ def report(results: dict[str, Any]) -> None:
           f"{sizes['pacedSeconds']:g} s; {sizes['idleConnections']} idle connections; "
           f"median of {len(next(iter(results['runs'].values())))} interleaved repeats; "
           f"load average {min(load):.1f}-{max(load):.1f} on {os.cpu_count()} cores")
+    commits = results["sqlite_commits"]
+    print(f"a bare SQLite WAL commit (synchronous={results['synchronous']}) meanwhile: "
+          f"{statistics.median(c['commits_per_s'] for c in commits):,.0f}/s, p50 "
+          f"{statistics.median(c['p50_ms'] for c in commits):.2f} ms, p99 "
+          f"{statistics.median(c['p99_ms'] for c in commits):.1f} ms (median of the repeats)")
     print("ratio = statesync / peer (for updates/s higher is better, for the rest lower)")
     servers = list(results["runs"])
     widths = (44, *(26 for _ in servers))
@@ -144,7 +175,8 @@ def report(results: dict[str, Any]) -> None:
                 ratio = f" ({ours / theirs:.2f}x)"
             cells.append(style.format(theirs) + ratio)
         print("".join(c.ljust(w) for c, w in zip(cells, widths)))
-    print("done = statesync: its ack, after the SQLite commit (synchronous=FULL); "
+    print(f"done = statesync: its ack, after the SQLite commit "
+          f"(synchronous={results['synchronous']}); "
           "y-websocket and Hocuspocus: the observer's copy (they do not acknowledge; "
           "they broadcast, then persist: LevelDB per update unsynced / SQLite after a 2 s "
           "debounce)")
@@ -157,6 +189,8 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--servers", default=",".join(SERVERS),
                         help="which servers, comma-separated (default: all; statesync first)")
+    parser.add_argument("--synchronous", choices=["FULL", "NORMAL"], default="FULL",
+                        help="statesync's SQLite durability (NORMAL: no fsync per commit)")
     args = parser.parse_args()
     missing = missing_modules()
     if shutil.which("node") is None or missing:
@@ -173,7 +207,7 @@ def main() -> None:
                      idleConnections=20)
         repeats = 1
     started = time.time()
-    results = run(tuple(args.servers.split(",")), repeats, sizes)
+    results = run(tuple(args.servers.split(",")), repeats, sizes, args.synchronous)
     results["seconds"] = time.time() - started
     report(results)
     if args.json:
