@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 import websockets
 
+import small_disk as disk
 from server_harness import ServerProcess, WsClient, mint
 from statesync_server.testing.postgres import PostgresServer, query
 
@@ -240,3 +241,56 @@ async def test_no_subscriber_misses_a_seq_across_a_database_outage(pair, own_pos
         lines = [line for line in server.log().splitlines() if "database unavailable" in line]
         assert 1 <= len(lines) <= 2, lines
         assert "Traceback" not in server.log()
+
+
+async def test_a_full_disk_under_postgresql_answers_unavailable_logged_once_and_recovers(
+        own_postgres):
+    """The database's tables live on a small filesystem of their own (a tablespace on a
+    tmpfs; the write-ahead log stays on the cluster's disk), filled while two processes
+    write: every write is answered `unavailable` (PostgreSQL's `53100 disk full`, retryable,
+    nothing applied), never `internal`, logged once per process for the episode with no
+    traceback; once space is freed, the same event ids are applied, each once."""
+    # (in PostgreSQL's own directory: its user may not enter the test's temporary one)
+    with disk.small_disk(own_postgres.dir / "small", "24m") as mount:
+        (mount / "pg").mkdir()
+        own_postgres.create_tablespace("small", mount / "pg")
+        url = own_postgres.create_database("full", tablespace="small")
+        servers = [ServerProcess(url, "--cluster-lease", LEASE, app=APP).start()
+                   for _ in range(2)]
+        try:
+            clients = [await WsClient.connect(server, mint("tester")) for server in servers]
+            for name in NAMES:
+                reply = await clients[0].request({"type": "create", "id": f"c{next(_ids)}",
+                                                  "machine": "counter", "instance": name})
+                assert reply["type"] == "created", reply
+            filler = disk.fill(mount)
+            codes: list[str] = []
+            for n in range(3000):  # bounded: the tables soon need a page the disk has not got
+                reply = await clients[n % 2].send_event(
+                    "counter", NAMES[n % len(NAMES)], {"type": "ADD", "n": 1}, f"f{n}")
+                codes.append("ack" if reply["type"] == "ack" else reply["code"])
+                if codes[-20:] == ["unavailable"] * 20:
+                    break
+            assert codes[-20:] == ["unavailable"] * 20, codes[-40:]
+            assert set(codes) <= {"ack", "unavailable"}, set(codes)
+            refused = [f"f{n}" for n, code in enumerate(codes) if code == "unavailable"]
+
+            filler.unlink()  # space again: each refused event, sent again, is applied once
+            for n, event_id in enumerate(refused):
+                reply = await clients[n % 2].send_event(
+                    "counter", NAMES[int(event_id[1:]) % len(NAMES)], {"type": "ADD", "n": 1},
+                    event_id)
+                assert reply["type"] == "ack", reply
+            applied = [row[0] for row in query(url, "SELECT event_id FROM events WHERE seq > 0")]
+            assert sorted(applied) == sorted(f"f{n}" for n in range(len(codes)))
+            for client in clients:
+                await client.close()
+            for server in servers:
+                log = server.log()
+                lines = [line for line in log.splitlines() if "database unavailable" in line]
+                assert len(lines) == 1, lines
+                assert "No space left on device" in lines[0] or "53100" in lines[0], lines
+                assert "Traceback" not in log and "internal" not in log, log[-3000:]
+        finally:
+            for server in servers:
+                server.stop()

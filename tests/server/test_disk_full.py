@@ -5,14 +5,12 @@ with tracebacks per commit; once space is freed, the next write is applied."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+import small_disk as disk
 from server_harness import ServerProcess, WsClient, mint
 from statesync import Client
 
@@ -20,30 +18,8 @@ from statesync import Client
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A 4 MB tmpfs (mounting one needs root: skipped otherwise)."""
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)],
-                          capture_output=True, text=True)
-    if done.returncode:
-        pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.strip()}")
-    try:
+    with disk.small_disk(tmp_path / "disk", "4m") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
-
-
-def _fill(directory: Path) -> Path:
-    """A file taking every free byte of `directory`'s filesystem."""
-    filler = directory / "filler"
-    fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
-    try:
-        for size in (1 << 16, 1 << 12, 1):
-            with contextlib.suppress(OSError):
-                while True:
-                    os.write(fd, b"\0" * size)
-    finally:
-        os.close(fd)
-    return filler
 
 
 async def test_a_full_disk_answers_unavailable_once_logged_and_recovers(small_disk: Path) -> None:
@@ -53,7 +29,7 @@ async def test_a_full_disk_answers_unavailable_once_logged_and_recovers(small_di
         reply = await client.request({"type": "create", "id": "c", "machine": "counter",
                                       "instance": "full"})
         assert reply["type"] == "created", reply
-        filler = _fill(small_disk)
+        filler = disk.fill(small_disk)
         codes = []
         for n in range(300):  # the write-ahead log soon needs a page the disk has not got
             reply = await client.send_event("counter", "full", {"type": "INC"}, f"e{n}")

@@ -163,17 +163,35 @@ class PostgresServer:
             shutil.rmtree(self.dir, ignore_errors=True)
             self.dir = None
 
-    def create_database(self, name: str, template: str | None = None) -> str:
+    def create_database(self, name: str, template: str | None = None, *,
+                        tablespace: str | None = None) -> str:
         """A new database (ICU en-US collation, like the cluster), empty or a copy of database
-        `template` (which nobody may be connected to); its URL."""
+        `template` (which nobody may be connected to), its tables in `tablespace` if given;
+        its URL."""
         import psycopg
 
-        for plain in (name, template or name):
+        for plain in (name, template or name, tablespace or name):
             if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", plain):
                 raise ValueError(f"not a plain database name: {plain!r}")
         with psycopg.connect(self.url, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+            conn.execute(f'CREATE DATABASE "{name}"'
+                         + (f' TEMPLATE "{template}"' if template else "")
+                         + (f' TABLESPACE "{tablespace}"' if tablespace else ""))
         return self.database_url(name)
+
+    def create_tablespace(self, name: str, directory: Path) -> None:
+        """A tablespace in `directory` (empty; made the server's user's), e.g. on a small
+        filesystem of its own: the data of a database made in it fills that one, while the
+        write-ahead log stays in the cluster's directory."""
+        import psycopg
+
+        if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", name):
+            raise ValueError(f"not a plain tablespace name: {name!r}")
+        if self._user:
+            owner = pwd.getpwnam(self._user)
+            os.chown(directory, owner.pw_uid, owner.pw_gid)
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            conn.execute(f"CREATE TABLESPACE \"{name}\" LOCATION '{directory}'")
 
     def drop_database(self, name: str) -> None:
         """Drop database `name`, ending the connections still open to it."""
