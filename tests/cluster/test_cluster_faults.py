@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -203,7 +204,15 @@ async def _around(servers: list[ServerProcess], fault) -> tuple[Load, list[Watch
                 watchers.index(watcher), name, sorted(set(emitted) - set(watcher.emitted.get(name, []))))
     for server in servers:
         assert '"internal"' not in server.log() and "internal error" not in server.log()
+        assert not _foreign_warnings(server), _foreign_warnings(server)
     return load, watchers
+
+
+def _foreign_warnings(server: ServerProcess) -> list[str]:
+    """Warnings and errors a server logged through another logger than statesync's (a
+    driver's, without the instance and process they concern)."""
+    return [line for line in server.log().splitlines()
+            if re.search(r" (WARNING|ERROR|CRITICAL) (?!statesync)", line)]
 
 
 @pytest.mark.parametrize("mode", ["fast", "immediate"])
@@ -291,6 +300,7 @@ async def test_a_full_disk_under_postgresql_answers_unavailable_logged_once_and_
                 assert len(lines) == 1, lines
                 assert "No space left on device" in lines[0] or "53100" in lines[0], lines
                 assert "Traceback" not in log and "internal" not in log, log[-3000:]
+                assert not _foreign_warnings(server), _foreign_warnings(server)
         finally:
             for server in servers:
                 server.stop()

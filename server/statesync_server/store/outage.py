@@ -69,6 +69,24 @@ def is_outage(exc: BaseException) -> bool:
     return False
 
 
+_UNUSABLE_SQLITE = frozenset({sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_READONLY,
+                              sqlite3.SQLITE_PERM, sqlite3.SQLITE_AUTH})
+# 28 invalid authorization, 3D000 no such database, 42501 insufficient privilege
+_UNUSABLE_STATES = ("28", "3D", "42501")
+
+
+def is_unusable(exc: BaseException) -> bool:
+    """Whether `exc` says the database cannot be used as configured (not a database, read
+    only, no permission, no such database or user): at start-up, the operator's to fix."""
+    for error in _chain(exc):
+        state = getattr(error, "sqlstate", None)
+        if isinstance(state, str) and state.startswith(_UNUSABLE_STATES):
+            return True
+        if getattr(error, "sqlite_errorcode", None) in _UNUSABLE_SQLITE:
+            return True
+    return False
+
+
 def describe(exc: BaseException) -> str:
     """The innermost driver message of `exc`, on one line."""
     errors = list(_chain(exc))

@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from ..errors import ErrorCode, StatesyncError
 from .migrate import exclusive, migrate
-from .outage import Outage, describe, is_disconnect, is_outage
+from .outage import Outage, describe, is_disconnect, is_outage, is_unusable
 from .schema import checkpoints, events, index_entries, instances, outbox, server_clock, timers
 from .workrows import SideWrite
 from .workrows import statements as _workflow_statements
@@ -548,13 +548,14 @@ class DatabaseInUse(CannotOpen):
 
 def database_refusal(exc: BaseException, url: str) -> str | None:
     """The line saying why the server cannot use its database at start-up (in use by another
-    process, drivers missing, a malformed URL, unreachable, no disk space), or None when
+    process, drivers missing, a malformed URL, unreachable, no disk space, not a database, no
+    permission or no such database), or None when
     `exc` is a bug rather than the user's to fix."""
     if isinstance(exc, CannotOpen):
         return str(exc)
     if isinstance(exc, ArgumentError):
         return f"--database-url {url!r}: {exc}"
-    if is_outage(exc):
+    if is_outage(exc) or is_unusable(exc):
         try:
             shown = make_url(url).render_as_string(hide_password=True)
         except ArgumentError:
