@@ -123,6 +123,7 @@ def medians(results: list[dict[str, Any]]) -> dict[str, float]:
         "paced_updates_per_s": median("paced", "updates_per_s"),
         "paced_p50_ms": median("paced", "p50_ms"),
         "paced_p99_ms": median("paced", "p99_ms"),
+        "paced_done_p50_ms": median("paced", "done_p50_ms"),
         "paced_cpu_us_per_update": median("paced", "server_cpu_us_per_update"),
         "saturated_cpu_us_per_update": median("saturated", "server_cpu_us_per_update"),
         "paced_driver_cpu_us_per_update": median("paced", "driver_cpu_us_per_update"),
@@ -138,6 +139,7 @@ ROWS = (
     ("paced: updates/s reached", "paced_updates_per_s", "{:,.0f}"),
     ("paced: send -> other subscriber p50 ms", "paced_p50_ms", "{:.2f}"),
     ("paced: send -> other subscriber p99 ms", "paced_p99_ms", "{:.1f}"),
+    ("paced: send -> done p50 ms (statesync: ack)", "paced_done_p50_ms", "{:.2f}"),
     ("paced: server CPU per update us", "paced_cpu_us_per_update", "{:,.0f}"),
     ("saturated: server CPU per update us", "saturated_cpu_us_per_update", "{:,.0f}"),
     ("paced: the driver's CPU per update us", "paced_driver_cpu_us_per_update", "{:,.0f}"),
@@ -160,7 +162,7 @@ def report(results: dict[str, Any]) -> None:
     print(f"a bare SQLite WAL commit (synchronous={results['synchronous']}) meanwhile: "
           f"{statistics.median(c['commits_per_s'] for c in commits):,.0f}/s, p50 "
           f"{statistics.median(c['p50_ms'] for c in commits):.2f} ms, p99 "
-          f"{statistics.median(c['p99_ms'] for c in commits):.1f} ms (median of the repeats)")
+          f"{statistics.median(c['p99_ms'] for c in commits):.2f} ms (median of the repeats)")
     print("ratio = statesync / peer (for updates/s higher is better, for the rest lower)")
     servers = list(results["runs"])
     widths = (44, *(26 for _ in servers))

@@ -318,7 +318,9 @@ async function load(protocol, tag, { clients, window, seconds, rate }) {
   const names = Array.from({ length: clients }, (_, i) => `${tag}-${i}`);
   const sentAt = names.map(() => [0]); // sentAt[i][n]: when writer i sent its n-th update
   const observedUpTo = names.map(() => 0);
-  const latencies = [];
+  const latencies = []; // send -> the observer's copy
+  const doneLatencies = []; // send -> done (statesync: the ack)
+  const doneUpTo = names.map(() => 0);
   const inFlight = names.map(() => 0);
   const due = names.map(() => 0);
   let done = 0;
@@ -336,6 +338,8 @@ async function load(protocol, tag, { clients, window, seconds, rate }) {
     }
   };
   const complete = (i) => {
+    doneUpTo[i] += 1; // each writer's updates are done in the order they were sent
+    doneLatencies.push(now() - sentAt[i][doneUpTo[i]]);
     inFlight[i] -= 1;
     done += 1;
     pump(i);
@@ -402,6 +406,8 @@ async function load(protocol, tag, { clients, window, seconds, rate }) {
     lost,
     p50_ms: percentile(latencies, 50),
     p99_ms: percentile(latencies, 99),
+    done_p50_ms: percentile(doneLatencies, 50),
+    done_p99_ms: percentile(doneLatencies, 99),
     server_cpu_share: cpu / elapsed,
     server_cpu_us_per_update: observed ? (1e6 * cpu) / observed : null,
     driver_cpu_us_per_update: observed ? (driverCpu.user + driverCpu.system) / observed : null,
