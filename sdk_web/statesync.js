@@ -137,6 +137,10 @@ function channel() {
   return worker;
 }
 
+// Loaded from a statesync server: its worker starts now and boots the light runtime while the
+// page goes on loading (a page can import this module early, e.g. from its <head>, for that).
+if (new URL(import.meta.url).pathname.includes("/statesync/sdk/")) channel();
+
 /** What the worker pushes or asks. @param {string} op @param {any} args */
 function fromWorker(op, args) {
   switch (op) {

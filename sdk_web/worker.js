@@ -229,12 +229,16 @@ async function boot(base, kind) {
  */
 async function bootLight(base, manifest, started) {
   report(base, "loading-runtime", { total: manifest.lightBytes });
+  const wasm = `${base}${manifest.micropython}micropython.wasm`;
+  // Requested with the rest, not once micropython.mjs has run: its own request then waits for
+  // this one and reads the HTTP cache (read here, uncounted: that request counts the bytes).
+  realFetch(wasm).then((response) => response.arrayBuffer()).catch(() => {});
   const [{ loadMicroPython }, files] = await Promise.all([
     import(`${base}${manifest.micropython}micropython.mjs`),
     fetchBytes(`${base}${manifest.light}`),
   ]);
   const python = await loadMicroPython({
-    url: `${base}${manifest.micropython}micropython.wasm`, heapsize: LIGHT_HEAP,
+    url: wasm, heapsize: LIGHT_HEAP,
     stdout: (line) => console.log(line), stderr: (line) => console.warn(line),
   });
   const loaded = performance.now();
@@ -786,5 +790,25 @@ const OPS = {
   },
 };
 
+/**
+ * Boot the light runtime for `base` now, before any page asks, when the server runs every
+ * machine in it (MicroPython: a page asking for others boots what they need then); a failure
+ * is left for the page's own boot to retry and report.
+ * @param {string} base
+ */
+async function bootAhead(base) {
+  try {
+    const manifest = await manifestOf(base);
+    const { kind } = chooseRuntime(manifest, locationsOf(manifest, true));
+    if (kind === "micropython") await loadRuntime(base, kind);
+  } catch {
+    // the page's boot tries again and says why
+  }
+}
+
 if (KIND === "shared") self.onconnect = (event) => new Tab(event.ports[0]);
 else new Tab(self);
+// Served by a statesync server (under its /statesync/sdk/): that server is the one the pages
+// use (an SDK bundled elsewhere says which when it connects), so its runtime boots while they
+// load.
+if (self.location.pathname.includes("/statesync/sdk/")) bootAhead(self.location.origin);
