@@ -128,17 +128,19 @@ async def test_emitted_events_reach_subscribers_on_every_process(cluster):
         reply = await listener.request({"type": "subscribe", "id": "s", "machine": "counter",
                                         "instance": "pinged"})
         assert reply["type"] == "subscribed", reply
-    for n in range(1, 4):
-        reply = await writer.send_event("counter", "pinged", {"type": "PING", "n": n}, f"p{n}")
+    large = "x" * 10_000  # more than a NOTIFY payload may carry: read from the log
+    sent = [1, 2, 3, large]
+    for seq, n in enumerate(sent, 1):
+        reply = await writer.send_event("counter", "pinged", {"type": "PING", "n": n}, f"p{seq}")
         assert reply["type"] == "ack", reply
     for index, listener in enumerate(listeners):
         try:
             got = [await listener.expect(lambda m: m["type"] == "emitted", timeout=15)
-                   for _ in range(3)]
+                   for _ in sent]
         except TimeoutError:
             raise AssertionError(f"listener {index} got {listener.inbox}") from None
         assert [(m["seq"], m["event"]) for m in got] == [
-            (n, {"type": "pong", "n": n}) for n in range(1, 4)]
+            (seq, {"type": "pong", "n": n}) for seq, n in enumerate(sent, 1)]
 
 
 async def test_a_subscriber_whose_process_had_not_cached_the_instance_gets_every_emitted_event(
