@@ -12,7 +12,6 @@ this one was cut off from the database and its notifications: they come from the
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import json
 import re
