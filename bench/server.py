@@ -2,6 +2,8 @@
 
     python bench/server.py            # full run (about a minute and a half)
     python bench/server.py --quick    # a few seconds, same code paths (the smoke test runs it)
+    python bench/server.py --burners 2          # the same beside two CPU-burning processes
+    python bench/server.py --profile DIR        # py-spy (raw) of the server in each phase
 
 Measured in one run, on this machine:
   raw bound 1: a bare SQLite WAL insert+commit loop (synchronous=FULL, like the server);
@@ -155,6 +157,38 @@ def statesync_server(db: Path, synchronous: str) -> Process:
         "--database-url", f"sqlite+aiosqlite:///{db}", "--rate-limit", "0", "--create-rate", "0",
         "--sqlite-synchronous", synchronous,
     ])
+
+
+class Burners:
+    """`count` processes that each keep a core busy (`while 1: pass`): a loaded machine."""
+
+    def __init__(self, count: int) -> None:
+        self.procs = [subprocess.Popen([sys.executable, "-c", "while 1: pass"])
+                      for _ in range(count)]
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            proc.kill()
+            proc.wait()
+
+
+class Profile:
+    """py-spy recording the server process during one phase (`DIR/<phase>.txt`: raw
+    collapsed stacks per thread, at 200 Hz, of the threads that are running)."""
+
+    def __init__(self, directory: Path | None, phase: str, pid: int) -> None:
+        self.proc = None
+        if directory is not None:
+            directory.mkdir(parents=True, exist_ok=True)
+            self.proc = subprocess.Popen(
+                ["py-spy", "record", "-r", "200", "-f", "raw", "--threads",
+                 "-o", str(directory / f"{phase}.txt"), "--pid", str(pid)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGINT)
+            self.proc.wait(30)
 
 
 # --- clients -----------------------------------------------------------------------------
@@ -413,19 +447,26 @@ async def run(args: argparse.Namespace, directory: Path) -> dict[str, Any]:
 
     server = statesync_server(directory / "statesync.db", args.synchronous)
     try:
+        cpu = server.cpu_seconds()
+        profile = Profile(args.profile, "saturated", server.proc.pid)
         rec, elapsed = await load(server.ws_url, args.clients, args.instances, args.seconds,
                                   args.window, None, "sat")
+        profile.stop()
+        cpu = server.cpu_seconds() - cpu
         results["saturated"] = {
             "clients": args.clients, "instances": args.instances, "window": args.window,
             "events_per_s": len(rec.acked) / elapsed, "rejects": rec.rejects,
+            "server_cpu_us_per_event": _per(cpu, len(rec.acked)),
             "ack_p50_ms": percentile(rec.ack_latencies(), 50),
             "ack_p99_ms": percentile(rec.ack_latencies(), 99),
             "update_p50_ms": percentile(rec.update_latencies(), 50),
             "update_p99_ms": percentile(rec.update_latencies(), 99),
         }
         cpu = server.cpu_seconds()
+        profile = Profile(args.profile, "paced", server.proc.pid)
         rec, elapsed = await load(server.ws_url, args.clients, args.instances,
                                   args.paced_seconds, args.window, args.rate, "paced")
+        profile.stop()
         cpu = server.cpu_seconds() - cpu
         results["paced"] = {
             "target_events_per_s": args.rate, "events_per_s": len(rec.acked) / elapsed,
@@ -445,6 +486,8 @@ async def run(args: argparse.Namespace, directory: Path) -> dict[str, Any]:
 
 
 def report(r: dict[str, Any]) -> None:
+    print(f"load average {r['load_before']:.1f} before, {r['load_after']:.1f} after "
+          f"({r['burners']} CPU burners running)")
     bound = min(r["raw_sqlite_commits_per_s"], r["raw_ws_echo_msgs_per_s"])
     sat, paced, fan = r["saturated"], r["paced"], r["fanout"]
     print(f"raw SQLite WAL insert+commit (synchronous={r['synchronous']}): "
@@ -456,7 +499,8 @@ def report(r: dict[str, Any]) -> None:
     print(f"  vs SQLite bound {sat['events_per_s'] / r['raw_sqlite_commits_per_s']:.2f}x, "
           f"vs echo bound {sat['events_per_s'] / r['raw_ws_echo_msgs_per_s']:.2f}x")
     print(f"  send->ack p50 {sat['ack_p50_ms']:.1f} ms p99 {sat['ack_p99_ms']:.1f} ms; "
-          f"send->update p50 {sat['update_p50_ms']:.1f} ms p99 {sat['update_p99_ms']:.1f} ms")
+          f"send->update p50 {sat['update_p50_ms']:.1f} ms p99 {sat['update_p99_ms']:.1f} ms; "
+          f"server CPU {sat['server_cpu_us_per_event']:.0f} us per event")
     print(f"paced at {paced['target_events_per_s']:.0f} events/s (got {paced['events_per_s']:.0f}): "
           f"send->ack p50 {paced['ack_p50_ms']:.1f} ms p99 {paced['ack_p99_ms']:.1f} ms; "
           f"send->update p50 {paced['update_p50_ms']:.1f} ms p99 {paced['update_p99_ms']:.1f} ms "
@@ -478,6 +522,10 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--synchronous", choices=["FULL", "NORMAL"], default="FULL",
                         help="SQLite durability for the server and the raw loop alike")
+    parser.add_argument("--burners", type=int, default=0,
+                        help="run this many CPU-burning processes throughout (a loaded machine)")
+    parser.add_argument("--profile", type=Path,
+                        help="write py-spy profiles (raw) of the server's phases to this folder")
     parser.add_argument("--serve-echo", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_echo:
@@ -491,8 +539,14 @@ def main() -> None:
         sizes = dict(seconds=0.5, paced_seconds=0.5, clients=3, instances=5, window=4,
                      rate=200.0, subscribers=20, fanout_events=10, fanout_rate=100.0)
     vars(args).update(sizes)
-    with tempfile.TemporaryDirectory(prefix="statesync-bench-") as directory:
-        results = asyncio.run(run(args, Path(directory)))
+    burners = Burners(args.burners)
+    load_before = os.getloadavg()[0]
+    try:
+        with tempfile.TemporaryDirectory(prefix="statesync-bench-") as directory:
+            results = asyncio.run(run(args, Path(directory)))
+    finally:
+        burners.stop()
+    results.update(load_before=load_before, load_after=os.getloadavg()[0], burners=args.burners)
     report(results)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
