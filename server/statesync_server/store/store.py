@@ -1,11 +1,12 @@
 """SQLAlchemy 2 storage: async reads, and `commit`, the single place a transaction is written.
 
 Reads use the async engine (aiosqlite). Writes go through one connection of the synchronous
-driver with the same tables and statements. On SQLite a commit runs right on the event loop:
-it takes ~0.5 ms (fsync included) while handing it to a thread cost more than the commit
-itself (~0.8 ms of thread wake-up and GIL hand-offs per transaction, measured under load), and
-every acknowledgement waits for the commit anyway. Other databases are a network round trip
-away: their commits run on a dedicated writer thread.
+driver with the same tables and statements. On SQLite a transaction's statements run right on
+the event loop (tens of microseconds: handing them to a thread cost more in GIL hand-offs),
+and only its `COMMIT`, which waits for the fsync with the GIL released, runs on the writer
+thread: the loop goes on receiving and applying the next batch meanwhile, and a slow disk no
+longer stops every socket (docs/performance.md). Other databases are a network round trip
+away: their whole transactions run on the writer thread.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import asyncio
 import contextlib
 import importlib.util
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -145,6 +147,9 @@ class Store:
         self.url = async_url(url)
         self.sqlite_synchronous = sqlite_synchronous
         self._commit_on_loop = self.is_sqlite  # see the module docstring
+        self._writing = asyncio.Lock()
+        """Held while the writer connection is in a transaction started on the loop (SQLite):
+        its COMMIT runs on the writer thread, and nothing else may use the connection then."""
         self.engine: AsyncEngine | None = None
         self._sync_engine: Engine | None = None
         self._writer: Connection | None = None
@@ -310,7 +315,8 @@ class Store:
                 return conn.execute(statement.values(**values)).rowcount == 1
 
         if self._commit_on_loop:
-            return write(self._writer)
+            async with self._writing:
+                return write(self._writer)
         return await self._in_writer(write, self._writer)
 
     async def record_clock(self, now: float | None) -> None:
@@ -323,7 +329,8 @@ class Store:
                     conn.execute(insert(server_clock).values(id=1, now=now))
 
         if self._commit_on_loop:
-            write(self._writer)
+            async with self._writing:
+                write(self._writer)
         else:
             await self._in_writer(write, self._writer)
 
@@ -336,9 +343,32 @@ class Store:
         """
         statements = self._statements(writes, self.clock())
         if self._commit_on_loop:
-            self._transaction(statements)
+            async with self._writing:
+                await self._sqlite_transaction(statements)
         else:
             await self._in_writer(self._transaction, statements, writes)
+
+    async def _sqlite_transaction(self, statements: list[tuple[Any, list[dict[str, Any]]]]) -> None:
+        """SQLite: the statements on the loop, straight through the driver (pysqlite begins the
+        transaction at the first of them), then the COMMIT and its fsync on the writer thread.
+        A broken uniqueness rule raises `WriteConflict` before anything is committed."""
+        assert self._writer is not None, "Store.open() was not awaited"
+        driver = self._writer.connection.dbapi_connection
+        assert driver is not None
+        try:
+            with _conflicts():
+                for statement, rows in statements:
+                    sql, params = self._driver_sql.get(statement) or self._compile(statement)
+                    driver.executemany(sql, [params(row) for row in rows])
+            committed = asyncio.get_running_loop().run_in_executor(self._thread, driver.commit)
+            try:
+                await asyncio.shield(committed)
+            except asyncio.CancelledError:  # the connection is not touched before it ends
+                await asyncio.wait([committed])
+                raise
+        except BaseException:
+            driver.rollback()
+            raise
 
     def _statements(self, writes: list[InstanceWrite],
                     now: float) -> list[tuple[Any, list[dict[str, Any]]]]:
@@ -375,7 +405,7 @@ class Store:
 
     def _transaction(self, statements: list[tuple[Any, list[dict[str, Any]]]],
                      writes: list[InstanceWrite] | None = None) -> None:
-        """Runs on the event loop (SQLite) or the writer thread.
+        """Runs on the writer thread (databases other than SQLite).
 
         A writer connection that died (the database restarted since its last commit) is
         replaced and the transaction run again on the new one, once: so the first write after
@@ -495,6 +525,8 @@ def _conflicts() -> Iterator[None]:
         yield
     except IntegrityError as exc:
         raise WriteConflict(str(exc.orig)) from exc
+    except sqlite3.IntegrityError as exc:  # the SQLite write path uses the driver directly
+        raise WriteConflict(str(exc)) from exc
     except OperationalError as exc:
         if getattr(exc.orig, "sqlstate", None) not in _RETRYABLE_STATES:
             raise
