@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.routing import WebSocketRoute
+from starlette.middleware import Middleware
 
 from .admin_http import routes as admin_routes
 from ..app import App
@@ -34,7 +34,7 @@ from ..store import Store
 from ..store.store import database_refusal
 from ..engine.versions import StartupError
 from .assets import web_routes
-from .ws import websocket_endpoint
+from .ws import SyncSocket
 
 log = logging.getLogger("statesync")
 
@@ -80,9 +80,10 @@ def create_asgi_app(app: App, settings: Settings | None = None) -> Starlette:
                          app.browser_module, static_dir=app.static_dir)
     asgi = Starlette(
         routes=[*http_routes, *query_routes, *clock_routes, *metrics_routes, *admin_routes, *inspector_routes,
-                WebSocketRoute("/v1/ws", websocket_endpoint), *browser],
+                *browser],
         lifespan=lifespan,
-        middleware=origin_middleware(settings.url, settings.cors_origins),
+        middleware=[*origin_middleware(settings.url, settings.cors_origins),
+                    Middleware(SyncSocket, runtime=runtime)],
         exception_handlers={HTTPException: starlette_error, Exception: starlette_error},
     )
     asgi.state.runtime = runtime

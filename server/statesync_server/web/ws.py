@@ -1,4 +1,9 @@
-"""The WebSocket endpoint: one socket multiplexes many instances (see docs/protocol.md)."""
+"""The WebSocket endpoint: one socket multiplexes many instances (see docs/protocol.md).
+
+It speaks ASGI directly (`SyncSocket`, a middleware in front of the routes) rather than
+through Starlette's `WebSocket` wrapper: every frame in and out of the hot path then goes
+straight to uvicorn's protocol, without the wrapper's state checks and send hooks.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from pydantic import ValidationError
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .. import protocol as p
 from ..engine.results import CreateResult, SendResult
@@ -32,8 +37,9 @@ class Connection:
     order through an outbound queue bounded in messages and bytes (a client that stops
     reading is disconnected; replays wait in `writable` instead of filling it)."""
 
-    def __init__(self, websocket: WebSocket, runtime: Runtime) -> None:
-        self.websocket = websocket
+    def __init__(self, receive: Receive, send: Send, runtime: Runtime) -> None:
+        self._receive_message = receive
+        self._send_message = send
         self.runtime = runtime
         self.claims: Mapping[str, Any] = {}
         self.closed = False
@@ -60,7 +66,7 @@ class Connection:
             self.closed = True
             self._room.set()  # wake a waiting replay: it sees the connection closed
             reason = "too many unread messages"
-            self._closing = asyncio.ensure_future(self.websocket.close(code=1008, reason=reason))
+            self._closing = asyncio.ensure_future(self._close(1008, reason))
             return
         self.outbound.put_nowait(text)
         self.outbound_bytes += len(text)
@@ -81,14 +87,14 @@ class Connection:
     # --- lifecycle ------------------------------------------------------------------------
 
     async def run(self) -> None:
-        await self.websocket.accept()
+        if (await self._receive_message())["type"] != "websocket.connect":
+            return
+        await self._send_message({"type": "websocket.accept"})
         writer = asyncio.create_task(self._write())
         connections = self.runtime.engine.metrics.connections
         connections.inc()
         try:
             await self._read()
-        except WebSocketDisconnect:
-            pass
         finally:
             connections.dec()
             self.closed = True
@@ -113,11 +119,11 @@ class Connection:
                     await asyncio.wait_for(self._drained.wait(), 1.0)
                 continue
             if self.claims:
-                message = await self.websocket.receive()
+                message = await self._receive_message()
             else:
                 try:
                     async with asyncio.timeout_at(deadline):
-                        message = await self.websocket.receive()
+                        message = await self._receive_message()
                 except TimeoutError:
                     await self._expire(timeout)
                     return
@@ -130,14 +136,18 @@ class Connection:
         error = p.Error(code=ErrorCode.UNAUTHENTICATED,
                         message=f"no successful auth within {timeout:g} s")
         with contextlib.suppress(Exception):  # the peer may be gone already
-            await self.websocket.send_text(error.model_dump_json())
-            await self.websocket.close(code=1008, reason="authentication timeout")
+            await self._send_message({"type": "websocket.send", "text": error.model_dump_json()})
+            await self._close(1008, "authentication timeout")
+
+    async def _close(self, code: int, reason: str) -> None:
+        await self._send_message({"type": "websocket.close", "code": code, "reason": reason})
 
     async def _write(self) -> None:
+        send = self._send_message
         try:
             while True:
                 text = await self.outbound.get()
-                await self.websocket.send_text(text)
+                await send({"type": "websocket.send", "text": text})
                 self.outbound_bytes -= len(text)
                 if self.outbound_bytes <= REPLAY_WATERMARK:
                     self._room.set()
@@ -377,6 +387,17 @@ def _echoable(rid: Any) -> bool:
     return isinstance(rid, int) and not isinstance(rid, bool) and INT_MIN <= rid <= INT_MAX
 
 
-async def websocket_endpoint(websocket: WebSocket) -> None:
-    """`/v1/ws` (its handshake's `Host` and `Origin` are checked before: origins.HostGuard)."""
-    await Connection(websocket, websocket.app.state.runtime).run()
+class SyncSocket:
+    """ASGI middleware serving `/v1/ws` itself (placed after origins.HostGuard, which checks
+    its handshake's `Host` and `Origin`); everything else goes on to `app`."""
+
+    PATH = "/v1/ws"
+
+    def __init__(self, app: ASGIApp, runtime: Runtime) -> None:
+        self.app, self.runtime = app, runtime
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and scope["path"] == self.PATH:
+            await Connection(receive, send, self.runtime).run()
+        else:
+            await self.app(scope, receive, send)
