@@ -34,6 +34,7 @@ from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from ..errors import ErrorCode, StatesyncError
+from .commit_thread import CommitThread
 from .migrate import exclusive, migrate
 from .outage import Outage, describe, is_disconnect, is_outage, is_unusable
 from .schema import checkpoints, events, index_entries, instances, outbox, server_clock, timers
@@ -154,6 +155,7 @@ class Store:
         self._sync_engine: Engine | None = None
         self._writer: Connection | None = None
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="statesync-writer")
+        self._commit_thread: CommitThread | None = None  # SQLite: runs each COMMIT
         self._driver_sql: dict[Any, tuple[str, Callable[[dict[str, Any]], Any]]] = {}
         self.clock: Callable[[], float] = time.time
         """The time written into rows (`created_at`, `updated_at`): the server's clock, set by
@@ -194,6 +196,8 @@ class Store:
             event.listen(self.engine.sync_engine, "connect", self._sqlite_pragmas)
         event.listen(self.engine.sync_engine, "before_cursor_execute", _refuse_nul)
         self._writer = await self._in_writer(self._sync_engine.connect)
+        if self.is_sqlite:
+            self._commit_thread = CommitThread("statesync-commit")
 
     @contextlib.asynccontextmanager
     async def exclusive(self) -> AsyncIterator[None]:
@@ -218,6 +222,9 @@ class Store:
         cursor.close()
 
     async def close(self) -> None:
+        if self._commit_thread is not None:  # its last COMMIT has ended: nothing is queued
+            self._commit_thread.stop()
+            self._commit_thread = None
         if self._writer is not None:
             await self._in_writer(self._writer.close)
         if self._sync_engine is not None:
@@ -360,7 +367,8 @@ class Store:
                 for statement, rows in statements:
                     sql, params = self._driver_sql.get(statement) or self._compile(statement)
                     driver.executemany(sql, [params(row) for row in rows])
-            committed = asyncio.get_running_loop().run_in_executor(self._thread, driver.commit)
+            assert self._commit_thread is not None
+            committed = self._commit_thread.call(driver.commit)
             try:
                 await asyncio.shield(committed)
             except asyncio.CancelledError:  # the connection is not touched before it ends

@@ -189,7 +189,11 @@ class Connection:
             self._fail(message, StatesyncError(ErrorCode.INTERNAL, "internal error"))
 
     def _dispatch(self, message: Any) -> None:
-        match message:
+        match message:  # the hot case first: each class pattern is a (pydantic) isinstance check
+            case p.Send(machine=m, instance=i, event=event, event_id=eid):
+                op = Op("send", m, i, require_live(self.claims), lambda r: self._sent(message, r))
+                op.event, op.event_id, op.settle = event, eid, message.settle
+                self._submit(op)
             case p.Ping(id=rid):
                 self._send(p.Pong(id=rid))
             case p.Auth(token=token, id=rid):
@@ -200,10 +204,6 @@ class Connection:
                                          "a connection keeps its subject; connect again as another")
                 self.claims = claims
                 self._send(p.Authed(id=rid, sub=self.claims["sub"], exp=int(self.claims["exp"])))
-            case p.Send(machine=m, instance=i, event=event, event_id=eid):
-                op = Op("send", m, i, require_live(self.claims), lambda r: self._sent(message, r))
-                op.event, op.event_id, op.settle = event, eid, message.settle
-                self._submit(op)
             case p.Create(machine=m, instance=i, id=rid):
                 claims = require_live(self.claims)
                 self.runtime.check_create_quota(claims)
