@@ -26,6 +26,7 @@ from .startup_errors import (
 from ..auth import ADMIN_CLAIM, Authenticator
 from .diagram import DIAGRAM_COMMANDS, add_diagram_command
 from ..limits import BoundedHttpTools
+from ..web.coalesce import CoalescingWebSocketProtocol
 from ..web.origins import normalize_origin
 from ..web.server import create_asgi_app
 from ..store.store import database_refusal
@@ -166,6 +167,7 @@ def _serve(args: argparse.Namespace) -> None:
         access_log=args.access_log,
         http=type("BoundedHttpTools", (BoundedHttpTools,),
                   {"max_head_bytes": settings.max_header_bytes}),
+        ws=CoalescingWebSocketProtocol,  # frames joined per loop turn (web/coalesce.py)
         ws_max_size=max(4 * settings.max_message_bytes, 1 << 20),
         ws_per_message_deflate=args.ws_compression,
         lifespan="on",
