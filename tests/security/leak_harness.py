@@ -6,13 +6,14 @@ Reuses tests/server/server_harness.py (ServerProcess, WsClient, mint).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
 import re
 import sys
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,8 +26,9 @@ from server_harness import ServerProcess, WsClient, mint  # noqa: E402
 
 SECRET_APP = str(Path(__file__).parent / "apps" / "secretapp.py")
 
-__all__ = ["SECRET_APP", "Haystack", "Http", "RecordingWs", "ServerProcess", "WsClient",
-           "mint", "query_params", "run_with_log", "secret", "start_secret_server"]
+__all__ = ["SECRET_APP", "Caller", "Haystack", "Http", "RecordingWs", "ServerProcess",
+           "WsClient", "callers", "create_all", "mint", "query_params", "run_with_log", "secret",
+           "start_secret_server"]
 
 
 def secret(label: str) -> str:
@@ -195,3 +197,51 @@ def query_params(op: str, value: Any, order: str = "asc", limit: int = 50,
     if cursor is not None:
         params["cursor"] = cursor
     return params
+
+
+async def create_all(server: ServerProcess, owner: str, machine: str,
+                     inputs: dict[str, dict[str, Any]]) -> None:
+    """Create `machine` instances as `owner`: instance name -> input."""
+    ws = await RecordingWs.open(server, mint(owner))
+    for name, data in inputs.items():
+        reply = await ws.call({"type": "create", "machine": machine, "instance": name,
+                               "input": data})
+        assert reply["type"] == "created", reply
+    await ws.close()
+
+
+class Caller:
+    """One subject's connection to `server` over one transport: `http` (`Http`), else a
+    WebSocket (`RecordingWs`); what it receives lands in `haystack`."""
+
+    def __init__(self, server: ServerProcess, subject: str, transport: str) -> None:
+        self.server, self.subject, self.transport = server, subject, transport
+        self.haystack = Haystack()
+        self.ws: RecordingWs | None = None
+        self.http: Http | None = None
+
+    async def open(self) -> Caller:
+        token = mint(self.subject)
+        if self.transport == "http":
+            self.http = Http(self.server, token, self.haystack)
+        else:
+            self.ws = await RecordingWs.open(self.server, token, self.haystack)
+        return self
+
+    async def close(self) -> None:
+        if self.ws is not None:
+            await self.ws.close()
+        if self.http is not None:
+            await self.http.close()
+
+
+async def callers(make: Callable[..., Caller]) -> AsyncIterator[Callable[..., Any]]:
+    """A fixture's body: `open_(*args)` opens `make(*args)`; all are closed after the test."""
+    opened: list[Caller] = []
+
+    async def open_(*args: Any) -> Any:
+        opened.append(await make(*args).open())
+        return opened[-1]
+
+    yield open_
+    await asyncio.gather(*(caller.close() for caller in opened))

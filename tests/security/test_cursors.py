@@ -8,7 +8,6 @@ names are unique markers.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -16,11 +15,11 @@ from typing import Any
 
 import pytest
 from leak_harness import (
+    Caller,
     Haystack,
-    Http,
-    RecordingWs,
     ServerProcess,
-    mint,
+    callers,
+    create_all,
     query_params,
     run_with_log,
     secret,
@@ -49,17 +48,12 @@ class Vaults:
         return [*self.names, self.owner, *(v for vs in self.values.values() for v in vs)]
 
 
-async def _create(server: ServerProcess, owner: str, readers: list[str],
-                  names: list[str], values: dict[str, list[str]]) -> None:
-    ws = await RecordingWs.open(server, mint(owner))
-    for i, name in enumerate(names):
-        data = {"owner": owner, "readers": readers if i < READABLE else [],
-                "title": values["title"][i], "tag": values["tag"][i],
-                "account": values["account"][i], "pin": values["pin"][i], "card": "n/a"}
-        reply = await ws.call({"type": "create", "machine": "vault", "instance": name,
-                               "input": data})
-        assert reply["type"] == "created", reply
-    await ws.close()
+def _inputs(owner: str, readers: list[str], names: list[str],
+            values: dict[str, list[str]]) -> dict[str, dict[str, Any]]:
+    return {name: {"owner": owner, "readers": readers if i < READABLE else [],
+                   "title": values["title"][i], "tag": values["tag"][i],
+                   "account": values["account"][i], "pin": values["pin"][i], "card": "n/a"}
+            for i, name in enumerate(names)}
 
 
 @pytest.fixture(scope="module")
@@ -71,30 +65,16 @@ def vaults(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Vaults]:
     vaults = Vaults(server, secret("owner"), f"rita-{run}", f"ross-{run}", f"nina-{run}",
                     [f"vault-{uuid.uuid4().hex}" for _ in range(VAULTS)], values)
     try:
-        run_with_log(server, _create(server, vaults.owner, [vaults.reader, vaults.other_reader],
-                                     vaults.names, values))
+        run_with_log(server, create_all(server, vaults.owner, "vault", _inputs(
+            vaults.owner, [vaults.reader, vaults.other_reader], vaults.names, values)))
         yield vaults
     finally:
         server.stop()
 
 
-class Querier:
+class Querier(Caller):
     """One caller's index queries over one transport, answering `(code, body)`: code
     `results` for a page, else the error code."""
-
-    def __init__(self, vaults: Vaults, subject: str, transport: str) -> None:
-        self.vaults, self.subject, self.transport = vaults, subject, transport
-        self.haystack = Haystack()
-        self.ws: RecordingWs | None = None
-        self.http: Http | None = None
-
-    async def open(self) -> Querier:
-        token = mint(self.subject)
-        if self.transport == "ws":
-            self.ws = await RecordingWs.open(self.vaults.server, token, self.haystack)
-        else:
-            self.http = Http(self.vaults.server, token, self.haystack)
-        return self
 
     async def query(self, index: str, op: str, value: Any, order: str = "asc", limit: int = 1,
                     cursor: str | None = None, machine: str = "vault") -> tuple[str, Any]:
@@ -127,23 +107,13 @@ class Querier:
             cursors.append(cursor)
         return items, cursors
 
-    async def close(self) -> None:
-        if self.ws is not None:
-            await self.ws.close()
-        if self.http is not None:
-            await self.http.close()
-
 
 @pytest.fixture
 async def caller(vaults: Vaults) -> AsyncIterator[Any]:
-    opened: list[Querier] = []
-
-    async def open_(subject: str, transport: str = "ws") -> Querier:
-        opened.append(await Querier(vaults, subject, transport).open())
-        return opened[-1]
-
-    yield open_
-    await asyncio.gather(*(q.close() for q in opened))
+    """`await caller(subject, transport="ws")`: an open `Querier`."""
+    async for open_ in callers(lambda subject, transport="ws":
+                               Querier(vaults.server, subject, transport)):
+        yield open_
 
 
 TRANSPORTS = ("ws", "http")

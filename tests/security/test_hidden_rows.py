@@ -9,14 +9,14 @@ erin holds two docs of her own, scored 250 and 1000, on either side of alice's.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from leak_harness import Http, RecordingWs, ServerProcess, mint, query_params, run_with_log
+from leak_harness import (Caller, ServerProcess, callers, create_all, query_params,
+                          run_with_log)
 
 from statesync_server.engine.cursors import CursorSealer
 
@@ -35,12 +35,8 @@ class Docs:
 
 
 async def _create(server: ServerProcess, owner: str, scores: dict[str, int]) -> None:
-    ws = await RecordingWs.open(server, mint(owner))
-    for name, score in scores.items():
-        reply = await ws.call({"type": "create", "machine": "doc", "instance": name,
-                               "input": {"owner": owner, "score": score}})
-        assert reply["type"] == "created", reply
-    await ws.close()
+    await create_all(server, owner, "doc", {name: {"owner": owner, "score": score}
+                                            for name, score in scores.items()})
 
 
 @pytest.fixture(scope="module")
@@ -60,20 +56,8 @@ def docs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Docs]:
         server.stop()
 
 
-class Reader:
+class Reader(Caller):
     """One subject's first pages of `doc` by `score`, over one transport."""
-
-    def __init__(self, docs: Docs, subject: str, transport: str) -> None:
-        self.docs, self.subject, self.transport = docs, subject, transport
-        self.ws: RecordingWs | None = None
-        self.http: Http | None = None
-
-    async def open(self) -> Reader:
-        if self.transport == "http":
-            self.http = Http(self.docs.server, mint(self.subject))
-        else:
-            self.ws = await RecordingWs.open(self.docs.server, mint(self.subject))
-        return self
 
     async def page(self, op: str, value: int, order: str, limit: int) -> tuple[list[str], bool]:
         """The page's instance names, and whether it has a cursor."""
@@ -95,23 +79,12 @@ class Reader:
             assert body["type"] == "results", body
         return [item["instance"] for item in body["items"]], body["cursor"] is not None
 
-    async def close(self) -> None:
-        if self.ws is not None:
-            await self.ws.close()
-        if self.http is not None:
-            await self.http.close()
-
 
 @pytest.fixture
 async def reader(docs: Docs) -> AsyncIterator[Any]:
-    opened: list[Reader] = []
-
-    async def open_(subject: str, transport: str) -> Reader:
-        opened.append(await Reader(docs, subject, transport).open())
-        return opened[-1]
-
-    yield open_
-    await asyncio.gather(*(r.close() for r in opened))
+    """`await reader(subject, transport)`: an open `Reader`."""
+    async for open_ in callers(lambda subject, transport: Reader(docs.server, subject, transport)):
+        yield open_
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
