@@ -14,7 +14,8 @@ PACKAGE = Path(statesync.__file__).parent
 
 LAZY_IMPORTS = {
     "client/transport_websockets.py": {"websockets"},
-    "client/transport_pyodide.py": {"js", "pyodide", "jsffi"},
+    "client/transport_browser.py": {"js", "pyodide", "jsffi"},
+    "client/transport_pyodide.py": {"pyodide"},
     "client/transport_micropython.py": {"js", "jsffi"},
 }
 
