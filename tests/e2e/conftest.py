@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_harness import CHROMIUM, EXAMPLE_APP, PAGES_HOST, PYODIDE, REPO, SECRET, DelayProxy
+from e2e_harness import (BOARD_APP, CHROMIUM, EXAMPLE_APP, PAGES_HOST, PYODIDE, REPO, SECRET,
+                         DelayProxy)
 from playwright.sync_api import Page
 
 from statesync_server.testing import ServerProcess
@@ -42,13 +43,47 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[ServerProcess]:
-    """`statesync serve` of the example app on a fresh SQLite database (`kill()` + `start()`
-    restarts it on the same port and file)."""
-    process = ServerProcess(EXAMPLE_APP, tmp_path / "e2e.db", secret=SECRET).start()
-    yield process
-    process.stop()
-    print(process.log())  # pytest shows it when the test failed
+def serve(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
+    """`serve(app=EXAMPLE_APP, *options)`: `statesync serve` of `app` on a fresh SQLite
+    database, started now and stopped after the test (its log printed: pytest shows it when
+    the test failed). `kill()` + `start()` restarts one on the same port and file."""
+    started: list[ServerProcess] = []
+
+    def start(app: Path = EXAMPLE_APP, *options: str) -> ServerProcess:
+        database = tmp_path / f"e2e-{len(started)}.db"
+        started.append(ServerProcess(app, database, *options, secret=SECRET).start())
+        return started[-1]
+
+    yield start
+    for process in reversed(started):
+        process.stop()
+        print(process.log())
+
+
+@pytest.fixture
+def relay_to() -> Iterator[Callable[[ServerProcess], DelayProxy]]:
+    """`relay_to(server)`: a `DelayProxy` in front of `server`, stopped after the test."""
+    relays: list[DelayProxy] = []
+
+    def start(server: ServerProcess) -> DelayProxy:
+        relays.append(DelayProxy(server.port).start())
+        return relays[-1]
+
+    yield start
+    for relay in relays:
+        relay.stop()
+
+
+@pytest.fixture
+def server(serve: Callable[..., ServerProcess]) -> ServerProcess:
+    """The example app on a real server."""
+    return serve()
+
+
+@pytest.fixture
+def board(serve: Callable[..., ServerProcess]) -> ServerProcess:
+    """The task board app (tests/e2e/apps/board) on a real server."""
+    return serve(BOARD_APP)
 
 
 @pytest.fixture
@@ -60,11 +95,9 @@ def blank(page: Page, server: ServerProcess) -> Page:
 
 
 @pytest.fixture
-def proxy(server: ServerProcess) -> Iterator[DelayProxy]:
+def proxy(server: ServerProcess, relay_to: Callable[[ServerProcess], DelayProxy]) -> DelayProxy:
     """A TCP proxy in front of `server` whose `delay` slows every byte both ways."""
-    relay = DelayProxy(server.port).start()
-    yield relay
-    relay.stop()
+    return relay_to(server)
 
 
 @pytest.fixture(scope="session")

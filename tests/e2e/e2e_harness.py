@@ -13,6 +13,8 @@ from playwright.sync_api import Page, Route
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_APP = REPO / "examples" / "settings_page" / "app.py"
+BOARD_APP = REPO / "tests" / "e2e" / "apps" / "board" / "app.py"
+"""The task board: queries and live queries."""
 SECRET = "e2e-secret-not-for-production-use-0123456789"
 PAGES_HOST = "pages.test"
 """A name the test browser resolves to 127.0.0.1 (conftest.py): pages of another origin."""

@@ -6,12 +6,12 @@ to a normal boot. No timing is asserted: the worker says which path it took."""
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_harness import EXAMPLE_APP, SECRET, token
+from e2e_harness import EXAMPLE_APP, token
 from playwright.sync_api import Page
 
 from statesync_server.testing import ServerProcess
@@ -57,11 +57,8 @@ def app_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def own_server(app_dir: Path, tmp_path: Path) -> Iterator[ServerProcess]:
-    process = ServerProcess(app_dir / "app.py", tmp_path / "e2e.db", secret=SECRET).start()
-    yield process
-    process.stop()
-    print(process.log())
+def own_server(app_dir: Path, serve: Callable[..., ServerProcess]) -> ServerProcess:
+    return serve(app_dir / "app.py")
 
 
 def boot(page: Page, text: str) -> dict[str, Any]:

@@ -6,12 +6,11 @@ API server apart, as deployed)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
-from e2e_harness import EXAMPLE_APP, SECRET, token
+from e2e_harness import EXAMPLE_APP, token
 from playwright.sync_api import Page
 
 from statesync_server.testing import ServerProcess, TcpProxy, get_state
@@ -53,14 +52,10 @@ CONNECT = """async ({ url, token }) => {
 
 
 @pytest.fixture
-def api(tmp_path: Path) -> Iterator[ServerProcess]:
+def api(serve: Callable[..., ServerProcess]) -> ServerProcess:
     """The example app, allowing pages of any origin (the page is on the server's own port,
     the SDK talks to the proxy's)."""
-    process = ServerProcess(EXAMPLE_APP, tmp_path / "offline.db", "--cors-origin", "*",
-                            secret=SECRET).start()
-    yield process
-    process.stop()
-    print(process.log())
+    return serve(EXAMPLE_APP, "--cors-origin", "*")
 
 
 @pytest.fixture
@@ -82,14 +77,18 @@ def texts(state: dict) -> list[str]:
     return [item["text"] for item in state["context"]["items"]]
 
 
+def live_then_cut(site: Page, relay: TcpProxy, user: str) -> None:
+    """The page connects as `user` through `relay` and goes live; then the relay cuts."""
+    site.evaluate(CONNECT, {"url": relay.url, "token": user})
+    site.evaluate("() => window.client.ready")
+    relay.cut(down=True)
+    site.evaluate(UNTIL_STATUS, "(s) => s.status !== 'live'")
+
+
 def test_offline_sends_survive_a_reload_and_are_applied_once(
         site: Page, api: ServerProcess, relay: TcpProxy) -> None:
     alice = token("alice")
-    site.evaluate(CONNECT, {"url": relay.url, "token": alice})
-    site.evaluate("() => window.client.ready")
-
-    relay.cut(down=True)
-    site.evaluate(UNTIL_STATUS, "(s) => s.status !== 'live'")
+    live_then_cut(site, relay, alice)
     shown = site.evaluate("""async () => {
         for (const text of ["a", "b", "c"]) window.todo.send({ type: "ADD", text }).catch(() => {});
         return window.todo.state;
@@ -136,10 +135,7 @@ def test_a_page_opened_during_an_outage_becomes_live_by_itself(
 def test_signing_out_deletes_what_was_kept_for_that_user(
         site: Page, api: ServerProcess, relay: TcpProxy) -> None:
     alice = token("alice")
-    site.evaluate(CONNECT, {"url": relay.url, "token": alice})
-    site.evaluate("() => window.client.ready")
-    relay.cut(down=True)
-    site.evaluate(UNTIL_STATUS, "(s) => s.status !== 'live'")
+    live_then_cut(site, relay, alice)
     site.evaluate("() => { window.todo.send({ type: 'ADD', text: 'x' }).catch(() => {}); }")
     site.wait_for_function(f"({OUTBOX_SIZE})().then((n) => n === 1)")
     site.evaluate("() => window.client.signOut()")
@@ -151,12 +147,8 @@ def test_signing_out_deletes_what_was_kept_for_that_user(
     assert opened["state"]["context"]["items"] == [] and opened["state"]["pending"] == 0
 
 
-BOARD_APP = EXAMPLE_APP.parents[2] / "tests" / "e2e" / "apps" / "board" / "app.py"
-
-
 def test_a_live_query_shows_its_last_items_offline_and_catches_up(
-        page: Page, tmp_path: Path) -> None:
-    board = ServerProcess(BOARD_APP, tmp_path / "board.db", secret=SECRET).start()
+        page: Page, board: ServerProcess) -> None:
     relay = TcpProxy(board.port).start()
     try:
         alice = token("alice")
@@ -186,7 +178,6 @@ def test_a_live_query_shows_its_last_items_offline_and_catches_up(
         assert page.evaluate("todo.items.map((i) => i.instance)") == ["t1", "t2"]
     finally:
         relay.stop()
-        board.stop()
 
 
 def test_a_token_for_another_subject_deletes_what_was_kept_for_the_first(

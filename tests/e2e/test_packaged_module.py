@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import io
 import zipfile
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import httpx
 import pytest
-from e2e_harness import REPO, SECRET, token
+from e2e_harness import REPO, token
 from playwright.sync_api import Page
 
 from statesync_server.testing import ServerProcess
@@ -20,10 +19,8 @@ LIVE = 60_000  # ms: Pyodide's cold start on a busy CI box
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[ServerProcess]:
-    process = ServerProcess(APP, tmp_path / "packaged.db", secret=SECRET).start()
-    yield process
-    process.stop()
+def server(serve: Callable[..., ServerProcess]) -> ServerProcess:
+    return serve(APP)
 
 
 def test_a_package_is_served_as_one_immutable_zip(server: ServerProcess) -> None:

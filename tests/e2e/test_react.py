@@ -4,17 +4,12 @@ hook's result, and errors whose message does not repeat the code."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import httpx
-import pytest
-from e2e_harness import REPO, SECRET, token
+from e2e_harness import token
 from playwright.sync_api import Page, expect
 
 from statesync_server.testing import ServerProcess
 
-BOARD_APP = REPO / "tests" / "e2e" / "apps" / "board" / "app.py"
 LIVE = 60_000  # ms: Pyodide's cold start on a busy CI box
 
 PAGE = """<!doctype html>
@@ -61,14 +56,6 @@ createRoot(document.getElementById("root")).render(
     h(Boundary, { id: "thrower-error" }, h(Thrower))));
 </script>
 """
-
-
-@pytest.fixture
-def board(tmp_path: Path) -> Iterator[ServerProcess]:
-    process = ServerProcess(BOARD_APP, tmp_path / "board.db", secret=SECRET).start()
-    yield process
-    process.stop()
-    print(process.log())
 
 
 def test_suspense_error_boundaries_and_has_tag(page: Page, board: ServerProcess) -> None:

@@ -7,11 +7,11 @@ the test's HTTP client."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from e2e_harness import EXAMPLE_APP, SECRET, DelayProxy, HeldRuntime, token
+from e2e_harness import DelayProxy, HeldRuntime, token
 from playwright.sync_api import Page, WebSocket
 from test_sdk_boot import Api, run
 
@@ -34,15 +34,13 @@ OPEN = """
 
 
 @pytest.fixture
-def no_runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ServerProcess]:
+def no_runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+               serve: Callable[..., ServerProcess]) -> ServerProcess:
     """The example app on a server with no browser runtime to offer: pages work
     server-direct."""
     monkeypatch.setenv("STATESYNC_PYODIDE_DIR", str(tmp_path / "no-pyodide"))
     monkeypatch.setenv("STATESYNC_BROWSER_RUNTIME", "pyodide")
-    server = ServerProcess(EXAMPLE_APP, tmp_path / "e2e.db", secret=SECRET).start()
-    yield server
-    server.stop()
-    print(server.log())
+    return serve()
 
 
 def sockets(page: Page) -> list[WebSocket]:
@@ -95,10 +93,42 @@ def test_others_changes_show_before_the_runtime_and_the_socket_closes_at_the_han
         other.http.close()
 
 
-def test_a_server_direct_page_shows_others_changes_and_resumes_after_a_drop(
-        page: Page, no_runtime: ServerProcess) -> None:
+def test_others_changes_made_during_the_handover_show_once_each_in_order(
+        page: Page, proxy: DelayProxy, server: ServerProcess) -> None:
+    """Another client writes every round trip while the worker's client takes over (the
+    page's socket still following, the worker's subscribing): the page shows the last state,
+    never an older seq after a newer one, no state twice."""
     page.set_default_timeout(60_000)
-    relay = DelayProxy(no_runtime.port).start()
+    held = HeldRuntime(page)
+    page.goto(f"{proxy.url}/statesync/manifest.json")
+    proxy.delay = DELAY
+    other = Api(server, "alice")
+    try:
+        run(page, OPEN, token("alice"))
+        assert held.asked(page)
+        held.release()
+        texts: list[str] = []
+        for i in range(2000):  # bounded: until live, then 3 more
+            texts.append(f"change {i}")
+            other.send("todo", "alice", {"type": "ADD", "text": texts[-1]})
+            if run(page, "return window.t.client.status.status;") == "live":
+                break
+        for i in range(3):
+            texts.append(f"after {i}")
+            other.send("todo", "alice", {"type": "ADD", "text": texts[-1]})
+        seen = run(page, "await window.t.shows(arg); return window.t.seen;", len(texts))
+        shown = confirmed(seen)
+        assert shown == sorted(set(shown))  # in seq order, none twice
+        assert seen[-1] == [len(texts), 0, texts]
+    finally:
+        other.http.close()
+
+
+def test_a_server_direct_page_shows_others_changes_and_resumes_after_a_drop(
+        page: Page, no_runtime: ServerProcess,
+        relay_to: Callable[[ServerProcess], DelayProxy]) -> None:
+    page.set_default_timeout(60_000)
+    relay = relay_to(no_runtime)
     opened = sockets(page)
     other = Api(no_runtime, "alice")
     try:
@@ -121,4 +151,3 @@ def test_a_server_direct_page_shows_others_changes_and_resumes_after_a_drop(
         assert len([ws for ws in opened if ws.url.endswith("/v1/ws")]) >= 2  # reconnected
     finally:
         other.http.close()
-        relay.stop()

@@ -4,11 +4,10 @@ them to this reader (tests/e2e/apps/emitting)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
-from e2e_harness import REPO, SECRET, HeldRuntime, token
+from e2e_harness import REPO, HeldRuntime, token
 from playwright.sync_api import Page, WebSocket
 
 from statesync_server.testing import ServerProcess
@@ -17,11 +16,8 @@ EMIT_APP = REPO / "tests" / "e2e" / "apps" / "emitting" / "app.py"
 
 
 @pytest.fixture
-def shop(tmp_path: Path) -> Iterator[ServerProcess]:
-    process = ServerProcess(EMIT_APP, tmp_path / "emit.db", secret=SECRET).start()
-    yield process
-    process.stop()
-    print(process.log())
+def shop(serve: Callable[..., ServerProcess]) -> ServerProcess:
+    return serve(EMIT_APP)
 
 
 def test_on_hears_emitted_events_and_off_stops(page: Page, shop: ServerProcess) -> None:

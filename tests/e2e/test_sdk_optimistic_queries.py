@@ -5,33 +5,21 @@ The board app (tests/e2e/apps/board) behind a proxy that delays every byte."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import httpx
 import pytest
-from e2e_harness import REPO, SECRET, DelayProxy, HeldRuntime, token
+from e2e_harness import DelayProxy, HeldRuntime, token
 from playwright.sync_api import Page
 
 from statesync_server.testing import ServerProcess
 
-BOARD_APP = REPO / "tests" / "e2e" / "apps" / "board" / "app.py"
 LIVE = 60_000  # ms: Pyodide's cold start on a busy CI box
 
 
 @pytest.fixture
-def board(tmp_path: Path) -> Iterator[ServerProcess]:
-    process = ServerProcess(BOARD_APP, tmp_path / "board.db", secret=SECRET).start()
-    yield process
-    process.stop()
-    print(process.log())
-
-
-@pytest.fixture
-def slow(board: ServerProcess) -> Iterator[DelayProxy]:
-    relay = DelayProxy(board.port).start()
-    yield relay
-    relay.stop()
+def slow(board: ServerProcess, relay_to: Callable[[ServerProcess], DelayProxy]) -> DelayProxy:
+    return relay_to(board)
 
 
 def columns(page: Page) -> dict:

@@ -8,17 +8,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from e2e_harness import REPO, SECRET, HeldRuntime, token
+from e2e_harness import REPO, HeldRuntime, token
 from playwright.sync_api import Page, expect
 
 from statesync_server.testing import ServerProcess
 
-BOARD_APP = REPO / "tests" / "e2e" / "apps" / "board" / "app.py"
 REDEPLOYED = REPO / "tests" / "e2e" / "apps" / "board" / "redeployed.py"  # no column index
 LIVE = 60_000  # ms: Pyodide's cold start on a busy CI box
 MANY = 200  # tasks in the query whose changes must cost the same as in a short one
@@ -38,14 +36,6 @@ for (const proto of [MessagePort.prototype, Worker.prototype]) {
     } });
 }
 """
-
-
-@pytest.fixture
-def board(tmp_path: Path) -> Iterator[ServerProcess]:
-    process = ServerProcess(BOARD_APP, tmp_path / "board.db", secret=SECRET).start()
-    yield process
-    process.stop()
-    print(process.log())
 
 
 class Writer:
