@@ -87,7 +87,8 @@ export type Phase = "http" | "loading-runtime" | "loading-packages" | "connectin
 
 export interface Status {
   /** "connecting" until the Python client is live and every handle is handed over to it;
-   * "direct" when it cannot be (`error` says why): sends keep going over HTTP */
+   * "direct" when it cannot be (`error` says why): sends keep going over HTTP (confirmed, not
+   * optimistic) and others' changes show from the page's own socket */
   status: "connecting" | "live" | "reconnecting" | "offline" | "direct";
   /** events sent and not yet confirmed, over all instances (queued ones included) */
   unsaved: number;
