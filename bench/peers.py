@@ -3,6 +3,7 @@
     (cd bench/peers && npm ci)      # once: the peers and the driver's clients, pinned
     python bench/peers.py           # 3 interleaved repeats (about 3 minutes)
     python bench/peers.py --quick   # seconds, same code paths
+    python bench/peers.py --burners 2   # the same beside two CPU-burning processes
     python bench/peers.py --json FILE
 
 Each repeat starts every server afresh on 127.0.0.1 (a free port, its own data directory) and
@@ -29,7 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from server import SECRET, Process, statesync_server
+from server import SECRET, Burners, Process, statesync_server
 
 PEERS = Path(__file__).resolve().parent / "peers"
 SERVERS = ("statesync", "y-websocket", "hocuspocus")
@@ -157,7 +158,8 @@ def report(results: dict[str, Any]) -> None:
           f"saturated {sizes['seconds']:g} s, paced {sizes['rate']:g}/s for "
           f"{sizes['pacedSeconds']:g} s; {sizes['idleConnections']} idle connections; "
           f"median of {len(next(iter(results['runs'].values())))} interleaved repeats; "
-          f"load average {min(load):.1f}-{max(load):.1f} on {os.cpu_count()} cores")
+          f"load average {min(load):.1f}-{max(load):.1f} on {os.cpu_count()} cores, "
+          f"{results['burners']} CPU burners running")
     commits = results["sqlite_commits"]
     print(f"a bare SQLite WAL commit (synchronous={results['synchronous']}) meanwhile: "
           f"{statistics.median(c['commits_per_s'] for c in commits):,.0f}/s, p50 "
@@ -191,6 +193,8 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--servers", default=",".join(SERVERS),
                         help="which servers, comma-separated (default: all; statesync first)")
+    parser.add_argument("--burners", type=int, default=0,
+                        help="run this many CPU-burning processes throughout (a loaded machine)")
     parser.add_argument("--synchronous", choices=["FULL", "NORMAL"], default="FULL",
                         help="statesync's SQLite durability (NORMAL: no fsync per commit)")
     args = parser.parse_args()
@@ -209,8 +213,12 @@ def main() -> None:
                      idleConnections=20)
         repeats = 1
     started = time.time()
-    results = run(tuple(args.servers.split(",")), repeats, sizes, args.synchronous)
-    results["seconds"] = time.time() - started
+    burners = Burners(args.burners)
+    try:
+        results = run(tuple(args.servers.split(",")), repeats, sizes, args.synchronous)
+    finally:
+        burners.stop()
+    results.update(seconds=time.time() - started, burners=args.burners)
     report(results)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
