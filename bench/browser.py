@@ -1,51 +1,46 @@
-"""Browser client benchmark: Pyodide in Debian's Chromium against a real server.
+"""Browser client benchmark: the light runtime (MicroPython) and Pyodide in Debian's Chromium
+against a real server, quiet and with CPU-burning processes beside it.
 
-    python bench/browser.py                 # starts the example app on a temp database
-    python bench/browser.py --url URL       # or measure a running server of the example app
-    python bench/browser.py --quick         # fewer runs (the smoke test)
-    python bench/browser.py --runtime auto  # MicroPython where the machines run there
+    python bench/browser.py --quick --burn 0,2   # the documented run (docs/performance.md)
+    python bench/browser.py                      # more runs and sends (several minutes)
+    python bench/browser.py --runtime light      # one runtime only (light, pyodide, both)
+    python bench/browser.py --url URL            # a running server of the example app
 
-Two pages of the same origin. The example page (examples/settings_page: a settings form and a
-React todo list, both re-rendered on every change) measures what a user of it sees; a bare
-page (a JSON document the server serves, where nothing runs but the SDK) measures the SDK's own
-path, with no page rendering competing for the main thread.
+For each runtime (a server of examples/settings_page started with STATESYNC_BROWSER_RUNTIME
+auto, which gives the example's machines MicroPython, or pyodide) and each `--burn` count of
+busy-looping processes (0: quiet; 2: as many as this machine has cores, users' devices are
+loaded too), two pages of the same origin. The example page (a settings form and a React todo
+list, both re-rendered on every change) measures what a user of it sees; a bare page (a JSON
+document the server serves, where nothing runs but the SDK) measures the SDK's own path, with
+no page rendering competing for the main thread.
 
-On the example page:
-  cold page load -> first state shown (fresh browser profile: empty HTTP cache), the server's
-  state fetched over HTTP while Pyodide boots;
-  warm page load -> first state shown (reload: HTTP cache, compiled WebAssembly kept);
-  page load -> handover to the Python client (Pyodide booted, connected, every handle
-  switched over: sends are optimistic from then on), cold and warm;
-  Pyodide start (fetch + loadPyodide, in the worker; a reload restores the memory snapshot
-  the first boot saved), installing the statesync core + machine module, and the warm-up a
-  restored runtime runs (the send path on a throwaway machine);
-  the longest main-thread task from navigation to the handover (PerformanceObserver
-  "longtask"; the page's own React rendering included) and the longest script in a long
-  animation frame (the page's code that runs in the microtasks of an SDK promise counts as
-  that SDK script);
-  a second tab of the same origin: navigation -> handover (the SharedWorker's runtime and
-  connection are already there), and the bytes a reload downloads;
-  send() -> optimistic state shown while the page renders each change: 50 sends right after
-  each cold and warm load, and 200 in a row.
-On the bare page:
-  the SDK's import -> handover, cold and warm, the longest main-thread task in it, and the
-  longest SDK script in a long animation frame;
-  send() -> optimistic state through the worker (main -> worker -> main: the todo machine
-  applied in Pyodide, the state posted back), one at a time: right after each cold and warm
-  load, and 200 in a row in a fresh context; settings.set() -> shown (the built-in settings
-  machine, applied in the page at once), one at a time and in a burst; send() -> resolved (the
-  server's ack and update: a loopback round trip, durable commit included); and the platform's
-  floor for the optimistic path: a message echoed by a bare SharedWorker.
-Issue 25 adds, on the example page, cold and warm: the bytes transferred in all (the page's
-resources and the worker's, compressed as sent), a click made at once after the first state
-(before the runtime is up) -> its effect shown (confirmed over HTTP, or optimistic), and
-which runtime booted. Targets (light runtime, quiet machine): cold transfer <= 1 MB, warm
-<= 100 KB, optimistic <= 1 s after a cold navigation and <= 300 ms warm.
-Targets: optimistic update (main thread -> worker -> main thread) < 5 ms p95 and no SDK
-script of 50 ms or more on the main thread, judged on the bare page (issue 11; the example
-page's figures are printed beside them); first state < 3 s cold (issue 6) and warm reload to
-live < 1.5 s (issue 11), on the example page. The load average is printed before and after:
-the timings mean little on a busy machine.
+On the example page, in a fresh browser profile:
+  cold page load -> first state shown (empty HTTP cache), the server's state fetched over HTTP
+  while the runtime boots; the bytes transferred (page and worker, compressed as sent); a click
+  made at once after the first state -> its effect shown (confirmed over HTTP before the
+  runtime is up, else optimistic); page load -> handover to the Python client (optimistic from
+  then on); the runtime's start and its imports, in the worker; the longest main-thread task
+  until the handover (PerformanceObserver "longtask": none means none of 50 ms or more) and the
+  longest script in a long animation frame;
+  warm: the same, reloaded (HTTP cache; the SharedWorker outlives the page where Chromium gives
+  it an extended lifetime, so its runtime is found booted);
+  a second tab of the same origin: page load -> handover (runtime and connection already there);
+  revisit: the browser started again on the same profile (HTTP cache, a new worker: Pyodide
+  restores its memory snapshot) -> first state, handover, bytes;
+  send() -> optimistic state shown while the page renders each change: after each cold and warm
+  load, and in a row in a fresh context.
+On the bare page: the SDK's import -> handover, cold and warm, the longest main-thread task in
+it, and the longest SDK script in a long animation frame; send() -> optimistic state through the
+worker (main -> worker -> main), one at a time: after each cold and warm load, and in a row in a
+fresh context; settings.set() -> shown (applied in the page at once), one at a time and in a
+burst; send() -> resolved (the server's ack: a loopback round trip, durable commit included);
+and the platform's floor for the optimistic path, in the same run: a message echoed by a bare
+SharedWorker.
+Targets (issue 25, light runtime, quiet machine): cold transfer <= 1 MB, warm <= 100 KB,
+optimistic <= 1 s after a cold navigation and <= 300 ms warm, send() -> optimistic < 5 ms p95
+after boot, longest main-thread task < 50 ms; first state < 3 s cold (issue 6). The load
+average is printed before and after each measurement: the timings mean little on a busy
+machine, the ratios in one run more.
 """
 
 from __future__ import annotations
@@ -62,7 +57,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from playwright.sync_api import Browser, BrowserContext, Playwright, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
 REPO = Path(__file__).resolve().parents[1]
 APP = REPO / "examples" / "settings_page" / "app.py"
@@ -219,7 +214,9 @@ MARKS_JS = """async () => {
            longest: Math.max(0, ...before.map((t) => t.duration)),
            sdkLongest: Math.max(0, ...sdkScripts.map((s) => s.duration)),
            boots: info.boots, downloaded: info.downloaded, snapshot: info.timings.snapshot,
-           warmUp: info.timings.warmUp };
+           warmUp: info.timings.warmUp,
+           // a runtime booted before this page (found in the worker) is measured from 0
+           booted: get("statesync:pyodide").startTime > 0 };
 }"""
 
 
@@ -234,66 +231,90 @@ BARE_MARKS_JS = """async () => {
 
 
 @contextmanager
-def fresh_profile(playwright: Playwright) -> Iterator[BrowserContext]:
-    """A browser on a new profile on disk, as a first visit's (an ephemeral context's
-    in-memory HTTP cache keeps no 9.6 MB WebAssembly file), observing long tasks."""
-    profile = tempfile.TemporaryDirectory()
-    context = playwright.chromium.launch_persistent_context(profile.name,
-                                                            executable_path=CHROMIUM)
+def browser_on(playwright: Playwright, profile: str) -> Iterator[BrowserContext]:
+    """A browser on the profile directory `profile` (a new one: a first visit's; an ephemeral
+    context's in-memory HTTP cache keeps no 9.6 MB WebAssembly file), observing long tasks."""
+    context = playwright.chromium.launch_persistent_context(profile, executable_path=CHROMIUM)
     context.add_init_script(OBSERVE_JS)
     try:
         yield context
     finally:
         context.close()
-        profile.cleanup()
+
+
+@contextmanager
+def fresh_profile(playwright: Playwright) -> Iterator[BrowserContext]:
+    """A browser on a new profile (see `browser_on`)."""
+    with tempfile.TemporaryDirectory() as profile, browser_on(playwright, profile) as context:
+        yield context
 
 
 def page_load(playwright: Playwright, url: str, runs: int, sends: int) -> dict[str, list[Any]]:
     """The example page: cold (new profile) and warm (reload) page loads, each followed by
-    `sends` optimistic sends, then a second tab: milliseconds (and bytes, boots)."""
-    result: dict[str, list[Any]] = {key: [] for key in (
-        "cold", "warm", "live_cold", "live_warm", "pyodide_cold", "pyodide_warm", "core_cold",
-        "core_warm", "longest_cold", "longest_warm", "scripts_longest", "downloaded_cold",
-        "downloaded_warm", "live_second", "boots_second", "snapshot_cold", "snapshot_warm",
-        "sends_cold", "sends_warm", "warm_up", "click_cold", "click_warm", "click_before_live",
-        "transfer_cold", "transfer_warm", "runtime")}
+    `sends` optimistic sends, a second tab, then a revisit (the browser started again on the
+    same profile): milliseconds (and bytes, boots)."""
+    kinds = ("cold", "warm", "revisit")
+    result: dict[str, list[Any]] = {f"{key}_{kind}": [] for kind in kinds for key in (
+        "first", "live", "start", "imports", "longest", "downloaded", "transfer", "snapshot",
+        "booted")}
+    result |= {key: [] for key in (
+        "scripts_longest", "live_second", "boots_second", "sends_cold", "sends_warm", "warm_up",
+        "click_cold", "click_warm", "click_before_live", "runtime")}
     for _ in range(runs):
-        with fresh_profile(playwright) as context:
-            page = context.new_page()
-            for kind in ("cold", "warm", "second"):
-                if kind == "cold":
-                    page.goto(url)
-                elif kind == "warm":
-                    page.reload()
-                else:  # another tab while the first one is open
-                    page = context.new_page()
-                    page.goto(url)
-                page.wait_for_selector("body[data-ready=true]", timeout=READY_MS)
-                if kind != "second":
-                    click = page.evaluate(CLICK_JS)
-                    result[f"click_{kind}"].append(click["ms"])
-                    result["click_before_live"].append(click["beforeLive"])
-                page.wait_for_function(LIVE_JS, timeout=READY_MS)
-                marks = page.evaluate(MARKS_JS)
-                result[f"live_{kind}"].append(marks["live"])
-                result["scripts_longest"].append(marks["sdkLongest"])
-                if kind == "second":
-                    result["boots_second"].append(marks["boots"])
-                    continue
-                result[kind].append(marks["firstState"])
-                transfer = page.evaluate(TRANSFER_JS)
-                result[f"transfer_{kind}"].append(transfer["page"] + transfer["worker"])
-                result["runtime"].append(transfer["runtime"])
-                result[f"longest_{kind}"].append(marks["longest"])
-                result[f"downloaded_{kind}"].append(marks["downloaded"])
-                result[f"snapshot_{kind}"].append(marks["snapshot"])
-                if kind == "warm":
-                    result["warm_up"].append(marks["warmUp"])
-                if marks["pyodide"] is not None:
-                    result[f"pyodide_{kind}"].append(marks["pyodide"])
-                    result[f"core_{kind}"].append(marks["core"])
-                result[f"sends_{kind}"] += page.evaluate(LOAD_SENDS_JS, sends)
+        with tempfile.TemporaryDirectory() as profile:
+            with browser_on(playwright, profile) as context:
+                page = context.new_page()
+                worker_bytes = 0
+                for kind in ("cold", "warm", "second"):
+                    if kind == "cold":
+                        page.goto(url)
+                    elif kind == "warm":
+                        page.reload()
+                    else:  # another tab while the first one is open
+                        page = context.new_page()
+                        page.goto(url)
+                    worker_bytes = load(page, kind, result, sends, worker_bytes)
+            with browser_on(playwright, profile) as context:  # a new worker, the HTTP cache kept
+                page = context.new_page()
+                page.goto(url)
+                load(page, "revisit", result, sends, 0)
     return result
+
+
+def load(page: Page, kind: str, result: dict[str, list[Any]], sends: int,
+         worker_bytes: int) -> int:
+    """One page load of the example page (just navigated): its figures into `result`.
+    `worker_bytes`: what the worker had downloaded before (it may outlive a page); returns
+    what it has now."""
+    page.wait_for_selector("body[data-ready=true]", timeout=READY_MS)
+    if kind in ("cold", "warm"):
+        click = page.evaluate(CLICK_JS)
+        result[f"click_{kind}"].append(click["ms"])
+        result["click_before_live"].append(click["beforeLive"])
+    page.wait_for_function(LIVE_JS, timeout=READY_MS)
+    marks = page.evaluate(MARKS_JS)
+    result["scripts_longest"].append(marks["sdkLongest"])
+    if kind == "second":
+        result["live_second"].append(marks["live"])
+        result["boots_second"].append(marks["boots"])
+        return marks["downloaded"]
+    result[f"live_{kind}"].append(marks["live"])
+    result[f"first_{kind}"].append(marks["firstState"])
+    transfer = page.evaluate(TRANSFER_JS)
+    result[f"transfer_{kind}"].append(transfer["page"] + transfer["worker"] - worker_bytes)
+    result["runtime"].append(transfer["runtime"])
+    result[f"longest_{kind}"].append(marks["longest"])
+    result[f"downloaded_{kind}"].append(marks["downloaded"] - worker_bytes)
+    result[f"snapshot_{kind}"].append(marks["snapshot"])
+    result[f"booted_{kind}"].append(marks["booted"])
+    if marks["booted"]:  # this page's load booted the runtime (else it was found booted)
+        result[f"start_{kind}"].append(marks["pyodide"])
+        result[f"imports_{kind}"].append(marks["core"])
+        if marks["warmUp"]:
+            result["warm_up"].append(marks["warmUp"])
+    if kind in ("cold", "warm"):
+        result[f"sends_{kind}"] += page.evaluate(LOAD_SENDS_JS, sends)
+    return marks["downloaded"]
 
 
 def bare_load(playwright: Playwright, url: str, runs: int, sends: int) -> dict[str, list[Any]]:
@@ -349,20 +370,6 @@ def example_sends(browser: Browser, url: str, count: int) -> list[float]:
         context.close()
 
 
-def node_reference() -> float | None:
-    """`loadPyodide()` under Node in ms: how fast this machine runs Pyodide right now."""
-    module = REPO / "sdk_web" / "node_modules" / "pyodide" / "pyodide.mjs"
-    script = (f"import {{ loadPyodide }} from {json.dumps(str(module))};"
-              "const t = performance.now(); await loadPyodide();"
-              "console.log(performance.now() - t);")
-    try:
-        done = subprocess.run(["node", "--input-type=module", "-e", script], capture_output=True,
-                              text=True, timeout=120, check=True)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return float(done.stdout.strip())
-
-
 def p95(values: list[float]) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
@@ -377,6 +384,8 @@ def summary(values: list[float]) -> str:
 
 
 def run(url: str, runs: int, count: int, burst: int, load_sends: int) -> dict[str, Any]:
+    """Every figure of one server (one runtime) under the current load, printed and returned
+    (lists of values; "load average": before and after)."""
     load_before = os.getloadavg()[0]
     with sync_playwright() as playwright:
         loads = page_load(playwright, url, runs, load_sends)
@@ -387,32 +396,30 @@ def run(url: str, runs: int, count: int, burst: int, load_sends: int) -> dict[st
             rendered = example_sends(browser, url, count)
         finally:
             browser.close()
-    example = {
-        "page load -> first state, cold": loads["cold"],
-        "page load -> first state, warm (reload)": loads["warm"],
-        "bytes transferred (page + worker), cold": loads["transfer_cold"],
-        "bytes transferred (page + worker), warm (reload)": loads["transfer_warm"],
+    figures: dict[str, Any] = {}
+    for kind, label in (("cold", "cold"), ("warm", "warm (reload)"),
+                        ("revisit", "revisit (browser restarted, HTTP cache)")):
+        figures |= {
+            f"page load -> first state, {label}": loads[f"first_{kind}"],
+            f"bytes transferred (page + worker), {label}": loads[f"transfer_{kind}"],
+            f"bytes downloaded by the worker, {label}": loads[f"downloaded_{kind}"],
+            f"{HANDOVER}, {label}": loads[f"live_{kind}"],
+            f"runtime start (fetch + boot) when this load booted it, {label}":
+                loads[f"start_{kind}"],
+            f"install / import core, client, machines when booted, {label}":
+                loads[f"imports_{kind}"],
+            f"longest main-thread task until the handover, {label}": loads[f"longest_{kind}"],
+        }
+    figures |= {
         "click right after the first state -> shown, cold": loads["click_cold"],
         "click right after the first state -> shown, warm": loads["click_warm"],
-        f"{HANDOVER}, cold": loads["live_cold"],
-        f"{HANDOVER}, warm": loads["live_warm"],
-        "Pyodide start, cold (fetch + loadPyodide)": loads["pyodide_cold"],
-        "Pyodide start, warm": loads["pyodide_warm"],
-        "install core + machine module, cold": loads["core_cold"],
-        "install core + machine module, warm": loads["core_warm"],
-        "warm-up after restoring the snapshot (warm)": loads["warm_up"],
-        "longest main-thread task until the handover, cold": loads["longest_cold"],
-        "longest main-thread task until the handover, warm": loads["longest_warm"],
+        "second tab: page load -> handover": loads["live_second"],
+        "warm-up after restoring the snapshot": loads["warm_up"],
         "longest script in a long animation frame (the page's code in it)":
             loads["scripts_longest"],
-        "second tab: page load -> handover": loads["live_second"],
-        "bytes downloaded by the worker, cold": loads["downloaded_cold"],
-        "bytes downloaded by the worker, warm (reload)": loads["downloaded_warm"],
         "send() -> optimistic state, rendered, after a cold load": loads["sends_cold"],
         "send() -> optimistic state, rendered, after a warm load": loads["sends_warm"],
         "send() -> optimistic state, rendered, one at a time": rendered,
-    }
-    sdk = {
         "SDK import -> handover, cold": bare["live_cold"],
         "SDK import -> handover, warm (reload)": bare["live_warm"],
         "longest main-thread task, SDK import -> handover, cold": bare["longest_cold"],
@@ -426,58 +433,108 @@ def run(url: str, runs: int, count: int, burst: int, load_sends: int) -> dict[st
         f"settings.set() -> shown (in the page), burst of {burst}": timed["bursts"],
         "send() -> ack and update: resolved (loopback, durable)": timed["acked"],
     }
-    reference = node_reference()
-    print(f"browser client, Chromium + Pyodide, {os.cpu_count()} CPUs, load average "
-          f"{load_before:.1f} before, {os.getloadavg()[0]:.1f} after; milliseconds")
-    if reference is not None:
-        print(f"  reference: loadPyodide() under Node takes {reference:.0f} ms right now")
-    print(f"runtime booted: {', '.join(sorted(set(loads['runtime'])))}; clicks made before "
-          f"the handover: {sum(loads['click_before_live'])} of {len(loads['click_before_live'])}")
-    print("the example page (a settings form and a React todo list, rendered on each change):")
-    for name, values in example.items():
-        print(f"  {name:66s} {summary(values)}")
-    print(f"  second tab: runtimes booted by the shared worker: {max(loads['boots_second'])}")
-    print(f"  Pyodide memory snapshot, cold boots: {', '.join(loads['snapshot_cold'])}; "
-          f"warm (reload): {', '.join(loads['snapshot_warm'])}")
-    print("a bare page (nothing runs on it but the SDK):")
-    for name, values in sdk.items():
-        print(f"  {name:66s} {summary(values)}")
+    runtime = ", ".join(sorted(set(loads["runtime"])))
+    print(f"runtime booted: {runtime}; clicks made before the handover: "
+          f"{sum(loads['click_before_live'])} of {len(loads['click_before_live'])}; load "
+          f"average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after; milliseconds "
+          f"(bytes)")
+    for name, values in figures.items():
+        print(f"  {name:78s} {summary(values)}")
+    booted = {kind: loads[f"booted_{kind}"] for kind in ("cold", "warm", "revisit")}
+    print(f"  runtime booted by the load (else found in the worker): {booted}; by the second "
+          f"tab's worker in all: {max(loads['boots_second'])}; Pyodide memory snapshot: "
+          f"{ {kind: loads[f'snapshot_{kind}'] for kind in booted} }")
     print(f"  burst of {burst} sends, all acked in {timed['burstTotal']:.0f} ms")
-    optimistic = worst_p95(bare["sends_cold"], bare["sends_warm"], timed["worker"])
-    rendered_p95 = worst_p95(loads["sends_cold"], loads["sends_warm"], rendered)
-    floor = p95(timed["echo"])
-    print(f"  p95 optimistic / p95 bare echo: {optimistic / floor:.1f}x "
-          f"({optimistic:.2f} / {floor:.2f} ms)")
-    longest = max(bare["sdk_longest"])
-    cold = statistics.median(loads["cold"])
-    warm = statistics.median(loads["live_warm"])
-    live_cold = statistics.median(loads["live_cold"])
-    cold_bytes = statistics.median(loads["transfer_cold"])
-    warm_bytes = statistics.median(loads["transfer_warm"])
-    print(f"Issue 25 targets: cold transfer <= 1 MB: {verdict(cold_bytes <= 1_000_000)} "
-          f"({cold_bytes / 1e6:.2f} MB); warm <= 100 KB: {verdict(warm_bytes <= 100_000)} "
-          f"({warm_bytes / 1e3:.0f} KB); optimistic <= 1 s after a cold navigation: "
-          f"{verdict(live_cold <= 1000)} ({live_cold / 1000:.2f} s), <= 300 ms warm: "
-          f"{verdict(warm <= 300)} ({warm:.0f} ms)")
-    print(f"Targets: optimistic < 5 ms p95: {verdict(optimistic < 5)} (the SDK's path, worst "
-          f"p95 of cold, warm, in a row: {optimistic:.2f}; on the example page, rendering each "
-          f"change: {rendered_p95:.2f}); first state < 3 s cold: {verdict(cold < 3000)} "
-          f"({cold / 1000:.2f} s); no SDK script >= 50 ms on the main thread: "
-          f"{verdict(longest < 50)} (longest {longest:.0f} ms; on the example page, its own "
-          f"code included: {max(loads['scripts_longest']):.0f} ms); warm reload to live "
-          f"< 1.5 s: {verdict(warm < 1500)} ({warm / 1000:.2f} s)")
-    return {**example, **sdk, "burst total": timed["burstTotal"], "node loadPyodide": reference,
-            "runtime": loads["runtime"], "click before the handover": loads["click_before_live"],
-            "snapshot, cold": loads["snapshot_cold"], "snapshot, warm": loads["snapshot_warm"],
+    return {**figures, "runtime": runtime, "burst total": timed["burstTotal"],
+            "click before the handover": loads["click_before_live"],
             "load average": [load_before, os.getloadavg()[0]]}
 
 
+@contextmanager
+def burning(count: int) -> Iterator[None]:
+    """`count` processes busy-looping on the CPU meanwhile (a user's loaded device)."""
+    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
+               for _ in range(count)]
+    try:
+        yield
+    finally:
+        for burner in burners:
+            burner.kill()
+            burner.wait()
+
+
+def median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
 def worst_p95(*series: list[float]) -> float:
-    return max(p95(values) for values in series)
+    return max(p95(values) for values in series if values)
 
 
-def verdict(met: bool) -> str:
-    return "met" if met else "MISSED"
+def key_figures(figures: dict[str, Any]) -> dict[str, float | None]:
+    """The issue's figures of one configuration (medians unless said; ms, MB, KB)."""
+    def mb(name: str) -> float | None:
+        value = median(figures[name])
+        return None if value is None else value / 1e6
+
+    optimistic = worst_p95(*(figures[f"send() -> optimistic state via the worker, {when}"]
+                             for when in ("after a cold load", "after a warm load",
+                                          "one at a time")))
+    echo = p95(figures["the platform's floor: postMessage echo by a bare SharedWorker"])
+    longest = [value for name, values in figures.items()
+               if name.startswith("longest main-thread task") for value in values]
+    return {
+        "cold transfer (MB)": mb("bytes transferred (page + worker), cold"),
+        "warm transfer (MB)": mb("bytes transferred (page + worker), warm (reload)"),
+        "revisit transfer (MB)":
+            mb("bytes transferred (page + worker), revisit (browser restarted, HTTP cache)"),
+        "first state, cold": median(figures["page load -> first state, cold"]),
+        "first state, warm": median(figures["page load -> first state, warm (reload)"]),
+        "click -> shown, cold": median(
+            figures["click right after the first state -> shown, cold"]),
+        "optimistic after navigation, cold": median(figures[f"{HANDOVER}, cold"]),
+        "optimistic after navigation, warm": median(figures[f"{HANDOVER}, warm (reload)"]),
+        "optimistic after navigation, revisit":
+            median(figures[f"{HANDOVER}, revisit (browser restarted, HTTP cache)"]),
+        "optimistic, second tab": median(figures["second tab: page load -> handover"]),
+        "bare page: SDK import -> optimistic, cold":
+            median(figures["SDK import -> handover, cold"]),
+        "bare page: SDK import -> optimistic, warm":
+            median(figures["SDK import -> handover, warm (reload)"]),
+        "send -> optimistic p95 (bare page, worst of 3)": optimistic,
+        "bare SharedWorker echo p95 (the floor)": echo,
+        "send -> optimistic p95, rendered (example page)": worst_p95(*(
+            figures[f"send() -> optimistic state, rendered, {when}"]
+            for when in ("after a cold load", "after a warm load", "one at a time"))),
+        "longest main-thread task before live (0: none >= 50)": max(longest, default=0),
+    }
+
+
+def report(results: dict[str, dict[str, Any]]) -> None:
+    """Every configuration's key figures side by side, then the light runtime's verdicts."""
+    table = {label: key_figures(figures) for label, figures in results.items()}
+    labels = list(table)
+    print("\nkey figures (medians; ms unless said):")
+    print(f"  {'':52s}" + "".join(f"{label:>24s}" for label in labels))
+    for row in next(iter(table.values())):
+        cells = (table[label][row] for label in labels)
+        print(f"  {row:52s}" + "".join(
+            f"{'-' if value is None else format(value, '.2f'):>24s}" for value in cells))
+    for label, row in table.items():
+        if not label.startswith("light"):
+            continue
+        met = {
+            "cold transfer <= 1 MB": (row["cold transfer (MB)"] or 0) <= 1,
+            "warm transfer <= 100 KB": (row["warm transfer (MB)"] or 0) <= 0.1,
+            "optimistic <= 1 s after a cold navigation":
+                row["optimistic after navigation, cold"] <= 1000,
+            "<= 300 ms warm": row["optimistic after navigation, warm"] <= 300,
+            "send p95 < 5 ms": row["send -> optimistic p95 (bare page, worst of 3)"] < 5,
+            "longest main-thread task < 50 ms":
+                row["longest main-thread task before live (0: none >= 50)"] < 50,
+        }
+        print(f"issue 25 targets, {label}: " + "; ".join(
+            f"{name}: {'met' if ok else 'MISSED'}" for name, ok in met.items()))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -485,27 +542,43 @@ def main(argv: list[str] | None = None) -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", help="a running server of examples/settings_page/app.py")
     parser.add_argument("--quick", action="store_true",
-                        help="1 page-load run, 20 sends (10 after each load)")
+                        help="1 page-load run, 60 sends in a row (20 after each load)")
     parser.add_argument("--json", type=Path, help="write the raw numbers here")
-    parser.add_argument("--runtime", choices=("auto", "pyodide"), default="pyodide",
-                        help="the server started here (STATESYNC_BROWSER_RUNTIME): auto offers "
-                             "MicroPython where the start-up check allows it")
+    parser.add_argument("--runtime", choices=("light", "pyodide", "both"), default="both",
+                        help="the servers started here: light (STATESYNC_BROWSER_RUNTIME=auto: "
+                             "MicroPython for the example's machines), pyodide, or both")
+    parser.add_argument("--burn", default="0",
+                        help="CPU-burning processes during the measurement, comma-separated "
+                             "for one measurement each (0,2: quiet, then two)")
     args = parser.parse_args(argv)
-    os.environ["STATESYNC_BROWSER_RUNTIME"] = args.runtime
-    runs, count, burst, load_sends = (1, 20, 10, 10) if args.quick else (5, 200, 50, 50)
-    if args.url:
-        result = run(args.url, runs, count, burst, load_sends)
-    else:
-        from statesync_server.testing import ServerProcess
+    runs, count, burst, load_sends = (1, 60, 10, 20) if args.quick else (5, 200, 50, 50)
+    burns = [int(n) for n in args.burn.split(",")]
+    runtimes = ["server"] if args.url else (["light", "pyodide"] if args.runtime == "both"
+                                            else [args.runtime])
+    print(f"browser client, Chromium, {os.cpu_count()} CPUs, load average "
+          f"{os.getloadavg()[0]:.1f} at the start")
+    results: dict[str, dict[str, Any]] = {}
+    for runtime in runtimes:
+        for burn in burns:
+            label = f"{runtime}, {burn} burning"
+            print(f"\n== {label}")
+            with burning(burn):
+                if args.url:
+                    results[label] = run(args.url, runs, count, burst, load_sends)
+                    continue
+                from statesync_server.testing import ServerProcess
 
-        with tempfile.TemporaryDirectory() as tmp:
-            server = ServerProcess(APP, Path(tmp) / "bench.db").start()
-            try:
-                result = run(server.url + "/", runs, count, burst, load_sends)
-            finally:
-                server.stop()
+                os.environ["STATESYNC_BROWSER_RUNTIME"] = ("auto" if runtime == "light"
+                                                           else "pyodide")
+                with tempfile.TemporaryDirectory() as tmp:
+                    server = ServerProcess(APP, Path(tmp) / "bench.db").start()
+                    try:
+                        results[label] = run(server.url + "/", runs, count, burst, load_sends)
+                    finally:
+                        server.stop()
+    report(results)
     if args.json:
-        args.json.write_text(json.dumps(result, indent=2))
+        args.json.write_text(json.dumps(results, indent=2))
 
 
 if __name__ == "__main__":

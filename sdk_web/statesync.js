@@ -121,8 +121,10 @@ function channel() {
     const script = new Blob([`import ${JSON.stringify(url)};`], { type: "text/javascript" });
     port = new Worker(URL.createObjectURL(script), { type: "module", name: "statesync" });
   } else if (typeof SharedWorker === "function" && navigator.locks) {
+    // extendedLifetime: the worker, its runtime booted, outlives the page a while (Chromium
+    // 139+; ignored elsewhere), so a reload or the next page of the site finds it there.
     port = new SharedWorker(new URL("./worker.js", import.meta.url),
-      { type: "module", name: "statesync" }).port;
+      { type: "module", name: "statesync", extendedLifetime: true }).port;
   } else {
     port = new Worker(new URL("./worker.js", import.meta.url), { type: "module", name: "statesync" });
   }

@@ -41,9 +41,9 @@ const RESTORE_TIMEOUT = 30_000; // ms: Pyodide only logs a failed instantiation,
  *   these files), or none (no Cache API)
  */
 
-/** @type {Map<string, Promise<Runtime>>} one per server (base URL) and kind */
+/** @type {Map<string, Promise<Runtime>>} one per server (base URL) and kind: its latest code */
 const runtimes = new Map();
-/** @type {Map<string, Promise<any>>} manifests by server (base URL) */
+/** @type {Map<string, Promise<any>>} manifests by server (base URL), for `bootAhead` */
 const manifests = new Map();
 /** @type {Map<string, {phase: string, loaded: number, total?: number}>} boots under way */
 const progress = new Map();
@@ -86,14 +86,20 @@ async function countBytes(response, count) {
   }
 }
 
-/** The server's manifest, fetched once (again after a failure). @param {string} base */
-function manifestOf(base) {
-  if (!manifests.has(base)) {
+/**
+ * The server's manifest, fetched once per page (again after a failure): a SharedWorker
+ * outlives its pages (statesync.js asks for an extended lifetime), so a page may come after
+ * the server changed its code; the runtimes booted are kept while the manifest's code is the
+ * same (`loadRuntime`). @param {string} base @param {Tab} [tab] the page asking
+ */
+function manifestOf(base, tab = undefined) {
+  const cache = tab?.manifests ?? manifests;
+  if (!cache.has(base)) {
     const manifest = fetchJson(`${base}/statesync/manifest.json`);
-    manifest.catch(() => manifests.delete(base));
-    manifests.set(base, manifest);
+    manifest.catch(() => cache.delete(base));
+    cache.set(base, manifest);
   }
-  return manifests.get(base);
+  return cache.get(base);
 }
 
 /**
@@ -126,17 +132,28 @@ function chooseRuntime(manifest, locations) {
 }
 
 /**
- * Boot the runtime of `kind` for `base` once (a failed boot is tried again by the next call).
- * @param {string} base @param {"pyodide"|"micropython"} kind
+ * Boot the runtime of `kind` for `base` once per version of its code (content-hashed URLs in
+ * `manifest`); a failed boot is tried again by the next call. A runtime of older code is
+ * dropped (pages still using it keep it).
+ * @param {string} base @param {"pyodide"|"micropython"} kind @param {any} manifest
  */
-function loadRuntime(base, kind) {
-  const key = `${kind} ${base}`;
+function loadRuntime(base, kind, manifest) {
+  const key = runtimeKey(base, kind, manifest);
   if (!runtimes.has(key)) {
-    const runtime = boot(base, kind);
+    const older = JSON.stringify([kind, base]).slice(0, -1);
+    for (const other of runtimes.keys()) if (other.startsWith(older)) runtimes.delete(other);
+    const runtime = boot(base, kind, manifest);
     runtime.catch(() => runtimes.delete(key));
     runtimes.set(key, runtime);
   }
   return runtimes.get(key);
+}
+
+/** Which runtime of `kind` for `base`, and which version of its code. */
+function runtimeKey(base, kind, manifest) {
+  const code = kind === "micropython" ? [manifest.micropython, manifest.light]
+    : [manifest.pyodide, manifest.core, manifest.bridge, ...manifest.modules.map((m) => m.url)];
+  return JSON.stringify([kind, base, ...code]);
 }
 
 /** `machines` as a page gives it (`true`, `false` or locations) -> locations. */
@@ -152,8 +169,11 @@ function report(base, phase, bytes = {}) {
   for (const tab of tabs) tab.channel.notify("progress", { base, ...now });
 }
 
-/** @param {string} base @param {"pyodide"|"micropython"} kind @returns {Promise<Runtime>} */
-async function boot(base, kind) {
+/**
+ * @param {string} base @param {"pyodide"|"micropython"} kind @param {any} manifest
+ * @returns {Promise<Runtime>}
+ */
+async function boot(base, kind, manifest) {
   boots += 1;
   const started = performance.now();
   let loaded = 0;
@@ -167,7 +187,6 @@ async function boot(base, kind) {
   });
   try {
     report(base, "loading-runtime", { loaded: 0 });
-    const manifest = await manifestOf(base);
     if (kind === "micropython") return await bootLight(base, manifest, started);
     report(base, "loading-runtime", { total: manifest.bytes });
     const [{ loadPyodide }, core, modules, bridgeSource] = await Promise.all([
@@ -557,6 +576,8 @@ class Tab {
   refs = new Map();
   /** @type {Map<number, Watch>} */
   watches = new Map();
+  /** @type {Map<string, Promise<any>>} the servers' manifests, as this page found them */
+  manifests = new Map();
 
   /** @param {any} port */
   constructor(port) {
@@ -589,10 +610,10 @@ const OPS = {
   async boot(tab, { base, machines }) {
     const booting = progress.get(base);
     if (booting) tab.channel.notify("progress", { base, ...booting });
-    const manifest = await manifestOf(base);
+    const manifest = await manifestOf(base, tab);
     const { kind, local, serverOnly } = chooseRuntime(manifest, locationsOf(manifest, machines));
     for (const why of Object.values(serverOnly)) console.warn(`statesync: ${why}`);
-    const { timings } = await loadRuntime(base, kind);
+    const { timings } = await loadRuntime(base, kind, manifest);
     // Bytes this worker fetched over the network (HTTP cache hits count 0).
     const downloaded = performance.getEntriesByType("resource")
       .reduce((sum, entry) => sum + entry.transferSize, 0);
@@ -607,14 +628,14 @@ const OPS = {
     /** @type {User} */
     const user = { tab, cid, refs: new Set(), closed: false };
     tab.users.set(cid, user);
-    const manifest = await manifestOf(base);
+    const manifest = await manifestOf(base, tab);
     const { kind, local: locations } = chooseRuntime(manifest, locationsOf(manifest, machines));
-    const runtime = await loadRuntime(base, kind);
+    const runtime = await loadRuntime(base, kind, manifest);
     const { bridge } = runtime;
     // Pages with the same token (or the same anonymous session) share the Python client; a
     // page's getToken() is its own (`askedToken` is its first answer).
     const key = askedToken ? `own:${++ownKeys}`
-      : JSON.stringify([base, token ?? "anonymous", locations]);
+      : JSON.stringify([runtimeKey(base, kind, manifest), token ?? "anonymous", locations]);
     let connection = connections.get(key);
     if (!connection) {
       const { none } = runtime;
@@ -779,9 +800,9 @@ const OPS = {
 
   /** `statesync.settings.settings_instance`, for pages without `crypto.subtle`. */
   async settingsName(tab, { base, namespace, subject }) {
-    const manifest = await manifestOf(base);
+    const manifest = await manifestOf(base, tab);
     const { kind } = chooseRuntime(manifest, locationsOf(manifest, true));
-    const settings = (await loadRuntime(base, kind)).python.pyimport("statesync.settings");
+    const settings = (await loadRuntime(base, kind, manifest)).python.pyimport("statesync.settings");
     try {
       return settings.settings_instance(namespace, subject);
     } finally {
@@ -800,7 +821,7 @@ async function bootAhead(base) {
   try {
     const manifest = await manifestOf(base);
     const { kind } = chooseRuntime(manifest, locationsOf(manifest, true));
-    if (kind === "micropython") await loadRuntime(base, kind);
+    if (kind === "micropython") await loadRuntime(base, kind, manifest);
   } catch {
     // the page's boot tries again and says why
   }

@@ -1,0 +1,72 @@
+"""The SharedWorker outlives its pages (statesync.js asks for an extended lifetime): a reload
+finds the runtime booted, unless the server's code changed meanwhile (its manifest says so),
+then the page gets a runtime of the new code. No timing is asserted: the worker says how many
+runtimes it booted."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from e2e_harness import EXAMPLE_APP, SECRET, token
+from playwright.sync_api import Page
+
+from statesync_server.testing import ServerProcess
+
+# Connect, open the user's todo list, add an item through the worker's Python client.
+LIVE = """async ([token, text]) => {
+    const { connect, loadRuntime } = await import("/statesync/sdk/statesync.js");
+    const client = await connect({ token });
+    const todo = await client.instance("todo", client.status.subject, { create: {} });
+    await client.ready;
+    await todo.send({ type: "ADD", text });
+    const items = todo.state.context.items.map((i) => i.text);
+    return { info: await loadRuntime(), items };
+}"""
+
+
+@pytest.fixture
+def app_dir(tmp_path: Path) -> Path:
+    """A copy of the example app, whose machine module a test can change."""
+    copy = tmp_path / "app"
+    shutil.copytree(EXAMPLE_APP.parent, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    return copy
+
+
+@pytest.fixture
+def light(app_dir: Path, tmp_path: Path,
+          monkeypatch: pytest.MonkeyPatch) -> Iterator[ServerProcess]:
+    """The copied app on a server that offers the light runtime."""
+    monkeypatch.setenv("STATESYNC_BROWSER_RUNTIME", "auto")
+    process = ServerProcess(app_dir / "app.py", tmp_path / "e2e.db", secret=SECRET).start()
+    yield process
+    process.stop()
+    print(process.log())
+
+
+def live(page: Page, text: str) -> dict[str, Any]:
+    answer = page.evaluate(LIVE, [token("alice"), text])
+    assert answer["info"]["worker"] == "shared" and text in answer["items"]
+    return answer["info"]
+
+
+def test_a_reload_finds_the_runtime_booted_until_the_servers_code_changes(
+        page: Page, light: ServerProcess, app_dir: Path) -> None:
+    page.set_default_timeout(60_000)
+    page.goto(f"{light.url}/statesync/manifest.json")
+    first = live(page, "first")
+    assert first["runtime"] == "micropython" and first["boots"] == 1
+
+    page.reload()
+    again = live(page, "after a reload")
+    assert again["boots"] == 1 and again["timings"] == first["timings"]  # that same boot
+
+    machines = app_dir / "machines.py"
+    machines.write_text(machines.read_text() + "\nCHANGED = True\n")
+    light.restart()
+    page.reload()
+    changed = live(page, "after a change")
+    assert changed["boots"] == 2 and changed["timings"] != first["timings"]
