@@ -35,7 +35,7 @@ export class DirectFeed {
   #reconnect;
   /** @type {Map<string, Follower>} by [machine, name] JSON */
   #followers = new Map();
-  /** @type {Map<number, string>} subscribe request id -> follower key */
+  /** @type {Map<number, string>} subscribe requests not yet answered: id -> follower key */
   #requests = new Map();
   #ids = 0;
   /** Whether emitted events are passed on: not once the worker's client delivers them (the
@@ -148,10 +148,13 @@ export class DirectFeed {
       case "emitted":
         if (this.emits) this.#followers.get(key)?.emitted(message.event);
         return;
+      case "subscribed": // a later error names the instance
+        this.#requests.delete(message.id);
+        return undefined;
       case "error":
         return this.#error(message);
       default:
-        return undefined; // subscribed, unsubscribed: nothing to do
+        return undefined; // unsubscribed: nothing to do
     }
   }
 
@@ -166,6 +169,7 @@ export class DirectFeed {
     if (error.id === "auth" || error.code === "unauthenticated") return this.#socket?.close();
     const key = this.#requests.get(error.id) ?? (error.machine !== undefined
       ? JSON.stringify([error.machine, error.instance]) : undefined);
+    this.#requests.delete(error.id);
     if (key === undefined || !this.#followers.has(key)) return undefined;
     if (FINAL.has(error.code)) {
       this.#followers.delete(key);
