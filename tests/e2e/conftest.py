@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,14 @@ def relay_to() -> Iterator[Callable[[ServerProcess], DelayProxy]]:
 def server(serve: Callable[..., ServerProcess]) -> ServerProcess:
     """The example app on a real server."""
     return serve()
+
+
+@pytest.fixture
+def app_dir(tmp_path: Path) -> Path:
+    """A copy of the example app, whose machine module a test can change."""
+    copy = tmp_path / "app"
+    shutil.copytree(EXAMPLE_APP.parent, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    return copy
 
 
 @pytest.fixture

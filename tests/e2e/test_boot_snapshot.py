@@ -8,13 +8,12 @@ an extended lifetime), so a reload finds its runtime booted and restores nothing
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_harness import EXAMPLE_APP, token
+from e2e_harness import token
 from playwright.sync_api import Page
 
 from statesync_server.testing import ServerProcess
@@ -49,14 +48,6 @@ STORED = """async ([count, stale]) => {
     }
     throw new Error("no snapshot stored");
 }"""
-
-
-@pytest.fixture
-def app_dir(tmp_path: Path) -> Path:
-    """A copy of the example app, whose machine module a test can change."""
-    copy = tmp_path / "app"
-    shutil.copytree(EXAMPLE_APP.parent, copy, ignore=shutil.ignore_patterns("__pycache__"))
-    return copy
 
 
 @pytest.fixture

@@ -5,13 +5,12 @@ runtimes it booted."""
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_harness import EXAMPLE_APP, SECRET, token
+from e2e_harness import token
 from playwright.sync_api import Page
 
 from statesync_server.testing import ServerProcess
@@ -29,22 +28,11 @@ LIVE = """async ([token, text]) => {
 
 
 @pytest.fixture
-def app_dir(tmp_path: Path) -> Path:
-    """A copy of the example app, whose machine module a test can change."""
-    copy = tmp_path / "app"
-    shutil.copytree(EXAMPLE_APP.parent, copy, ignore=shutil.ignore_patterns("__pycache__"))
-    return copy
-
-
-@pytest.fixture
-def light(app_dir: Path, tmp_path: Path,
-          monkeypatch: pytest.MonkeyPatch) -> Iterator[ServerProcess]:
+def light(app_dir: Path, monkeypatch: pytest.MonkeyPatch,
+          serve: Callable[..., ServerProcess]) -> ServerProcess:
     """The copied app on a server that offers the light runtime."""
     monkeypatch.setenv("STATESYNC_BROWSER_RUNTIME", "auto")
-    process = ServerProcess(app_dir / "app.py", tmp_path / "e2e.db", secret=SECRET).start()
-    yield process
-    process.stop()
-    print(process.log())
+    return serve(app_dir / "app.py")
 
 
 def live(page: Page, text: str) -> dict[str, Any]:
