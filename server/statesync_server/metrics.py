@@ -54,6 +54,18 @@ class Metrics:
             "statesync_timers_pending", "Timers scheduled and not yet fired", registry=r)
         self.jobs_running = Gauge(
             "statesync_jobs_running", "Effects and services pending in the runner", registry=r)
+        self.write_conflicts = Counter(
+            "statesync_write_conflicts", "Cluster mode: commits refused because another "
+            "process committed to the instance first (caught up and applied again)", registry=r)
+        self.writes_forwarded = Counter(
+            "statesync_writes_forwarded", "Cluster mode: client sends forwarded to their "
+            "instance's owner process and answered by it", registry=r)
+        self.forward_fallbacks = Counter(
+            "statesync_forward_fallbacks", "Cluster mode: client sends applied here because "
+            "their instance's owner could not be reached in time", registry=r)
+        self.cluster_members = Gauge(
+            "statesync_cluster_members", "Cluster mode: live processes that may own instances "
+            "(this one included), as of the last heartbeat", registry=r)
         self._applied: dict[tuple[str, str], Counter] = {}
         self._rejected: dict[str, Counter] = {}
 

@@ -51,6 +51,7 @@ class Op:
     ref: Any = None  # a workflow.Ref for events from timers, services and other instances
     settle: bool = False  # send: answer once no effect of the instance is pending
     grant: bool = False  # get: answer a `ReadGrant` (history reads)
+    forwarded: bool = False  # send: forwarded by another process to this, the owner (peers.py)
     answered: bool = False
     received: float = 0.0  # perf_counter() when submitted (the log lines' durations)
 

@@ -45,5 +45,8 @@ class Settings:
     node_id: str | None = None
     """PostgreSQL: this process's id in the cluster (default: host name and port); a process
     restarted under the same id takes its timers and jobs back at once."""
+    peer_url: str | None = None
+    """PostgreSQL: where the other processes reach this one to forward writes to the
+    instances it owns (default: `url` as ws://); `-` turns forwarding off."""
     metrics_token: str | None = None
     """A bearer secret a Prometheus scraper may send for `/metrics` (admin tokens work too)."""

@@ -80,6 +80,9 @@ def _parser() -> argparse.ArgumentParser:
                             "take over a process's timers and jobs")
     serve.add_argument("--node-id", default=None,
                        help="PostgreSQL: this process's id in the cluster (default: host:port)")
+    serve.add_argument("--peer-url", default=None,
+                       help="PostgreSQL: the ws:// URL other processes reach this one at "
+                            "(default: this server's address; '-': no write forwarding)")
     serve.add_argument("--sqlite-synchronous", default=Settings.sqlite_synchronous,
                        choices=["FULL", "NORMAL"], help="FULL: acked events survive power loss")
     serve.add_argument("--clock", default=Settings.clock, choices=["system", "manual"],
@@ -154,6 +157,7 @@ def _serve(args: argparse.Namespace) -> None:
         dev=args.dev,
         cluster_lease=args.cluster_lease,
         node_id=args.node_id,
+        peer_url=args.peer_url,
         metrics_token=args.metrics_token or None,
     )
     try:

@@ -36,6 +36,7 @@ from .commit import instance_write
 from .cursors import CursorSealer
 from .history import Step, replay
 from .live_queries import LiveQueries
+from .peers import Peers, PeerUnavailable, forwardable
 from .projection import logged_state, public_state
 from .results import ReadGrant, SendResult
 from .slots import UNKNOWN, WRITES, Committed, Slot, Work, take
@@ -94,6 +95,14 @@ class Engine:
         """Set on PostgreSQL: other processes may commit to the same instances."""
         self.cluster_lease = cluster_lease
         self.node_id = node_id
+        self.peers: Peers | None = None
+        """Cluster mode with a peer address and key: where client sends are forwarded to
+        their instance's owner (peers.py); set before `start`."""
+
+    @property
+    def accepting(self) -> bool:
+        """Whether operations are still taken (false once the engine is stopping)."""
+        return not self._stopping
 
     @property
     def busy(self) -> bool:
@@ -107,7 +116,12 @@ class Engine:
             app_hash, served = app_identity(self.app)
             self.cluster = Cluster(self.store, notified=self.notified, resync=self.resync,
                                    claimed=self.workflow.claimed, lease=self.cluster_lease,
-                                   node=self.node_id, app=app_hash, versions=served)
+                                   node=self.node_id, app=app_hash, versions=served,
+                                   address=self.peers.address if self.peers else None)
+            if (peers := self.peers) is not None:
+                peers.node, peers.app = self.cluster.node, app_hash
+                self.cluster.on_members = peers.update
+                self.metrics.cluster_members.set_function(lambda: peers.members)
             await self.cluster.start()
         self.committer.start()
         await self.workflow.start()
@@ -121,6 +135,8 @@ class Engine:
         tasks = [s.task for s in self._slots.values() if s.task is not None]
         await asyncio.gather(*tasks, return_exceptions=True)
         await self.committer.stop()
+        if self.peers is not None:
+            await self.peers.close()
         if self.cluster is not None:
             await self.cluster.stop()
         await self.store.close()
@@ -180,7 +196,9 @@ class Engine:
         slot = self._slots.get(key)
         if slot is not None:
             slot.notified_seq = max(slot.notified_seq, notice.last)
-        if slot is None and notice.machine not in self.live.watched:
+        if notice.machine not in self.live.watched and (slot is None or _unread(slot)):
+            if slot is not None:  # nobody here waits for this seq: read again when next used
+                slot.loaded = False  # (e.g. cached for a send forwarded to the owner)
             return
         if notice.machine not in self.app.machines:
             return
@@ -237,13 +255,45 @@ class Engine:
             slot.refresh_queued = False
             await self._refresh(slot, batch[0].since)
             return
-        loaded = await self._load(slot)
+        if batch[0].kind in WRITES and self.peers is not None:
+            batch = await self._forward(slot, batch)
+            if not batch:
+                return
         if batch[0].kind in WRITES:
+            await self._load(slot)
             await self._write(slot, batch)
-        else:
+            return
+        slot.reading = True
+        try:
+            loaded = await self._load(slot)
             if self.cluster is not None and not loaded:
                 await self._up_to_date(slot)
             await self._read(slot, batch[0])
+        finally:
+            slot.reading = False
+
+    async def _forward(self, slot: Slot, batch: list[Op]) -> list[Op]:
+        """Cluster mode: send a run of client sends to the instance's owner when that is
+        another process, and answer them with its results (peers.py); the operations left
+        to apply here (all of them when this process owns the instance, the owner cannot be
+        reached in time, or it does not serve the instance's version)."""
+        assert self.peers is not None
+        address = self.peers.owner(slot.machine, slot.instance)
+        if address is None or not all(forwardable(op) for op in batch):
+            return batch
+        try:
+            results = await self.peers.forward(address, batch)
+        except PeerUnavailable:
+            self.metrics.forward_fallbacks.inc(len(batch))
+            return batch
+        self.metrics.writes_forwarded.inc(len(batch))
+        here = []
+        for op, result in zip(batch, results, strict=True):
+            if isinstance(result, StatesyncError) and result.code == ErrorCode.UNAVAILABLE:
+                here.append(op)  # e.g. the owner runs an older version (a deploy under way)
+            else:
+                op.answer(result)
+        return here
 
     def _stored_spec(self, machine: str, version: str) -> MachineSpec:
         """The machine version an instance is stored at; `NotServedHere` when this process
@@ -416,6 +466,7 @@ class Engine:
                 await self._flush(slot, self.applier.apply(slot, batch, dict(seen)))
                 return
             except WriteConflict:
+                self.metrics.write_conflicts.inc()
                 continue
         error = StatesyncError(ErrorCode.INTERNAL, "too much contention; nothing applied, resend")
         for op in batch:
@@ -514,3 +565,9 @@ class Engine:
         ]
         for key in idle[: excess + self.cache_size // 10]:
             del self._slots[key]
+
+
+def _unread(slot: Slot) -> bool:
+    """Whether nothing on this process waits for the instance's updates: no subscriber, none
+    subscribing (a read being answered or queued)."""
+    return not slot.subscribers and not slot.reading and all(op.kind in WRITES for op in slot.ops)

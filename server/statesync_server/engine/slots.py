@@ -43,6 +43,8 @@ class Slot:
     live: Any = None  # workflow.Live: its timers and invoked services still wanted
     live_stale: bool = False
     """Cluster mode: another process committed since `live` was read (read before a write)."""
+    reading: bool = False
+    """A read (e.g. a subscribe) is being answered: it may want the next seqs' updates."""
     refresh_queued: bool = False
     """Cluster mode: a refresh is queued (it reads up to the latest seq: one is enough)."""
     notified_seq: int = -1

@@ -39,6 +39,8 @@ class Member:
     id: str
     app: str | None
     versions: dict[str, list[str]]
+    address: str | None = None
+    """Where it takes the sends forwarded to the instances it owns (engine/peers.py)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,23 +54,23 @@ class Notice:
 
 
 _BEAT = text(
-    "INSERT INTO nodes (id, started_at, heartbeat_at, app, versions) VALUES "
-    "(:id, EXTRACT(EPOCH FROM now()), EXTRACT(EPOCH FROM now()), :app, :versions) "
+    "INSERT INTO nodes (id, started_at, heartbeat_at, app, versions, address) VALUES "
+    "(:id, EXTRACT(EPOCH FROM now()), EXTRACT(EPOCH FROM now()), :app, :versions, :address) "
     "ON CONFLICT (id) DO UPDATE SET heartbeat_at = EXTRACT(EPOCH FROM now()), "
-    "app = :app, versions = :versions")
+    "app = :app, versions = :versions, address = :address")
 _HAND_OVER = [text("UPDATE timers SET owner = NULL WHERE owner = :id"),
               text("UPDATE outbox SET owner = NULL WHERE owner = :id AND status = 'pending'"),
               text("DELETE FROM nodes WHERE id = :id")]
 # Dead: no heartbeat within the lease, or (the usual crash: the database saw the process's
 # connections close) no LISTEN connection of its own any more (a process joins `nodes` only
 # once it listens).
-_DEAD = text(
-    "SELECT id FROM nodes WHERE id <> :me AND (heartbeat_at < EXTRACT(EPOCH FROM now()) - :lease"
+_MEMBERS = text(
+    "SELECT id, app, versions, address, (heartbeat_at < EXTRACT(EPOCH FROM now()) - :lease"
     " OR NOT EXISTS (SELECT 1 FROM pg_stat_activity"
-    f" WHERE application_name = left('{LISTENER} ' || nodes.id, 63)))")
+    f" WHERE application_name = left('{LISTENER} ' || nodes.id, 63))) AS dead FROM nodes")
 _BURY = text("DELETE FROM nodes WHERE id = :dead")
 _LIVE = text(
-    "SELECT id, app, versions FROM nodes WHERE heartbeat_at >= EXTRACT(EPOCH FROM now()) - :lease"
+    "SELECT id, app, versions, address FROM nodes WHERE heartbeat_at >= EXTRACT(EPOCH FROM now()) - :lease"
     " AND EXISTS (SELECT 1 FROM pg_stat_activity"
     f" WHERE application_name = left('{LISTENER} ' || nodes.id, 63)) ORDER BY id")
 # The slow sweep: rows whose owner is not a live process for any other reason.
@@ -105,7 +107,8 @@ class Cluster:
     def __init__(self, store: Store, *, notified: Callable[[Notice], None],
                  resync: Callable[[], None], claimed: Callable[[list[Any], list[Any]], None],
                  node: str | None = None, lease: float = 5.0, beat: float = 1.0,
-                 app: str | None = None, versions: dict[str, list[str]] | None = None) -> None:
+                 app: str | None = None, versions: dict[str, list[str]] | None = None,
+                 address: str | None = None) -> None:
         self.store = store
         self.node = node or f"{socket.gethostname()[:40]}-{os.getpid()}-{secrets.token_hex(4)}"
         """This process's id: stable across restarts (host and port) so a restarted process
@@ -117,6 +120,12 @@ class Cluster:
         """The hash of this process's machine configs (`nodes.app`)."""
         self.versions = versions or {}
         """machine -> the version labels this process serves (`nodes.versions`)."""
+        self.address = address
+        """Where the other processes reach this one (its peer endpoint), if they may."""
+        self.live: dict[str, Member] = {}
+        """The live processes (this one included) as of the last heartbeat: id -> `Member`."""
+        self.on_members: Callable[[dict[str, Member]], None] | None = None
+        """Told the live processes whenever a heartbeat's look at `nodes` finds them changed."""
         self._notified = notified
         self._resync = resync
         self._claimed = claimed
@@ -148,8 +157,14 @@ class Cluster:
         """Claim the timer and outbox rows of stopped processes, and those nobody owns (all
         of them, in batches; `sweep`: also any whose owner is not live, by a full scan)."""
         async with self.store._engine().connect() as conn:
-            dead = [row.id for row in await conn.execute(
-                _DEAD, {"lease": self.lease, "me": self.node})]
+            rows = (await conn.execute(_MEMBERS, {"lease": self.lease})).all()
+        dead = [row.id for row in rows if row.dead and row.id != self.node]
+        members = {row.id: _member(row) for row in rows if not row.dead or row.id == self.node}
+        members[self.node] = Member(self.node, self.app, self.versions, self.address)
+        if members != self.live:
+            self.live = members
+            if self.on_members is not None:
+                self.on_members(members)
         total = await self._claim(_CLAIM_NOBODY, {})
         for owner in dead:
             total += await self._claim(_CLAIM_DEAD, {"dead": owner})
@@ -205,13 +220,13 @@ class Cluster:
         """The live processes (this one included): heartbeat within the lease, listening."""
         async with self.store._engine().connect() as conn:
             rows = (await conn.execute(_LIVE, {"lease": self.lease})).all()
-        return [Member(row.id, row.app, from_json(row.versions) if row.versions else {})
-                for row in rows]
+        return [_member(row) for row in rows]
 
     async def _heartbeat(self) -> None:
         async with self.store._engine().begin() as conn:
             await conn.execute(_BEAT, {"id": self.node, "app": self.app,
-                                       "versions": to_json(self.versions).decode()})
+                                       "versions": to_json(self.versions).decode(),
+                                       "address": self.address})
 
     async def _listen(self) -> None:
         import asyncpg
@@ -246,3 +261,7 @@ class Cluster:
             return
         if node != self.node:
             self._notified(Notice(machine, instance, first, last))
+
+
+def _member(row: Any) -> Member:
+    return Member(row.id, row.app, from_json(row.versions) if row.versions else {}, row.address)

@@ -180,6 +180,7 @@ nodes = Table(
     Column("heartbeat_at", Float, nullable=False),
     Column("app", String(64)),
     Column("versions", Text),
+    Column("address", String(255)),  # where the others forward the writes it owns (peers.py)
 )
 
 # --- virtual time (clock.py's ManualClock, `--clock manual`) ---------------------------------

@@ -6,12 +6,14 @@ import asyncio
 import contextlib
 import gc
 import logging
+import os
 import socket
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
+from starlette.routing import WebSocketRoute
 
 from .admin_http import routes as admin_routes
 from ..app import App
@@ -21,6 +23,7 @@ from ..workflow.clock import make_clock
 from .clock_http import routes as clock_routes
 from ..engine.cursors import CursorSealer
 from ..engine.engine import Engine
+from ..engine.peers import PATH, PeerKey, Peers
 from .http import routes as http_routes
 from .http import starlette_error
 from .http_metrics import routes as metrics_routes
@@ -34,6 +37,7 @@ from ..store import Store
 from ..store.store import database_refusal
 from ..engine.versions import StartupError
 from .assets import web_routes
+from .peer_ws import peer_endpoint
 from .ws import SyncSocket
 
 log = logging.getLogger("statesync")
@@ -51,6 +55,7 @@ def create_asgi_app(app: App, settings: Settings | None = None) -> Starlette:
     engine.dev = settings.dev
     runtime = Runtime(app, engine, Authenticator(app.auth), settings)
     engine.cursors = CursorSealer.from_secret(runtime.auth.key_material())
+    engine.peers = _peers(settings, runtime.auth.key_material())
 
     @contextlib.asynccontextmanager
     async def lifespan(asgi: Starlette) -> AsyncIterator[None]:
@@ -80,7 +85,7 @@ def create_asgi_app(app: App, settings: Settings | None = None) -> Starlette:
                          app.browser_module, static_dir=app.static_dir)
     asgi = Starlette(
         routes=[*http_routes, *query_routes, *clock_routes, *metrics_routes, *admin_routes, *inspector_routes,
-                *browser],
+                WebSocketRoute(PATH, peer_endpoint), *browser],
         lifespan=lifespan,
         middleware=[*origin_middleware(settings.url, settings.cors_origins),
                     Middleware(SyncSocket, runtime=runtime)],
@@ -119,6 +124,20 @@ def _instances(by_version: dict[str, int], current: str) -> str:
         return f"{total} instances"
     ordered = sorted(by_version.items(), key=lambda item: (item[0] != current, item[0]))
     return f"{total} instances: " + ", ".join(f"{n} on v{v}" for v, n in ordered)
+
+
+def _peers(settings: Settings, key_material: bytes | None) -> Peers | None:
+    """Write forwarding to instance owners (PostgreSQL only): keyed by STATESYNC_CLUSTER_SECRET,
+    else by the token key every process of a cluster shares; off without either."""
+    if settings.database_url.startswith("sqlite") or settings.peer_url == "-":
+        return None
+    secret = os.environ.get("STATESYNC_CLUSTER_SECRET", "").encode() or key_material
+    if not secret:
+        log.warning("cluster: no STATESYNC_CLUSTER_SECRET and no signing key: writes are not "
+                    "forwarded to instance owners (shared instances cost more)")
+        return None
+    address = settings.peer_url or settings.url.replace("http", "ws", 1) + PATH
+    return Peers(address, PeerKey(secret), timeout=max(2 * settings.cluster_lease, 5.0))
 
 
 def _node_id(url: str) -> str:
