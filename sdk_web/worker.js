@@ -187,7 +187,7 @@ async function boot(base, kind, manifest) {
   });
   try {
     report(base, "loading-runtime", { loaded: 0 });
-    if (kind === "micropython") return await bootLight(base, manifest, started);
+    if (kind === "micropython") return await bootLight(base, manifest, started, () => loaded);
     report(base, "loading-runtime", { total: manifest.bytes });
     const [{ loadPyodide }, core, modules, bridgeSource] = await Promise.all([
       import(`${base}${manifest.pyodide}pyodide.mjs`),
@@ -243,10 +243,11 @@ async function boot(base, kind, manifest) {
 /**
  * Boot MicroPython-wasm with the light bundle (the core, the client, the bridge and the
  * machine modules, rewritten by the server for MicroPython and compiled to its bytecode:
- * `manifest.light`, packed: `unpackBundle`) written under LIGHT_MODULES.
+ * `manifest.light`, packed: `unpackBundle`) written under LIGHT_MODULES. `counted()`: the bytes fetched so far (it loads
+ * faster than a progress report comes: the count is reported once loaded).
  * @returns {Promise<Runtime>}
  */
-async function bootLight(base, manifest, started) {
+async function bootLight(base, manifest, started, counted) {
   report(base, "loading-runtime", { total: manifest.lightBytes });
   const wasm = `${base}${manifest.micropython}micropython.wasm`;
   // Requested with the rest, not once micropython.mjs has run: its own request then waits for
@@ -261,6 +262,7 @@ async function bootLight(base, manifest, started) {
     stdout: (line) => console.log(line), stderr: (line) => console.warn(line),
   });
   const loaded = performance.now();
+  report(base, "loading-runtime", { loaded: Math.min(counted(), manifest.lightBytes) });
   report(base, "loading-packages", { loaded: manifest.lightBytes });
   python.FS.mkdirTree(LIGHT_MODULES);
   for (const [path, content] of unpackBundle(files)) {

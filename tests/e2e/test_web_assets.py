@@ -210,22 +210,18 @@ async def test_nothing_outside_a_runtime_directory_is_served(client: httpx.Async
     assert (await client.get(f"{manifest['micropython']}{path}")).status_code == 404
 
 
-async def test_pyodide_runs_every_machine_unless_the_light_runtime_is_asked_for(
-        client: httpx.AsyncClient) -> None:
-    manifest = (await client.get("/statesync/manifest.json")).json()
+async def test_every_machine_runs_in_pyodide_when_the_server_is_told_so(
+        machines_module, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STATESYNC_BROWSER_RUNTIME", "pyodide")
+    machines = {"todo": machines_module.todo, SETTINGS_MACHINE: settings_machine}
+    async with http(Starlette(routes=web_routes(machines, machines_module))) as client:
+        manifest = (await client.get("/statesync/manifest.json")).json()
     assert manifest["runtimes"] == {"todo": "pyodide", SETTINGS_MACHINE: "pyodide"}
     assert manifest["reasons"]["todo"] == ["STATESYNC_BROWSER_RUNTIME=pyodide"]
     assert "light" not in manifest
 
 
-@pytest.fixture
-def auto(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The server offers the light runtime where the start-up check allows it."""
-    monkeypatch.setenv("STATESYNC_BROWSER_RUNTIME", "auto")
-
-
-async def test_manifest_says_which_runtime_runs_each_machine(auto: None,
-                                                             machines_module) -> None:
+async def test_manifest_says_which_runtime_runs_each_machine(machines_module) -> None:
     machines = {"todo": machines_module.todo, SETTINGS_MACHINE: settings_machine}
     async with http(Starlette(routes=web_routes(machines, machines_module))) as client:
         manifest = (await client.get("/statesync/manifest.json")).json()
@@ -248,8 +244,7 @@ def light_sdk(tmp_path: Path) -> Path:
     return sdk
 
 
-async def test_machines_that_run_in_micropython_get_the_light_runtime(auto: None,
-                                                                     tmp_path: Path) -> None:
+async def test_machines_that_run_in_micropython_get_the_light_runtime(tmp_path: Path) -> None:
     heavy = tmp_path / "heavy.py"
     heavy.write_text("import decimal\n\nfrom statesync import Machine\n\n"
                      "m = Machine({'id': 'm', 'initial': 'a', 'states': {'a': {}}})\n")
@@ -275,7 +270,7 @@ async def test_machines_that_run_in_micropython_get_the_light_runtime(auto: None
         assert manifest["lightBytes"] > len(response.content)
 
 
-async def test_a_light_machine_module_goes_in_the_light_bundle(auto: None, tmp_path: Path,
+async def test_a_light_machine_module_goes_in_the_light_bundle(tmp_path: Path,
                                                               machines_module) -> None:
     routes = web_routes({"todo": machines_module.todo}, machines_module,
                         sdk_dir=light_sdk(tmp_path))

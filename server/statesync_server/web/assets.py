@@ -74,6 +74,19 @@ MEDIA_TYPES = {
 }
 
 
+BROWSER_RUNTIMES = ("auto", "pyodide")
+
+
+def browser_runtime_choice() -> str:
+    """`$STATESYNC_BROWSER_RUNTIME`: "auto" (the default: MicroPython for every machine whose
+    module runs there, Pyodide for the others) or "pyodide" (every machine in Pyodide)."""
+    choice = os.environ.get("STATESYNC_BROWSER_RUNTIME", "auto").strip().lower() or "auto"
+    if choice not in BROWSER_RUNTIMES:
+        log.warning("STATESYNC_BROWSER_RUNTIME=%s is neither auto nor pyodide: auto", choice)
+        return "auto"
+    return choice
+
+
 def node_modules(*starts: Path) -> list[Path]:
     """The `node_modules` directories Node would search from each of `starts` (it and its
     parents), in order, without duplicates."""
@@ -298,10 +311,7 @@ def web_routes(
                                              else browser_module.path)
 
     def plan() -> None:
-        # The light runtime is offered only with STATESYNC_BROWSER_RUNTIME=auto for now: the
-        # example page goes live there, the other browser tests are yet to run under it
-        # (issue 25; sdk_web/README.md).
-        choice = os.environ.get("STATESYNC_BROWSER_RUNTIME", "pyodide")
+        choice = browser_runtime_choice()
         try:
             result = (plan_runtimes(manifest["machines"], plan_modules, sdk / "bridge.py")
                       if choice == "auto" else
