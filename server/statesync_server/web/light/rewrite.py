@@ -30,9 +30,10 @@ MISSING_BUILTINS = frozenset({"TimeoutError", "ConnectionError", "ConnectionRese
 MISSING_METHODS = frozenset({"removeprefix", "removesuffix", "isascii", "isalnum",
                              "isidentifier", "is_integer", "ljust", "rjust", "zfill", "title",
                              "capitalize", "casefold", "swapcase", "isdecimal", "isnumeric",
-                             "expandtabs"})
-"""Methods of `str` / `float` MicroPython lacks: calls go through `_statesync_light.method`,
-which implements them for those types and calls the real method on anything else."""
+                             "expandtabs", "hexdigest"})
+"""Methods of `str` / `float` / `hashlib` hashes MicroPython lacks: calls go through
+`_statesync_light.method`, which implements them for those types and calls the real method on
+anything else."""
 ORDERED_CONFIG_KEYS = frozenset({"states", "on", "after"})
 """State-config keys whose dict's order is the machine's meaning (document order, transition
 priority): their dict displays become `OrderedDict`s, since MicroPython's dicts are unordered."""
@@ -835,7 +836,7 @@ class _EmitYields(ast.NodeTransformer):
 
 class MissingMethods(ast.NodeTransformer):
     """`s.removeprefix(p)` -> `_statesync_light.method(s, "removeprefix", p)` for the methods
-    MicroPython's `str` and `float` lack (see `MISSING_METHODS`)."""
+    MicroPython's `str`, `float` and hashes lack (see `MISSING_METHODS`)."""
 
     def __init__(self, helper: _HelperUses) -> None:
         self.helper = helper

@@ -4,6 +4,7 @@ Rewritten by `statesync_server.web.light`; never imported by CPython.
 """
 
 import asyncio
+import binascii
 from collections import OrderedDict
 
 MISSING = object()
@@ -290,11 +291,14 @@ _STR_METHODS = {
 
 
 def method(obj, name, *args):
-    """`obj.name(*args)`, implemented here for the `str` / `float` methods MicroPython lacks."""
+    """`obj.name(*args)`, implemented here for the `str` / `float` / hash methods MicroPython
+    lacks."""
     if isinstance(obj, str):
         return _STR_METHODS[name](obj, *args)
     if isinstance(obj, float) and name == "is_integer":
         return obj == obj and obj not in (float("inf"), float("-inf")) and obj == int(obj)
+    if name == "hexdigest" and not hasattr(obj, "hexdigest"):  # hashlib's hashes
+        return binascii.hexlify(obj.digest()).decode()
     return getattr(obj, name)(*args)
 
 
