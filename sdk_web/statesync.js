@@ -436,9 +436,20 @@ function insertionPoint(items, item, compare) {
   return low;
 }
 
+/**
+ * `value` as JSON with every object's keys sorted: the same text for equal values, whatever
+ * their keys' order (the light runtime's dicts keep none; the server's JSON keeps Python's).
+ * @param {any} value @returns {string}
+ */
+function canonicalJson(value) {
+  return JSON.stringify(value, (_key, v) => (v && typeof v === "object" && !Array.isArray(v)
+    ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+    : v));
+}
+
 /** What changed from `before` to `after` (by instance). @param {Item[]} before @param {Item[]} after */
 function diffItems(before, after) {
-  const old = new Map(before.map((item) => [item.instance, JSON.stringify(item)]));
+  const old = new Map(before.map((item) => [item.instance, canonicalJson(item)]));
   const names = new Set(after.map((item) => item.instance));
   /** @type {Change[]} */
   const changes = before.filter((item) => !names.has(item.instance))
@@ -446,7 +457,7 @@ function diffItems(before, after) {
   for (const item of after) {
     const was = old.get(item.instance);
     if (was === undefined) changes.push({ kind: "enter", instance: item.instance, item });
-    else if (was !== JSON.stringify(item)) changes.push({ kind: "update", instance: item.instance, item });
+    else if (was !== canonicalJson(item)) changes.push({ kind: "update", instance: item.instance, item });
   }
   return changes;
 }
@@ -1417,7 +1428,7 @@ export class Instance {
         ? events.reduce(applySetting, confirmed.context) : confirmed.context,
       pending: confirmed.pending + events.length,
     };
-    if (state.seq < this.#state.seq || JSON.stringify(state) === JSON.stringify(this.#state)) return;
+    if (state.seq < this.#state.seq || canonicalJson(state) === canonicalJson(this.#state)) return;
     this.#state = state;
     this.#hooks.store(state);
     for (const fn of [...this.#listeners]) this.#call(fn);

@@ -123,15 +123,17 @@ class DelayProxy:
 
 
 class HeldRuntime:
-    """Holds back a page's requests for Pyodide's files until `release()`: the SDK's runtime
-    cannot boot meanwhile, everything else loads. Playwright sees no SharedWorker's requests,
-    so the page is made to use a dedicated Worker (from its next load on: reload it)."""
+    """Holds back a page's requests for the Python runtime's files (Pyodide's or MicroPython's,
+    whichever the worker boots) until `release()`: the SDK's runtime cannot boot meanwhile,
+    everything else loads. Playwright sees no SharedWorker's requests, so the page is made to
+    use a dedicated Worker (from its next load on: reload it)."""
 
     def __init__(self, page: Page) -> None:
         self.held: list[Route] = []
         self.released = False
         page.add_init_script("delete window.SharedWorker")
         page.route("**/statesync/pyodide-*/**", self._hold)
+        page.route("**/statesync/micropython-*/**", self._hold)
 
     def _hold(self, route: Route) -> None:
         if self.released:
@@ -140,7 +142,7 @@ class HeldRuntime:
             self.held.append(route)
 
     def asked(self, page: Page, timeout: float = 10) -> bool:
-        """Whether the page asked for Pyodide's files within `timeout` seconds (the worker
+        """Whether the page asked for the runtime's files within `timeout` seconds (the worker
         asks once it has the manifest)."""
         deadline = time.monotonic() + timeout
         while not self.held and time.monotonic() < deadline:

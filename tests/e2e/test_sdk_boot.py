@@ -102,7 +102,7 @@ def test_servers_state_is_shown_before_pyodide_has_loaded(blank: Page, held: Hel
                  matches: [todo.matches("active"), todo.matches("done")], tag: todo.hasTag("x"),
                  pending: todo.pending };
     """, token("alice"))
-    assert held.asked(blank), "Pyodide's files were asked for"
+    assert held.asked(blank), "the runtime's files were asked for"
     assert before["status"].pop("phase") in {"http", "loading-runtime"}
     before["status"] = connection(before["status"])
     assert before == {

@@ -53,7 +53,7 @@ def test_a_send_before_the_runtime_is_confirmed_in_one_round_trip(
         window.t = { client, todo };
         return { seq, seen, rejected, state: todo.state, booted: booted(), status: client.status };
     """, token("alice"))
-    assert held.asked(page), "Pyodide's files were asked for"
+    assert held.asked(page), "the runtime's files were asked for"
     assert shown["booted"] is False and shown["status"]["status"] == "connecting"
     assert shown["seq"] == 1
     # pending at once, then the server's state with the answer (the send resolves after it)
