@@ -51,7 +51,10 @@ STORED = """async ([count, stale]) => {
 
 
 @pytest.fixture
-def own_server(app_dir: Path, serve: Callable[..., ServerProcess]) -> ServerProcess:
+def own_server(app_dir: Path, serve: Callable[..., ServerProcess],
+               monkeypatch: pytest.MonkeyPatch) -> ServerProcess:
+    """The app copy's server, its machines in Pyodide (memory snapshots are Pyodide's)."""
+    monkeypatch.setenv("STATESYNC_BROWSER_RUNTIME", "pyodide")
     return serve(app_dir / "app.py")
 
 
