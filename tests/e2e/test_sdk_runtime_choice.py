@@ -27,24 +27,13 @@ def no_pyodide(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Serv
     print(server.log())
 
 
-@pytest.fixture
-def light(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ServerProcess]:
-    """The example app on a server that offers the light runtime where the machines run
-    there (`STATESYNC_BROWSER_RUNTIME=auto`)."""
-    monkeypatch.setenv("STATESYNC_BROWSER_RUNTIME", "auto")
-    server = ServerProcess(EXAMPLE_APP, tmp_path / "e2e.db", secret=SECRET).start()
-    yield server
-    server.stop()
-    print(server.log())
-
-
 def test_the_example_page_in_micropython_goes_live_and_shows_an_add_at_once(
-        page: Page, light: ServerProcess) -> None:
+        page: Page, server: ServerProcess) -> None:
     # A dedicated worker (Playwright does not report a shared worker's requests)
     page.add_init_script("delete window.SharedWorker")
     requested: list[str] = []
     page.context.on("request", lambda request: requested.append(request.url))
-    relay = DelayProxy(light.port).start()
+    relay = DelayProxy(server.port).start()
     try:
         open_page(page, relay.url)
         info = page.evaluate("""async () => {
