@@ -302,8 +302,9 @@ def web_routes(
     def not_found(message: str) -> Response:
         return JSONResponse({"error": {"code": "not-found", "message": message}}, status_code=404)
 
-    # Which runtime runs each machine (a static check of its module, and the light bundle
-    # made for MicroPython): a few seconds of `ast` work, in a thread; the manifest waits.
+    # Which runtime runs each machine (a static check of its module, the light bundle made for
+    # MicroPython, a trial of it under Node): seconds the first time, kept on disk by content
+    # after (light.memo); in a thread, so serving never waits for it; the manifest does.
     planned: Future[dict[str, Any]] = Future()
     plan_modules: dict[str, ModuleType | Path] = {}
     if browser_module is not None and browser_module.path is not None:
@@ -313,7 +314,9 @@ def web_routes(
     def plan() -> None:
         choice = browser_runtime_choice()
         try:
-            result = (plan_runtimes(manifest["machines"], plan_modules, sdk / "bridge.py")
+            result = (plan_runtimes(manifest["machines"], plan_modules, sdk / "bridge.py",
+                                    machines=machines,
+                                    micropython=micropython if has_micropython else None)
                       if choice == "auto" else
                       RuntimePlan(dict.fromkeys(manifest["machines"], "pyodide"),
                                   dict.fromkeys(manifest["machines"],
@@ -330,7 +333,7 @@ def web_routes(
             light = {"light": url, "lightBytes": len(result.bundle) + sum(
                 (micropython / name).stat().st_size for name in MICROPYTHON_FILES)}
         planned.set_result({**manifest, "runtimes": result.runtimes, "reasons": result.reasons,
-                            **light})
+                            "checks": result.checks, **light})
 
     threading.Thread(target=plan, name="statesync-runtimes", daemon=True).start()
 
