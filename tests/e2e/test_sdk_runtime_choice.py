@@ -176,10 +176,10 @@ def test_the_runtime_info_says_where_each_machine_runs(page: Page,
 
 
 def test_importing_the_sdk_boots_the_light_runtime_before_a_page_connects(
-        page: Page, light: ServerProcess) -> None:
+        page: Page, server: ServerProcess) -> None:
     # A dedicated worker (Playwright does not report a shared worker's requests)
     page.add_init_script("delete window.SharedWorker")
-    page.goto(f"{light.url}/statesync/manifest.json")
+    page.goto(f"{server.url}/statesync/manifest.json")
     with page.expect_request(lambda request: "/statesync/light-" in request.url,
                              timeout=60_000):
         page.evaluate("import('/statesync/sdk/statesync.js').then(() => {})")  # no connect()
