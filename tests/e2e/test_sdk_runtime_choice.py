@@ -7,49 +7,43 @@ instead of waiting at "connecting"."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from e2e_harness import EXAMPLE_APP, REPO, SECRET, DelayProxy, token
+from e2e_harness import REPO, DelayProxy, token
 from playwright.sync_api import Page, expect
 from test_sdk_boot import run
 from test_settings_page import open_page, saved
 
 from statesync_server.testing import ServerProcess
 
-
 MIXED_APP = REPO / "tests" / "e2e" / "apps" / "mixed" / "app.py"
 SETTINGS_ONLY = {"statesync.settings": "statesync.settings:settings_machine"}
 
 
-def serve(app: Path, db: Path) -> Iterator[ServerProcess]:
-    server = ServerProcess(app, db, secret=SECRET).start()
-    yield server
-    server.stop()
-    print(server.log())
-
-
 @pytest.fixture
-def no_pyodide(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ServerProcess]:
+def no_pyodide(serve: Callable[..., ServerProcess], tmp_path: Path,
+               monkeypatch: pytest.MonkeyPatch) -> ServerProcess:
     """The example app on a server that finds no Pyodide runtime (as after `pip install`
     alone)."""
     monkeypatch.setenv("STATESYNC_PYODIDE_DIR", str(tmp_path / "no-pyodide"))
-    yield from serve(EXAMPLE_APP, tmp_path / "e2e.db")
+    return serve()
 
 
 @pytest.fixture
-def no_runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ServerProcess]:
+def no_runtime(serve: Callable[..., ServerProcess], tmp_path: Path,
+               monkeypatch: pytest.MonkeyPatch) -> ServerProcess:
     """The example app on a server without Pyodide, told to run every machine there."""
     monkeypatch.setenv("STATESYNC_PYODIDE_DIR", str(tmp_path / "no-pyodide"))
     monkeypatch.setenv("STATESYNC_BROWSER_RUNTIME", "pyodide")
-    yield from serve(EXAMPLE_APP, tmp_path / "e2e.db")
+    return serve()
 
 
 @pytest.fixture
-def mixed(tmp_path: Path) -> Iterator[ServerProcess]:
+def mixed(serve: Callable[..., ServerProcess]) -> ServerProcess:
     """A machine that fails in MicroPython (`ledger`) beside the light settings machine."""
-    yield from serve(MIXED_APP, tmp_path / "mixed.db")
+    return serve(MIXED_APP)
 
 
 def test_the_example_page_in_micropython_goes_live_and_shows_an_add_at_once(
