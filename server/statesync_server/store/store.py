@@ -1,12 +1,12 @@
 """SQLAlchemy 2 storage: async reads, and `commit`, the single place a transaction is written.
 
 Reads use the async engine (aiosqlite). Writes go through one connection of the synchronous
-driver with the same tables and statements. On SQLite a transaction's statements run right on
-the event loop (tens of microseconds: handing them to a thread cost more in GIL hand-offs),
-and only its `COMMIT`, which waits for the fsync with the GIL released, runs on the writer
-thread: the loop goes on receiving and applying the next batch meanwhile, and a slow disk no
-longer stops every socket (docs/performance.md). Other databases are a network round trip
-away: their whole transactions run on the writer thread.
+driver with the same tables and statements. On SQLite a commit runs right on the event loop,
+straight through the driver: it takes ~0.5 ms (fsync included) on a quiet disk, while handing
+it, or only its COMMIT, to a thread cost more (each commit then needs the GIL twice on that
+thread: measured again in issue 24, +25-75 us of CPU per event at 1,000 events/s; see
+docs/performance.md), and every acknowledgement waits for the commit anyway. Other databases
+are a network round trip away: their commits run on a dedicated writer thread.
 """
 
 from __future__ import annotations
@@ -34,7 +34,6 @@ from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from ..errors import ErrorCode, StatesyncError
-from .commit_thread import CommitThread
 from .migrate import exclusive, migrate
 from .outage import Outage, describe, is_disconnect, is_outage, is_unusable
 from .schema import checkpoints, events, index_entries, instances, outbox, server_clock, timers
@@ -148,14 +147,10 @@ class Store:
         self.url = async_url(url)
         self.sqlite_synchronous = sqlite_synchronous
         self._commit_on_loop = self.is_sqlite  # see the module docstring
-        self._writing = asyncio.Lock()
-        """Held while the writer connection is in a transaction started on the loop (SQLite):
-        its COMMIT runs on the writer thread, and nothing else may use the connection then."""
         self.engine: AsyncEngine | None = None
         self._sync_engine: Engine | None = None
         self._writer: Connection | None = None
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="statesync-writer")
-        self._commit_thread: CommitThread | None = None  # SQLite: runs each COMMIT
         self._driver_sql: dict[Any, tuple[str, Callable[[dict[str, Any]], Any]]] = {}
         self.clock: Callable[[], float] = time.time
         """The time written into rows (`created_at`, `updated_at`): the server's clock, set by
@@ -196,8 +191,6 @@ class Store:
             event.listen(self.engine.sync_engine, "connect", self._sqlite_pragmas)
         event.listen(self.engine.sync_engine, "before_cursor_execute", _refuse_nul)
         self._writer = await self._in_writer(self._sync_engine.connect)
-        if self.is_sqlite:
-            self._commit_thread = CommitThread("statesync-commit")
 
     @contextlib.asynccontextmanager
     async def exclusive(self) -> AsyncIterator[None]:
@@ -222,9 +215,6 @@ class Store:
         cursor.close()
 
     async def close(self) -> None:
-        if self._commit_thread is not None:  # its last COMMIT has ended: nothing is queued
-            self._commit_thread.stop()
-            self._commit_thread = None
         if self._writer is not None:
             await self._in_writer(self._writer.close)
         if self._sync_engine is not None:
@@ -322,8 +312,7 @@ class Store:
                 return conn.execute(statement.values(**values)).rowcount == 1
 
         if self._commit_on_loop:
-            async with self._writing:
-                return write(self._writer)
+            return write(self._writer)
         return await self._in_writer(write, self._writer)
 
     async def record_clock(self, now: float | None) -> None:
@@ -336,8 +325,7 @@ class Store:
                     conn.execute(insert(server_clock).values(id=1, now=now))
 
         if self._commit_on_loop:
-            async with self._writing:
-                write(self._writer)
+            write(self._writer)
         else:
             await self._in_writer(write, self._writer)
 
@@ -350,15 +338,15 @@ class Store:
         """
         statements = self._statements(writes, self.clock())
         if self._commit_on_loop:
-            async with self._writing:
-                await self._sqlite_transaction(statements)
+            self._sqlite_transaction(statements)
         else:
             await self._in_writer(self._transaction, statements, writes)
 
-    async def _sqlite_transaction(self, statements: list[tuple[Any, list[dict[str, Any]]]]) -> None:
-        """SQLite: the statements on the loop, straight through the driver (pysqlite begins the
-        transaction at the first of them), then the COMMIT and its fsync on the writer thread.
-        A broken uniqueness rule raises `WriteConflict` before anything is committed."""
+    def _sqlite_transaction(self, statements: list[tuple[Any, list[dict[str, Any]]]]) -> None:
+        """SQLite, on the loop: the statements straight through the driver, without
+        SQLAlchemy's execution context per statement (pysqlite begins the transaction at the
+        first of them), then the COMMIT. A broken uniqueness rule raises `WriteConflict`
+        before anything is committed."""
         assert self._writer is not None, "Store.open() was not awaited"
         driver = self._writer.connection.dbapi_connection
         assert driver is not None
@@ -367,13 +355,7 @@ class Store:
                 for statement, rows in statements:
                     sql, params = self._driver_sql.get(statement) or self._compile(statement)
                     driver.executemany(sql, [params(row) for row in rows])
-            assert self._commit_thread is not None
-            committed = self._commit_thread.call(driver.commit)
-            try:
-                await asyncio.shield(committed)
-            except asyncio.CancelledError:  # the connection is not touched before it ends
-                await asyncio.wait([committed])
-                raise
+            driver.commit()
         except BaseException:
             driver.rollback()
             raise
