@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from pydantic import ValidationError
@@ -23,6 +23,7 @@ from ..errors import ErrorCode, StatesyncError
 from ..engine.indexes import Query
 from ..limits import INT_MAX, INT_MIN, check_value, loads
 from ..engine.live_queries import Watch
+from .coalesce import SEND_NOW
 from .ratelimit import TokenBucket
 from .runtime import Runtime, require_live
 
@@ -37,9 +38,11 @@ class Connection:
     order through an outbound queue bounded in messages and bytes (a client that stops
     reading is disconnected; replays wait in `writable` instead of filling it)."""
 
-    def __init__(self, receive: Receive, send: Send, runtime: Runtime) -> None:
+    def __init__(self, receive: Receive, send: Send, runtime: Runtime,
+                 send_now: Callable[[str], bool] | None = None) -> None:
         self._receive_message = receive
         self._send_message = send
+        self._send_now = send_now  # the server's synchronous send, if it has one (coalesce.py)
         self.runtime = runtime
         self.claims: Mapping[str, Any] = {}
         self.closed = False
@@ -58,6 +61,9 @@ class Connection:
 
     def deliver(self, text: str) -> None:
         if self.closed:
+            return
+        # written at once when nothing is queued before it (else it would overtake that)
+        if self.outbound_bytes == 0 and self._send_now is not None and self._send_now(text):
             return
         settings = self.runtime.settings
         if (self.outbound.qsize() >= settings.max_outbound
@@ -398,6 +404,7 @@ class SyncSocket:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket" and scope["path"] == self.PATH:
-            await Connection(receive, send, self.runtime).run()
+            send_now = scope.get("extensions", {}).get(SEND_NOW)
+            await Connection(receive, send, self.runtime, send_now).run()
         else:
             await self.app(scope, receive, send)
