@@ -132,7 +132,7 @@ class Process:
                     print("server:", line.rstrip(), file=sys.stderr)
 
         threading.Thread(target=pump, daemon=True).start()
-        if not ready.wait(30):
+        if not ready.wait(120):  # start-up on a loaded machine
             self.stop()
             raise RuntimeError("server did not start")
         self.ws_url = self.url.replace("http", "ws", 1)

@@ -98,22 +98,25 @@ async def client(url: str, index: int, names: itertools.count, stop: asyncio.Eve
 
 
 async def measure(url: str, clients: int, warmup: float, seconds: float,
-                  cpu: Any) -> dict[str, Any]:
+                  server_cpu: Any, database_cpu: Any) -> dict[str, Any]:
     """Drive `clients` workflow loops; workflows/s and CPU ms per workflow over the phase
-    after `warmup` (`cpu()`: CPU seconds used so far by the server side)."""
+    after `warmup` (`server_cpu()`, `database_cpu()`: CPU seconds used so far)."""
     stop, names, done_at = asyncio.Event(), itertools.count(), []
     tasks = [asyncio.create_task(client(url, i, names, stop, done_at)) for i in range(clients)]
     await asyncio.sleep(warmup)
-    began, cpu_began, count_began = time.perf_counter(), cpu(), len(done_at)
+    began, count_began = time.perf_counter(), len(done_at)
+    server_began, database_began = server_cpu(), database_cpu()
     await asyncio.sleep(seconds)
-    elapsed, cpu_used, completed = (time.perf_counter() - began, cpu() - cpu_began,
-                                    len(done_at) - count_began)
+    elapsed, completed = time.perf_counter() - began, len(done_at) - count_began
+    server_used, database_used = server_cpu() - server_began, database_cpu() - database_began
     stop.set()
     await asyncio.gather(*tasks)
     if not completed:
         raise RuntimeError("no workflow completed in the measured phase")
     return {"workflows_per_s": round(completed / elapsed, 1),
-            "cpu_ms_per_workflow": round(cpu_used / completed * 1000, 2),
+            "cpu_ms_per_workflow": round((server_used + database_used) / completed * 1000, 2),
+            "server_cpu_ms_per_workflow": round(server_used / completed * 1000, 2),
+            "database_cpu_ms_per_workflow": round(database_used / completed * 1000, 2),
             "completed": completed}
 
 
@@ -127,11 +130,9 @@ def run_backend(backend: str, args: argparse.Namespace, directory: Path) -> dict
     try:
         server = serve(url)
         try:
-            def cpu() -> float:
-                return server.cpu_seconds() + postgres_cpu_seconds(postgres)
-
-            result = asyncio.run(measure(server.ws_url, args.clients, args.warmup,
-                                         args.seconds, cpu))
+            result = asyncio.run(measure(server.ws_url, args.clients, args.warmup, args.seconds,
+                                         server.cpu_seconds,
+                                         lambda: postgres_cpu_seconds(postgres)))
         finally:
             server.stop()
     finally:
@@ -168,10 +169,11 @@ def main() -> None:
         median = rows[len(rows) // 2]
         results.append({**median, "runs": [r["workflows_per_s"] for r in rows],
                         "cpu_runs": [r["cpu_ms_per_workflow"] for r in rows]})
-    print(f"{'backend':<12} {'workflows/s':>12} {'CPU ms/workflow':>16}  runs")
+    print(f"{'backend':<12} {'workflows/s':>12} {'CPU ms/workflow':>16} {'(server + db)':>16}  runs")
     for r in results:
+        split = f"{r['server_cpu_ms_per_workflow']:.2f} + {r['database_cpu_ms_per_workflow']:.2f}"
         print(f"{r['backend']:<12} {r['workflows_per_s']:>12,.1f} {r['cpu_ms_per_workflow']:>16.2f}"
-              f"  {r['runs']} / {r['cpu_runs']} ms")
+              f" {split:>16}  {r['runs']} / {r['cpu_runs']} ms")
     load = os.getloadavg()[0]
     print(f"{args.clients} clients, {STEPS} steps, {args.seconds:g} s measured after "
           f"{args.warmup:g} s; load average {load:.1f} on {os.cpu_count()} CPUs")
