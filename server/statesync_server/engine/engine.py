@@ -266,9 +266,14 @@ class Engine:
         slot.reading = True
         try:
             loaded = await self._load(slot)
-            if self.cluster is not None and not loaded:
+            # Cluster mode: no read staler than an acknowledgement any process gave. A read
+            # received before the cache was last confirmed (this process's fenced commit
+            # included) is answered from it; an unsubscribe reads nothing.
+            op = batch[0]
+            if (self.cluster is not None and not loaded and op.kind != "unsubscribe"
+                    and op.received > slot.fresh_at):
                 await self._up_to_date(slot)
-            await self._read(slot, batch[0])
+            await self._read(slot, op)
         finally:
             slot.reading = False
 
@@ -343,8 +348,10 @@ class Engine:
                 self._missing.move_to_end(key)
                 stored = None
             else:
+                sent = time.perf_counter()
                 async with self._loads:
                     stored = await self.store.load(slot.machine, slot.instance)
+                slot.fresh_at = sent
                 if stored is None and self.cluster is None:  # cluster: others may create it
                     self._missing[key] = None
                     if len(self._missing) > _MISSING:
@@ -365,9 +372,12 @@ class Engine:
     async def _up_to_date(self, slot: Slot) -> None:
         """Cluster mode, before a read: refresh if another process committed since (so no
         read is staler than an acknowledgement any process gave)."""
+        sent = time.perf_counter()
         seq = await self.store.current_seq(slot.machine, slot.instance)
         if seq is not None and (slot.state is None or seq > slot.state.seq):
             await self._refresh(slot)
+        else:
+            slot.fresh_at = sent
 
     async def _refresh(self, slot: Slot, since: int | None = None) -> None:
         """Catch the cached instance up with the database: deliver each transition another
@@ -377,12 +387,15 @@ class Engine:
         before = slot.state
         watched = slot.machine in self.live.watched
         rows: list[LogRow] | None = None
+        sent = time.perf_counter()
         async with self._loads:
             if before is not None and (slot.subscribers or watched):  # one round trip
                 stored, rows = await self.store.catch_up(slot.machine, slot.instance, before.seq)
             else:
                 stored = await self.store.load(slot.machine, slot.instance)
         if stored is None or (before is not None and stored.seq <= before.seq):
+            if stored is not None:
+                slot.fresh_at = sent
             return
         spec = self._stored_spec(slot.machine, stored.version)
         after = Committed(stored.version, spec.machine.restore(stored.snapshot), stored.seq)
@@ -413,7 +426,7 @@ class Engine:
             broadcast.broadcast(slot, step.snapshot, public)
             for event in step.row.emitted or ():  # stored with the row: none is missed
                 broadcast.emit(slot, step.snapshot, step.row.seq, event, now)
-        slot.spec, slot.state = spec, after
+        slot.spec, slot.state, slot.fresh_at = spec, after, sent
         slot.live_stale = True  # read again before this process writes to the instance
         if not slot.loaded:
             slot.recent.clear()
@@ -510,8 +523,9 @@ class Engine:
         if not work.log and side is not None:  # e.g. a timer whose event was not taken
             await commit(self.workflow.side_only(side))
         if work.log:
+            sent = time.perf_counter()
             await commit(instance_write(self.app, slot, work, side))
-            slot.state = work.state
+            slot.state, slot.fresh_at = work.state, sent  # fenced: nobody committed after it
             outcomes.applied(self.metrics, slot, work)
             if work.insert:
                 self._missing.pop((slot.machine, slot.instance), None)

@@ -47,6 +47,10 @@ class Slot:
     """A read (e.g. a subscribe) is being answered: it may want the next seqs' updates."""
     refresh_queued: bool = False
     """Cluster mode: a refresh is queued (it reads up to the latest seq: one is enough)."""
+    fresh_at: float = 0.0
+    """Cluster mode: `perf_counter()` when the request last confirming `state` as the
+    database's latest was sent (a load, a refresh, a check, this process's fenced commit):
+    a read received before then is answered from the cache without asking again."""
     notified_seq: int = -1
     """Cluster mode: the highest seq another process is known to have committed (a write
     from a cache older than that would lose its commit: it catches up first)."""
