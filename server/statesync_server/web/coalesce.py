@@ -55,9 +55,10 @@ class CoalescingWebSocketProtocol(WebSocketsSansIOProtocol):
 
 
 class CoalescingTransport:
-    """Buffers the bytes written to `transport` until the event loop's next turn, then writes
-    them at once, in order. Closing writes what is buffered first; aborting drops it. All
-    else (flow control, addresses) is the transport's own."""
+    """Buffers the bytes written to `transport` until the event loop's next turn (or until
+    `BUFFERED_AT_MOST` bytes wait), then writes them at once, in order. Closing writes what is
+    buffered first; aborting drops it. All else (flow control, addresses) is the transport's
+    own."""
 
     def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
         self._transport = transport
@@ -70,6 +71,8 @@ class CoalescingTransport:
             self._loop.call_soon(self._flush)
         self._pending.append(data)
         self._pending_bytes += len(data)
+        if self._pending_bytes > BUFFERED_AT_MOST:  # the transport's flow control sees it now
+            self._flush()
 
     def buffered(self) -> int:
         """Bytes written and not yet taken by the socket."""
