@@ -291,3 +291,14 @@ async def test_pyodide_can_be_forced(tmp_path: Path, machines_module,
     async with http(Starlette(routes=routes)) as client:
         manifest = (await client.get("/statesync/manifest.json")).json()
         assert manifest["runtimes"] == {"todo": "pyodide"} and "light" not in manifest
+
+
+@pytest.mark.parametrize("setting", ["", "AUTO", "micropython"])
+async def test_any_other_runtime_setting_means_auto(tmp_path: Path, machines_module, setting: str,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STATESYNC_BROWSER_RUNTIME", setting)
+    routes = web_routes({"todo": machines_module.todo}, machines_module,
+                        sdk_dir=light_sdk(tmp_path))
+    async with http(Starlette(routes=routes)) as client:
+        manifest = (await client.get("/statesync/manifest.json")).json()
+        assert manifest["runtimes"] == {"todo": "micropython"} and "light" in manifest
