@@ -22,6 +22,23 @@ CHROMIUM = Path("/usr/lib/chromium/chromium")  # Debian's; `playwright install` 
 PYODIDE = REPO / "sdk_web" / "node_modules" / "pyodide"
 
 
+def add_todo_script(close_client: bool) -> str:
+    """A page script taking [token, text]: connect, open the user's todo list, add an item
+    through the worker's Python client; it answers the runtime's info and the items (and
+    closes the client first when `close_client`)."""
+    close = "client.close();" if close_client else ""
+    return """async ([token, text]) => {
+    const { connect, loadRuntime } = await import("/statesync/sdk/statesync.js");
+    const client = await connect({ token });
+    const todo = await client.instance("todo", client.status.subject, { create: {} });
+    await client.ready;
+    await todo.send({ type: "ADD", text });
+    const items = todo.state.context.items.map((i) => i.text);
+    %s
+    return { info: await loadRuntime(), items };
+}""" % close
+
+
 def token(sub: str, ttl: int = 600) -> str:
     """A token the e2e server accepts."""
     now = int(time.time())

@@ -13,22 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_harness import token
+from e2e_harness import add_todo_script, token
 from playwright.sync_api import Page
 
 from statesync_server.testing import ServerProcess
 
-# Connect, open the user's todo list, add an item through the worker's Python client.
-LIVE = """async ([token, text]) => {
-    const { connect, loadRuntime } = await import("/statesync/sdk/statesync.js");
-    const client = await connect({ token });
-    const todo = await client.instance("todo", client.status.subject, { create: {} });
-    await client.ready;
-    await todo.send({ type: "ADD", text });
-    const items = todo.state.context.items.map((i) => i.text);
-    client.close();
-    return { info: await loadRuntime(), items };
-}"""
+LIVE = add_todo_script(close_client=True)
 
 # The snapshot entries once there are `count`, none of them `stale` (the worker stores in the
 # background): [{url, failed, bytes}].
